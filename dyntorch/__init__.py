@@ -1,0 +1,95 @@
+"""dyntorch: an eager tensor library with autograd, built to be watched and stepped through.
+
+``import dyntorch as torch`` runs ordinary PyTorch code for the common subset.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import _backend
+from ._backend import (
+    Generator,
+    bool_ as bool,
+    device,
+    dtype,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    promote_types,
+    set_default_dtype,
+    uint8,
+)
+from ._tensor import Size, Tensor
+from ._printing import set_printoptions
+from . import ops as _ops
+from .ops.creation import (
+    arange, as_tensor, asarray, bernoulli, empty, empty_like, eye, from_numpy, full,
+    full_like, get_rng_state, initial_seed, linspace, logspace, manual_seed, multinomial,
+    normal, ones, ones_like, rand, rand_like, randint, randint_like, randn, randn_like,
+    randperm, seed, set_rng_state, tensor, zeros, zeros_like,
+)
+from .ops.inplace import addcdiv, addcmul
+
+for _fam in _ops.FAMILIES:
+    globals().update(getattr(_fam, "PUBLIC", {}))
+del _fam
+
+from . import autograd, cuda
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+
+half, float, double = float16, float32, float64
+short, int, long = int16, int32, int64
+cfloat = None
+default_generator = _backend.default_generator
+strided = "strided"
+contiguous_format = preserve_format = channels_last = "memory_format"
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(t: Tensor) -> bool:
+    return t.is_floating_point()
+
+
+def numel(t: Tensor) -> int:
+    return t.numel()
+
+
+def result_type(a, b) -> dtype:
+    return _backend.result_type(a, b)
+
+
+def can_cast(from_: dtype, to: dtype) -> bool:
+    return from_.category <= to.category
+
+
+def clone(t: Tensor, *, memory_format=None) -> Tensor:
+    return t.clone()
+
+
+def detach(t: Tensor) -> Tensor:
+    return t.detach()
+
+
+def __getattr__(name):
+    # Heavy or optional sub-packages load on first use, to keep `import dyntorch` fast.
+    import importlib
+
+    if name in ("nn", "optim", "utils", "debug", "viz", "jit", "onnx", "train", "linalg",
+                "special", "distributions", "testing", "fft"):
+        mod = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = mod
+        return mod
+    if name in ("save", "load"):
+        from .serialization import load, save
+
+        globals().update(save=save, load=load)
+        return globals()[name]
+    raise AttributeError(f"module 'dyntorch' has no attribute '{name}'")

@@ -1,0 +1,437 @@
+"""The one door every op passes through.
+
+``apply(op, *args, **attrs)`` unwraps tensors, runs the op's forward with the device's array
+module and, when grad is on and an input requires grad, records an :class:`OpNode` with the
+saved inputs, ``seq``, module ``scope`` and the user's source line. Observers (tracer, live
+view, anomaly checks) register with :func:`add_hook`; with none registered the door costs a
+truthiness test.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+
+import numpy as np
+
+from . import _backend as B
+from ._tensor import Tensor, _make
+from .autograd.node import Node, SavedFreed, accumulator, next_seq
+
+ndarray = np.ndarray
+_getframe = sys._getframe
+
+# Global switches, read as module globals on the hot path.
+grad_enabled = True
+record_source = True
+scope = ""  # qualified name of the nn.Module whose forward is running ('' outside any)
+_hooks: list = []  # forward observers: fn(op, args, attrs, result)
+
+
+def add_hook(fn):
+    """Register ``fn(op, args, attrs, result)`` to run after every op; returns a remover."""
+    _hooks.append(fn)
+
+    def remove():
+        if fn in _hooks:
+            _hooks.remove(fn)
+
+    return remove
+
+
+# ----------------------------------------------------------------------------- source lines
+_PKG = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_internal_code: set = set()
+_external_code: set = set()
+
+
+def capture_source():
+    """(code, lineno) of the first frame outside the dyntorch package."""
+    f = _getframe(2)
+    while f is not None:
+        c = f.f_code
+        if c in _external_code:
+            return (c, f.f_lineno)
+        if c in _internal_code:
+            f = f.f_back
+            continue
+        if c.co_filename.startswith(_PKG) and "/tests/" not in c.co_filename:
+            _internal_code.add(c)
+            f = f.f_back
+        else:
+            _external_code.add(c)
+            return (c, f.f_lineno)
+    return None
+
+
+# ----------------------------------------------------------------------------- ops
+class OpDef:
+    """One op: its forward and its derivative, registered under one name.
+
+    ``forward(xp, *arrays, **attrs)`` computes on arrays of the device's module. The
+    derivative ``d(ns, g, *inputs, [out], **attrs)`` returns one gradient per positional input.
+    ``ns`` is an array namespace on the plain path and a tensor namespace under
+    ``create_graph=True``, so one formula serves both. A parameter whose name starts with
+    ``_`` is not used, so that input is not kept alive for backward nor version-checked.
+    """
+
+    __slots__ = ("name", "forward", "derivative", "bname", "uses", "uses_out", "promote",
+                 "view", "multi", "wants_needs", "doc")
+
+    def __init__(self, name, forward, *, promote=False, view=False, multi=False,
+                 backward_name=None):
+        self.name = name
+        self.forward = forward
+        self.derivative = None
+        self.bname = backward_name or (
+            "".join(p.capitalize() for p in name.split("_")) + "Backward0")
+        self.uses = ()
+        self.uses_out = False
+        self.promote = promote
+        self.view = view
+        self.multi = multi
+        self.wants_needs = False
+        self.doc = forward.__doc__
+
+    def def_derivative(self, fn):
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][2:]
+        names = [p.name for p in params]
+        self.uses_out = "out" in names
+        if self.uses_out:
+            names.remove("out")
+        self.uses = tuple(not n.startswith("_") for n in names)
+        self.wants_needs = "needs" in inspect.signature(fn).parameters
+        self.derivative = fn
+        return fn
+
+    derivative_of = def_derivative
+
+    def __call__(self, *args, **attrs):
+        return apply(self, *args, **attrs)
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+
+REGISTRY: dict = {}
+
+
+def op(name=None, **kw):
+    """Decorator: register ``forward`` as an op; then ``@that.derivative`` adds its derivative."""
+
+    def wrap(fn):
+        d = OpDef(name or fn.__name__.strip("_"), fn, **kw)
+        REGISTRY[d.name] = d
+        d.derivative = None
+        return d
+
+    if callable(name):
+        fn, name = name, None
+        return wrap(fn)
+    return wrap
+
+
+OpDef.derivative_decorator = OpDef.def_derivative
+
+
+# ----------------------------------------------------------------------------- the node
+class OpNode(Node):
+    """The graph node of one dispatched op."""
+
+    __slots__ = ("op", "inputs", "attrs", "out", "out_box", "vers", "freed")
+
+    def name(self) -> str:
+        return self.op.bname
+
+    def input_tensors(self) -> tuple:
+        return tuple(a for a in self.inputs if isinstance(a, (Tensor, SavedFreed)))
+
+    def output_meta(self):
+        o = self.out
+        if o is None:
+            meta = self._meta or {}
+            return meta.get("_out_meta", ())
+        return ((o.shape, o.dtype, B.device_of(o)),)
+
+    @property
+    def num_outputs(self) -> int:
+        return 1
+
+
+def _saved_error(node: OpNode, i: int, t, saved: int) -> RuntimeError:
+    d = t._data
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [{B.from_np(d.dtype)} {list(d.shape)}], which is output {i} of "
+        f"{node.name()}, is at version {t._version}; expected version {saved} instead. "
+        "Hint: the in-place change happened after the forward op that saved it; use an "
+        "out-of-place op (e.g. `x = x + y` instead of `x += y`) or `.clone()` before it."
+    )
+
+
+# ----------------------------------------------------------------------------- promotion
+def _promote(args):
+    first = None
+    same = True
+    scalar = None
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a._data.dtype
+            if first is None:
+                first = d
+            elif d is not first and d != first:
+                same = False
+        elif a is not None and not isinstance(a, (tuple, list, str)):
+            scalar = a
+    if same and (scalar is None or (first is not None and first.kind == "f")):
+        if scalar is None or type(scalar) is not bool or first is None or first.kind != "b":
+            return args
+    rt = B.result_type(*[a for a in args if a is not None
+                         and not isinstance(a, (tuple, list, str))])
+    target = rt.np
+    return tuple(a.to(rt) if isinstance(a, Tensor) and a._data.dtype != target else a
+                 for a in args)
+
+
+# ----------------------------------------------------------------------------- errors
+def describe(a) -> str:
+    if isinstance(a, Tensor):
+        d = a._data
+        return f"Tensor{list(d.shape)} {B.from_np(d.dtype).name} on {B.device_of(d)}"
+    return repr(a)
+
+
+def _broadcast_message(op, args) -> str | None:
+    shapes = [a._data.shape for a in args if isinstance(a, Tensor)]
+    if len(shapes) < 2:
+        return None
+    a, b = shapes[0], shapes[1]
+    for k in range(1, max(len(a), len(b)) + 1):
+        x = a[-k] if k <= len(a) else 1
+        y = b[-k] if k <= len(b) else 1
+        if x != y and x != 1 and y != 1:
+            return (f"{op.name}(): The size of tensor a ({x}) must match the size of tensor b "
+                    f"({y}) at non-singleton dimension {max(len(a), len(b)) - k}; shapes are "
+                    f"{list(a)} and {list(b)}. Reshape or unsqueeze one of them so that they "
+                    "broadcast.")
+    return None
+
+
+def _annotate(op, args, attrs, err):
+    msg = str(err)
+    if "broadcast" in msg:
+        bm = _broadcast_message(op, args)
+        if bm:
+            return RuntimeError(bm)
+    if isinstance(err, (RuntimeError, IndexError, TypeError, ValueError)) and \
+            msg.startswith(op.name + "()"):
+        return err
+    ins = ", ".join(describe(a) for a in args)
+    extra = f" with {attrs}" if attrs else ""
+    cls = IndexError if isinstance(err, IndexError) else (
+        TypeError if isinstance(err, TypeError) else RuntimeError)
+    return cls(f"{op.name}(): {msg} (inputs: {ins}{extra})")
+
+
+def _device_error(op, args):
+    devs = [str(a.device) for a in args if isinstance(a, Tensor)]
+    return RuntimeError(
+        f"{op.name}(): Expected all tensors to be on the same device, but found at least two "
+        f"devices, {' and '.join(dict.fromkeys(devs))}. Move them with `.to(device)` first.")
+
+
+# ----------------------------------------------------------------------------- the door
+def apply(op, *args, **attrs):
+    """Run ``op`` on ``args`` and record its graph node when gradients are needed."""
+    if op.promote:
+        args = _promote(args)
+    arrays = []
+    push = arrays.append
+    rg = False
+    cls = None
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a._data
+            if cls is None:
+                cls = d.__class__
+                first = d
+            elif d.__class__ is not cls or (cls is not ndarray and d.device != first.device):
+                raise _device_error(op, args)
+            push(d)
+            if a._rg:
+                rg = True
+        else:
+            push(a)
+    xp = np if cls is ndarray or cls is None else B.xp_of(first)
+    try:
+        out = op.forward(xp, *arrays, **attrs)
+    except Exception as e:  # name the op, the shapes, dtypes and devices
+        raise _annotate(op, args, attrs, e) from e
+    if op.multi:
+        outs = tuple(o if o.__class__ is ndarray else xp.asarray(o) for o in out)
+        out = outs[0]
+    elif out.__class__ is not ndarray:
+        out = xp.asarray(out)
+    if rg and grad_enabled and op.derivative is not None:
+        node = OpNode.__new__(OpNode)
+        node.op = op
+        node.attrs = attrs
+        node.seq = next_seq()
+        node.scope = scope
+        node._src = capture_source() if record_source else None
+        node._pre_hooks = node._hooks = node._meta = None
+        node.freed = False
+        nxt = []
+        vers = None
+        uses = op.uses
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor) and a._rg:
+                fn = a.grad_fn
+                nxt.append((fn, a._out_nr) if fn is not None else (accumulator(a), 0))
+            else:
+                nxt.append(None)
+            if isinstance(a, Tensor) and a._vc is not None and a._vc[0] and uses[i]:
+                if vers is None:
+                    vers = {}
+                vers[i] = a._vc[0]
+        node.next = nxt
+        node.inputs = args
+        node.vers = vers
+        res = _make(out, node)
+        if op.uses_out:
+            node.out = outs if op.multi else out
+            res._vc = node.out_box = [0]
+        else:
+            node.out = None
+            node.out_box = None
+    else:
+        res = _make(out)
+    if op.view:
+        base = args[0]
+        if base._vc is None:
+            base._vc = [0]
+        res._vc = base._vc
+        res._base = base if base._base is None else base._base
+    if op.multi:
+        res = (res,) + tuple(_make(o) for o in outs[1:])
+    if _hooks:
+        for h in tuple(_hooks):
+            h(op, args, attrs, res)
+    return res
+
+
+# ----------------------------------------------------------------------------- backward of a node
+_ns_cache: dict = {}
+
+
+def array_ns(xp):
+    ns = _ns_cache.get(xp)
+    if ns is None:
+        from .ops._ns import ArrayNS
+
+        ns = _ns_cache[xp] = ArrayNS(xp)
+    return ns
+
+
+def tensor_ns():
+    from .ops._ns import TENSOR_NS
+
+    return TENSOR_NS
+
+
+def _check_saved(node: OpNode):
+    op = node.op
+    if node.freed:
+        if op.uses_out or any(op.uses):
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (or directly access saved "
+                f"tensors after they have already been freed), at {node.name()}. Saved "
+                "intermediate values of the graph are freed when you call .backward() or "
+                "autograd.grad(). Specify retain_graph=True if you need to backward through the "
+                "graph a second time or if you need to access saved tensors after calling "
+                "backward.")
+        return
+    vers = node.vers
+    uses = op.uses
+    for i, a in enumerate(node.inputs):
+        if uses[i] and isinstance(a, Tensor):
+            cur = a._vc[0] if a._vc is not None else 0
+            saved = vers.get(i, 0) if vers is not None else 0
+            if cur != saved:
+                raise _saved_error(node, i, a, saved)
+    if node.out_box is not None and node.out_box[0]:
+        raise RuntimeError(
+            "one of the variables needed for gradient computation has been modified by an "
+            f"inplace operation: the output of {node.name()} is at version {node.out_box[0]}; "
+            "expected version 0 instead. Hint: clone the result before changing it in place.")
+
+
+def run_node(node: OpNode, g, create_graph: bool):
+    """Gradients for each input of ``node`` given the gradient ``g`` of its output."""
+    op = node.op
+    _check_saved(node)
+    inputs = node.inputs
+    if create_graph:
+        ns = tensor_ns()
+        args = inputs
+        if op.uses_out:
+            out = node.out
+            if op.multi:
+                o = _make(out[0], node)
+                o._vc = node.out_box
+                args = args + ((o,) + tuple(_make(x) for x in out[1:]),)
+            else:
+                o = _make(out, node)
+                o._vc = node.out_box
+                args = args + (o,)
+    else:
+        xp = np if g.__class__ is ndarray else B.xp_of(g)
+        ns = array_ns(xp)
+        args = [a._data if isinstance(a, Tensor) else a for a in inputs]
+        if op.uses_out:
+            args.append(node.out)
+    if op.wants_needs:
+        needs = tuple(e is not None for e in node.next)
+        res = op.derivative(ns, g, *args, needs=needs, **node.attrs)
+    else:
+        res = op.derivative(ns, g, *args, **node.attrs)
+    if len(node.next) == 1:
+        res = (res,)
+    fixed = []
+    for e, r, a in zip(node.next, res, inputs):
+        if e is None or r is None:
+            fixed.append(None)
+            continue
+        ad = a._data if isinstance(a, Tensor) else a
+        if create_graph:
+            if not isinstance(r, Tensor):
+                r = Tensor._wrap_like(r, ad)
+            if r._data.shape != ad.shape:
+                r = ns.sum_to(r, ad.shape)
+            if r._data.dtype != ad.dtype:
+                r = r.to(B.from_np(ad.dtype))
+        else:
+            if r.__class__ is not ad.__class__:
+                r = ns.xp.asarray(r)
+            if r.shape != ad.shape:
+                r = ns.sum_to(r, ad.shape)
+            if r.dtype != ad.dtype:
+                r = r.astype(ad.dtype)
+        fixed.append(r)
+    return fixed
+
+
+def free_node(node: OpNode) -> None:
+    if node.freed:
+        return
+    node.freed = True
+    if node.out is not None:
+        o = node.out[0] if node.op.multi else node.out
+        node.metadata["_out_meta"] = ((o.shape, o.dtype, B.device_of(o)),)
+    node.inputs = tuple(SavedFreed(a) if isinstance(a, Tensor) else a for a in node.inputs)
+    node.out = None
+
+
+OpNode._apply = run_node
+OpNode._free = free_node

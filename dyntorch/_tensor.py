@@ -1,0 +1,343 @@
+"""The Tensor: an array of the device's module plus its place in the autograd graph.
+
+Ops attach their methods to :class:`Tensor` from their own family files (``ops/*.py``); this
+file holds only what a tensor is, not what can be computed with it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _backend as B
+
+_new = object.__new__
+
+
+class Tensor:
+    """A multi-dimensional array with autograd, mirroring ``torch.Tensor``."""
+
+    __slots__ = ("_data", "_rg", "grad_fn", "_out_nr", "_vc", "_grad", "_base", "_acc",
+                 "_extra", "__weakref__")
+
+    # ------------------------------------------------------------------ construction
+    def __new__(cls, *args, **kwargs):
+        from .ops.creation import _legacy_new
+
+        return _legacy_new(cls, *args, **kwargs)
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    @classmethod
+    def _wrap_like(cls, value, like):
+        return _make(B.xp_of(like).asarray(value, dtype=like.dtype))
+
+    # ------------------------------------------------------------------ metadata
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    def size(self, dim: int | None = None):
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_wrap_dim(dim, self._data.ndim, "size")]
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    ndimension = dim
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    @property
+    def dtype(self) -> B.dtype:
+        return B.from_np(self._data.dtype)
+
+    @property
+    def device(self) -> B.device:
+        return B.device_of(self._data)
+
+    @property
+    def is_cuda(self) -> bool:
+        return self._data.__class__ is not np.ndarray
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    def is_complex(self) -> bool:
+        return False
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        return bool(self._data.flags.c_contiguous)
+
+    def stride(self, dim: int | None = None):
+        st = tuple(s // self._data.itemsize for s in self._data.strides)
+        return st if dim is None else st[_wrap_dim(dim, self._data.ndim, "stride")]
+
+    def data_ptr(self) -> int:
+        d = self._data
+        return d.ctypes.data if d.__class__ is np.ndarray else d.data.ptr
+
+    @property
+    def _version(self) -> int:
+        return self._vc[0] if self._vc is not None else 0
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self.requires_grad_(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if self.grad_fn is not None and not requires_grad:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use "
+                "a computed variable in a subgraph that doesn't require differentiation use "
+                "var_no_grad = var.detach().")
+        if requires_grad and self._data.dtype.kind != "f":
+            raise RuntimeError(
+                f"only Tensors of floating point dtype can require gradients, got "
+                f"{self.dtype}. Convert it first, e.g. `t.float().requires_grad_()`.")
+        self._rg = bool(requires_grad)
+        return self
+
+    @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got "
+                                f"{type(value).__name__}")
+            if value._data.shape != self._data.shape:
+                raise RuntimeError(f"assigned grad has data of a different size: "
+                                   f"{list(value.shape)} vs {list(self.shape)}")
+        self._grad = value
+
+    @property
+    def data(self) -> Tensor:
+        t = _make(self._data)
+        if self._vc is None:
+            self._vc = [0]
+        t._vc = self._vc
+        return t
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        self._data = value._data
+
+    @property
+    def name(self):
+        return (self._extra or {}).get("name")
+
+    # ------------------------------------------------------------------ conversion
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"a Tensor with {self._data.size} elements cannot be converted to Scalar; "
+                "use .tolist() or index a single element first")
+        return B.to_numpy(self._data).reshape(()).item()
+
+    def tolist(self):
+        return B.to_numpy(self._data).tolist()
+
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        if self._rg and not force:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                "instead.")
+        if self._data.__class__ is not np.ndarray:
+            if not force:
+                raise TypeError(
+                    f"can't convert {self.device} device type tensor to numpy. Use Tensor.cpu() "
+                    "to copy the tensor to host memory first.")
+            return B.to_numpy(self._data)
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        a = B.to_numpy(self._data)
+        return a.astype(dtype) if dtype is not None else a
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(self.unbind(0))
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with {self._data.size} values is ambiguous; use "
+                ".any() or .all()")
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an "
+                            "index")
+        return int(self.item())
+
+    def __complex__(self):
+        return complex(self.item())
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __format__(self, spec: str) -> str:
+        if self._data.ndim == 0 and spec:
+            return format(self.item(), spec)
+        return str(self)
+
+    def __reduce_ex__(self, protocol):
+        return (_rebuild, (B.to_numpy(self._data), str(self.device), self._rg))
+
+    def __deepcopy__(self, memo):
+        t = type(self).__new__(type(self)) if type(self) is not Tensor else _new(Tensor)
+        _init(t, self._data.copy())
+        t._rg = self._rg
+        if self._grad is not None:
+            t._grad = self._grad.__deepcopy__(memo)
+        extra = getattr(self, "__dict__", None)
+        if extra:
+            import copy
+
+            t.__dict__.update(copy.deepcopy(extra, memo))
+        memo[id(self)] = t
+        return t
+
+    def __repr__(self) -> str:
+        from ._printing import tensor_repr
+
+        return tensor_repr(self)
+
+    # ------------------------------------------------------------------ autograd
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Compute the gradient of this tensor w.r.t. graph leaves (see ``torch.Tensor.backward``)."""
+        from .autograd.functional_api import backward
+
+        backward((self,), None if gradient is None else (gradient,), retain_graph,
+                 create_graph, inputs=inputs)
+
+    def detach(self) -> Tensor:
+        t = _make(self._data)
+        if self._vc is None:
+            self._vc = [0]
+        t._vc = self._vc
+        return t
+
+    def detach_(self) -> Tensor:
+        self.grad_fn = None
+        self._rg = False
+        return self
+
+    def retain_grad(self) -> None:
+        if not self._rg:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.grad_fn is None:
+            return
+        ex = self._ensure_extra()
+        if ex.get("retains"):
+            return
+        from .autograd.hooks import install_retain_grad
+
+        install_retain_grad(self)
+        ex["retains"] = True
+
+    @property
+    def retains_grad(self) -> bool:
+        return bool((self._extra or {}).get("retains"))
+
+    def register_hook(self, hook):
+        """Run ``hook(grad)`` when this tensor's gradient is computed; it may return a new one."""
+        if not self._rg:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        from .autograd.hooks import register_tensor_hook
+
+        return register_tensor_hook(self, hook)
+
+    def _ensure_extra(self) -> dict:
+        if self._extra is None:
+            self._extra = {}
+        return self._extra
+
+
+class Size(tuple):
+    """torch.Size: a tuple of dimensions."""
+
+    def __repr__(self) -> str:
+        return f"dyntorch.Size({list(self)})"
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+
+def _init(t, data):
+    t._data = data
+    t._rg = False
+    t.grad_fn = None
+    t._out_nr = 0
+    t._vc = None
+    t._grad = None
+    t._base = None
+    t._acc = None
+    t._extra = None
+
+
+def _make(data, node=None) -> Tensor:
+    """Wrap an array as a Tensor (the fast path, no checks)."""
+    t = _new(Tensor)
+    t._data = data
+    t._rg = node is not None
+    t.grad_fn = node
+    t._out_nr = 0
+    t._vc = None
+    t._grad = None
+    t._base = None
+    t._acc = None
+    t._extra = None
+    return t
+
+
+def _rebuild(arr, dev, rg):
+    t = _make(B.move(arr, B.to_device(dev)))
+    t._rg = rg
+    return t
+
+
+def _wrap_dim(dim: int, ndim: int, op: str = "") -> int:
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(
+            f"{op + '(): ' if op else ''}Dimension out of range (expected to be in range of "
+            f"[{-n}, {n - 1}], but got {dim})")
+    return dim % n if ndim else 0

@@ -1,0 +1,251 @@
+"""The one backward engine, written as a generator of :class:`Step`.
+
+``Tensor.backward()`` and ``autograd.grad()`` drain it; the step debugger drives it one node at a
+time. Order: dependencies are counted first, then nodes run from a ready heap keyed on reverse
+creation order, so a chain runs in exact reverse of the forward pass and the full order is
+known up front (:func:`plan`).
+"""
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+from .. import _dispatch as D
+from .._tensor import Tensor, _make
+from .node import AccumulateGrad
+
+
+class Step:
+    """What happened at one node: gradients that came in and gradients it sent on.
+
+    ``grad_outputs`` is aligned with the node's outputs, ``grad_inputs`` with
+    ``node.next_functions``. Both hold Tensors (None where nothing flowed).
+    """
+
+    __slots__ = ("node", "_gin", "_gout", "index", "total", "captured")
+
+    def __init__(self, node, gout, gin, index, total):
+        self.node, self._gout, self._gin, self.index, self.total = node, gout, gin, index, total
+        self.captured = None
+
+    @property
+    def grad_outputs(self) -> tuple:
+        return tuple(_as_tensor(g) for g in self._gout)
+
+    @property
+    def grad_inputs(self) -> tuple:
+        return tuple(_as_tensor(g) for g in self._gin)
+
+    def __repr__(self) -> str:
+        return f"Step({self.index + 1}/{self.total}: {self.node.name()})"
+
+
+def _as_tensor(g):
+    if g is None or isinstance(g, Tensor):
+        return g
+    return _make(g)
+
+
+def collect(roots) -> tuple[dict, list]:
+    """Count, for every node reachable from ``roots``, how many edges point at it."""
+    deps: dict = {}
+    order = []
+    stack = [n for n in roots if n is not None]
+    seen = set(stack)
+    while stack:
+        n = stack.pop()
+        order.append(n)
+        for e in n.next:
+            if e is None:
+                continue
+            c = e[0]
+            deps[c] = deps.get(c, 0) + 1
+            if c not in seen:
+                seen.add(c)
+                stack.append(c)
+    return deps, order
+
+
+def _needed(order, targets) -> set:
+    """Nodes from which some target is reachable (only those run when inputs= is given)."""
+    reach: set = set()
+    for n in sorted(order, key=lambda n: n.seq):  # children are older than parents
+        for e in n.next:
+            if e is not None and (e[0] in reach or e[0] in targets):
+                reach.add(n)
+                break
+    return reach
+
+
+def plan(roots, targets=None) -> list:
+    """The nodes that will run, in the order they will run."""
+    deps, order = collect(roots)
+    if targets:
+        keep = _needed(order, targets)
+        order = [n for n in order if n in keep]
+    return sorted(order, key=lambda n: -n.seq)
+
+
+def _fresh(r, gs) -> bool:
+    """An array we may later add into in place: newly allocated, not passed through."""
+    if r.__class__ is not np.ndarray and not hasattr(r, "base"):
+        return False
+    if r.base is not None:
+        return False
+    for g in gs:
+        if g is r:
+            return False
+    return True
+
+
+def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
+          accumulate=True):
+    """Run backward from ``roots`` (edges ``(node, nr)``) seeded with ``grads``.
+
+    ``capture`` maps edges to result slots (``autograd.grad``); with it, only nodes that lead
+    to a captured edge run, and leaves get ``.grad`` only when ``accumulate``. Yields a
+    :class:`Step` after each node; returns the captured gradients.
+    """
+    root_nodes = [e[0] for e in roots]
+    deps, order = collect(root_nodes)
+    buf: dict = {}
+    fresh: dict = {}
+    for (node, nr), g in zip(roots, grads):
+        _add(buf, fresh, node, nr, g, False, create_graph)
+    keep = None
+    targets = None
+    captured = None
+    if capture is not None:
+        targets = {e[0] for e in capture}
+        keep = _needed(order, targets)
+        captured = [None] * (max(capture.values()) + 1 if capture else 0)
+    ready = [(-n.seq, id(n), n) for n in set(root_nodes) if deps.get(n, 0) == 0]
+    heapq.heapify(ready)
+    total = len(order) if keep is None else len(keep) + len(
+        [t for t in targets if t not in keep])
+    index = 0
+    try:
+        while ready:
+            node = heapq.heappop(ready)[2]
+            gs = buf.pop(node, None)
+            fl = fresh.pop(node, None)
+            if gs is None:
+                gs = [None] * node.num_outputs
+            if captured is not None and node in targets:
+                for nr in range(len(gs)):
+                    slot = capture.get((node, nr))
+                    if slot is not None and gs[nr] is not None:
+                        captured[slot] = gs[nr]
+            runs = keep is None or node in keep or (
+                accumulate and node.__class__ is AccumulateGrad and node in targets)
+            if not runs:
+                outs = [None] * len(node.next)
+            else:
+                gs, outs = _run(node, gs, fl, create_graph, accumulate or keep is None)
+                for e, r in zip(node.next, outs):
+                    if e is None or r is None:
+                        continue
+                    _add(buf, fresh, e[0], e[1], r, not create_graph and _fresh(r, gs) and
+                         sum(1 for x in outs if x is r) == 1, create_graph)
+                if not retain_graph:
+                    free = getattr(node, "_free", None)
+                    if free is not None:
+                        free()
+            for e in node.next:
+                if e is None:
+                    continue
+                c = e[0]
+                left = deps[c] - 1
+                deps[c] = left
+                if left == 0 and (keep is None or c in keep or c in targets):
+                    heapq.heappush(ready, (-c.seq, id(c), c))
+            yield Step(node, gs, outs, index, total)
+            index += 1
+    finally:
+        buf.clear()
+        fresh.clear()
+    return captured
+
+
+def _add(buf, fresh, node, nr, g, is_fresh, create_graph):
+    lst = buf.get(node)
+    if lst is None:
+        lst = buf[node] = [None] * node.num_outputs
+        fl = fresh[node] = [False] * len(lst)
+    else:
+        fl = fresh[node]
+    cur = lst[nr]
+    if cur is None:
+        lst[nr] = g
+        fl[nr] = is_fresh
+    elif create_graph:
+        lst[nr] = cur + g
+    elif fl[nr] and cur.shape == g.shape and cur.dtype == g.dtype and cur.flags.writeable:
+        cur += g
+    else:
+        lst[nr] = cur + g
+        fl[nr] = True
+
+
+def _run(node, gs, fl, create_graph, accumulate):
+    """Hooks around one node's own work. Returns (grads it got, grads it sends)."""
+    if node._pre_hooks:
+        gs = list(gs)
+        for h in tuple(node._pre_hooks):
+            r = h(tuple(_as_tensor(g) for g in gs))
+            if r is not None:
+                gs = [None if x is None else (x if create_graph else x._data) for x in r]
+    if node.__class__ is AccumulateGrad:
+        if accumulate:
+            _accumulate(node, gs[0], fl[0] if fl else False, create_graph)
+        return gs, []
+    if all(g is None for g in gs):
+        return gs, [None] * len(node.next)
+    if node.num_outputs == 1:
+        outs = node._apply(gs[0], create_graph)
+    else:
+        outs = node._apply(gs, create_graph)
+    if node._hooks:
+        for h in tuple(node._hooks):
+            r = h(tuple(_as_tensor(o) for o in outs), tuple(_as_tensor(g) for g in gs))
+            if r is not None:
+                outs = [None if x is None else (x if create_graph else x._data) for x in r]
+    return gs, outs
+
+
+def _accumulate(node, g, is_fresh, create_graph):
+    t = node.variable
+    if g is None:
+        return
+    hooks = (t._extra or {}).get("hooks")
+    if hooks:
+        for h in tuple(hooks.values()):
+            r = h(_as_tensor(g))
+            if r is not None:
+                g = r if create_graph else r._data
+        is_fresh = False
+    if create_graph:
+        gt = g if isinstance(g, Tensor) else _make(g)
+        t._grad = gt if t._grad is None else t._grad + gt
+    else:
+        if isinstance(g, Tensor):
+            g = g._data
+        old = t._grad
+        if old is None:
+            t._grad = _make(g if is_fresh and g.flags.writeable else g.copy())
+        elif old._rg or old.grad_fn is not None:
+            t._grad = _make(old._data + g)
+        else:
+            d = old._data
+            if d.shape == g.shape and d.flags.writeable:
+                d += g
+                if old._vc is not None:
+                    old._vc[0] += 1
+            else:
+                old._data = d + g
+    for h in tuple((t._extra or {}).get("post_hooks", {}).values()):
+        h(t)
+
+
+D.steps = steps

@@ -1,0 +1,146 @@
+"""``backward`` and ``grad``: both drain the engine's step generator."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .. import _backend as B
+from .. import _dispatch as D
+from .._tensor import Tensor, _make
+from .engine import steps
+from .node import accumulator
+
+
+def _seq(x) -> tuple:
+    if x is None:
+        return ()
+    if isinstance(x, Tensor):
+        return (x,)
+    return tuple(x)
+
+
+def _edge(t: Tensor):
+    if t.grad_fn is not None:
+        return (t.grad_fn, t._out_nr)
+    return (accumulator(t), 0)
+
+
+def make_roots(outputs, grad_outputs, create_graph, op="backward"):
+    """Edges and seed gradients for the engine, with torch's checks and messages."""
+    outputs = _seq(outputs)
+    grads = list(_seq(grad_outputs)) or [None] * len(outputs)
+    if len(grads) != len(outputs):
+        raise RuntimeError(f"{op}: got {len(grads)} gradients for {len(outputs)} outputs; "
+                           "pass one gradient per output")
+    roots, seeds = [], []
+    for i, (t, g) in enumerate(zip(outputs, grads)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected Tensors as outputs, got {type(t).__name__}")
+        if not t._rg:
+            raise RuntimeError(
+                f"element {i} of tensors does not require grad and does not have a grad_fn. "
+                "Did you compute it under no_grad(), detach it, or forget "
+                "requires_grad=True on the inputs?")
+        if g is None:
+            if t._data.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs; this output has "
+                    f"shape {list(t.shape)}. Pass `gradient=` (a tensor of that shape), or "
+                    "reduce it first, e.g. `out.sum().backward()`.")
+            xp = B.xp_of(t._data)
+            g = xp.ones(t._data.shape, dtype=t._data.dtype)
+        else:
+            if not isinstance(g, Tensor):
+                g = _make(B.xp_of(t._data).asarray(g, dtype=t._data.dtype))
+            if g._data.shape != t._data.shape:
+                raise RuntimeError(
+                    f"Mismatch in shape: grad_output[{i}] has a shape of {list(g.shape)} and "
+                    f"output[{i}] has a shape of {list(t.shape)}.")
+            if g.device != t.device:
+                raise RuntimeError(
+                    f"{op}: gradient is on {g.device} but the output is on {t.device}")
+            g = g if create_graph else g._data.copy()
+        if create_graph and not isinstance(g, Tensor):
+            g = _make(g)
+        roots.append(_edge(t))
+        seeds.append(g)
+    return roots, seeds
+
+
+def drain(gen):
+    """Run a step generator to its end and return its value."""
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        return stop.value
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate gradients of ``tensors`` into the leaves' ``.grad``."""
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots, seeds = make_roots(tensors, grad_tensors, create_graph)
+    capture = None
+    accumulate = True
+    ins = _seq(inputs)
+    if ins:
+        capture = {}
+        for i, t in enumerate(ins):
+            if not t._rg:
+                raise RuntimeError(f"backward: inputs[{i}] does not require grad")
+            capture[_edge(t)] = i
+    prev = D.grad_enabled
+    D.grad_enabled = create_graph
+    try:
+        got = drain(steps(roots, seeds, retain_graph=retain_graph, create_graph=create_graph,
+                          capture=capture, accumulate=accumulate))
+    finally:
+        D.grad_enabled = prev
+    if capture:
+        for t, g in zip(ins, got):
+            if t.grad_fn is not None and g is not None:
+                g = g if isinstance(g, Tensor) else _make(g.copy())
+                t._grad = g if t._grad is None else t._grad + g
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         only_inputs=True, allow_unused=None, is_grads_batched=False, materialize_grads=False):
+    """Gradients of ``outputs`` w.r.t. ``inputs``, returned rather than accumulated."""
+    if retain_graph is None:
+        retain_graph = create_graph
+    single = isinstance(inputs, Tensor)
+    ins = _seq(inputs)
+    if isinstance(inputs, Sequence) and not ins:
+        raise RuntimeError("grad requires non-empty inputs.")
+    for i, t in enumerate(ins):
+        if not isinstance(t, Tensor) or not t._rg:
+            raise RuntimeError(f"One of the differentiated Tensors (inputs[{i}]) does not "
+                               "require grad")
+    roots, seeds = make_roots(outputs, grad_outputs, create_graph, op="grad")
+    capture = {}
+    for i, t in enumerate(ins):
+        capture.setdefault(_edge(t), i)
+    prev = D.grad_enabled
+    D.grad_enabled = create_graph
+    try:
+        got = drain(steps(roots, seeds, retain_graph=retain_graph, create_graph=create_graph,
+                          capture=capture, accumulate=False))
+    finally:
+        D.grad_enabled = prev
+    res = []
+    for i, t in enumerate(ins):
+        g = got[capture[_edge(t)]]
+        if g is None:
+            if materialize_grads:
+                from .. import zeros_like
+
+                res.append(zeros_like(t))
+                continue
+            if not allow_unused:
+                raise RuntimeError(
+                    f"One of the differentiated Tensors (inputs[{i}]) appears to not have been "
+                    "used in the graph. Set allow_unused=True if this is the desired behavior.")
+            res.append(None)
+        else:
+            res.append(g if isinstance(g, Tensor) else _make(g))
+    return tuple(res) if not single else tuple(res)

@@ -1,0 +1,139 @@
+"""Graph nodes: what the forward pass leaves behind for backward and for every reader.
+
+A :class:`Node` is plain data: the op, the inputs it saved, edges to the nodes of its inputs
+(``next_functions``), its creation order ``seq``, the module ``scope`` and the user's source line.
+``backward()``, the step debugger, the live view, the tracer and the exporter all read these.
+"""
+from __future__ import annotations
+
+import itertools
+import linecache
+import weakref
+
+_seq = itertools.count()
+next_seq = _seq.__next__
+
+
+class SavedFreed:
+    """Stands in for a saved input once backward has freed it: keeps shape and dtype only."""
+
+    __slots__ = ("shape", "dtype", "requires_grad")
+
+    def __init__(self, t):
+        self.shape = t._data.shape
+        self.dtype = t._data.dtype
+        self.requires_grad = t._rg
+
+
+class Node:
+    """Base of every graph node. Subclasses implement :meth:`_apply`."""
+
+    __slots__ = ("next", "seq", "scope", "_src", "_pre_hooks", "_hooks", "_meta",
+                 "__weakref__")
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    # --- the torch.autograd.graph.Node API -------------------------------------------
+    @property
+    def next_functions(self) -> tuple:
+        return tuple((None, 0) if e is None else e for e in self.next)
+
+    @property
+    def metadata(self) -> dict:
+        if self._meta is None:
+            self._meta = {}
+        return self._meta
+
+    def register_hook(self, fn):
+        """``fn(grad_inputs, grad_outputs)`` runs after this node; may return new grad_inputs."""
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(fn)
+        return _RemovableHandle(self._hooks, fn)
+
+    def register_prehook(self, fn):
+        """``fn(grad_outputs)`` runs before this node; may return new grad_outputs."""
+        if self._pre_hooks is None:
+            self._pre_hooks = []
+        self._pre_hooks.append(fn)
+        return _RemovableHandle(self._pre_hooks, fn)
+
+    @property
+    def source(self):
+        """(filename, lineno) of the user code that created this node, or None."""
+        src = self._src
+        if src is None:
+            return None
+        code, line = src
+        return (code.co_filename, line)
+
+    @property
+    def source_text(self) -> str:
+        src = self.source
+        if src is None:
+            return ""
+        return linecache.getline(src[0], src[1]).strip()
+
+    @property
+    def num_outputs(self) -> int:
+        return 1
+
+    def output_meta(self):  # (shape, np dtype, device) per output, for readers
+        return ()
+
+    def input_tensors(self) -> tuple:
+        return ()
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} seq={self.seq}>"
+
+
+class _RemovableHandle:
+    __slots__ = ("_list", "_fn")
+
+    def __init__(self, lst, fn):
+        self._list, self._fn = lst, fn
+
+    def remove(self) -> None:
+        try:
+            self._list.remove(self._fn)
+        except ValueError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+class AccumulateGrad(Node):
+    """Sink for a leaf tensor: adds the incoming gradient into ``variable.grad``."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable):
+        self.variable = variable
+        self.next = ()
+        self.seq = next_seq()
+        self.scope = ""
+        self._src = None
+        self._pre_hooks = self._hooks = self._meta = None
+
+    def output_meta(self):
+        d = self.variable._data
+        return ((d.shape, d.dtype, self.variable.device),)
+
+    def input_tensors(self) -> tuple:
+        return (self.variable,)
+
+
+def accumulator(t) -> AccumulateGrad:
+    """The (cached) AccumulateGrad node of leaf tensor ``t``."""
+    ref = t._acc
+    acc = ref() if ref is not None else None
+    if acc is None:
+        acc = AccumulateGrad(t)
+        t._acc = weakref.ref(acc)
+    return acc

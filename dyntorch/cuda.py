@@ -1,0 +1,46 @@
+"""``dyntorch.cuda``: is a CUDA device (through CuPy) available, and how many."""
+from __future__ import annotations
+
+from . import _backend as B
+
+
+def is_available() -> bool:
+    """True only when CuPy is installed and at least one CUDA device answers."""
+    return B.cuda_available()
+
+
+def device_count() -> int:
+    return B._CUDA_COUNT
+
+
+def synchronize(device=None) -> None:
+    """Wait for all queued GPU work (a no-op without CUDA)."""
+    B.synchronize()
+
+
+def current_device() -> int:
+    B.require_cuda("cuda.current_device()")
+    return B._cp.cuda.Device().id
+
+
+def set_device(device) -> None:
+    B.require_cuda("cuda.set_device()")
+    B._cp.cuda.Device(B.to_device(device).index or 0).use()
+
+
+def manual_seed(seed: int) -> None:
+    B.default_generator.manual_seed(seed)
+
+
+manual_seed_all = manual_seed
+
+
+def empty_cache() -> None:
+    if B._cp is not None and B._CUDA_COUNT:
+        B._cp.get_default_memory_pool().free_all_blocks()
+
+
+def get_device_name(device=None) -> str:
+    B.require_cuda("cuda.get_device_name()")
+    idx = B.to_device(device or "cuda").index or 0
+    return B._cp.cuda.runtime.getDeviceProperties(idx)["name"].decode()

@@ -1,0 +1,16 @@
+"""Op families: forward and derivative side by side, one file per family."""
+from . import (  # noqa: F401  (importing a family attaches its Tensor methods)
+    activation,
+    conv,
+    creation,
+    elementwise,
+    index,
+    inplace,
+    linalg,
+    loss,
+    norm,
+    reduce,
+    shape,
+)
+
+FAMILIES = (elementwise, reduce, shape, index, linalg, conv, norm, loss, activation)

@@ -1,0 +1,288 @@
+"""Two namespaces with one vocabulary, so each derivative is written once.
+
+On the plain path a derivative gets :class:`ArrayNS` (raw arrays of the device's module, no
+graph); under ``create_graph=True`` it gets :data:`TENSOR_NS` (dyntorch ops, which record graph
+and so give higher-order gradients). Names and arguments follow NumPy's (``axis``,
+``keepdims``). Operators (``+ - * / ** < >``) work on both kinds of value directly.
+"""
+from __future__ import annotations
+
+import math
+
+
+def sum_to_shape(xp_sum, x, shape):
+    """Undo broadcasting: sum ``x`` down to ``shape``. ``xp_sum(x, axis, keepdims)``."""
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1)
+    if axes:
+        x = xp_sum(x, axes, True)
+    if lead:
+        x = x.reshape(shape) if hasattr(x, "reshape") else x
+    elif x.shape != tuple(shape):
+        x = x.reshape(shape)
+    return x
+
+
+class ArrayNS:
+    """Array-level vocabulary over NumPy or CuPy."""
+
+    def __init__(self, xp):
+        self.xp = xp
+        for name in ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", "sign",
+                     "abs", "where", "maximum", "minimum", "matmul", "einsum", "log1p",
+                     "expm1", "square", "reciprocal", "floor", "logical_not", "isnan",
+                     "concatenate", "stack", "flip", "roll", "tril", "triu", "diagonal",
+                     "moveaxis", "swapaxes", "expand_dims", "squeeze", "outer", "cumsum",
+                     "zeros_like", "ones_like", "arctan", "arcsin", "tensordot"):
+            setattr(self, name, getattr(xp, name))
+
+    # --- shape -------------------------------------------------------------------------
+    def sum(self, x, axis=None, keepdims=False):
+        return self.xp.sum(x, axis=axis, keepdims=keepdims)
+
+    def mean(self, x, axis=None, keepdims=False):
+        return self.xp.mean(x, axis=axis, keepdims=keepdims)
+
+    def reshape(self, x, shape):
+        return x.reshape(shape)
+
+    def transpose(self, x, axes=None):
+        return self.xp.transpose(x, axes)
+
+    def broadcast_to(self, x, shape):
+        out = self.xp.empty(shape, dtype=x.dtype)
+        out[...] = x
+        return out
+
+    def sum_to(self, x, shape):
+        return sum_to_shape(lambda a, ax, kd: a.sum(axis=ax, keepdims=kd), x, tuple(shape))
+
+    def contiguous(self, x):
+        return self.xp.ascontiguousarray(x)
+
+    # --- creation ----------------------------------------------------------------------
+    def zeros(self, shape, like):
+        return self.xp.zeros(shape, dtype=like.dtype)
+
+    def ones(self, shape, like):
+        return self.xp.ones(shape, dtype=like.dtype)
+
+    def astype(self, x, like):
+        return x.astype(like.dtype, copy=False)
+
+    def cast(self, x, np_dtype):
+        return x.astype(np_dtype, copy=False)
+
+    def asarray(self, value, like):
+        return self.xp.asarray(value, dtype=like.dtype)
+
+    # --- indexing ----------------------------------------------------------------------
+    def getitem(self, x, idx):
+        return x[idx]
+
+    def index_add(self, shape, idx, g, basic=False):
+        """zeros(shape) with g added at idx (repeated indices add up)."""
+        out = self.xp.zeros(shape, dtype=g.dtype)
+        if basic:
+            out[idx] = g
+        else:
+            _add_at(self.xp, out, idx, g)
+        return out
+
+    def take_along_axis(self, x, idx, axis):
+        return self.xp.take_along_axis(x, idx, axis=axis)
+
+    def scatter_add(self, shape, idx, src, axis, like=None):
+        """zeros(shape); out[... idx ...] += src along ``axis`` (torch.scatter_add)."""
+        dtype = src.dtype if like is None else like.dtype
+        out = self.xp.zeros(shape, dtype=dtype)
+        _add_at(self.xp, out, _along_index(self.xp, idx, axis), src)
+        return out
+
+    def masked_fill(self, x, mask, value):
+        return self.xp.where(mask, value, x).astype(x.dtype, copy=False)
+
+    # --- special functions ---------------------------------------------------------------
+    def erf(self, x):
+        return erf_array(self.xp, x)
+
+
+def _add_at(xp, out, idx, g):
+    if xp.__name__ == "numpy":
+        xp.add.at(out, idx, g)
+    else:  # CuPy
+        import cupyx
+
+        cupyx.scatter_add(out, idx, g)
+
+
+def _along_index(xp, idx, axis):
+    """Full index tuple for ``out[idx along axis]`` with the other axes as grids."""
+    axis = axis % idx.ndim
+    grids = list(xp.indices(idx.shape, sparse=True))
+    grids[axis] = idx
+    return tuple(grids)
+
+
+_erf_scalar = None
+
+
+def erf_array(xp, x):
+    """The error function on arrays: SciPy/CuPy's when present, else Python's math.erf."""
+    if xp.__name__ != "numpy":
+        import cupyx.scipy.special as sp
+
+        return sp.erf(x)
+    try:
+        from scipy.special import erf as _sp_erf  # optional, precise and fast
+
+        return _sp_erf(x).astype(x.dtype, copy=False)
+    except ImportError:  # pragma: no cover - scipy is a dev dependency
+        global _erf_scalar
+        if _erf_scalar is None:
+            _erf_scalar = xp.frompyfunc(math.erf, 1, 1)
+        return _erf_scalar(x).astype(x.dtype)
+
+
+class TensorNS:
+    """The same vocabulary on dyntorch Tensors (records graph)."""
+
+    xp = None
+
+    def __getattr__(self, name):
+        import dyntorch as dt
+
+        simple = {"exp": dt.exp, "log": dt.log, "sqrt": dt.sqrt, "sin": dt.sin, "cos": dt.cos,
+                  "tan": dt.tan, "tanh": dt.tanh, "sign": dt.sign, "abs": dt.abs,
+                  "where": dt.where, "maximum": dt.maximum, "minimum": dt.minimum,
+                  "matmul": dt.matmul, "log1p": dt.log1p, "expm1": dt.expm1,
+                  "square": dt.square, "reciprocal": dt.reciprocal, "floor": dt.floor,
+                  "logical_not": dt.logical_not, "isnan": dt.isnan, "erf": dt.erf,
+                  "outer": dt.outer, "tril": dt.tril, "triu": dt.triu,
+                  "sinh": dt.sinh, "cosh": dt.cosh, "zeros_like": dt.zeros_like,
+                  "ones_like": dt.ones_like, "arctan": dt.atan, "arcsin": dt.asin}
+        if name in simple:
+            fn = simple[name]
+            setattr(self, name, fn)
+            return fn
+        raise AttributeError(f"TensorNS has no '{name}'; add it to ops/_ns.py")
+
+    def einsum(self, eq, *ops):
+        import dyntorch as dt
+
+        return dt.einsum(eq, *ops)
+
+    def sum(self, x, axis=None, keepdims=False):
+        return x.sum(dim=axis, keepdim=keepdims) if axis is not None else (
+            x.sum() if not keepdims else x.sum(dim=tuple(range(x.ndim)), keepdim=True))
+
+    def mean(self, x, axis=None, keepdims=False):
+        return x.mean(dim=axis, keepdim=keepdims) if axis is not None else x.mean()
+
+    def cumsum(self, x, axis):
+        return x.cumsum(axis)
+
+    def reshape(self, x, shape):
+        return x.reshape(shape)
+
+    def transpose(self, x, axes=None):
+        return x.permute(*(axes if axes is not None else reversed(range(x.ndim))))
+
+    def swapaxes(self, x, a, b):
+        return x.transpose(a, b)
+
+    def moveaxis(self, x, src, dst):
+        return x.movedim(src, dst)
+
+    def expand_dims(self, x, axis):
+        if isinstance(axis, int):
+            return x.unsqueeze(axis)
+        for a in sorted(a % (x.ndim + len(axis)) for a in axis):
+            x = x.unsqueeze(a)
+        return x
+
+    def squeeze(self, x, axis=None):
+        return x.squeeze() if axis is None else x.squeeze(axis)
+
+    def broadcast_to(self, x, shape):
+        return x.expand(*shape).contiguous()
+
+    def sum_to(self, x, shape):
+        return sum_to_shape(lambda a, ax, kd: a.sum(dim=ax, keepdim=kd), x, tuple(shape))
+
+    def contiguous(self, x):
+        return x.contiguous()
+
+    def concatenate(self, xs, axis=0):
+        import dyntorch as dt
+
+        return dt.cat(list(xs), dim=axis)
+
+    def stack(self, xs, axis=0):
+        import dyntorch as dt
+
+        return dt.stack(list(xs), dim=axis)
+
+    def flip(self, x, axis):
+        return x.flip(axis if isinstance(axis, (tuple, list)) else (axis,))
+
+    def roll(self, x, shift, axis):
+        return x.roll(shift, axis)
+
+    def diagonal(self, x, offset=0, axis1=0, axis2=1):
+        return x.diagonal(offset, axis1, axis2)
+
+    def zeros(self, shape, like):
+        import dyntorch as dt
+
+        return dt.zeros(shape, dtype=like.dtype, device=like.device)
+
+    def ones(self, shape, like):
+        import dyntorch as dt
+
+        return dt.ones(shape, dtype=like.dtype, device=like.device)
+
+    def astype(self, x, like):
+        return x.to(like.dtype)
+
+    def cast(self, x, np_dtype):
+        from .. import _backend as B
+
+        return x.to(B.from_np(np_dtype))
+
+    def asarray(self, value, like):
+        import dyntorch as dt
+
+        return dt.as_tensor(value, dtype=like.dtype, device=like.device)
+
+    def getitem(self, x, idx):
+        from .index import getitem_arrays
+
+        return getitem_arrays(x, idx)
+
+    def index_add(self, shape, idx, g, basic=False):
+        from .index import index_add_arrays
+
+        return index_add_arrays(shape, idx, g, basic)
+
+    def take_along_axis(self, x, idx, axis):
+        from .index import take_along_arrays
+
+        return take_along_arrays(x, idx, axis)
+
+    def scatter_add(self, shape, idx, src, axis, like=None):
+        from .index import scatter_add_arrays
+
+        return scatter_add_arrays(shape, idx, src, axis)
+
+    def masked_fill(self, x, mask, value):
+        return x.masked_fill(mask, value)
+
+    def tensordot(self, a, b, axes):
+        import dyntorch as dt
+
+        return dt.tensordot(a, b, dims=axes)
+
+
+TENSOR_NS = TensorNS()

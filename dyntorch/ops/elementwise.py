@@ -1,0 +1,841 @@
+"""Elementwise ops: arithmetic, math functions, comparisons, casts. Forward and derivative
+side by side; broadcasting and dtype of gradients are undone by the door."""
+from __future__ import annotations
+
+import math
+import numbers
+
+from .. import _backend as B
+from .._dispatch import apply, op
+from .._tensor import Tensor, _make
+from ._ns import erf_array
+from ._util import as_tensor_like, method
+
+_SQRT_PI_2 = 2.0 / math.sqrt(math.pi)
+
+
+# ----------------------------------------------------------------------------- arithmetic
+@op(promote=True)
+def add(xp, a, b):
+    return a + b
+
+
+@add.def_derivative
+def _(ns, g, _a, _b):
+    return g, g
+
+
+@op(promote=True)
+def sub(xp, a, b):
+    return a - b
+
+
+@sub.def_derivative
+def _(ns, g, _a, _b):
+    return g, -g
+
+
+@op(promote=True)
+def mul(xp, a, b):
+    return a * b
+
+
+@mul.def_derivative
+def _(ns, g, a, b):
+    return g * b, g * a
+
+
+@op(promote=True)
+def div(xp, a, b):
+    return a / b
+
+
+@div.def_derivative
+def _(ns, g, a, b):
+    gb = g / b
+    return gb, -gb * a / b
+
+
+@op(name="neg")
+def neg(xp, a):
+    return -a
+
+
+@neg.def_derivative
+def _(ns, g, _a):
+    return -g
+
+
+@op(name="pow", backward_name="PowBackward0")
+def pow_scalar(xp, a, exponent):
+    return a ** exponent
+
+
+@pow_scalar.def_derivative
+def _(ns, g, a, exponent):
+    if exponent == 0:
+        return g * 0
+    if exponent == 2:
+        return g * 2 * a
+    return g * exponent * a ** (exponent - 1)
+
+
+@op(name="pow_tensor", promote=True, backward_name="PowBackward1")
+def pow_tensor(xp, a, b):
+    return a ** b
+
+
+@pow_tensor.def_derivative
+def _(ns, g, a, b, out, needs):
+    ga = g * b * a ** (b - 1) if needs[0] else None
+    gb = None
+    if needs[1]:
+        gb = ns.where((a == 0) & (b >= 0), 0.0, g * out * ns.log(ns.where(a == 0, 1.0, a)))
+    return ga, gb
+
+
+@op(promote=True)
+def remainder(xp, a, b):
+    return xp.remainder(a, b)
+
+
+@remainder.def_derivative
+def _(ns, g, a, b):
+    return g, -g * ns.floor(a / b)
+
+
+@op(promote=True)
+def fmod(xp, a, b):
+    return xp.fmod(a, b)
+
+
+@fmod.def_derivative
+def _(ns, g, a, b):
+    q = a / b
+    return g, -g * ns.where(q < 0, -ns.floor(-q), ns.floor(q))
+
+
+@op(promote=True)
+def floor_divide(xp, a, b):
+    return xp.floor_divide(a, b)
+
+
+@op(promote=True)
+def maximum(xp, a, b):
+    return xp.maximum(a, b)
+
+
+@maximum.def_derivative
+def _(ns, g, a, b):
+    m = (a > b) + (a == b) * 0.5
+    return g * m, g * (1 - m)
+
+
+@op(promote=True)
+def minimum(xp, a, b):
+    return xp.minimum(a, b)
+
+
+@minimum.def_derivative
+def _(ns, g, a, b):
+    m = (a < b) + (a == b) * 0.5
+    return g * m, g * (1 - m)
+
+
+@op(promote=True)
+def atan2(xp, a, b):
+    return xp.arctan2(a, b)
+
+
+@atan2.def_derivative
+def _(ns, g, a, b):
+    r = a * a + b * b
+    return g * b / r, -g * a / r
+
+
+# ----------------------------------------------------------------------------- unary math
+@op
+def exp(xp, a):
+    return xp.exp(a)
+
+
+@exp.def_derivative
+def _(ns, g, _a, out):
+    return g * out
+
+
+@op
+def exp2(xp, a):
+    return xp.exp2(a)
+
+
+@exp2.def_derivative
+def _(ns, g, _a, out):
+    return g * out * math.log(2.0)
+
+
+@op
+def log(xp, a):
+    return xp.log(a)
+
+
+@log.def_derivative
+def _(ns, g, a):
+    return g / a
+
+
+@op
+def log2(xp, a):
+    return xp.log2(a)
+
+
+@log2.def_derivative
+def _(ns, g, a):
+    return g / (a * math.log(2.0))
+
+
+@op
+def log10(xp, a):
+    return xp.log10(a)
+
+
+@log10.def_derivative
+def _(ns, g, a):
+    return g / (a * math.log(10.0))
+
+
+@op
+def log1p(xp, a):
+    return xp.log1p(a)
+
+
+@log1p.def_derivative
+def _(ns, g, a):
+    return g / (a + 1)
+
+
+@op
+def expm1(xp, a):
+    return xp.expm1(a)
+
+
+@expm1.def_derivative
+def _(ns, g, _a, out):
+    return g * (out + 1)
+
+
+@op
+def sqrt(xp, a):
+    return xp.sqrt(a)
+
+
+@sqrt.def_derivative
+def _(ns, g, _a, out):
+    return g / (2 * out)
+
+
+@op
+def rsqrt(xp, a):
+    return 1 / xp.sqrt(a)
+
+
+@rsqrt.def_derivative
+def _(ns, g, _a, out):
+    return g * -0.5 * out * out * out
+
+
+@op
+def square(xp, a):
+    return a * a
+
+
+@square.def_derivative
+def _(ns, g, a):
+    return g * 2 * a
+
+
+@op
+def reciprocal(xp, a):
+    return 1 / a
+
+
+@reciprocal.def_derivative
+def _(ns, g, _a, out):
+    return -g * out * out
+
+
+@op
+def abs(xp, a):
+    return xp.abs(a)
+
+
+@abs.def_derivative
+def _(ns, g, a):
+    return g * ns.sign(a)
+
+
+@op
+def sign(xp, a):
+    return xp.sign(a)
+
+
+@sign.def_derivative
+def _(ns, g, _a):
+    return g * 0
+
+
+@op
+def sin(xp, a):
+    return xp.sin(a)
+
+
+@sin.def_derivative
+def _(ns, g, a):
+    return g * ns.cos(a)
+
+
+@op
+def cos(xp, a):
+    return xp.cos(a)
+
+
+@cos.def_derivative
+def _(ns, g, a):
+    return -g * ns.sin(a)
+
+
+@op
+def tan(xp, a):
+    return xp.tan(a)
+
+
+@tan.def_derivative
+def _(ns, g, _a, out):
+    return g * (1 + out * out)
+
+
+@op
+def asin(xp, a):
+    return xp.arcsin(a)
+
+
+@asin.def_derivative
+def _(ns, g, a):
+    return g / ns.sqrt(1 - a * a)
+
+
+@op
+def acos(xp, a):
+    return xp.arccos(a)
+
+
+@acos.def_derivative
+def _(ns, g, a):
+    return -g / ns.sqrt(1 - a * a)
+
+
+@op
+def atan(xp, a):
+    return xp.arctan(a)
+
+
+@atan.def_derivative
+def _(ns, g, a):
+    return g / (1 + a * a)
+
+
+@op
+def sinh(xp, a):
+    return xp.sinh(a)
+
+
+@sinh.def_derivative
+def _(ns, g, a):
+    return g * ns.cosh(a)
+
+
+@op
+def cosh(xp, a):
+    return xp.cosh(a)
+
+
+@cosh.def_derivative
+def _(ns, g, a):
+    return g * ns.sinh(a)
+
+
+@op
+def tanh(xp, a):
+    return xp.tanh(a)
+
+
+@tanh.def_derivative
+def _(ns, g, _a, out):
+    return g * (1 - out * out)
+
+
+@op
+def sigmoid(xp, a):
+    # split by sign so exp never overflows
+    e = xp.exp(-xp.abs(a))
+    return xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+
+
+@sigmoid.def_derivative
+def _(ns, g, _a, out):
+    return g * out * (1 - out)
+
+
+@op
+def relu(xp, a):
+    return xp.maximum(a, 0).astype(a.dtype, copy=False)
+
+
+@relu.def_derivative
+def _(ns, g, _a, out):
+    return g * (out > 0)
+
+
+@op
+def erf(xp, a):
+    return erf_array(xp, a)
+
+
+@erf.def_derivative
+def _(ns, g, a):
+    return g * _SQRT_PI_2 * ns.exp(-a * a)
+
+
+def _zero_grad_unary(name):
+    f = op(name=name)(lambda xp, a: getattr(xp, {"trunc": "trunc"}.get(name, name))(a))
+
+    @f.def_derivative
+    def _(ns, g, _a):
+        return g * 0
+
+    return f
+
+
+floor = _zero_grad_unary("floor")
+ceil = _zero_grad_unary("ceil")
+trunc = _zero_grad_unary("trunc")
+
+
+@op(name="round")
+def _round(xp, a, decimals=0):
+    return xp.round(a, decimals) if decimals else xp.rint(a)
+
+
+@_round.def_derivative
+def _(ns, g, _a, decimals=0):
+    return g * 0
+
+
+@op(name="clamp", backward_name="ClampBackward1")
+def _clamp(xp, a, min=None, max=None):
+    return xp.clip(a, min, max).astype(a.dtype, copy=False)
+
+
+@_clamp.def_derivative
+def _(ns, g, a, min=None, max=None):
+    if min is not None and max is not None:
+        return g * ((a >= min) & (a <= max))
+    return g * (a >= min) if min is not None else g * (a <= max)
+
+
+@op(name="where")
+def _where(xp, cond, a, b):
+    return xp.where(cond, a, b)
+
+
+@_where.def_derivative
+def _(ns, g, cond, _a, _b):
+    zero = g * 0
+    return None, ns.where(cond, g, zero), ns.where(cond, zero, g)
+
+
+@op(name="lerp", promote=True)
+def _lerp(xp, a, b, w):
+    return a + w * (b - a)
+
+
+@_lerp.def_derivative
+def _(ns, g, a, b, w):
+    return g * (1 - w), g * w, g * (b - a)
+
+
+@op(name="to_copy", backward_name="ToCopyBackward0")
+def to_copy(xp, a, dtype):
+    return a.astype(dtype)
+
+
+@to_copy.def_derivative
+def _(ns, g, _a, dtype):
+    return g  # the door casts it back to the input's dtype
+
+
+@op(name="to_device", backward_name="ToCopyBackward0")
+def to_device(xp, a, device):
+    return B.move(a, device)
+
+
+@to_device.def_derivative
+def _(ns, g, a, device):
+    return B.move(g._data if isinstance(g, Tensor) else g, B.device_of(
+        a._data if isinstance(a, Tensor) else a)) if not isinstance(g, Tensor) else \
+        g.to(a.device)
+
+
+@op(name="clone")
+def _clone(xp, a):
+    return a.copy()
+
+
+@_clone.def_derivative
+def _(ns, g, _a):
+    return g
+
+
+# ----------------------------------------------------------------------------- no gradient
+def _cmp(name, fn):
+    return op(name=name, promote=True)(fn)
+
+
+eq = _cmp("eq", lambda xp, a, b: a == b)
+ne = _cmp("ne", lambda xp, a, b: a != b)
+lt = _cmp("lt", lambda xp, a, b: a < b)
+le = _cmp("le", lambda xp, a, b: a <= b)
+gt = _cmp("gt", lambda xp, a, b: a > b)
+ge = _cmp("ge", lambda xp, a, b: a >= b)
+logical_and = op(name="logical_and")(lambda xp, a, b: xp.logical_and(a, b))
+logical_or = op(name="logical_or")(lambda xp, a, b: xp.logical_or(a, b))
+logical_xor = op(name="logical_xor")(lambda xp, a, b: xp.logical_xor(a, b))
+logical_not = op(name="logical_not")(lambda xp, a: xp.logical_not(a))
+bitwise_not = op(name="bitwise_not")(lambda xp, a: ~a)
+bitwise_and = op(name="bitwise_and", promote=True)(lambda xp, a, b: a & b)
+bitwise_or = op(name="bitwise_or", promote=True)(lambda xp, a, b: a | b)
+bitwise_xor = op(name="bitwise_xor", promote=True)(lambda xp, a, b: a ^ b)
+isnan = op(name="isnan")(lambda xp, a: xp.isnan(a))
+isinf = op(name="isinf")(lambda xp, a: xp.isinf(a))
+isfinite = op(name="isfinite")(lambda xp, a: xp.isfinite(a))
+isposinf = op(name="isposinf")(lambda xp, a: xp.isposinf(a))
+isneginf = op(name="isneginf")(lambda xp, a: xp.isneginf(a))
+signbit = op(name="signbit")(lambda xp, a: xp.signbit(a))
+
+
+@op(name="nan_to_num")
+def _nan_to_num(xp, a, nan=0.0, posinf=None, neginf=None):
+    return xp.nan_to_num(a, nan=nan, posinf=posinf, neginf=neginf)
+
+
+@_nan_to_num.def_derivative
+def _(ns, g, a, nan=0.0, posinf=None, neginf=None):
+    return g * (a == a) * (ns.abs(a) != math.inf)
+
+
+# ----------------------------------------------------------------------------- public API
+def _num(x) -> bool:
+    return isinstance(x, numbers.Number) and not isinstance(x, Tensor)
+
+
+def _int_to_float(a):
+    """Promote integer/bool tensors before ops that always give floats (torch does)."""
+    if isinstance(a, Tensor) and a._data.dtype.kind in "biu":
+        return a.to(B.get_default_dtype())
+    return a
+
+
+def _float_unary(fn):
+    def wrapped(input, *, out=None):
+        r = fn(_int_to_float(input))
+        return _write_out(out, r)
+
+    wrapped.__name__ = fn.name
+    wrapped.__doc__ = f"Elementwise ``{fn.name}`` (see ``torch.{fn.name}``)."
+    return wrapped
+
+
+def _write_out(out, r):
+    if out is None:
+        return r
+    out.copy_(r)
+    return out
+
+
+def _sub_alpha(b, alpha):
+    return b if alpha == 1 else b * alpha
+
+
+def add_(a, b, *, alpha=1, out=None):
+    """a + alpha * b, broadcasting (``torch.add``)."""
+    return _write_out(out, add(a, _sub_alpha(b, alpha)))
+
+
+def sub_(a, b, *, alpha=1, out=None):
+    """a - alpha * b, broadcasting (``torch.sub``)."""
+    return _write_out(out, sub(a, _sub_alpha(b, alpha)))
+
+
+def true_divide(a, b, *, rounding_mode=None, out=None):
+    """a / b (``torch.div``); ``rounding_mode`` 'trunc' or 'floor' rounds the quotient."""
+    if rounding_mode is None:
+        if not (isinstance(a, Tensor) and a._data.dtype.kind == "f") and not (
+                isinstance(b, Tensor) and b._data.dtype.kind == "f") and not isinstance(
+                a, float) and not isinstance(b, float):
+            a = _int_to_float(a) if isinstance(a, Tensor) else float(a)
+        return _write_out(out, div(a, b))
+    if rounding_mode == "floor":
+        return _write_out(out, floor_divide(a, b))
+    if rounding_mode == "trunc":
+        q = div(a, b)
+        q = trunc(q)
+        dt = B.result_type(*(x for x in (a, b)))
+        return _write_out(out, q.to(dt) if q.dtype is not dt else q)
+    raise ValueError(f"div(): rounding_mode must be None, 'trunc' or 'floor', got "
+                     f"'{rounding_mode}'")
+
+
+def pow(input, exponent, *, out=None):
+    """input ** exponent (``torch.pow``)."""
+    if isinstance(input, Tensor) and _num(exponent):
+        if input._data.dtype.kind in "biu" and isinstance(exponent, float):
+            input = _int_to_float(input)
+        if input._data.dtype.kind in "iu" and isinstance(exponent, int) and exponent < 0:
+            raise RuntimeError("pow(): Integers to negative integer powers are not allowed.")
+        return _write_out(out, pow_scalar(input, exponent=exponent))
+    if _num(input):
+        input = as_tensor_like(input, exponent)
+    return _write_out(out, pow_tensor(input, exponent))
+
+
+def clamp(input, min=None, max=None, *, out=None):
+    """Clamp every element into [min, max] (``torch.clamp``); min/max may be tensors."""
+    if min is None and max is None:
+        raise RuntimeError("clamp(): At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        r = input
+        if min is not None:
+            r = maximum(r, min)
+        if max is not None:
+            r = minimum(r, max)
+        return _write_out(out, r)
+    return _write_out(out, _clamp(input, min=min, max=max))
+
+
+def clamp_min(input, min):
+    return clamp(input, min=min)
+
+
+def clamp_max(input, max):
+    return clamp(input, max=max)
+
+
+def where(condition, input=None, other=None, *, out=None):
+    """Pick from ``input`` where ``condition`` holds, else from ``other`` (``torch.where``)."""
+    if input is None and other is None:
+        from .index import nonzero
+
+        return nonzero(condition, as_tuple=True)
+    if not isinstance(condition, Tensor):
+        raise TypeError("where(): condition must be a bool Tensor")
+    if condition._data.dtype.kind != "b":
+        condition = condition.to(B.bool_)
+    dt = B.result_type(input, other)
+    ref = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else condition
+    a = input.to(dt) if isinstance(input, Tensor) else as_tensor_like(input, ref, dt)
+    b = other.to(dt) if isinstance(other, Tensor) else as_tensor_like(other, ref, dt)
+    return _write_out(out, _where(condition, a, b))
+
+
+def lerp(input, end, weight, *, out=None):
+    """input + weight * (end - input) (``torch.lerp``)."""
+    return _write_out(out, _lerp(input, end, weight))
+
+
+def round(input, *, decimals=0, out=None):
+    """Round to ``decimals`` places, halves to even (``torch.round``)."""
+    return _write_out(out, _round(input, decimals=decimals))
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
+    return _write_out(out, _nan_to_num(input, nan=nan, posinf=posinf, neginf=neginf))
+
+
+def logical_not_(x):
+    return logical_not(x)
+
+
+def positive(x):
+    return x
+
+
+def _make_float_unaries():
+    g = globals()
+    names = ["exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "sin",
+             "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "sigmoid", "erf",
+             "reciprocal"]
+    public = {}
+    for n in names:
+        public[n] = _float_unary(g[n])
+    return public
+
+
+FLOAT_UNARY = _make_float_unaries()
+
+
+# ----------------------------------------------------------------------------- Tensor methods
+def _binary(fn):
+    def m(self, other):
+        return fn(self, other)
+
+    return m
+
+
+def _rbinary(fn):
+    def m(self, other):
+        return fn(other, self)
+
+    return m
+
+
+method("__add__", _binary(add))
+method("__radd__", _rbinary(add))
+method("__sub__", _binary(sub))
+method("__rsub__", _rbinary(sub))
+method("__mul__", _binary(mul))
+method("__rmul__", _rbinary(mul))
+method("__truediv__", _binary(true_divide))
+method("__rtruediv__", _rbinary(true_divide))
+method("__floordiv__", _binary(floor_divide))
+method("__rfloordiv__", _rbinary(floor_divide))
+method("__mod__", _binary(remainder))
+method("__rmod__", _rbinary(remainder))
+method("__pow__", _binary(pow))
+method("__rpow__", _rbinary(pow))
+method("__neg__", lambda self: neg(self))
+method("__pos__", lambda self: self)
+method("__abs__", lambda self: abs(self))
+method("__eq__", _binary(eq))
+method("__ne__", _binary(ne))
+method("__lt__", _binary(lt))
+method("__le__", _binary(le))
+method("__gt__", _binary(gt))
+method("__ge__", _binary(ge))
+method("__and__", _binary(lambda a, b: logical_and(a, b) if a.dtype is B.bool_
+                          else bitwise_and(a, b)))
+method("__or__", _binary(lambda a, b: logical_or(a, b) if a.dtype is B.bool_
+                         else bitwise_or(a, b)))
+method("__xor__", _binary(lambda a, b: logical_xor(a, b) if a.dtype is B.bool_
+                          else bitwise_xor(a, b)))
+method("__rand__", _rbinary(lambda a, b: b.__and__(a)))
+method("__ror__", _rbinary(lambda a, b: b.__or__(a)))
+method("__invert__", lambda self: logical_not(self) if self.dtype is B.bool_
+       else bitwise_not(self))
+method("add", lambda self, other, *, alpha=1: add_(self, other, alpha=alpha))
+method("sub", lambda self, other, *, alpha=1: sub_(self, other, alpha=alpha))
+method("subtract", lambda self, other, *, alpha=1: sub_(self, other, alpha=alpha))
+method("mul", _binary(mul))
+method("multiply", _binary(mul))
+method("div", lambda self, other, *, rounding_mode=None: true_divide(
+    self, other, rounding_mode=rounding_mode))
+method("divide", lambda self, other, *, rounding_mode=None: true_divide(
+    self, other, rounding_mode=rounding_mode))
+method("true_divide", _binary(true_divide))
+method("floor_divide", _binary(floor_divide))
+method("remainder", _binary(remainder))
+method("fmod", _binary(fmod))
+method("pow", _binary(pow))
+method("neg", lambda self: neg(self))
+method("negative", lambda self: neg(self))
+method("abs", lambda self: abs(self))
+method("absolute", lambda self: abs(self))
+method("sign", lambda self: sign(self))
+method("square", lambda self: square(self))
+method("relu", lambda self: relu(self))
+for _n, _f in FLOAT_UNARY.items():
+    method(_n, (lambda f: lambda self: f(self))(_f))
+method("arcsin", FLOAT_UNARY["asin"])
+method("arccos", FLOAT_UNARY["acos"])
+method("arctan", FLOAT_UNARY["atan"])
+method("floor", lambda self: floor(self))
+method("ceil", lambda self: ceil(self))
+method("trunc", lambda self: trunc(self))
+method("round", lambda self, *, decimals=0: round(self, decimals=decimals))
+method("clamp", lambda self, min=None, max=None: clamp(self, min, max))
+method("clip", lambda self, min=None, max=None: clamp(self, min, max))
+method("clamp_min", lambda self, min: clamp(self, min=min))
+method("clamp_max", lambda self, max: clamp(self, max=max))
+method("maximum", _binary(maximum))
+method("minimum", _binary(minimum))
+method("atan2", _binary(atan2))
+method("lerp", lambda self, end, weight: lerp(self, end, weight))
+method("where", lambda self, condition, other: where(condition, self, other))
+method("eq", _binary(eq))
+method("ne", _binary(ne))
+method("lt", _binary(lt))
+method("le", _binary(le))
+method("gt", _binary(gt))
+method("ge", _binary(ge))
+method("greater", _binary(gt))
+method("less", _binary(lt))
+method("logical_and", _binary(logical_and))
+method("logical_or", _binary(logical_or))
+method("logical_xor", _binary(logical_xor))
+method("logical_not", lambda self: logical_not(self))
+method("isnan", lambda self: isnan(self))
+method("isinf", lambda self: isinf(self))
+method("isfinite", lambda self: isfinite(self))
+method("nan_to_num", lambda self, nan=0.0, posinf=None, neginf=None: nan_to_num(
+    self, nan, posinf, neginf))
+
+
+def _clone_m(self, *, memory_format=None):
+    return _clone(self)
+
+
+method("clone", _clone_m)
+
+
+def equal(a: Tensor, b: Tensor) -> bool:
+    """True when both tensors have the same shape and elements."""
+    return a.shape == b.shape and bool(eq(a, b).all())
+
+
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+    return bool(isclose(a, b, rtol, atol, equal_nan).all())
+
+
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False) -> Tensor:
+    xp = B.xp_of(a._data)
+    bd = b._data if isinstance(b, Tensor) else b
+    return _make(xp.isclose(a._data, bd, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+method("equal", equal)
+method("allclose", allclose)
+method("isclose", isclose)
+_ = _make
+
+
+
+def _public() -> dict:
+    """The names users call as ``dyntorch.<name>``, with torch's keyword arguments."""
+    names = ["mul", "neg", "remainder", "fmod", "floor_divide", "maximum", "minimum", "atan2",
+             "abs", "sign", "square", "relu", "floor", "ceil", "trunc", "round", "clamp",
+             "clamp_min", "clamp_max", "where", "lerp", "eq", "ne", "lt", "le", "gt", "ge",
+             "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_not",
+             "bitwise_and", "bitwise_or", "bitwise_xor", "isnan", "isinf", "isfinite",
+             "isposinf", "isneginf", "signbit", "nan_to_num", "equal", "allclose", "isclose",
+             "positive", "pow"]
+    g = globals()
+    pub = {n: g[n] for n in names}
+    pub.update(FLOAT_UNARY)
+    pub.update(add=add_, sub=sub_, subtract=sub_, multiply=mul, div=true_divide,
+               divide=true_divide, true_divide=true_divide, negative=neg, absolute=abs,
+               greater=gt, less=lt, greater_equal=ge, less_equal=le, not_equal=ne, clip=clamp,
+               arcsin=FLOAT_UNARY["asin"], arccos=FLOAT_UNARY["acos"],
+               arctan=FLOAT_UNARY["atan"], arctan2=atan2)
+    return pub
+
+
+PUBLIC = _public()

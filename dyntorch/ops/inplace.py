@@ -1,0 +1,291 @@
+"""In-place ops (``add_``, ``mul_``, ``copy_`` ...).
+
+With no graph to record they write straight into the tensor's memory. When the graph is
+recorded they compute the out-of-place op on an alias of the tensor (a copy of its old data
+when the derivative needs it), write the result back and point the tensor at the new node;
+the version counter lets backward catch saved tensors changed afterwards.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _backend as B
+from .. import _dispatch as D
+from .._dispatch import _device_error
+from .._tensor import Tensor, _make
+from . import creation as C
+from . import elementwise as E
+from ._util import method
+
+
+_CAT = {"b": 0, "i": 1, "u": 1, "f": 2}
+
+
+def bump(t: Tensor) -> None:
+    if t._vc is None:
+        t._vc = [0]
+    t._vc[0] += 1
+
+
+def _leaf_check(t: Tensor, name: str) -> None:
+    if t._rg and t.grad_fn is None and D.grad_enabled:
+        raise RuntimeError(
+            f"{name}(): a leaf Variable that requires grad is being used in an in-place "
+            "operation. Wrap the update in `with dyntorch.no_grad():` (as optimizers do) or "
+            "use an out-of-place op.")
+
+
+def _store(t: Tensor, arr, name: str) -> None:
+    d = t._data
+    if arr.__class__ is not d.__class__:
+        arr = B.move(arr, B.device_of(d))
+    if _CAT[np.dtype(arr.dtype).kind] > _CAT[d.dtype.kind]:
+        raise RuntimeError(
+            f"{name}(): result type {B.from_np(arr.dtype)} can't be cast to the desired output "
+            f"type {B.from_np(d.dtype)}. Convert the tensor first (e.g. `.float()`).")
+    if arr.shape != d.shape:
+        try:
+            bshape = np.broadcast_shapes(arr.shape, d.shape)
+        except ValueError:
+            bshape = None
+        if bshape != d.shape:
+            raise RuntimeError(
+                f"{name}(): output with shape {list(d.shape)} doesn't match the broadcast shape "
+                f"of the result {list(arr.shape)}")
+    if not d.flags.writeable:
+        raise RuntimeError(
+            f"{name}(): unsupported operation: more than one element of the written-to tensor "
+            "refers to a single memory location (it is an expanded view). Please clone() the "
+            "tensor before performing the operation.")
+    d[...] = arr
+
+
+def inplace(t: Tensor, name: str, compute, *others) -> Tensor:
+    """Run ``compute(alias)`` out of place and write its result into ``t``."""
+    _leaf_check(t, name)
+    recording = D.grad_enabled and (t._rg or any(
+        isinstance(o, Tensor) and o._rg for o in others))
+    if not recording:
+        res = compute(t)
+        _store(t, res._data, name)
+        bump(t)
+        return t
+    if t._base is not None:
+        raise RuntimeError(
+            f"{name}(): in-place change of a view while recording gradients is not supported "
+            "in dyntorch. Use an out-of-place op and assign the result (e.g. "
+            "`y = torch.cat(...)` or `x = x.index_put(...)`), or clone() the view first.")
+    alias = _make(t._data, t.grad_fn)
+    alias._rg = t._rg
+    alias._out_nr = t._out_nr
+    alias._acc = t._acc
+    res = compute(alias)
+    node = res.grad_fn
+    if node is not None and getattr(node, "inputs", None) is not None:
+        for i, a in enumerate(node.inputs):
+            if a is alias and node.op.uses[i]:
+                alias._data = t._data.copy()  # the derivative needs the old value
+                break
+    _store(t, res._data, name)
+    bump(t)
+    if node is not None:
+        t.grad_fn = node
+        t._out_nr = res._out_nr
+        t._rg = True
+    return t
+
+
+def _scalar_or_data(o):
+    return o._data if isinstance(o, Tensor) else o
+
+
+def _fast(t: Tensor, others) -> bool:
+    return (not D.grad_enabled or (not t._rg and not any(
+        isinstance(o, Tensor) and o._rg for o in others))) and t._data.flags.writeable
+
+
+def add_(self, other, *, alpha=1):
+    if _fast(self, (other,)) and self._data.dtype.kind == "f":
+        o = _scalar_or_data(other)
+        if isinstance(other, Tensor) and other._data.__class__ is not self._data.__class__:
+            raise _device_error(E.add, (self, other))
+        self._data += o if alpha == 1 else o * alpha
+        bump(self)
+        return self
+    return inplace(self, "add_", lambda s: E.add_(s, other, alpha=alpha), other)
+
+
+def sub_(self, other, *, alpha=1):
+    if _fast(self, (other,)) and self._data.dtype.kind == "f":
+        o = _scalar_or_data(other)
+        self._data -= o if alpha == 1 else o * alpha
+        bump(self)
+        return self
+    return inplace(self, "sub_", lambda s: E.sub_(s, other, alpha=alpha), other)
+
+
+def mul_(self, other):
+    if _fast(self, (other,)) and self._data.dtype.kind == "f":
+        self._data *= _scalar_or_data(other)
+        bump(self)
+        return self
+    return inplace(self, "mul_", lambda s: E.mul(s, other), other)
+
+
+def div_(self, other, *, rounding_mode=None):
+    if rounding_mode is None and _fast(self, (other,)) and self._data.dtype.kind == "f":
+        self._data /= _scalar_or_data(other)
+        bump(self)
+        return self
+    return inplace(self, "div_", lambda s: E.true_divide(s, other, rounding_mode=rounding_mode),
+                   other)
+
+
+def copy_(self, src, non_blocking=False):
+    """Copy ``src`` (broadcast, cast, moved) into this tensor."""
+    if not isinstance(src, Tensor):
+        src = C.tensor(src)
+    if _fast(self, (src,)):
+        _store_cast(self, src._data)
+        bump(self)
+        return self
+
+    def compute(s):
+        r = src.to(self.device).to(self.dtype)
+        r = r + s * 0 if r.shape != s.shape else r * 1
+        return r
+
+    return inplace(self, "copy_", compute, src)
+
+
+def _store_cast(t: Tensor, arr) -> None:
+    d = t._data
+    if arr.__class__ is not d.__class__:
+        arr = B.move(arr, B.device_of(d))
+    if not d.flags.writeable:
+        raise RuntimeError("copy_(): the destination is an expanded view; clone() it first")
+    try:
+        d[...] = arr
+    except ValueError as e:
+        raise RuntimeError(f"copy_(): the size of src {list(arr.shape)} can't be broadcast to "
+                           f"the destination's size {list(d.shape)}: {e}") from None
+
+
+def fill_(self, value):
+    if isinstance(value, Tensor) and value._rg and D.grad_enabled:
+        return inplace(self, "fill_", lambda s: s * 0 + value, value)
+    _leaf_check(self, "fill_")
+    if D.grad_enabled and self._rg:
+        return inplace(self, "fill_", lambda s: s * 0 + value)
+    self._data.fill(_scalar_or_data(value) if not isinstance(value, Tensor) else value.item())
+    bump(self)
+    return self
+
+
+def zero_(self):
+    return fill_(self, 0)
+
+
+def _unary_inplace(name, fn):
+    def m(self, *args, **kwargs):
+        return inplace(self, name, lambda s: fn(s, *args, **kwargs),
+                       *[a for a in args if isinstance(a, Tensor)])
+
+    m.__name__ = name
+    return m
+
+
+for _n, _f in (("neg_", E.neg), ("abs_", E.abs), ("relu_", E.relu), ("floor_", E.floor),
+               ("ceil_", E.ceil), ("trunc_", E.trunc), ("sign_", E.sign),
+               ("square_", E.square), ("clamp_", E.clamp), ("clip_", E.clamp),
+               ("clamp_min_", E.clamp_min), ("clamp_max_", E.clamp_max), ("pow_", E.pow),
+               ("lerp_", E.lerp), ("round_", E.round), ("remainder_", E.remainder),
+               ("fmod_", E.fmod), ("maximum_", E.maximum), ("minimum_", E.minimum),
+               ("nan_to_num_", E.nan_to_num), ("floor_divide_", E.floor_divide)):
+    method(_n, _unary_inplace(_n, _f))
+for _n, _f in E.FLOAT_UNARY.items():
+    method(_n + "_", _unary_inplace(_n + "_", _f))
+
+
+def addcmul_(self, t1, t2, *, value=1):
+    if _fast(self, (t1, t2)):
+        self._data += value * (t1._data * t2._data)
+        bump(self)
+        return self
+    return inplace(self, "addcmul_", lambda s: s + value * t1 * t2, t1, t2)
+
+
+def addcdiv_(self, t1, t2, *, value=1):
+    if _fast(self, (t1, t2)):
+        self._data += value * (t1._data / t2._data)
+        bump(self)
+        return self
+    return inplace(self, "addcdiv_", lambda s: s + value * t1 / t2, t1, t2)
+
+
+def addcmul(input, t1, t2, *, value=1):
+    return input + value * t1 * t2
+
+
+def addcdiv(input, t1, t2, *, value=1):
+    return input + value * t1 / t2
+
+
+def uniform_(self, a=0.0, b=1.0, *, generator=None):
+    _leaf_check_random(self, "uniform_")
+    r = C._rng(generator, self.device).random(self._data.shape)
+    _store(self, B.move((r * (b - a) + a).astype(self._data.dtype), self.device), "uniform_")
+    bump(self)
+    return self
+
+
+def normal_(self, mean=0.0, std=1.0, *, generator=None):
+    _leaf_check_random(self, "normal_")
+    r = C._rng(generator, self.device).standard_normal(self._data.shape)
+    _store(self, B.move((r * std + mean).astype(self._data.dtype), self.device), "normal_")
+    bump(self)
+    return self
+
+
+def bernoulli_(self, p=0.5, *, generator=None):
+    r = C._rng(generator, self.device).random(self._data.shape)
+    self._data[...] = B.move((r < p).astype(self._data.dtype), self.device)
+    bump(self)
+    return self
+
+
+def random_(self, low=0, high=None, *, generator=None):
+    if high is None:
+        low, high = 0, low if low else 2**24
+    r = C._rng(generator, self.device).integers(low, high, size=self._data.shape)
+    self._data[...] = B.move(r.astype(self._data.dtype), self.device)
+    bump(self)
+    return self
+
+
+def exponential_(self, lambd=1.0, *, generator=None):
+    r = C._rng(generator, self.device).exponential(1.0 / lambd, size=self._data.shape)
+    self._data[...] = B.move(r.astype(self._data.dtype), self.device)
+    bump(self)
+    return self
+
+
+def _leaf_check_random(t, name):
+    if t._rg and t.grad_fn is None and D.grad_enabled:
+        raise RuntimeError(f"{name}(): a leaf Variable that requires grad is being used in an "
+                           "in-place operation. Use `with dyntorch.no_grad():` (as nn.init does).")
+
+
+def iadd(self, other):
+    return add_(self, other)
+
+
+for _n, _f in (("add_", add_), ("sub_", sub_), ("subtract_", sub_), ("mul_", mul_),
+               ("multiply_", mul_), ("div_", div_), ("divide_", div_), ("copy_", copy_),
+               ("fill_", fill_), ("zero_", zero_), ("addcmul_", addcmul_),
+               ("addcdiv_", addcdiv_), ("addcmul", addcmul), ("addcdiv", addcdiv),
+               ("uniform_", uniform_), ("normal_", normal_), ("bernoulli_", bernoulli_),
+               ("random_", random_), ("exponential_", exponential_),
+               ("__iadd__", add_), ("__isub__", sub_), ("__imul__", mul_),
+               ("__itruediv__", div_)):
+    method(_n, _f)
