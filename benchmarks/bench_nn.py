@@ -1,0 +1,1 @@
+"""Benchmarks of dyntorch.nn conv/CNN paths vs torch (stub)."""

@@ -1,0 +1,2 @@
+"""(stub; being filled by the conv/rnn/attention issue)"""
+__all__: list = []
