@@ -15,6 +15,10 @@ from .. import _dispatch as D
 from .._tensor import Tensor, _make
 from .node import AccumulateGrad
 
+# Step observers: ``fn(step)`` runs for every Step the engine yields (anomaly detection,
+# non-finite checks). Empty, it costs one truthiness test per node.
+observers: list = []
+
 
 class Step:
     """What happened at one node: gradients that came in and gradients it sent on.
@@ -160,7 +164,11 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                 deps[c] = left
                 if left == 0 and (keep is None or c in keep or c in targets):
                     heapq.heappush(ready, (-c.seq, id(c), c))
-            yield Step(node, gs, outs, index, total)
+            step = Step(node, gs, outs, index, total)
+            if observers:
+                for fn in tuple(observers):
+                    fn(step)
+            yield step
             index += 1
     finally:
         buf.clear()
