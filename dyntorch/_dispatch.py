@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _backend as B
 from ._tensor import Tensor, _make
-from .autograd.node import Node, SavedFreed, accumulator, next_seq
+from .autograd.node import Node, accumulator, next_seq
 
 ndarray = np.ndarray
 _getframe = sys._getframe
@@ -76,7 +76,7 @@ class OpDef:
     """
 
     __slots__ = ("name", "forward", "derivative", "bname", "uses", "uses_out", "promote",
-                 "view", "multi", "wants_needs", "doc")
+                 "view", "multi", "wants_needs", "doc", "special")
 
     def __init__(self, name, forward, *, promote=False, view=False, multi=False,
                  backward_name=None):
@@ -92,6 +92,7 @@ class OpDef:
         self.multi = multi
         self.wants_needs = False
         self.doc = forward.__doc__
+        self.special = view or multi
 
     def def_derivative(self, fn):
         params = [p for p in inspect.signature(fn).parameters.values()
@@ -100,6 +101,7 @@ class OpDef:
         self.uses_out = "out" in names
         if self.uses_out:
             names.remove("out")
+        self.special = self.view or self.multi or self.uses_out
         self.uses = tuple(not n.startswith("_") for n in names)
         self.wants_needs = "needs" in inspect.signature(fn).parameters
         self.derivative = fn
@@ -139,20 +141,20 @@ OpDef.derivative_decorator = OpDef.def_derivative
 class OpNode(Node):
     """The graph node of one dispatched op."""
 
-    __slots__ = ("op", "inputs", "attrs", "out", "out_box", "vers", "freed")
+    __slots__ = ("op", "inputs", "attrs", "out", "out_box", "vers", "freed", "ometa")
 
     def name(self) -> str:
         return self.op.bname
 
     def input_tensors(self) -> tuple:
-        return tuple(a for a in self.inputs if isinstance(a, (Tensor, SavedFreed)))
+        if self.inputs is None:
+            return ()
+        return tuple(a for a in self.inputs if isinstance(a, Tensor))
 
     def output_meta(self):
-        o = self.out
-        if o is None:
-            meta = self._meta or {}
-            return meta.get("_out_meta", ())
-        return ((o.shape, o.dtype, B.device_of(o)),)
+        """((shape, numpy dtype, device),) of the output, also after the graph is freed."""
+        shape, dtype, dev = self.ometa
+        return ((shape, dtype, dev if dev is not None else B.CPU),)
 
     @property
     def num_outputs(self) -> int:
@@ -172,6 +174,16 @@ def _saved_error(node: OpNode, i: int, t, saved: int) -> RuntimeError:
 
 # ----------------------------------------------------------------------------- promotion
 def _promote(args):
+    if len(args) == 2:
+        a, b = args
+        if a.__class__ is Tensor:
+            if b.__class__ is Tensor:
+                if a._data.dtype is b._data.dtype:
+                    return args
+            elif b.__class__ is float and a._data.dtype.kind == "f":
+                return args
+        elif a.__class__ is float and b.__class__ is Tensor and b._data.dtype.kind == "f":
+            return args
     first = None
     same = True
     scalar = None
@@ -248,33 +260,46 @@ def apply(op, *args, **attrs):
         args = _promote(args)
     arrays = []
     push = arrays.append
+    track = grad_enabled and op.derivative is not None
+    nxt = [] if track else None
     rg = False
     cls = None
+    changed = False
     for a in args:
         if isinstance(a, Tensor):
             d = a._data
+            if a._vc is not None and a._vc[0]:
+                changed = True
             if cls is None:
                 cls = d.__class__
                 first = d
             elif d.__class__ is not cls or (cls is not ndarray and d.device != first.device):
                 raise _device_error(op, args)
             push(d)
-            if a._rg:
-                rg = True
+            if track:
+                if a._rg:
+                    rg = True
+                    fn = a.grad_fn
+                    nxt.append((fn, a._out_nr) if fn is not None else (accumulator(a), 0))
+                else:
+                    nxt.append(None)
         else:
             push(a)
+            if track:
+                nxt.append(None)
     xp = np if cls is ndarray or cls is None else B.xp_of(first)
     try:
         out = op.forward(xp, *arrays, **attrs)
     except Exception as e:  # name the op, the shapes, dtypes and devices
         raise _annotate(op, args, attrs, e) from e
-    if op.multi:
+    special = op.special
+    if special and op.multi:
         outs = tuple(o if o.__class__ is ndarray else xp.asarray(o) for o in out)
         out = outs[0]
     elif out.__class__ is not ndarray:
         out = xp.asarray(out)
-    if rg and grad_enabled and op.derivative is not None:
-        node = OpNode.__new__(OpNode)
+    if rg:
+        node = _new_node(OpNode)
         node.op = op
         node.attrs = attrs
         node.seq = next_seq()
@@ -282,43 +307,45 @@ def apply(op, *args, **attrs):
         node._src = capture_source() if record_source else None
         node._pre_hooks = node._hooks = node._meta = None
         node.freed = False
-        nxt = []
-        vers = None
-        uses = op.uses
-        for i, a in enumerate(args):
-            if isinstance(a, Tensor) and a._rg:
-                fn = a.grad_fn
-                nxt.append((fn, a._out_nr) if fn is not None else (accumulator(a), 0))
-            else:
-                nxt.append(None)
-            if isinstance(a, Tensor) and a._vc is not None and a._vc[0] and uses[i]:
-                if vers is None:
-                    vers = {}
-                vers[i] = a._vc[0]
+        node.ometa = (out.shape, out.dtype, None if cls is ndarray else B.device_of(out))
         node.next = nxt
         node.inputs = args
-        node.vers = vers
+        node.vers = _versions(args, op.uses) if changed else None
         res = _make(out, node)
-        if op.uses_out:
+        if special and op.uses_out:
             node.out = outs if op.multi else out
             res._vc = node.out_box = [0]
         else:
-            node.out = None
-            node.out_box = None
+            node.out = node.out_box = None
     else:
         res = _make(out)
-    if op.view:
-        base = args[0]
-        if base._vc is None:
-            base._vc = [0]
-        res._vc = base._vc
-        res._base = base if base._base is None else base._base
-    if op.multi:
-        res = (res,) + tuple(_make(o) for o in outs[1:])
+    if special:
+        if op.view:
+            base = args[0]
+            if base._vc is None:
+                base._vc = [0]
+            res._vc = base._vc
+            res._base = base if base._base is None else base._base
+        if op.multi:
+            res = (res,) + tuple(_make(o) for o in outs[1:])
     if _hooks:
         for h in tuple(_hooks):
             h(op, args, attrs, res)
     return res
+
+
+_new_node = object.__new__
+
+
+def _versions(args, uses):
+    """Versions of saved inputs already changed in place (None when all are at 0)."""
+    vers = None
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor) and a._vc is not None and a._vc[0] and uses[i]:
+            if vers is None:
+                vers = {}
+            vers[i] = a._vc[0]
+    return vers
 
 
 # ----------------------------------------------------------------------------- backward of a node
@@ -343,15 +370,13 @@ def tensor_ns():
 def _check_saved(node: OpNode):
     op = node.op
     if node.freed:
-        if op.uses_out or any(op.uses):
-            raise RuntimeError(
-                "Trying to backward through the graph a second time (or directly access saved "
-                f"tensors after they have already been freed), at {node.name()}. Saved "
-                "intermediate values of the graph are freed when you call .backward() or "
-                "autograd.grad(). Specify retain_graph=True if you need to backward through the "
-                "graph a second time or if you need to access saved tensors after calling "
-                "backward.")
-        return
+        raise RuntimeError(
+            "Trying to backward through the graph a second time (or directly access saved "
+            f"tensors after they have already been freed), at {node.name()}. Saved "
+            "intermediate values of the graph are freed when you call .backward() or "
+            "autograd.grad(). Specify retain_graph=True if you need to backward through the "
+            "graph a second time or if you need to access saved tensors after calling "
+            "backward.")
     vers = node.vers
     uses = op.uses
     for i, a in enumerate(node.inputs):
@@ -423,13 +448,9 @@ def run_node(node: OpNode, g, create_graph: bool):
 
 
 def free_node(node: OpNode) -> None:
-    if node.freed:
-        return
+    """Drop what backward saved (inputs, output) so memory goes back as the graph is walked."""
     node.freed = True
-    if node.out is not None:
-        o = node.out[0] if node.op.multi else node.out
-        node.metadata["_out_meta"] = ((o.shape, o.dtype, B.device_of(o)),)
-    node.inputs = tuple(SavedFreed(a) if isinstance(a, Tensor) else a for a in node.inputs)
+    node.inputs = None
     node.out = None
 
 

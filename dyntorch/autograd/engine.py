@@ -223,8 +223,8 @@ def _run(node, gs, fl, create_graph, accumulate):
 
 
 def _accumulate(node, g, is_fresh, create_graph):
-    t = node.variable
-    if g is None:
+    t = node._var()
+    if g is None or t is None:
         return
     hooks = (t._extra or {}).get("hooks")
     if hooks:

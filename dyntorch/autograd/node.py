@@ -109,31 +109,43 @@ class _RemovableHandle:
 
 
 class AccumulateGrad(Node):
-    """Sink for a leaf tensor: adds the incoming gradient into ``variable.grad``."""
+    """Sink for a leaf tensor: adds the incoming gradient into ``variable.grad``.
 
-    __slots__ = ("variable",)
+    The leaf holds its AccumulateGrad strongly and the node holds the leaf weakly, so no
+    reference cycle keeps either alive (a leaf that is gone needs no gradient).
+    """
 
-    def __init__(self, variable):
-        self.variable = variable
-        self.next = ()
-        self.seq = next_seq()
-        self.scope = ""
-        self._src = None
-        self._pre_hooks = self._hooks = self._meta = None
+    __slots__ = ("_var",)
+
+    @property
+    def variable(self):
+        return self._var()
 
     def output_meta(self):
-        d = self.variable._data
-        return ((d.shape, d.dtype, self.variable.device),)
+        v = self._var()
+        if v is None:
+            return ()
+        d = v._data
+        return ((d.shape, d.dtype, v.device),)
 
     def input_tensors(self) -> tuple:
-        return (self.variable,)
+        v = self._var()
+        return () if v is None else (v,)
+
+
+_new = object.__new__
+_ref = weakref.ref
 
 
 def accumulator(t) -> AccumulateGrad:
     """The (cached) AccumulateGrad node of leaf tensor ``t``."""
-    ref = t._acc
-    acc = ref() if ref is not None else None
+    acc = t._acc
     if acc is None:
-        acc = AccumulateGrad(t)
-        t._acc = weakref.ref(acc)
+        acc = _new(AccumulateGrad)
+        acc._var = _ref(t)
+        acc.next = ()
+        acc.seq = next_seq()
+        acc.scope = ""
+        acc._src = acc._pre_hooks = acc._hooks = acc._meta = None
+        t._acc = acc
     return acc

@@ -6,7 +6,7 @@ import math
 import numbers
 
 from .. import _backend as B
-from .._dispatch import apply, op
+from .._dispatch import OpDef, apply, op
 from .._tensor import Tensor, _make
 from ._ns import erf_array
 from ._util import as_tensor_like, method
@@ -685,15 +685,23 @@ FLOAT_UNARY = _make_float_unaries()
 
 # ----------------------------------------------------------------------------- Tensor methods
 def _binary(fn):
-    def m(self, other):
-        return fn(self, other)
+    if isinstance(fn, OpDef):  # straight to the door: this is the hottest path there is
+        def m(self, other):
+            return apply(fn, self, other)
+    else:
+        def m(self, other):
+            return fn(self, other)
 
     return m
 
 
 def _rbinary(fn):
-    def m(self, other):
-        return fn(other, self)
+    if isinstance(fn, OpDef):
+        def m(self, other):
+            return apply(fn, other, self)
+    else:
+        def m(self, other):
+            return fn(other, self)
 
     return m
 
@@ -745,21 +753,30 @@ method("floor_divide", _binary(floor_divide))
 method("remainder", _binary(remainder))
 method("fmod", _binary(fmod))
 method("pow", _binary(pow))
-method("neg", lambda self: neg(self))
+method("neg", lambda self: apply(neg, self))
 method("negative", lambda self: neg(self))
-method("abs", lambda self: abs(self))
+method("abs", lambda self: apply(abs, self))
 method("absolute", lambda self: abs(self))
-method("sign", lambda self: sign(self))
-method("square", lambda self: square(self))
-method("relu", lambda self: relu(self))
+method("sign", lambda self: apply(sign, self))
+method("square", lambda self: apply(square, self))
+method("relu", lambda self: apply(relu, self))
+def _float_method(fn, slow):
+    def m(self):
+        if self._data.dtype.kind == "f":
+            return apply(fn, self)
+        return slow(self)
+
+    return m
+
+
 for _n, _f in FLOAT_UNARY.items():
-    method(_n, (lambda f: lambda self: f(self))(_f))
+    method(_n, _float_method(globals()[_n], _f))
 method("arcsin", FLOAT_UNARY["asin"])
 method("arccos", FLOAT_UNARY["acos"])
 method("arctan", FLOAT_UNARY["atan"])
-method("floor", lambda self: floor(self))
-method("ceil", lambda self: ceil(self))
-method("trunc", lambda self: trunc(self))
+method("floor", lambda self: apply(floor, self))
+method("ceil", lambda self: apply(ceil, self))
+method("trunc", lambda self: apply(trunc, self))
 method("round", lambda self, *, decimals=0: round(self, decimals=decimals))
 method("clamp", lambda self, min=None, max=None: clamp(self, min, max))
 method("clip", lambda self, min=None, max=None: clamp(self, min, max))
@@ -781,10 +798,10 @@ method("less", _binary(lt))
 method("logical_and", _binary(logical_and))
 method("logical_or", _binary(logical_or))
 method("logical_xor", _binary(logical_xor))
-method("logical_not", lambda self: logical_not(self))
-method("isnan", lambda self: isnan(self))
-method("isinf", lambda self: isinf(self))
-method("isfinite", lambda self: isfinite(self))
+method("logical_not", lambda self: apply(logical_not, self))
+method("isnan", lambda self: apply(isnan, self))
+method("isinf", lambda self: apply(isinf, self))
+method("isfinite", lambda self: apply(isfinite, self))
 method("nan_to_num", lambda self, nan=0.0, posinf=None, neginf=None: nan_to_num(
     self, nan, posinf, neginf))
 
