@@ -1,0 +1,1 @@
+"""``dyntorch.nn.init``."""

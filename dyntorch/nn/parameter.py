@@ -1,0 +1,92 @@
+"""``nn.Parameter``: a Tensor that a Module registers as one of its learnable parameters."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _backend as B
+from .._tensor import Tensor, _init
+
+
+class Parameter(Tensor):
+    """A tensor that is a module parameter (``torch.nn.Parameter``).
+
+    Assigning a ``Parameter`` to a :class:`Module` attribute registers it, so it shows up in
+    ``parameters()`` and ``state_dict()``. The parameter shares memory with ``data``.
+
+    Parameters
+    ----------
+    data : Tensor, optional
+        The values (an empty float tensor when omitted).
+    requires_grad : bool
+        Whether the parameter requires gradient (default True).
+    """
+
+    def __new__(cls, data: Tensor | None = None, requires_grad: bool = True):
+        t = object.__new__(cls)
+        if data is None:
+            _init(t, np.empty((0,), dtype=B.get_default_dtype().np))
+        else:
+            if not isinstance(data, Tensor):
+                raise TypeError(f"Parameter(): expected a Tensor as data, got "
+                                f"{type(data).__name__}; wrap it with dyntorch.tensor() first")
+            _init(t, data._data)
+            # Share the version counter so in-place changes through either name are seen.
+            if data._vc is None:
+                data._vc = [0]
+            t._vc = data._vc
+        if requires_grad and t._data.dtype.kind != "f":
+            raise RuntimeError(
+                f"Only Tensors of floating point dtype can require gradients, got "
+                f"{B.from_np(t._data.dtype)}; pass requires_grad=False or convert with .float()")
+        t._rg = bool(requires_grad)
+        return t
+
+    def __init__(self, data=None, requires_grad: bool = True):
+        pass
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+    def __reduce_ex__(self, protocol):
+        return (_rebuild_parameter, (B.to_numpy(self._data), str(self.device), self._rg,
+                                     dict(getattr(self, "__dict__", {}) or {})))
+
+    def __deepcopy__(self, memo):
+        if id(self) in memo:
+            return memo[id(self)]
+        t = Parameter(Tensor.__deepcopy__(self.detach(), {}), self._rg)
+        if self._grad is not None:
+            t._grad = self._grad.__deepcopy__(memo)
+        extra = getattr(self, "__dict__", None)
+        if extra:
+            import copy
+
+            t.__dict__.update(copy.deepcopy(extra, memo))
+        memo[id(self)] = t
+        return t
+
+
+def _rebuild_parameter(arr, dev, rg, extra=None):
+    from .._tensor import _make
+
+    p = Parameter(_make(B.move(arr, B.to_device(dev))), rg)
+    if extra:
+        p.__dict__.update(extra)
+    return p
+
+
+class Buffer(Tensor):
+    """Marker for a buffer assigned as a module attribute (``torch.nn.Buffer``)."""
+
+    def __new__(cls, data: Tensor, *, persistent: bool = True):
+        t = object.__new__(cls)
+        _init(t, data._data)
+        t.persistent = persistent
+        return t
+
+    def __init__(self, data=None, *, persistent: bool = True):
+        pass
+
+
+def is_lazy(p) -> bool:
+    return False
