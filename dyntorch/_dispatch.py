@@ -395,8 +395,13 @@ def _check_saved(node: OpNode):
 def run_node(node: OpNode, g, create_graph: bool):
     """Gradients for each input of ``node`` given the gradient ``g`` of its output."""
     op = node.op
-    _check_saved(node)
     inputs = node.inputs
+    if node.freed or node.vers is not None or node.out_box is not None:
+        _check_saved(node)
+    else:
+        for a, u in zip(inputs, op.uses):
+            if u and a.__class__ is Tensor and a._vc is not None and a._vc[0]:
+                _check_saved(node)
     if create_graph:
         ns = tensor_ns()
         args = inputs
@@ -411,24 +416,25 @@ def run_node(node: OpNode, g, create_graph: bool):
                 o._vc = node.out_box
                 args = args + (o,)
     else:
-        xp = np if g.__class__ is ndarray else B.xp_of(g)
-        ns = array_ns(xp)
+        cls = g.__class__
+        ns = _ns_cache.get(np if cls is ndarray else B.xp_of(g)) or array_ns(B.xp_of(g))
         args = [a._data if isinstance(a, Tensor) else a for a in inputs]
         if op.uses_out:
             args.append(node.out)
     if op.wants_needs:
-        needs = tuple(e is not None for e in node.next)
-        res = op.derivative(ns, g, *args, needs=needs, **node.attrs)
+        res = op.derivative(ns, g, *args, needs=tuple(e is not None for e in node.next),
+                            **node.attrs)
     else:
         res = op.derivative(ns, g, *args, **node.attrs)
-    if len(node.next) == 1:
+    nxt = node.next
+    if len(nxt) == 1:
         res = (res,)
     fixed = []
-    for e, r, a in zip(node.next, res, inputs):
+    for e, r, a in zip(nxt, res, inputs):
         if e is None or r is None:
             fixed.append(None)
             continue
-        ad = a._data if isinstance(a, Tensor) else a
+        ad = a._data
         if create_graph:
             if not isinstance(r, Tensor):
                 r = Tensor._wrap_like(r, ad)
@@ -437,11 +443,11 @@ def run_node(node: OpNode, g, create_graph: bool):
             if r._data.dtype != ad.dtype:
                 r = r.to(B.from_np(ad.dtype))
         else:
-            if r.__class__ is not ad.__class__:
+            if r.__class__ is not cls:
                 r = ns.xp.asarray(r)
             if r.shape != ad.shape:
                 r = ns.sum_to(r, ad.shape)
-            if r.dtype != ad.dtype:
+            if r.dtype is not ad.dtype and r.dtype != ad.dtype:
                 r = r.astype(ad.dtype)
         fixed.append(r)
     return fixed

@@ -239,10 +239,8 @@ class Tensor:
 
     # ------------------------------------------------------------------ autograd
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        """Compute the gradient of this tensor w.r.t. graph leaves (see ``torch.Tensor.backward``)."""
-        from .autograd.functional_api import backward
-
-        backward((self,), None if gradient is None else (gradient,), retain_graph,
+        """Compute the gradient of this tensor w.r.t. the graph leaves (``torch.Tensor.backward``)."""
+        _backward((self,), None if gradient is None else (gradient,), retain_graph,
                  create_graph, inputs=inputs)
 
     def detach(self) -> Tensor:
@@ -341,3 +339,11 @@ def _wrap_dim(dim: int, ndim: int, op: str = "") -> int:
             f"{op + '(): ' if op else ''}Dimension out of range (expected to be in range of "
             f"[{-n}, {n - 1}], but got {dim})")
     return dim % n if ndim else 0
+
+
+def _backward(*args, **kwargs):
+    from .autograd.functional_api import backward
+
+    global _backward
+    _backward = backward
+    return backward(*args, **kwargs)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import heapq
 
-import numpy as np
-
 from .. import _dispatch as D
 from .._tensor import Tensor, _make
 from .node import AccumulateGrad
@@ -92,11 +90,7 @@ def plan(roots, targets=None) -> list:
 
 
 def _fresh(r, gs) -> bool:
-    """An array we may later add into in place: newly allocated, not passed through."""
-    if r.__class__ is not np.ndarray and not hasattr(r, "base"):
-        return False
-    if r.base is not None:
-        return False
+    """True when ``r`` is not one of the gradients that came in (it was not passed through)."""
     for g in gs:
         if g is r:
             return False
@@ -104,12 +98,13 @@ def _fresh(r, gs) -> bool:
 
 
 def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
-          accumulate=True):
+          accumulate=True, record=True):
     """Run backward from ``roots`` (edges ``(node, nr)``) seeded with ``grads``.
 
     ``capture`` maps edges to result slots (``autograd.grad``); with it, only nodes that lead
     to a captured edge run, and leaves get ``.grad`` only when ``accumulate``. Yields a
-    :class:`Step` after each node; returns the captured gradients.
+    :class:`Step` after each node (``record=False``: yields None unless an observer is
+    registered, which saves building Steps nobody reads); returns the captured gradients.
     """
     root_nodes = [e[0] for e in roots]
     deps, order = collect(root_nodes)
@@ -117,9 +112,7 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     fresh: dict = {}
     for (node, nr), g in zip(roots, grads):
         _add(buf, fresh, node, nr, g, False, create_graph)
-    keep = None
-    targets = None
-    captured = None
+    keep = targets = captured = None
     if capture is not None:
         targets = {e[0] for e in capture}
         keep = _needed(order, targets)
@@ -128,52 +121,87 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     heapq.heapify(ready)
     total = len(order) if keep is None else len(keep) + len(
         [t for t in targets if t not in keep])
+    heappop, heappush = heapq.heappop, heapq.heappush
+    OpNode, run_node = D.OpNode, D.run_node
+    plain = not create_graph
     index = 0
     try:
         while ready:
-            node = heapq.heappop(ready)[2]
+            node = heappop(ready)[2]
             gs = buf.pop(node, None)
             fl = fresh.pop(node, None)
+            fast = node.__class__ is OpNode and node._pre_hooks is None and node._hooks is None
             if gs is None:
-                gs = [None] * node.num_outputs
-            if captured is not None and node in targets:
-                for nr in range(len(gs)):
-                    slot = capture.get((node, nr))
-                    if slot is not None and gs[nr] is not None:
-                        captured[slot] = gs[nr]
-            runs = keep is None or node in keep or (
-                accumulate and node.__class__ is AccumulateGrad and node in targets)
+                gs = [None] * (1 if fast else node.num_outputs)
+            runs = True
+            if targets is not None:
+                if node in targets:
+                    for nr in range(len(gs)):
+                        slot = capture.get((node, nr))
+                        if slot is not None and gs[nr] is not None:
+                            captured[slot] = gs[nr]
+                runs = node in keep or (accumulate and node.__class__ is AccumulateGrad and
+                                        node in targets)
+            nxt = node.next
             if not runs:
-                outs = [None] * len(node.next)
+                outs = [None] * len(nxt)
             else:
-                gs, outs = _run(node, gs, fl, create_graph, accumulate or keep is None)
-                for e, r in zip(node.next, outs):
-                    if e is None or r is None:
+                if fast:
+                    g = gs[0]
+                    outs = run_node(node, g, create_graph) if g is not None else [None] * len(nxt)
+                else:
+                    gs, outs = _run(node, gs, fl, create_graph, accumulate or keep is None)
+                n_out = len(outs)
+                for i in range(n_out):
+                    r = outs[i]
+                    if r is None:
                         continue
-                    _add(buf, fresh, e[0], e[1], r, not create_graph and _fresh(r, gs) and
-                         sum(1 for x in outs if x is r) == 1, create_graph)
-                if not retain_graph:
-                    free = getattr(node, "_free", None)
-                    if free is not None:
-                        free()
-            for e in node.next:
+                    e = nxt[i]
+                    if e is None:
+                        continue
+                    c, nr = e
+                    # may we later add into r in place? only if we made it and nobody else has it
+                    own = plain and r.base is None and r is not gs[0] and (
+                        n_out == 1 or _once(outs, r)) and (len(gs) == 1 or _fresh(r, gs))
+                    lst = buf.get(c)
+                    if lst is None:
+                        if c.__class__ is OpNode:
+                            buf[c] = [r]
+                            fresh[c] = [own]
+                            continue
+                    _add(buf, fresh, c, nr, r, own, create_graph)
+                if not retain_graph and node.__class__ is OpNode:
+                    node.freed = True  # free_node, inlined: drop what backward saved
+                    node.inputs = node.out = None
+            for e in nxt:
                 if e is None:
                     continue
                 c = e[0]
                 left = deps[c] - 1
                 deps[c] = left
                 if left == 0 and (keep is None or c in keep or c in targets):
-                    heapq.heappush(ready, (-c.seq, id(c), c))
-            step = Step(node, gs, outs, index, total)
-            if observers:
-                for fn in tuple(observers):
-                    fn(step)
-            yield step
+                    heappush(ready, (-c.seq, id(c), c))
+            if record or observers:
+                step = Step(node, gs, outs, index, total)
+                if observers:
+                    for fn in tuple(observers):
+                        fn(step)
+                yield step
+            else:
+                yield None
             index += 1
     finally:
         buf.clear()
         fresh.clear()
     return captured
+
+
+def _once(outs, r) -> bool:
+    n = 0
+    for o in outs:
+        if o is r:
+            n += 1
+    return n == 1
 
 
 def _add(buf, fresh, node, nr, g, is_fresh, create_graph):

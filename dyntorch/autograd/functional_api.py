@@ -93,7 +93,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     D.grad_enabled = create_graph
     try:
         got = drain(steps(roots, seeds, retain_graph=retain_graph, create_graph=create_graph,
-                          capture=capture, accumulate=accumulate))
+                          capture=capture, accumulate=accumulate, record=False))
     finally:
         D.grad_enabled = prev
     if capture:
@@ -124,7 +124,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     D.grad_enabled = create_graph
     try:
         got = drain(steps(roots, seeds, retain_graph=retain_graph, create_graph=create_graph,
-                          capture=capture, accumulate=False))
+                          capture=capture, accumulate=False, record=False))
     finally:
         D.grad_enabled = prev
     res = []
