@@ -239,7 +239,7 @@ class Tensor:
 
     # ------------------------------------------------------------------ autograd
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        """Compute the gradient of this tensor w.r.t. the graph leaves (``torch.Tensor.backward``)."""
+        """Accumulate gradients of this tensor into the graph leaves (``Tensor.backward``)."""
         _backward((self,), None if gradient is None else (gradient,), retain_graph,
                  create_graph, inputs=inputs)
 
