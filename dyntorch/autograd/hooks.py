@@ -1,4 +1,11 @@
-"""Tensor hooks and ``retain_grad``: pre-hooks on the node that produced the tensor."""
+"""Tensor hooks and ``retain_grad``.
+
+A hook on a non-leaf tensor is a pre-hook on the node that produced it (one pre-hook per node
+serves all its tensors' hooks, kept in ``node.metadata['_tensor_hooks']``). A hook on a leaf
+runs just before its gradient is accumulated into ``.grad`` (the engine reads
+``tensor._extra['hooks']``). As in torch, ``retain_grad`` always runs after the other hooks of
+the tensor, so ``.grad`` shows the gradient as the hooks left it.
+"""
 from __future__ import annotations
 
 import itertools
@@ -10,52 +17,111 @@ _ids = itertools.count()
 
 
 class _Handle:
+    """What ``register_hook`` returns: ``.remove()`` takes the hook out again."""
+
+    __slots__ = ("_table", "_key")
+
     def __init__(self, table: dict, key):
         self._table, self._key = table, key
 
     def remove(self) -> None:
         self._table.pop(self._key, None)
 
+    def __enter__(self):
+        return self
 
-def register_tensor_hook(t: Tensor, hook):
-    ex = t._ensure_extra()
-    key = next(_ids)
-    if t.grad_fn is None:  # leaf: runs before accumulation, see engine._accumulate
-        hooks = ex.setdefault("hooks", {})
-        hooks[key] = hook
-        return _Handle(hooks, key)
-    node, nr = t.grad_fn, t._out_nr
-    table = node.metadata.setdefault("_tensor_hooks", {})
-    if not table:
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _check(g, r, hook):
+    if not isinstance(r, Tensor):
+        raise TypeError(f"hook '{getattr(hook, '__name__', hook)}' returned a "
+                        f"{type(r).__name__}; a tensor hook must return a Tensor or None")
+    if r._data.shape != g._data.shape:
+        raise RuntimeError(
+            f"hook '{getattr(hook, '__name__', hook)}' has changed the size of value: the "
+            f"gradient has shape {list(g.shape)} but the hook returned {list(r.shape)}")
+    return r
+
+
+def _node_table(node) -> dict:
+    """The per-node table of tensor hooks, installing its single pre-hook on first use."""
+    meta = node.metadata
+    table = meta.get("_tensor_hooks")
+    if table is None:
+        table = meta["_tensor_hooks"] = {}
+
         def pre(grads, table=table):
+            if not table:
+                return None
             grads = list(grads)
-            for (n, fn) in list(table.values()):
-                g = grads[n]
-                if g is None:
-                    continue
-                r = fn(g)
-                if r is not None:
-                    grads[n] = r
+            entries = list(table.values())
+            # retain_grad entries run last, whatever the registration order.
+            for last in (False, True):
+                for (n, fn, is_retain) in entries:
+                    if is_retain is not last:
+                        continue
+                    g = grads[n]
+                    if g is None:
+                        continue
+                    r = fn(g)
+                    if r is not None:
+                        grads[n] = _check(g, r, fn)
             return tuple(grads)
 
         node.register_prehook(pre)
-    table[key] = (nr, hook)
+    return table
+
+
+def register_tensor_hook(t: Tensor, hook):
+    """Register ``hook(grad) -> Tensor | None`` on ``t``; returns a handle with ``remove()``."""
+    ex = t._ensure_extra()
+    key = next(_ids)
+    if t.grad_fn is None:  # leaf: runs before accumulation (see engine._accumulate)
+        hooks = ex.get("hooks")
+        if hooks is None:
+            hooks = ex["hooks"] = {}
+
+        def checked(g, hook=hook):
+            r = hook(g)
+            return None if r is None else _check(g, r, hook)
+
+        hooks[key] = checked
+        return _Handle(hooks, key)
+    table = _node_table(t.grad_fn)
+    table[key] = (t._out_nr, hook, False)
     return _Handle(table, key)
 
 
 def install_retain_grad(t: Tensor) -> None:
+    """Make backward keep the gradient of non-leaf ``t`` in ``t.grad`` (accumulating)."""
     ref = weakref.ref(t)
-    nr = t._out_nr
 
     def keep(g):
         x = ref()
         if x is not None and g is not None:
-            g = g.detach() if not g._rg else g
+            g = g if g._rg else g.detach()
             x._grad = g.clone() if x._grad is None else x._grad + g
         return None
 
-    table = t.grad_fn.metadata.setdefault("_tensor_hooks", {})
-    if not table:
-        register_tensor_hook(t, keep)
-    else:
-        table[next(_ids)] = (nr, keep)
+    table = _node_table(t.grad_fn)
+    table[next(_ids)] = (t._out_nr, keep, True)
+
+
+def register_post_accumulate_grad_hook(t: Tensor, hook):
+    """Run ``hook(tensor)`` after a leaf's ``.grad`` has been updated by backward."""
+    if t.grad_fn is not None:
+        raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+    if not t._rg:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    ex = t._ensure_extra()
+    hooks = ex.get("post_hooks")
+    if hooks is None:
+        hooks = ex["post_hooks"] = {}
+    key = next(_ids)
+    hooks[key] = hook
+    return _Handle(hooks, key)
+
+
+Tensor.register_post_accumulate_grad_hook = register_post_accumulate_grad_hook
