@@ -141,7 +141,11 @@ OpDef.derivative_decorator = OpDef.def_derivative
 class OpNode(Node):
     """The graph node of one dispatched op."""
 
-    __slots__ = ("op", "inputs", "attrs", "out", "out_box", "vers", "freed", "ometa")
+    __slots__ = ("op", "inputs", "attrs", "ometa")
+    freed = False
+    out = None
+    out_box = None
+    vers = None
 
     def name(self) -> str:
         return self.op.bname
@@ -305,18 +309,15 @@ def apply(op, *args, **attrs):
         node.seq = next_seq()
         node.scope = scope
         node._src = capture_source() if record_source else None
-        node._pre_hooks = node._hooks = node._meta = None
-        node.freed = False
         node.ometa = (out.shape, out.dtype, None if cls is ndarray else B.device_of(out))
         node.next = nxt
         node.inputs = args
-        node.vers = _versions(args, op.uses) if changed else None
+        if changed:
+            node.vers = _versions(args, op.uses)
         res = _make(out, node)
         if special and op.uses_out:
             node.out = outs if op.multi else out
             res._vc = node.out_box = [0]
-        else:
-            node.out = node.out_box = None
     else:
         res = _make(out)
     if special:

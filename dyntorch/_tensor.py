@@ -15,8 +15,14 @@ _new = object.__new__
 class Tensor:
     """A multi-dimensional array with autograd, mirroring ``torch.Tensor``."""
 
-    __slots__ = ("_data", "_rg", "grad_fn", "_out_nr", "_vc", "_grad", "_base", "_acc",
-                 "_extra", "__weakref__")
+    # Hot fields are slots; rarely set ones are class-level defaults that an instance
+    # overrides in its __dict__ only when needed, so creating a tensor writes four fields.
+    __slots__ = ("_data", "_rg", "grad_fn", "_vc", "__dict__", "__weakref__")
+    _out_nr = 0
+    _grad = None
+    _base = None
+    _acc = None
+    _extra = None
 
     # ------------------------------------------------------------------ construction
     def __new__(cls, *args, **kwargs):
@@ -224,7 +230,7 @@ class Tensor:
         t._rg = self._rg
         if self._grad is not None:
             t._grad = self._grad.__deepcopy__(memo)
-        extra = getattr(self, "__dict__", None)
+        extra = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
         if extra:
             import copy
 
@@ -303,12 +309,7 @@ def _init(t, data):
     t._data = data
     t._rg = False
     t.grad_fn = None
-    t._out_nr = 0
     t._vc = None
-    t._grad = None
-    t._base = None
-    t._acc = None
-    t._extra = None
 
 
 def _make(data, node=None) -> Tensor:
@@ -317,12 +318,7 @@ def _make(data, node=None) -> Tensor:
     t._data = data
     t._rg = node is not None
     t.grad_fn = node
-    t._out_nr = 0
     t._vc = None
-    t._grad = None
-    t._base = None
-    t._acc = None
-    t._extra = None
     return t
 
 

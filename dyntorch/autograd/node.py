@@ -28,8 +28,11 @@ class SavedFreed:
 class Node:
     """Base of every graph node. Subclasses implement :meth:`_apply`."""
 
-    __slots__ = ("next", "seq", "scope", "_src", "_pre_hooks", "_hooks", "_meta",
-                 "__weakref__")
+    __slots__ = ("next", "seq", "scope", "_src", "__dict__", "__weakref__")
+    # Rarely set: class-level defaults, overridden per instance only when used.
+    _pre_hooks = None
+    _hooks = None
+    _meta = None
 
     def name(self) -> str:
         return type(self).__name__
@@ -146,6 +149,6 @@ def accumulator(t) -> AccumulateGrad:
         acc.next = ()
         acc.seq = next_seq()
         acc.scope = ""
-        acc._src = acc._pre_hooks = acc._hooks = acc._meta = None
+        acc._src = None
         t._acc = acc
     return acc
