@@ -1,0 +1,186 @@
+"""Graph passes on a traced graph: dead code elimination, constant folding, elementwise fusion.
+
+Each pass takes a :class:`Graph` and returns a new one; values keep their indices until
+:func:`compact` renumbers them for a tidy print-out.
+"""
+from __future__ import annotations
+
+from ._ir import FUSED, Graph, Local, Node, Ref, Value, map_refs
+
+# Ops whose output has the broadcast shape of their inputs and is computed element by element;
+# chains of these are fused into one kernel. (Names are OpDef registry names.)
+ELEMENTWISE = frozenset({
+    "add", "sub", "mul", "div", "neg", "pow", "pow_tensor", "exp", "exp2", "log", "log2",
+    "log10", "log1p", "expm1", "sqrt", "rsqrt", "square", "reciprocal", "abs", "sign", "sin",
+    "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "sigmoid", "relu", "erf",
+    "clamp", "maximum", "minimum", "lerp",
+    # activation family (registered by ops/activation.py when present)
+    "gelu", "silu", "leaky_relu", "elu", "softplus", "hardtanh", "relu6", "hardsigmoid",
+    "hardswish", "mish", "selu", "celu", "logsigmoid", "softsign", "tanhshrink",
+})
+
+# Ops that must never be evaluated at compile time (their result is not a function of inputs).
+_IMPURE = ("rand", "dropout", "bernoulli", "multinomial", "normal", "uniform", "randint")
+
+
+def dce(graph: Graph) -> Graph:
+    """Drop nodes whose outputs never reach a graph output, and constants nothing reads."""
+    g = graph.copy()
+    live = {r.i for r in g.output_refs()}
+    keep = []
+    for n in reversed(g.nodes):
+        if any(o in live for o in n.outs):
+            keep.append(n)
+            live.update(n.refs())
+    g.nodes = keep[::-1]
+    g.consts = {i: a for i, a in g.consts.items() if i in live}
+    return g
+
+
+def fold_constants(graph: Graph, max_growth: int = 4, min_bytes: int = 1 << 20) -> Graph:
+    """Evaluate, once, every node whose inputs are all constants (e.g. ``weight.t()``).
+
+    A result much larger than its inputs (an ``expand`` of a scalar, say) is left unfolded
+    so that the saved file does not grow.
+    """
+    from ._run import resolve_op
+
+    g = graph.copy()
+    kept = []
+    for n in g.nodes:
+        refs = n.refs()
+        if (n.op == FUSED or any(s in n.op for s in _IMPURE)
+                or any(g.values[i].kind != "const" for i in refs)):
+            kept.append(n)
+            continue
+        op = resolve_op(n.op)
+        arrays = map_refs(n.args, lambda r: g.consts[r.i])
+        from .. import _backend as B
+
+        first = next((g.consts[i] for i in refs), None)
+        xp = B.np if first is None else B.xp_of(first)
+        out = op.forward(xp, *arrays, **n.attrs)
+        outs = out if op.multi else (out,)
+        size_in = sum(g.consts[i].nbytes for i in refs)
+        outs = [xp.asarray(o) for o in outs]
+        if sum(o.nbytes for o in outs) > max(max_growth * size_in, min_bytes):
+            kept.append(n)
+            continue
+        src = g.values[refs[0]].name if len(set(refs)) == 1 else "folded"
+        for o_idx, arr in zip(n.outs, outs):
+            if arr.base is not None:  # own the memory: a folded view must not pin its base
+                arr = arr.copy()
+            v = g.values[o_idx]
+            g.values[o_idx] = Value(o_idx, "const", f"{src}.{n.op}{o_idx}", arr.shape,
+                                    arr.dtype)
+            g.consts[o_idx] = arr
+            del v
+    g.nodes = kept
+    return dce(g)
+
+
+def _uses(graph: Graph) -> dict:
+    uses: dict = {}
+    for k, n in enumerate(graph.nodes):
+        for i in n.refs():
+            uses.setdefault(i, []).append(k)
+    for r in graph.output_refs():
+        uses.setdefault(r.i, []).append(-1)  # a graph output: used outside
+    return uses
+
+
+def fuse_elementwise(graph: Graph, min_len: int = 2) -> Graph:
+    """Merge chains of elementwise ops into one fused node per chain.
+
+    A chain grows while the next elementwise op reads the chain's last result and nothing
+    else reads that result; the other inputs of each op become inputs of the fused node.
+    """
+    g = graph.copy()
+    uses = _uses(g)
+    groups: list[list[int]] = []
+    tail_of: dict[int, int] = {}  # value index -> group index, for the tail value of a group
+    for k, n in enumerate(g.nodes):
+        if n.op not in ELEMENTWISE or len(n.outs) != 1:
+            continue
+        gi = None
+        for i in n.refs():
+            if i in tail_of and uses.get(i) and all(u == k for u in uses[i]):
+                gi = tail_of.pop(i)
+                break
+        if gi is None:
+            groups.append([k])
+            gi = len(groups) - 1
+        else:
+            groups[gi].append(k)
+        tail_of[n.outs[0]] = gi
+    replace: dict[int, Node] = {}
+    drop: set = set()
+    for grp in groups:
+        if len(grp) < min_len:
+            continue
+        nodes = [g.nodes[k] for k in grp]
+        produced = {n.outs[0]: j for j, n in enumerate(nodes)}
+        ext: list[int] = []
+
+        def local(r: Ref, _produced=produced, _ext=ext):
+            if r.i in _produced:
+                return Local("step", _produced[r.i])
+            if r.i not in _ext:
+                _ext.append(r.i)
+            return Local("in", _ext.index(r.i))
+
+        steps = []
+        for n in nodes:
+            out = g.values[n.outs[0]]
+            steps.append((n.op, map_refs(n.args, local), dict(n.attrs), out.shape, out.dtype))
+        last = nodes[-1]
+        fused = Node(FUSED, tuple(Ref(i) for i in ext), {}, [last.outs[0]], last.scope, steps)
+        replace[grp[-1]] = fused
+        drop.update(grp[:-1])
+    g.nodes = [replace.get(k, n) for k, n in enumerate(g.nodes) if k not in drop]
+    return g
+
+
+def compact(graph: Graph) -> Graph:
+    """Renumber values densely (inputs, constants, then node outputs in order)."""
+    g = graph
+    order = list(g.inputs)
+    seen = set(order)
+    used_consts = sorted({i for n in g.nodes for i in n.refs() if g.values[i].kind == "const"}
+                         | {r.i for r in g.output_refs() if g.values[r.i].kind == "const"})
+    for i in used_consts:
+        if i not in seen:
+            order.append(i)
+            seen.add(i)
+    for n in g.nodes:
+        for o in n.outs:
+            if o not in seen:
+                order.append(o)
+                seen.add(o)
+    new = {old: k for k, old in enumerate(order)}
+    out = Graph()
+    counter = 0
+    for old in order:
+        v = g.values[old]
+        name = v.name
+        if v.kind == "node":
+            name = str(counter)
+            counter += 1
+        out.values.append(Value(new[old], v.kind, name, v.shape, v.dtype))
+    remap = lambda r: Ref(new[r.i])  # noqa: E731
+    out.inputs = [new[i] for i in g.inputs]
+    out.outputs = map_refs(g.outputs, remap)
+    out.nodes = [Node(n.op, map_refs(n.args, remap), n.attrs, [new[o] for o in n.outs],
+                      n.scope, n.steps) for n in g.nodes]
+    out.consts = {new[i]: a for i, a in g.consts.items() if i in new}
+    return out
+
+
+def optimize(graph: Graph, fold: bool = True, fuse: bool = True) -> Graph:
+    """DCE, then constant folding, then elementwise fusion; compacted."""
+    g = dce(graph)
+    if fold:
+        g = fold_constants(g)
+    if fuse:
+        g = fuse_elementwise(g)
+    return compact(g)

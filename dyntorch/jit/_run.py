@@ -1,0 +1,125 @@
+"""Replay a static graph with the device's array module only: no Tensor, no autograd.
+
+Each node calls the registered ``OpDef.forward(xp, *arrays, **attrs)`` it was recorded from (a
+fused node calls its generated kernel). Intermediate arrays are dropped after their last use.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _backend as B
+from .. import _dispatch as D
+from ._ir import FUSED, Graph, Ref, map_refs
+
+ndarray = np.ndarray
+
+
+class UnknownOpError(RuntimeError):
+    """A saved graph names an op this dyntorch does not register."""
+
+
+def resolve_op(name: str, where: str = ""):
+    """The registered OpDef for ``name`` (importing the op families first)."""
+    op = D.REGISTRY.get(name)
+    if op is None:
+        import dyntorch.ops  # noqa: F401  (registers the op families)
+        try:  # nn-level ops (conv, norms...) may live in modules registered on import
+            import dyntorch.nn  # noqa: F401
+        except Exception:  # pragma: no cover - nn is optional for replay
+            pass
+        op = D.REGISTRY.get(name)
+    if op is None:
+        raise UnknownOpError(
+            f"op '{name}'{where} is not registered in this dyntorch "
+            f"({len(D.REGISTRY)} ops known). The graph was traced with a dyntorch that has this "
+            "op; upgrade dyntorch or re-trace the model with this version.")
+    return op
+
+
+class Plan:
+    """A graph compiled into a flat list of steps for fast replay."""
+
+    def __init__(self, graph: Graph):
+        from ._fusion import build_fused
+
+        self.graph = graph
+        self.n = len(graph.values)
+        self.inputs = list(graph.inputs)
+        out_ids = {r.i for r in graph.output_refs()}
+        last: dict[int, int] = {}
+        for k, node in enumerate(graph.nodes):
+            for i in node.refs():
+                last[i] = k
+        steps = []
+        for k, node in enumerate(graph.nodes):
+            if node.op == FUSED:
+                fwd = build_fused(node, graph)
+                multi = False
+            else:
+                op = resolve_op(node.op, f" (scope '{node.scope}')" if node.scope else "")
+                fwd = op.forward
+                multi = op.multi
+            spec = []
+            for a in node.args:
+                if isinstance(a, Ref):
+                    spec.append((0, a.i))
+                elif isinstance(a, (tuple, list)) and any(True for _ in _iter(a)):
+                    spec.append((2, a))
+                else:
+                    spec.append((1, a))
+            free = tuple(i for i, kk in last.items()
+                         if kk == k and i not in out_ids and graph.values[i].kind == "node")
+            steps.append((fwd, tuple(spec), node.attrs, tuple(node.outs), multi, free))
+        self.steps = steps
+        self._consts: dict = {}
+
+    def consts_for(self, dev) -> list:
+        key = str(dev)
+        c = self._consts.get(key)
+        if c is None:
+            c = [(i, B.move(a, dev)) for i, a in self.graph.consts.items()]
+            self._consts[key] = c
+        return c
+
+    def run(self, arrays: list):
+        """Outputs (nested like the traced function's) for input arrays of one device."""
+        first = arrays[0] if arrays else None
+        xp = np if first is None or first.__class__ is ndarray else B.xp_of(first)
+        dev = B.CPU if first is None else B.device_of(first)
+        env = [None] * self.n
+        for i, a in self.consts_for(dev):
+            env[i] = a
+        for i, a in zip(self.inputs, arrays):
+            env[i] = a
+        for fwd, spec, attrs, outs, multi, free in self.steps:
+            args = [env[x] if k == 0 else (x if k == 1 else _resolve(x, env))
+                    for k, x in spec]
+            out = fwd(xp, *args, **attrs)
+            if multi:
+                for o, r in zip(outs, out):
+                    env[o] = r if r.__class__ is ndarray else xp.asarray(r)
+            else:
+                env[outs[0]] = out if out.__class__ is ndarray else xp.asarray(out)
+            for i in free:
+                env[i] = None
+        return _collect(self.graph.outputs, env)
+
+
+def _iter(obj):
+    if isinstance(obj, Ref):
+        yield obj
+    elif isinstance(obj, (tuple, list)):
+        for o in obj:
+            yield from _iter(o)
+
+
+def _resolve(obj, env):
+    return map_refs(obj, lambda r: env[r.i])
+
+
+def _collect(obj, env):
+    if isinstance(obj, Ref):
+        return env[obj.i]
+    if isinstance(obj, tuple):
+        return tuple(_collect(o, env) for o in obj)
+    return [_collect(o, env) for o in obj]
