@@ -60,12 +60,14 @@ def assert_close(actual, expected, *, rtol: float | None = None, atol: float | N
         bad = int((~ok).sum())
         diff = np.abs(a.astype(np.float64) - e.astype(np.float64))
         diff = np.where(np.isnan(diff), np.inf, diff)
-        idx = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
+        idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = (diff / np.abs(e.astype(np.float64))).max()
         raise AssertionError(msg or (
             f"Tensor-likes are not close!\n\nMismatched elements: {bad} / {a.size} "
             f"({100 * bad / max(a.size, 1):.1f}%)\nGreatest absolute difference: "
             f"{diff.max()} at index {idx} (up to {atol} allowed)\nGreatest relative "
-            f"difference: {(diff / np.maximum(np.abs(e), 1e-300)).max()} (up to {rtol} "
+            f"difference: {rel} (up to {rtol} "
             "allowed)"))
 
 
