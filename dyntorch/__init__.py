@@ -6,6 +6,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import warnings as _warnings
+
+# Like torch, ops give nan/inf silently (log(-1), 1/0); NumPy would warn from inside our ops.
+_warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"dyntorch(\.|$)")
+
 from . import _backend
 from ._backend import (
     Generator,
