@@ -1,7 +1,6 @@
 """Every tutorial in notebooks/ runs top to bottom, for real, in a Jupyter kernel."""
 from __future__ import annotations
 
-import os
 import pathlib
 import time
 
@@ -18,20 +17,12 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path: pathlib.Path, tmp_path: pathlib.Path):
     nb = nbformat.read(path, as_version=4)
-    env_before = os.environ.get("DYNTORCH_TUTORIAL_FAST")
-    os.environ["DYNTORCH_TUTORIAL_FAST"] = "1"  # tutorials may shorten training under CI
-    try:
-        client = nbclient.NotebookClient(
-            nb, timeout=240, kernel_name="python3",
-            resources={"metadata": {"path": str(path.parent)}})
-        start = time.perf_counter()
-        client.execute()
-        took = time.perf_counter() - start
-    finally:
-        if env_before is None:
-            os.environ.pop("DYNTORCH_TUTORIAL_FAST", None)
-        else:
-            os.environ["DYNTORCH_TUTORIAL_FAST"] = env_before
+    client = nbclient.NotebookClient(
+        nb, timeout=240, kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    client.execute()
+    took = time.perf_counter() - start
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors, errors
