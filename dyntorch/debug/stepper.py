@@ -1,0 +1,584 @@
+"""Step through backward one node at a time, on the same engine generator ``backward()`` drains.
+
+The stepper keeps the graph alive (retain-graph semantics) while it is open so that it can step
+back by deterministic replay: leaf gradients are reset to what they were before the stepper
+started and a fresh generator is driven to the wanted position. ``close()`` (or dropping the
+stepper) frees the graph's saved values the way ``backward()`` would have.
+"""
+from __future__ import annotations
+
+import fnmatch
+import heapq
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from .. import _dispatch as D
+from .._tensor import Tensor, _make
+from ..autograd import engine as E
+from ..autograd.functional_api import _edge, _seq, make_roots
+from ..autograd.node import AccumulateGrad
+from .summary import summary
+
+__all__ = ["BackwardStepper", "Step", "Breakpoint", "schedule"]
+
+
+# ----------------------------------------------------------------------------- the order
+def schedule(root_nodes, targets=None) -> tuple[list, list]:
+    """The exact order the engine will run nodes in, and when each becomes ready.
+
+    Mirrors :func:`dyntorch.autograd.engine.steps` without running anything: dependency
+    counts, then a ready heap keyed on reverse creation order. (Sorting by ``-seq`` alone is
+    not enough: a leaf's ``AccumulateGrad`` is created after the first op that uses it.)
+    Returns ``(order, ready_at)`` where ``ready_at[i]`` is how many nodes had run when
+    ``order[i]`` entered the ready heap.
+    """
+    deps, order = E.collect(root_nodes)
+    keep = E._needed(order, targets) if targets is not None else None
+    ready = [(-n.seq, id(n), n) for n in set(root_nodes) if deps.get(n, 0) == 0]
+    heapq.heapify(ready)
+    when = {n: 0 for _, _, n in ready}
+    out = []
+    while ready:
+        node = heapq.heappop(ready)[2]
+        out.append(node)
+        for e in node.next:
+            if e is None:
+                continue
+            c = e[0]
+            left = deps[c] - 1
+            deps[c] = left
+            if left == 0 and (keep is None or c in keep or c in targets):
+                heapq.heappush(ready, (-c.seq, id(c), c))
+                when[c] = len(out)
+    return out, [when[n] for n in out]
+
+
+# ----------------------------------------------------------------------------- a step
+def _wrap(g):
+    if g is None or isinstance(g, Tensor):
+        return g
+    return _make(g)
+
+
+class Step:
+    """One node of backward: the gradients that came in and the gradients it sent on.
+
+    Attributes
+    ----------
+    node : Node
+        The graph node that ran (``name()``, ``seq``, ``scope``, ``source``,
+        ``next_functions``).
+    index, total : int
+        Position in the run (0-based) and number of nodes in the run.
+    hit : Breakpoint or None
+        The breakpoint that stopped :meth:`BackwardStepper.run` here.
+    """
+
+    __slots__ = ("node", "index", "total", "_gout", "_gin", "_sin", "_sout", "hit")
+
+    def __init__(self, node, gout, gin, index, total):
+        self.node = node
+        self._gout = gout
+        self._gin = gin
+        self.index = index
+        self.total = total
+        self._sin = self._sout = None
+        self.hit = None
+
+    @property
+    def grad_outputs(self) -> tuple:
+        """Gradients flowing into the node (one per output of its forward op)."""
+        return tuple(_wrap(g) for g in self._gout)
+
+    @property
+    def grad_inputs(self) -> tuple:
+        """Gradients the node sent on, aligned with ``node.next_functions``."""
+        return tuple(_wrap(g) for g in self._gin)
+
+    @property
+    def summary_in(self) -> list:
+        """Summaries of :attr:`grad_outputs` (computed on first use, then cached)."""
+        if self._sin is None:
+            self._sin = [None if g is None else summary(g) for g in self._gout]
+        return self._sin
+
+    @property
+    def summary_out(self) -> list:
+        """Summaries of :attr:`grad_inputs` (computed on first use, then cached)."""
+        if self._sout is None:
+            self._sout = [None if g is None else summary(g) for g in self._gin]
+        return self._sout
+
+    @property
+    def scope(self) -> str:
+        return self.node.scope
+
+    @property
+    def source(self):
+        return self.node.source
+
+    def describe(self) -> str:
+        """One line: position, node, scope and the user's source line."""
+        n = self.node
+        where = f" in {n.scope}" if n.scope else ""
+        src = n.source
+        at = f" at {src[0]}:{src[1]}" if src else ""
+        return f"node {self.index + 1} of {self.total}: {n.name()}{where}{at}"
+
+    def __repr__(self) -> str:
+        return f"Step({self.describe()})"
+
+
+# ----------------------------------------------------------------------------- breakpoints
+def _arrays(step: Step):
+    for g in step._gout:
+        if g is not None:
+            yield g
+    for g in step._gin:
+        if g is not None:
+            yield g
+
+
+def _has(arrs, test) -> bool:
+    for a in arrs:
+        if a.dtype.kind == "f" and bool(test(a)):
+            return True
+    return False
+
+
+class Breakpoint:
+    """A stop condition; every criterion that is set must hold (they are ANDed)."""
+
+    __slots__ = ("op", "scope", "when", "nan", "inf", "norm_above", "_owner")
+
+    def __init__(self, owner, op=None, scope=None, when=None, nan=False, inf=False,
+                 norm_above=None):
+        if isinstance(op, str):
+            op = (op,)
+        if isinstance(scope, str):
+            scope = (scope,)
+        self.op = None if op is None else tuple(op)
+        self.scope = None if scope is None else tuple(scope)
+        self.when, self.nan, self.inf, self.norm_above = when, nan, inf, norm_above
+        self._owner = owner
+
+    def _op_ok(self, node) -> bool:
+        name = node.name()
+        short = getattr(getattr(node, "op", None), "name", None)
+        for o in self.op:
+            if o == name or o == short or name == o + "Backward0":
+                return True
+        return False
+
+    def _scope_ok(self, node) -> bool:
+        s = node.scope
+        for want in self.scope:
+            if any(c in want for c in "*?["):
+                if fnmatch.fnmatchcase(s, want):
+                    return True
+            elif s == want or s.startswith(want + ".") or want == "":
+                return True
+        return False
+
+    def matches(self, step: Step) -> bool:
+        """Whether ``step`` satisfies every criterion of this breakpoint."""
+        node = step.node
+        if self.op is not None and not self._op_ok(node):
+            return False
+        if self.scope is not None and not self._scope_ok(node):
+            return False
+        if self.nan or self.inf:
+            xp_nan = lambda a: _xp(a).isnan(a).any()
+            xp_inf = lambda a: _xp(a).isinf(a).any()
+            hit = (self.nan and _has(_arrays(step), xp_nan)) or \
+                  (self.inf and _has(_arrays(step), xp_inf))
+            if not hit:
+                return False
+        if self.norm_above is not None:
+            lim = float(self.norm_above)
+            if not _has(_arrays(step),
+                        lambda a: float(_xp(a).sqrt((a.astype(np.float64) ** 2).sum())) > lim):
+                return False
+        if self.when is not None and not self.when(step):
+            return False
+        return True
+
+    def remove(self) -> None:
+        """Delete this breakpoint from its stepper."""
+        bps = self._owner._bps
+        if self in bps:
+            bps.remove(self)
+
+    def __repr__(self) -> str:
+        parts = [f"{k}={getattr(self, k)!r}" for k in
+                 ("op", "scope", "when", "nan", "inf", "norm_above")
+                 if getattr(self, k) not in (None, False)]
+        return f"Breakpoint({', '.join(parts)})"
+
+
+def _xp(a):
+    from .. import _backend as B
+
+    return B.xp_of(a)
+
+
+def _freeze(arrs: list) -> list:
+    """Keep what a step saw: later in-place accumulation must not change it.
+
+    NumPy arrays are made read-only, which makes the engine add out of place instead (same
+    values, same bits). Other arrays (CuPy has no such flag) are copied.
+    """
+    out = arrs
+    for i, a in enumerate(arrs):
+        if a is None:
+            continue
+        if a.__class__ is np.ndarray:
+            a.flags.writeable = False
+        else:
+            if out is arrs:
+                out = list(arrs)
+            out[i] = a.copy()
+    return out
+
+
+# ----------------------------------------------------------------------------- the stepper
+class BackwardStepper:
+    """Prepare backward on ``output`` and run it node by node.
+
+    Nothing runs until :meth:`step` or :meth:`run` is called. Run to the end, the stepper
+    leaves exactly the gradients ``output.backward(gradient, inputs=inputs)`` leaves.
+
+    Parameters
+    ----------
+    output : Tensor or sequence of Tensors
+        What to differentiate (a scalar, unless ``gradient`` is given).
+    gradient : Tensor, optional
+        The seed gradient (``backward``'s ``gradient``).
+    inputs : sequence of Tensors, optional
+        Accumulate only into these (``backward``'s ``inputs``).
+    retain_graph : bool
+        Keep the graph's saved values when the stepper closes (default False: closing frees
+        them, as ``backward()`` does).
+
+    Examples
+    --------
+    >>> s = BackwardStepper(loss)
+    >>> s.break_on(nan=True)
+    >>> st = s.run()          # stops at the first node whose gradients hold a NaN
+    >>> st.node.source, st.summary_out
+    """
+
+    def __init__(self, output, gradient=None, *, inputs=None, retain_graph: bool = False):
+        roots, seeds = make_roots(output, gradient, False, op="BackwardStepper")
+        self._roots = roots
+        self._seeds = seeds
+        for s in seeds:  # the engine never adds into a seed in place, but keep it pristine
+            if s.__class__ is np.ndarray:
+                s.flags.writeable = False
+        self._retain = retain_graph
+        self._outputs = _seq(output)
+        ins = _seq(inputs)
+        self._inputs = ins
+        self._capture = None
+        if ins:
+            cap = {}
+            for i, t in enumerate(ins):
+                if not isinstance(t, Tensor) or not t._rg:
+                    raise RuntimeError(f"BackwardStepper: inputs[{i}] does not require grad")
+                cap[_edge(t)] = i
+            self._capture = cap
+        targets = None if self._capture is None else {e[0] for e in self._capture}
+        self._order, self._ready_at = schedule([e[0] for e in roots], targets)
+        # Gradients before we start, to go back to (back(), reset()).
+        leaves = [n.variable for n in self._order if n.__class__ is AccumulateGrad]
+        leaves += [t for t in ins if t.grad_fn is not None]
+        self._snap = [(t, t._grad, None if t._grad is None else t._grad._data.copy())
+                      for t in leaves]
+        self._gen = None
+        self._captured = None
+        self._finished = False
+        self._closed = False
+        self.history: list[Step] = []
+        self._bps: list[Breakpoint] = []
+        self._doc_cache: dict = {}
+        self._index = None
+
+    # ------------------------------------------------------------------ state
+    @property
+    def pending(self) -> list:
+        """Nodes not yet run, in the order they will run."""
+        return self._order[len(self.history):]
+
+    @property
+    def order(self) -> list:
+        """Every node of the run, in run order."""
+        return list(self._order)
+
+    @property
+    def current(self) -> Step | None:
+        """The last step run (None before the first)."""
+        return self.history[-1] if self.history else None
+
+    @property
+    def done(self) -> bool:
+        return self._finished
+
+    @property
+    def total(self) -> int:
+        return len(self._order)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def step_of(self, node) -> Step | None:
+        """The step at which ``node`` ran, or None if it has not run."""
+        i = self.index_of(node)
+        return self.history[i] if i is not None and i < len(self.history) else None
+
+    def index_of(self, node) -> int | None:
+        """Run index of ``node`` (None if it is not part of this run)."""
+        if self._index is None:
+            self._index = {n: i for i, n in enumerate(self._order)}
+        return self._index.get(node)
+
+    def state_of(self, i: int) -> str:
+        """'done', 'current', 'ready' or 'pending' for the node at run index ``i``."""
+        k = len(self.history)
+        if i < k - 1:
+            return "done"
+        if i == k - 1:
+            return "done" if self._finished else "current"
+        return "ready" if self._ready_at[i] <= k else "pending"
+
+    def status_text(self) -> str:
+        st = self.current
+        if self._finished:
+            return f"done: {len(self.history)} nodes run"
+        if st is None:
+            return f"ready to run {len(self._order)} nodes"
+        return st.describe()
+
+    # ------------------------------------------------------------------ driving
+    def _check_open(self):
+        if self._closed:
+            raise RuntimeError("this BackwardStepper is closed; make a new one from the output "
+                               "(the graph must still be alive, e.g. forward again)")
+
+    def _start(self):
+        # A fresh generator with retain-graph semantics: the graph must survive for replay.
+        self._gen = E.steps(self._roots, list(self._seeds), retain_graph=True,
+                            create_graph=False, capture=self._capture, accumulate=True)
+
+    def _advance(self) -> Step | None:
+        if self._finished:
+            return None
+        if self._gen is None:
+            self._start()
+        prev = D.grad_enabled
+        D.grad_enabled = False
+        try:
+            es = next(self._gen)
+        except StopIteration as stop:
+            self._finish(stop.value)
+            return None
+        finally:
+            D.grad_enabled = prev
+        node = es.node
+        gout = es._gout
+        if node.__class__ is AccumulateGrad and gout and gout[0] is not None:
+            g = node.variable._grad
+            if g is not None and g._data is gout[0]:  # the leaf took it by reference
+                gout = [gout[0].copy()]
+        st = Step(node, gout, _freeze(es._gin), es.index, len(self._order))
+        self.history.append(st)
+        return st
+
+    def _finish(self, captured):
+        self._finished = True
+        self._gen = None
+        self._captured = captured
+        if self._capture and captured:
+            for t, g in zip(self._inputs, captured):
+                if t.grad_fn is not None and g is not None:
+                    g = _make(g.copy())
+                    t._grad = g if t._grad is None else t._grad + g
+
+    def _hit(self, st: Step) -> bool:
+        for bp in self._bps:
+            if bp.matches(st):
+                st.hit = bp
+                return True
+        return False
+
+    def step(self, n: int = 1) -> Step | None:
+        """Run ``n`` nodes; return the last Step, or None when backward has finished."""
+        self._check_open()
+        st = None
+        for _ in range(n):
+            st = self._advance()
+            if st is None:
+                return None
+        return st
+
+    def run(self) -> Step | None:
+        """Run to the next breakpoint (return its Step) or to the end (return None)."""
+        self._check_open()
+        bps = self._bps
+        while True:
+            st = self._advance()
+            if st is None:
+                return None
+            if bps and self._hit(st):
+                return st
+
+    def step_out(self) -> Step | None:
+        """Run until no node of the current module scope is left (or a breakpoint hits).
+
+        Outside any module scope this runs to the end, like :meth:`run`.
+        """
+        self._check_open()
+        cur = self.current
+        scope = cur.node.scope if cur is not None else (
+            self._order[0].scope if self._order else "")
+        if not scope:
+            return self.run()
+        pre = scope + "."
+        k = len(self.history)
+        last = -1
+        for i in range(k, len(self._order)):
+            s = self._order[i].scope
+            if s == scope or s.startswith(pre):
+                last = i
+        st = cur
+        while len(self.history) <= last:
+            st = self._advance()
+            if st is None:
+                return None
+            if self._bps and self._hit(st):
+                return st
+        return st
+
+    def back(self, n: int = 1) -> Step | None:
+        """Step back ``n`` nodes by deterministic replay; return the new current Step."""
+        self._check_open()
+        target = max(0, len(self.history) - n)
+        self.reset()
+        for _ in range(target):
+            self._advance()
+        return self.current
+
+    def reset(self) -> None:
+        """Back to before the first node: leaf gradients are restored to their start values."""
+        self._check_open()
+        if self._gen is not None:
+            self._gen.close()
+            self._gen = None
+        for t, g, data in self._snap:
+            if g is not None:
+                g._data = data.copy()
+            t._grad = g
+        self.history = []
+        self._finished = False
+        self._captured = None
+
+    def __iter__(self):
+        while True:
+            st = self.step()
+            if st is None:
+                return
+            yield st
+
+    # ------------------------------------------------------------------ breakpoints
+    def break_on(self, op: str | Iterable[str] | None = None,
+                 scope: str | Iterable[str] | None = None,
+                 when: Callable[[Step], bool] | None = None, nan: bool = False,
+                 inf: bool = False, norm_above: float | None = None) -> Breakpoint:
+        """Add a breakpoint for :meth:`run` and :meth:`step_out`.
+
+        Parameters
+        ----------
+        op : str or iterable of str
+            Node name (``"MulBackward0"``) or op name (``"mul"``).
+        scope : str or iterable of str
+            Module scope; matches that scope and the scopes inside it. Glob patterns
+            (``"blocks.*.attn"``) are allowed.
+        when : callable
+            ``when(step) -> bool``.
+        nan, inf : bool
+            Stop where a gradient coming in or going out holds a NaN / an Inf.
+        norm_above : float
+            Stop where some gradient's L2 norm exceeds this.
+
+        Returns
+        -------
+        Breakpoint
+            Call ``.remove()`` on it to delete it. Several breakpoints may be set: the run
+            stops at the first step that matches any of them.
+        """
+        self._check_open()
+        bp = Breakpoint(self, op=op, scope=scope, when=when, nan=nan, inf=inf,
+                        norm_above=norm_above)
+        self._bps.append(bp)
+        return bp
+
+    @property
+    def breakpoints(self) -> list:
+        return list(self._bps)
+
+    def clear_breakpoints(self) -> None:
+        self._bps.clear()
+
+    # ------------------------------------------------------------------ closing
+    def close(self) -> None:
+        """Stop stepping and free the graph (unless ``retain_graph=True``); idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        gen, self._gen = self._gen, None
+        if gen is not None:
+            gen.close()
+        if not self._retain:
+            for node in self._order:
+                free = getattr(node, "_free", None)
+                if free is not None:
+                    free()
+        self._order = []
+        self._ready_at = []
+        self._roots = []
+        self._seeds = []
+        self._snap = []
+        self._outputs = ()
+        self._inputs = ()
+        self._capture = None
+        self._captured = None
+        self._doc_cache = {}
+        self._index = None
+        self.history = []
+        self._bps = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def summaries(self, step: Step) -> dict:
+        """``{"in": [...], "out": [...]}`` summaries for ``step`` (as in the graph document)."""
+        return {"in": step.summary_in, "out": step.summary_out}
+
+    def __repr__(self) -> str:
+        if self._closed:
+            return "<BackwardStepper closed>"
+        return f"<BackwardStepper {self.status_text()}>"
+

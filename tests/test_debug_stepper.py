@@ -1,0 +1,337 @@
+"""BackwardStepper: same gradients as backward(), replay, breakpoints, freeing the graph."""
+from __future__ import annotations
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+import dyntorch as dt
+from dyntorch.debug import BackwardStepper
+from dyntorch.nn.module import Module
+from dyntorch.nn.parameter import Parameter
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+
+class Mlp(Module):
+    def __init__(self, n, seed):
+        super().__init__()
+        r = np.random.default_rng(seed)
+        self.w = Parameter(dt.tensor(r.standard_normal(n)))
+        self.b = Parameter(dt.tensor(r.standard_normal(n)))
+
+    def forward(self, x):
+        h = (x * self.w + self.b).tanh()
+        return h * h + x  # fan-out of h and of x: partial gradients are added
+
+
+class Block(Module):
+    def __init__(self, n, seed):
+        super().__init__()
+        self.mlp = Mlp(n, seed)
+        self.g = Parameter(dt.tensor(np.full(n, 0.5)))
+
+    def forward(self, x):
+        return x + self.mlp(x) * self.g  # residual
+
+
+class Net(Module):
+    def __init__(self, n=6, depth=3):
+        super().__init__()
+        self.blocks = [Block(n, i) for i in range(depth)]
+        for i, b in enumerate(self.blocks):
+            setattr(self, f"b{i}", b)
+
+    def forward(self, x):
+        for b in self.blocks:
+            x = b(x)
+        return (x.exp() * 0.1).sum()
+
+
+def _leaves(model, x):
+    return [p for _, p in model.named_parameters()] + [x]
+
+
+def _grads(ts):
+    return [None if t.grad is None else t.grad.numpy().copy() for t in ts]
+
+
+def _make(seed=0, grad=True):
+    model = Net()
+    x = dt.tensor(np.random.default_rng(seed + 10).standard_normal(6), requires_grad=grad)
+    return model, x
+
+
+def test_stepping_to_end_equals_backward_bitwise():
+    model, x = _make()
+    model(x).backward()
+    ref = _grads(_leaves(model, x))
+    for t in _leaves(model, x):
+        t.grad = None
+    s = BackwardStepper(model(x))
+    n = 0
+    while s.step() is not None:
+        n += 1
+    assert s.done and n == s.total and s.pending == []
+    got = _grads(_leaves(model, x))
+    for a, b in zip(ref, got):
+        assert a.dtype == b.dtype and np.array_equal(a, b)  # bitwise on CPU
+    s.close()
+
+
+def test_existing_grads_accumulate_like_backward():
+    model, x = _make(1)
+    model(x).backward()
+    model(x).backward()
+    ref = _grads(_leaves(model, x))
+    for t in _leaves(model, x):
+        t.grad = None
+    model(x).backward()
+    with BackwardStepper(model(x)) as s:
+        assert s.run() is None
+    for a, b in zip(ref, _grads(_leaves(model, x))):
+        assert np.array_equal(a, b)
+    # the leaf gradients stay writable for optimizers
+    for t in _leaves(model, x):
+        t.grad.mul_(0.0) if hasattr(t.grad, "mul_") else None
+
+
+def test_pending_is_the_run_order():
+    model, x = _make(2)
+    s = BackwardStepper(model(x))
+    planned = list(s.pending)
+    assert len(planned) == s.total
+    seen = []
+    while (st := s.step()) is not None:
+        seen.append(st.node)
+        assert s.current is st
+        assert s.pending == planned[len(seen):]
+    assert seen == planned
+    s.close()
+
+
+def test_matches_torch_gradients(torch):
+    model, x = _make(3)
+    s = BackwardStepper(model(x))
+    s.run()
+    tx = torch.tensor(x.detach().numpy(), requires_grad=True)
+    ps = {k: torch.tensor(p.detach().numpy(), requires_grad=True) for k, p in model.named_parameters()}
+    h = tx
+    for i in range(3):
+        w, b, g = ps[f"b{i}.mlp.w"], ps[f"b{i}.mlp.b"], ps[f"b{i}.g"]
+        t = torch.tanh(h * w + b)
+        h = h + (t * t + h) * g
+    (h.exp() * 0.1).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+    for k, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), ps[k].grad.numpy(), rtol=1e-9, atol=1e-12)
+    s.close()
+
+
+def test_step_grads_are_what_flowed():
+    # d/dx of sum(exp(x) * 3): ExpBackward receives 3s and sends 3*exp(x)
+    xv = np.random.default_rng(0).standard_normal(5)
+    x = dt.tensor(xv, requires_grad=True)
+    s = BackwardStepper((x.exp() * 3.0).sum())
+    names = []
+    while (st := s.step()) is not None:
+        names.append(st.node.name())
+        if st.node.name() == "ExpBackward0":
+            np.testing.assert_allclose(st.grad_outputs[0].numpy(), np.full(5, 3.0))
+            np.testing.assert_allclose(st.grad_inputs[0].numpy(), 3 * np.exp(xv))
+            assert st.summary_out[0]["norm"] == pytest.approx(np.linalg.norm(3 * np.exp(xv)))
+            assert len(st.grad_inputs) == len(st.node.next_functions)
+    assert names == ["SumBackward0", "MulBackward0", "ExpBackward0", "AccumulateGrad"]
+    s.close()
+
+
+def test_history_not_changed_by_later_accumulation():
+    # x feeds two ops: the second partial gradient is added after the first step ran
+    xv = np.arange(1.0, 5.0)
+    x = dt.tensor(xv, requires_grad=True)
+    y = x.exp()
+    s = BackwardStepper((y * 2.0 + y * 3.0).sum())
+    steps = list(s)
+    first = [st for st in steps if st.node.name() == "MulBackward0"]
+    outs = sorted(float(st.grad_inputs[0].numpy()[0]) for st in first)
+    assert outs == [2.0, 3.0]
+    exp_step = [st for st in steps if st.node.name() == "ExpBackward0"][0]
+    np.testing.assert_allclose(exp_step.grad_outputs[0].numpy(), np.full(4, 5.0))
+    np.testing.assert_allclose(x.grad.numpy(), 5 * np.exp(xv))
+    s.close()
+
+
+def test_back_then_step_replays_same_gradients():
+    model, x = _make(4)
+    s = BackwardStepper(model(x))
+    s.step(7)
+    before = [g.numpy().copy() if g is not None else None for g in s.current.grad_inputs]
+    node7 = s.current.node
+    s.step(5)
+    st = s.back(5)
+    assert st.node is node7 and len(s.history) == 7
+    after = [g.numpy() if g is not None else None for g in st.grad_inputs]
+    for a, b in zip(before, after):
+        assert (a is None and b is None) or np.array_equal(a, b)
+    s.step(3)
+    s.back(2)
+    # run to the end after going back: gradients are still exactly backward()'s
+    s.run()
+    got = _grads(_leaves(model, x))
+    for t in _leaves(model, x):
+        t.grad = None
+    model(x).backward()
+    for a, b in zip(got, _grads(_leaves(model, x))):
+        assert np.array_equal(a, b)
+    s.close()
+
+
+def test_back_restores_leaf_grads_and_reset():
+    model, x = _make(5)
+    s = BackwardStepper(model(x))
+    s.run()
+    assert x.grad is not None
+    s.back(s.total)
+    assert x.grad is None and s.current is None and not s.done
+    s.step(3)
+    s.reset()
+    assert s.history == [] and all(p.grad is None for p in model.parameters())
+    s.close()
+
+
+def test_break_on_op_and_scope():
+    model, x = _make(6)
+    s = BackwardStepper(model(x))
+    s.break_on(op="tanh")
+    st = s.run()
+    assert st.node.name() == "TanhBackward0" and st.hit is not None
+    assert st.node.scope == "b2.mlp"  # backward meets the last block first
+    st = s.run()
+    assert st.node.name() == "TanhBackward0" and st.node.scope == "b1.mlp"
+    s.clear_breakpoints()
+    s.break_on(scope="b0")
+    st = s.run()
+    assert st.node.scope.startswith("b0")
+    s.clear_breakpoints()
+    s.break_on(scope="b*.mlp", op="MulBackward0")
+    s.reset()
+    hits = []
+    while (st := s.run()) is not None:
+        hits.append((st.node.name(), st.node.scope))
+    assert hits and all(n == "MulBackward0" and sc.endswith(".mlp") for n, sc in hits)
+    assert len({sc for _, sc in hits}) == 3
+    s.close()
+
+
+def test_break_on_nan_and_norm():
+    x = dt.tensor(np.array([1.0, 4.0, 0.0]), requires_grad=True)
+    w = dt.tensor(np.array([1.0, 1.0, 1.0]), requires_grad=True)
+    loss = ((x * w).sqrt() * 2.0).sum()  # d sqrt at 0 -> inf, times 0-free => inf, no nan
+    s = BackwardStepper(loss)
+    s.break_on(inf=True)
+    st = s.run()
+    assert st.node.name() == "SqrtBackward0"
+    s.close()
+
+    x = dt.tensor(np.array([1.0, -4.0]), requires_grad=True)
+    loss = (x.log() * 2.0).sum()
+    s = BackwardStepper(loss)
+    s.break_on(nan=True)
+    assert s.run() is None  # log's gradient 1/x is finite even where log(x) is nan
+    s.close()
+
+    x = dt.tensor(np.array([0.0, 1.0]), requires_grad=True)
+    loss = ((x * 0.0).log() * 1.0).sum()  # log(0) = -inf, d log = 1/0 = inf, times 0 = nan
+    s = BackwardStepper(loss)
+    s.break_on(nan=True)
+    st = s.run()
+    assert st.node.name() == "MulBackward0" and np.isnan(st.grad_inputs[0].numpy()).any()
+    s.close()
+
+    x = dt.tensor(np.ones(4), requires_grad=True)
+    loss = ((x * 10.0).exp() * 1.0).sum()
+    s = BackwardStepper(loss)
+    s.break_on(norm_above=1000.0)
+    st = s.run()
+    assert st.node.name() == "ExpBackward0"
+    assert np.linalg.norm(st.grad_inputs[0].numpy()) > 1000.0
+    s.close()
+
+
+def test_break_on_when_and_step_out():
+    model, x = _make(7)
+    s = BackwardStepper(model(x))
+    s.break_on(when=lambda st: st.node.scope == "b1.mlp")
+    st = s.run()
+    assert st.node.scope == "b1.mlp"
+    s.clear_breakpoints()
+    st = s.step_out()
+    assert all(not (n.scope == "b1.mlp" or n.scope.startswith("b1.mlp."))
+               for n in s.pending)
+    assert st.node.scope == "b1.mlp"
+    s.close()
+
+
+def test_inputs_restricts_like_backward():
+    model, x = _make(8)
+    p = model.blocks[1].mlp.w
+    model(x).backward(inputs=[p])
+    ref = p.grad.numpy().copy()
+    p.grad = None
+    s = BackwardStepper(model(x), inputs=[p])
+    s.run()
+    assert np.array_equal(p.grad.numpy(), ref)
+    assert x.grad is None and model.blocks[0].g.grad is None
+    s.close()
+
+
+def test_nonscalar_output_with_gradient():
+    x = dt.tensor(np.arange(3.0), requires_grad=True)
+    y = x.exp()
+    gv = np.array([1.0, -2.0, 0.5])
+    s = BackwardStepper(y, dt.tensor(gv))
+    s.run()
+    np.testing.assert_allclose(x.grad.numpy(), gv * np.exp(np.arange(3.0)))
+    s.close()
+    with pytest.raises(RuntimeError, match="implicitly created only for scalar"):
+        BackwardStepper(dt.tensor(np.arange(3.0), requires_grad=True).exp())
+
+
+def test_no_leaked_graph_after_close():
+    model, x = _make(9)
+    out = model(x)
+    root = weakref.ref(out.grad_fn)
+    inner = weakref.ref(out.grad_fn.next_functions[0][0])
+    s = BackwardStepper(out)
+    s.step(4)
+    del out
+    gc.collect()
+    assert root() is not None  # the open stepper keeps the graph for replay
+    s.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        s.step()
+    gc.collect()
+    assert root() is None and inner() is None
+
+
+def test_dropping_stepper_frees_graph():
+    model, x = _make(10)
+    out = model(x)
+    root = weakref.ref(out.grad_fn)
+    s = BackwardStepper(out)
+    s.run()
+    del out, s
+    gc.collect()
+    assert root() is None
+
+
+def test_closing_frees_saved_values():
+    x = dt.tensor(np.arange(3.0), requires_grad=True)
+    y = (x.exp() * 2.0).sum()
+    s = BackwardStepper(y)
+    s.step()
+    s.close()
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
