@@ -69,6 +69,13 @@ class set_grad_enabled(_GradMode):
         D.grad_enabled = self._prev.pop()
         return False
 
+    def __call__(self, fn):
+        # Used as a decorator, the mode applies only inside the function (as in torch): undo
+        # the switch __init__ made at decoration time.
+        if self._prev:
+            D.grad_enabled = self._prev.pop()
+        return super().__call__(fn)
+
     def _clone(self):
         m = _GradMode()
         m._value = self._value

@@ -1,0 +1,284 @@
+"""The backward engine seen from the user's side, checked against torch 2.13 in float64."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dyntorch
+from dyntorch.autograd import engine
+
+
+def pair(torch, arr, device="cpu", rg=True):
+    d = dyntorch.tensor(arr, dtype=dyntorch.float64, device=device, requires_grad=rg)
+    t = torch.tensor(arr, dtype=torch.float64, requires_grad=rg)
+    return d, t
+
+
+def close(a, b, tol=1e-10):
+    np.testing.assert_allclose(a.detach().cpu().numpy(), b.detach().numpy(), rtol=tol, atol=tol)
+
+
+# ----------------------------------------------------------------------------- errors
+def test_backward_twice_without_retain_graph(torch):
+    for base in (dyntorch, torch):
+        x = base.tensor([0.5, 1.5], dtype=base.float64, requires_grad=True)
+        y = (x.sin() * x).sum()
+        y.backward()
+        with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+            y.backward()
+
+
+def test_retain_graph_and_accumulation_across_calls(torch, rng, device):
+    arr = rng.standard_normal(4)
+    (d, t) = pair(torch, arr, device)
+    for x in (d, t):
+        y = (x.sin() * x.exp()).sum()
+        y.backward(retain_graph=True)
+        y.backward()
+        z = (x * x).sum()
+        z.backward()
+    close(d.grad, t.grad)
+
+
+def test_inplace_change_of_saved_tensor_raises_at_backward(torch):
+    for base in (dyntorch, torch):
+        x = base.tensor([0.5, 1.5], dtype=base.float64, requires_grad=True)
+        a = x * 2
+        y = a.sin()  # sin saves its input
+        a.add_(1)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.sum().backward()
+
+
+def test_inplace_on_leaf_requiring_grad_raises(torch):
+    for base in (dyntorch, torch):
+        x = base.tensor([0.5, 1.5], dtype=base.float64, requires_grad=True)
+        with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+            x.mul_(2)
+        with base.no_grad():
+            x.mul_(2)  # allowed, as optimizers do
+        assert x.requires_grad
+
+
+def test_backward_on_non_scalar_needs_gradient(torch):
+    for base in (dyntorch, torch):
+        x = base.tensor([0.5, 1.5], dtype=base.float64, requires_grad=True)
+        with pytest.raises(RuntimeError, match="grad can be implicitly created only for scalar"):
+            (x * 2).backward()
+
+
+def test_requires_grad_on_integer_tensor_raises(torch):
+    for base in (dyntorch, torch):
+        with pytest.raises(RuntimeError, match="floating point"):
+            base.tensor([1, 2]).requires_grad_()
+        with pytest.raises(RuntimeError, match="floating point"):
+            base.tensor([1, 2], requires_grad=True)
+
+
+def test_backward_on_tensor_without_graph_raises(torch):
+    for base in (dyntorch, torch):
+        with pytest.raises(RuntimeError, match="does not require grad"):
+            base.ones(2).sum().backward()
+
+
+# ----------------------------------------------------------------------------- values
+def test_diamond_graph_matches_torch(torch, rng, device):
+    arr = rng.standard_normal((3, 2))
+    d, t = pair(torch, arr, device)
+    res = []
+    for x in (d, t):
+        y = x.exp()
+        a = y * y
+        b = y.sin()
+        c = (a + b) * y + y.tanh()  # y is used four times: its buffer adds up partials
+        w = c * a
+        w.sum().backward()
+        res.append(x.grad)
+    close(res[0], res[1])
+
+
+def test_autograd_grad_allow_unused(torch):
+    for base in (dyntorch, torch):
+        x = base.tensor([1.0, 2.0], dtype=base.float64, requires_grad=True)
+        u = base.tensor([3.0], dtype=base.float64, requires_grad=True)
+        y = (x * x).sum()
+        with pytest.raises(RuntimeError, match="allow_unused"):
+            base.autograd.grad(y, [x, u], retain_graph=True)
+        gx, gu = base.autograd.grad(y, [x, u], allow_unused=True)
+        assert gu is None
+        np.testing.assert_allclose(gx.detach().numpy(), [2.0, 4.0])
+        assert x.grad is None  # grad() returns, it does not accumulate
+
+
+def test_higher_order_tanh_matches_torch(torch, rng, device):
+    arr = rng.standard_normal(5)
+    d, t = pair(torch, arr, device)
+    res = []
+    for base, x in ((dyntorch, d), (torch, t)):
+        y = x.tanh().sum()
+        (g1,) = base.autograd.grad(y, x, create_graph=True)
+        (g2,) = base.autograd.grad(g1.sum(), x, create_graph=True)
+        (g3,) = base.autograd.grad(g2.sum(), x)
+        res.append((g1, g2, g3))
+    for a, b in zip(res[0], res[1]):
+        close(a, b)
+    # and against the closed forms: tanh' = 1 - t^2, '' = -2t(1-t^2), ''' = (6t^2-2)(1-t^2)
+    th = np.tanh(arr)
+    np.testing.assert_allclose(res[0][2].detach().cpu().numpy(), (6 * th**2 - 2) * (1 - th**2),
+                               rtol=1e-10)
+
+
+def test_backward_inputs_accumulates_only_those(torch, rng):
+    a_arr, b_arr = rng.standard_normal(3), rng.standard_normal(3)
+    ad, at = pair(torch, a_arr)
+    bd, bt = pair(torch, b_arr)
+    for base, a, b in ((dyntorch, ad, bd), (torch, at, bt)):
+        h = a * b
+        y = (h.exp() * a).sum()
+        y.backward(inputs=[a])
+        assert b.grad is None
+    close(ad.grad, at.grad)
+
+
+def test_backward_inputs_non_leaf(torch, rng):
+    arr = rng.standard_normal(3)
+    d, t = pair(torch, arr)
+    res = []
+    for x in (d, t):
+        h = x * 2
+        (h.sin() * h).sum().backward(inputs=[h])
+        assert x.grad is None
+        res.append(h.grad)
+    close(res[0], res[1])
+
+
+# ----------------------------------------------------------------------------- grad mode
+def test_grad_mode_context_managers_and_decorators(torch):
+    for base in (dyntorch, torch):
+        x = base.ones(2, requires_grad=True)
+        with base.no_grad():
+            assert not (x * 2).requires_grad
+            with base.enable_grad():
+                assert (x * 2).requires_grad
+            assert not base.is_grad_enabled()
+        assert base.is_grad_enabled()
+
+        with base.set_grad_enabled(False):
+            assert not (x * 2).requires_grad
+        assert base.is_grad_enabled()
+
+        base.set_grad_enabled(False)
+        try:
+            assert not base.is_grad_enabled()
+            assert not (x * 2).requires_grad
+        finally:
+            base.set_grad_enabled(True)
+        assert (x * 2).requires_grad
+
+        with base.inference_mode():
+            assert not (x * 2).requires_grad
+        with base.inference_mode(False):
+            assert (x * 2).requires_grad
+
+        @base.no_grad()
+        def f(t):
+            return t * 2
+
+        @base.enable_grad()
+        def g(t):
+            return t * 2
+
+        assert not f(x).requires_grad
+        with base.no_grad():
+            assert g(x).requires_grad
+        assert base.is_grad_enabled()
+
+        @base.set_grad_enabled(False)
+        def h(t):
+            return t * 2
+
+        assert base.is_grad_enabled()
+        assert not h(x).requires_grad
+        assert base.is_grad_enabled()
+
+
+def test_grad_mode_restored_after_exception():
+    with pytest.raises(ValueError):
+        with dyntorch.no_grad():
+            raise ValueError
+    assert dyntorch.is_grad_enabled()
+
+
+# ----------------------------------------------------------------------------- graph structure
+def _names(fn):
+    if fn is None:
+        return None
+    name = fn.name().replace("torch::autograd::", "")
+    return (name, tuple(_names(n) for n, _ in fn.next_functions))
+
+
+def test_node_names_and_next_functions_match_torch(torch, rng):
+    arr = rng.standard_normal(3)
+    res = []
+    for base in (dyntorch, torch):
+        x = base.tensor(arr, dtype=base.float64, requires_grad=True)
+        w = base.tensor(arr, dtype=base.float64, requires_grad=True)
+        c = base.tensor(arr, dtype=base.float64)  # no grad: an empty edge
+        y = ((x * w + 1).exp() * c - x).sum()
+        res.append(_names(y.grad_fn))
+    assert res[0] == res[1]
+    assert res[0][0] == "SumBackward0"
+
+
+def test_seq_orders_creation_and_leaf_accumulators_are_shared():
+    x = dyntorch.ones(2, requires_grad=True)
+    a = x * 2
+    b = a.exp()
+    c = b + x
+    assert a.grad_fn.seq < b.grad_fn.seq < c.grad_fn.seq
+    acc1 = a.grad_fn.next_functions[0][0]
+    acc2 = c.grad_fn.next_functions[1][0]
+    assert acc1 is acc2 and acc1.name() == "AccumulateGrad"
+    assert acc1.variable is x
+
+
+def test_chain_steps_in_exact_reverse_creation_order():
+    x = dyntorch.ones(3, dtype=dyntorch.float64, requires_grad=True)
+    nodes = []
+    h = x
+    for i in range(6):
+        h = h.sin() if i % 2 else h * 1.5
+        nodes.append(h.grad_fn)
+    loss = h.sum()
+    nodes.append(loss.grad_fn)
+    seen = []
+    obs = seen.append
+    engine.observers.append(obs)
+    try:
+        loss.backward()
+    finally:
+        engine.observers.remove(obs)
+    order = [s.node for s in seen]
+    assert order[:-1] == nodes[::-1]
+    assert order[-1].name() == "AccumulateGrad"
+    assert [s.index for s in seen] == list(range(len(seen)))
+    assert all(s.total == len(seen) for s in seen)
+
+
+def test_step_generator_drives_backward_one_node_at_a_time():
+    from dyntorch.autograd.functional_api import make_roots
+
+    x = dyntorch.tensor([1.0, 2.0], dtype=dyntorch.float64, requires_grad=True)
+    y = (x.exp() * 3).sum()
+    roots, seeds = make_roots((y,), None, False)
+    gen = engine.steps(roots, seeds)
+    first = next(gen)
+    assert first.node is y.grad_fn and x.grad is None
+    assert first.grad_outputs[0].item() == 1.0
+    rest = list(gen)
+    assert [s.node.name() for s in rest] == ["MulBackward0", "ExpBackward0", "AccumulateGrad"]
+    np.testing.assert_allclose(x.grad.numpy(), 3 * np.exp([1.0, 2.0]))
+
+
+def test_observers_empty_after_use():
+    assert engine.observers == []
