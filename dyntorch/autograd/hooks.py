@@ -125,3 +125,35 @@ def register_post_accumulate_grad_hook(t: Tensor, hook):
 
 
 Tensor.register_post_accumulate_grad_hook = register_post_accumulate_grad_hook
+
+
+def captured_grad(node, nr: int, g, create_graph: bool):
+    """``g`` after the tensor hooks of output ``nr`` of ``node`` (for ``autograd.grad``).
+
+    torch applies a tensor's hooks to the gradient that ``autograd.grad`` returns for it; the
+    engine can call this where it captures a gradient. ``g`` is an array on the plain path and
+    a Tensor under ``create_graph``; the result has the same kind.
+    """
+    from .engine import _as_tensor
+    from .node import AccumulateGrad
+
+    if g is None:
+        return g
+    if node.__class__ is AccumulateGrad:
+        t = node.variable
+        hooks = list((t._extra or {}).get("hooks", {}).values()) if t is not None else []
+        fns = hooks
+    else:
+        table = (node._meta or {}).get("_tensor_hooks")
+        if not table:
+            return g
+        entries = [e for e in table.values() if e[0] == nr and not e[2]]
+        fns = [e[1] for e in entries]
+    if not fns:
+        return g
+    gt = _as_tensor(g)
+    for fn in fns:
+        r = fn(gt)
+        if r is not None:
+            gt = r
+    return gt if create_graph else gt._data
