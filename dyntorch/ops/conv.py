@@ -343,7 +343,7 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
                                f"dilation={dil}")
     hw = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * p[i] + dil[i] * (weight.shape[2 + i] - 1)
                + op_[i] + 1 for i in range(2))
-    pad = (p[0], p[0] + op_[0], p[1], p[1] + op_[1])
+    pad = (p[0], p[0], p[1], p[1])  # output_padding rows are covered by no window
     args = (x, weight) if bias is None else (x, weight, bias)
     y = _conv2d_input(*args, hw=hw, stride=stride, pad=pad, dil=dil, groups=int(groups))
     return _sq(y, 0) if unb else y
