@@ -1,0 +1,58 @@
+"""Readers that draw the autograd graph.
+
+- :func:`graph_json`, :func:`graph_diff`, :func:`apply_diff`, :class:`GraphTracker`: the
+  versioned graph document the notebook widget and JupyterLab panel draw
+  (``docs/graph-schema.md``).
+- :func:`to_dot`: a Graphviz drawing with module scopes as clusters.
+- :func:`plot_grad_flow`, :func:`plot_grad_hist`, :class:`GradNormRecorder`: matplotlib plots
+  of gradients and a per-module gradient-norm recorder.
+- ``show``, ``live``: the notebook widget (from ``.widget``, loaded on first use).
+
+Graphviz, matplotlib and the widget load lazily, so ``import dyntorch.viz`` stays light and
+works where any of them is missing.
+"""
+from __future__ import annotations
+
+import importlib
+
+from .graph import (
+    DIFF_SCHEMA,
+    SCHEMA,
+    SCHEMA_VERSION,
+    GraphTracker,
+    apply_diff,
+    graph_diff,
+    graph_json,
+    graph_nodes,
+)
+
+_LAZY = {
+    "to_dot": ".dot", "DotGraph": ".dot", "GraphvizNotInstalled": ".dot",
+    "plot_grad_flow": ".plots", "plot_grad_hist": ".plots", "GradNormRecorder": ".plots",
+    "grad_norms": ".plots",
+    "show": ".widget", "live": ".widget",
+}
+
+__all__ = ["SCHEMA", "DIFF_SCHEMA", "SCHEMA_VERSION", "GraphTracker", "apply_diff",
+           "graph_diff", "graph_json", "graph_nodes", *_LAZY]
+
+
+def __getattr__(name):
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'dyntorch.viz' has no attribute '{name}'")
+    try:
+        m = importlib.import_module(mod, __name__)
+    except ImportError as e:
+        if mod == ".widget":
+            raise AttributeError(
+                f"dyntorch.viz.{name} needs the notebook widget (dyntorch/viz/widget.py and "
+                f"anywidget), which could not be imported: {e}") from e
+        raise
+    value = getattr(m, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
