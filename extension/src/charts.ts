@@ -1,0 +1,53 @@
+// Training-loop panel of the live view: loss curve and per-module gradient norms (log scale).
+import type { Metrics } from './types';
+import { fmt, h } from './inspector';
+
+const NS = 'http://www.w3.org/2000/svg';
+
+export function lossCurve(loss: number[]): SVGSVGElement {
+  const W = 260, H = 90;
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${W} ${H + 14}`);
+  svg.setAttribute('class', 'dt-loss');
+  svg.setAttribute('data-points', String(loss.length));
+  const ok = loss.filter(Number.isFinite);
+  if (ok.length) {
+    const lo = Math.min(...ok), hi = Math.max(...ok);
+    const span = hi - lo || 1;
+    const pts = loss.map((v, i) => `${(i / Math.max(loss.length - 1, 1)) * W},${H - ((v - lo) / span) * (H - 4) - 2}`);
+    const pl = document.createElementNS(NS, 'polyline');
+    pl.setAttribute('points', pts.join(' '));
+    svg.append(pl);
+    const t = document.createElementNS(NS, 'text');
+    t.setAttribute('x', '0');
+    t.setAttribute('y', String(H + 12));
+    t.textContent = `loss ${fmt(loss[loss.length - 1])}  (min ${fmt(lo)}, ${loss.length} it)`;
+    svg.append(t);
+  }
+  return svg;
+}
+
+export function gradNorms(norms: Record<string, number>): HTMLElement {
+  const entries = Object.entries(norms);
+  const box = h('div', { class: 'dt-norms' });
+  if (!entries.length) return box;
+  const logs = entries.map(([, v]) => Math.log10(Math.max(v, 1e-12)));
+  const lo = Math.min(...logs), hi = Math.max(...logs);
+  entries.forEach(([k, v], i) => {
+    const w = hi > lo ? 8 + 92 * (logs[i] - lo) / (hi - lo) : 100;
+    box.append(h('div', { class: 'dt-norm-row', 'data-module': k },
+      h('span', { class: 'dt-norm-name' }, k || '(top)'),
+      h('span', { class: 'dt-norm-bar', style: `width:${w.toFixed(1)}%` }),
+      h('span', { class: 'dt-norm-val' }, fmt(v))));
+  });
+  return box;
+}
+
+export function chartsPanel(m: Metrics): HTMLElement {
+  const box = h('div', { class: 'dt-charts-inner' });
+  if (m.loss && m.loss.length) box.append(h('div', { class: 'dt-sec-title' }, 'loss'), lossCurve(m.loss));
+  if (m.grad_norms && Object.keys(m.grad_norms).length) {
+    box.append(h('div', { class: 'dt-sec-title' }, 'gradient norm per module'), gradNorms(m.grad_norms));
+  }
+  return box;
+}

@@ -1,0 +1,248 @@
+// Folding: which drawn item stands for each graph node, and the DOT text of what is drawn.
+// Nodes fold into their nn.Module scope (a box), and folded repeats of one block fold into a
+// single "Type x N" box. Open scopes are Graphviz clusters.
+import type { GDoc, GNode, GScope } from './types';
+
+export interface Item {
+  id: string; // drawn id: a node id, "s:<scope>" or "r:<first scope>"
+  type: 'node' | 'scope' | 'group';
+  label: string;
+  members: string[]; // node ids it stands for
+  scope: string; // the open scope (cluster) it is drawn in
+  scopes?: string[]; // group: the scopes it folds
+}
+
+export interface Visible {
+  items: Map<string, Item>;
+  rep: Map<string, string>; // node id -> drawn id
+  dot: string;
+}
+
+export function ancestors(scope: string): string[] {
+  // "a.b.c" -> ["a", "a.b", "a.b.c"]
+  if (!scope) return [];
+  const parts = scope.split('.');
+  const out: string[] = [];
+  for (let i = 1; i <= parts.length; i++) out.push(parts.slice(0, i).join('.'));
+  return out;
+}
+
+function parentOf(s: string): string {
+  const i = s.lastIndexOf('.');
+  return i < 0 ? '' : s.slice(0, i);
+}
+
+export function scopeDepth(s: string): number {
+  return s ? s.split('.').length : 0;
+}
+
+function q(s: string): string {
+  return '"' + s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') + '"';
+}
+
+function shapeText(n: GNode): string {
+  const o = n.outputs && n.outputs[0];
+  if (!o || !o.shape) return '';
+  return o.shape.length ? o.shape.join('\u00d7') : 'scalar';
+}
+
+export class Folding {
+  folded = new Set<string>(); // folded scopes
+  openGroups = new Set<string>(); // repeat groups the user opened
+  scopeInfo = new Map<string, GScope>();
+
+  /** Fold scopes deeper than the smallest depth that keeps the drawing under `limit` items. */
+  autoFold(doc: GDoc, limit: number): void {
+    this.folded.clear();
+    this.openGroups.clear();
+    this.index(doc);
+    if (doc.nodes.length <= limit) return;
+    const all = this.allScopes(doc);
+    let maxDepth = 0;
+    for (const s of all) maxDepth = Math.max(maxDepth, scopeDepth(s));
+    for (let d = maxDepth; d >= 1; d--) {
+      this.folded = new Set([...all].filter(s => scopeDepth(s) >= d));
+      if (this.visible(doc).items.size <= limit) return;
+    }
+  }
+
+  index(doc: GDoc): void {
+    this.scopeInfo.clear();
+    for (const s of doc.scopes || []) this.scopeInfo.set(s.name, s);
+  }
+
+  allScopes(doc: GDoc): Set<string> {
+    const all = new Set<string>();
+    for (const n of doc.nodes) for (const a of ancestors(n.scope)) all.add(a);
+    for (const s of doc.scopes || []) if (s.name) all.add(s.name);
+    return all;
+  }
+
+  /** The repeat group key of a scope: the scope it repeats (or itself when others repeat it). */
+  groupKey(s: string): string | null {
+    const info = this.scopeInfo.get(s);
+    if (info && info.repeat_of) return info.repeat_of;
+    for (const o of this.scopeInfo.values()) if (o.repeat_of === s) return s;
+    return null;
+  }
+
+  toggle(drawnId: string): void {
+    if (drawnId.startsWith('s:')) this.folded.delete(drawnId.slice(2));
+    else if (drawnId.startsWith('r:')) this.openGroups.add(drawnId.slice(2));
+  }
+
+  fold(scope: string): void {
+    this.folded.add(scope);
+    const g = this.groupKey(scope);
+    if (g) this.openGroups.delete(g);
+  }
+
+  visible(doc: GDoc): Visible {
+    const items = new Map<string, Item>();
+    const rep = new Map<string, string>();
+    // groups: key -> folded member scopes, only when every member is folded and not opened
+    const groupMembers = new Map<string, string[]>();
+    for (const info of this.scopeInfo.values()) {
+      const key = info.repeat_of ? info.repeat_of : null;
+      if (!key) continue;
+      if (!groupMembers.has(key)) groupMembers.set(key, [key]);
+      groupMembers.get(key)!.push(info.name);
+    }
+    const groupOf = new Map<string, string>();
+    for (const [key, members] of groupMembers) {
+      if (this.openGroups.has(key) || members.length < 2) continue;
+      if (!members.every(m => this.folded.has(m))) continue;
+      for (const m of members) groupOf.set(m, key);
+    }
+    for (const n of doc.nodes) {
+      let id = n.id;
+      let type: Item['type'] = 'node';
+      let where = n.scope;
+      let hit: string | null = null;
+      for (const a of ancestors(n.scope)) {
+        if (this.folded.has(a)) {
+          hit = a;
+          break;
+        }
+      }
+      if (hit !== null) {
+        const g = groupOf.get(hit);
+        if (g) {
+          id = 'r:' + g;
+          type = 'group';
+        } else {
+          id = 's:' + hit;
+          type = 'scope';
+        }
+        where = parentOf(hit);
+        // a folded scope is drawn inside its nearest open ancestor
+        while (where && this.isFoldedAbove(where)) where = parentOf(where);
+      }
+      let it = items.get(id);
+      if (!it) {
+        it = { id, type, label: '', members: [], scope: where };
+        items.set(id, it);
+      }
+      it.members.push(n.id);
+      rep.set(n.id, id);
+    }
+    for (const it of items.values()) it.label = this.label(it, doc, groupMembers);
+    return { items, rep, dot: this.dot(doc, items, rep) };
+  }
+
+  private isFoldedAbove(s: string): boolean {
+    for (const a of ancestors(s)) if (this.folded.has(a)) return true;
+    return false;
+  }
+
+  private label(it: Item, doc: GDoc, groups: Map<string, string[]>): string {
+    if (it.type === 'node') {
+      const n = byId(doc).get(it.members[0])!;
+      const name = n.kind === 'leaf' && n.param ? n.param.split('.').pop()! : n.label || n.op;
+      const sh = shapeText(n);
+      return sh ? name + '\n' + sh : name;
+    }
+    if (it.type === 'scope') {
+      const s = it.id.slice(2);
+      const t = this.scopeInfo.get(s)?.type;
+      return (t ? t + '\n' : '') + s + ' (' + it.members.length + ')';
+    }
+    const key = it.id.slice(2);
+    const members = groups.get(key) || [key];
+    it.scopes = members;
+    const t = this.scopeInfo.get(key)?.type || key;
+    return t + ' \u00d7 ' + members.length + '\n' + members[0] + '\u2026' + members[members.length - 1];
+  }
+
+  private dot(doc: GDoc, items: Map<string, Item>, rep: Map<string, string>): string {
+    const lines: string[] = [
+      'digraph G {',
+      'graph [rankdir=TB, nodesep=0.2, ranksep=0.3, bgcolor="transparent", fontname="Helvetica", fontsize=10, labeljust=l];',
+      'node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=9, height=0.25, margin="0.06,0.02", fillcolor="#ffffff", color="#8a8a8a", penwidth=1];',
+      'edge [arrowsize=0.5, color="#9a9a9a", penwidth=0.8];'
+    ];
+    // cluster tree of open scopes that hold something
+    const children = new Map<string, string[]>();
+    const placed = new Map<string, Item[]>();
+    const need = new Set<string>();
+    for (const it of items.values()) {
+      if (!placed.has(it.scope)) placed.set(it.scope, []);
+      placed.get(it.scope)!.push(it);
+      for (const a of ancestors(it.scope)) need.add(a);
+    }
+    for (const s of need) {
+      const p = parentOf(s);
+      if (!children.has(p)) children.set(p, []);
+      children.get(p)!.push(s);
+    }
+    const emit = (scope: string, indent: string) => {
+      for (const it of placed.get(scope) || []) {
+        const cls = 'dt-item dt-' + it.type;
+        const shape = it.type === 'node' ? kindShape(byId(doc).get(it.members[0])!) : 'shape=box3d, style="filled"';
+        lines.push(`${indent}${q(it.id)} [id=${q(it.id)}, class=${q(cls)}, label=${q(it.label)}${shape ? ', ' + shape : ''}];`);
+      }
+      for (const c of (children.get(scope) || []).sort(natural)) {
+        const t = this.scopeInfo.get(c)?.type;
+        lines.push(`${indent}subgraph ${q('cluster_' + c)} {`);
+        lines.push(`${indent}  id=${q('c:' + c)}; class="dt-cluster"; label=${q(c + (t ? ' : ' + t : ''))}; style="rounded,dashed"; color="#b0b0b0"; fontcolor="#777777";`);
+        emit(c, indent + '  ');
+        lines.push(`${indent}}`);
+      }
+    };
+    emit('', '');
+    const seen = new Set<string>();
+    for (const e of doc.edges) {
+      const a = rep.get(e.src);
+      const b = rep.get(e.dst);
+      if (!a || !b || a === b) continue;
+      const k = a + '\u0000' + b;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      lines.push(`${q(a)} -> ${q(b)};`);
+    }
+    lines.push('}');
+    return lines.join('\n');
+  }
+}
+
+function kindShape(n: GNode): string {
+  if (n.kind === 'leaf') return 'shape=box, style="filled", fillcolor="#eef3fb"';
+  if (n.kind === 'output') return 'penwidth=2';
+  return '';
+}
+
+function natural(a: string, b: string): number {
+  return a.localeCompare(b, undefined, { numeric: true });
+}
+
+const cache = new WeakMap<GDoc, { n: number; m: Map<string, GNode> }>();
+
+/** id -> node, cached per document and rebuilt when nodes were added. */
+export function byId(doc: GDoc): Map<string, GNode> {
+  let c = cache.get(doc);
+  if (!c || c.n !== doc.nodes.length) {
+    c = { n: doc.nodes.length, m: new Map(doc.nodes.map(n => [n.id, n])) };
+    cache.set(doc, c);
+  }
+  return c.m;
+}

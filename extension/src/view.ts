@@ -1,0 +1,534 @@
+// The graph view: toolbar, the drawing (pan/zoom), the inspector, the status line and, in the
+// live view, the training charts. It draws what the kernel sends and holds no model logic.
+import { getEngine, loadedEngine } from './engine';
+import { byId, Folding, type Item, type Visible } from './fold';
+import { chartsPanel } from './charts';
+import { h, nodeInspector, fmt } from './inspector';
+import type { GDiff, GDoc, GNode, Metrics } from './types';
+import { hub, type HubView } from './hub';
+
+export interface Host {
+  mode: 'graph' | 'stepper' | 'live' | 'mirror';
+  send(msg: Record<string, unknown>): void;
+  fetchEngine(): Promise<string>;
+  saveSnapshot?(svg: string): void;
+  foldLimit?: number;
+}
+
+const STATES = ['idle', 'pending', 'ready', 'current', 'done'];
+let counter = 0;
+
+export interface Timing {
+  layout_ms: number;
+  draw_ms: number;
+  items: number;
+  at: number;
+}
+
+export class GraphView implements HubView {
+  id = 'dtv' + ++counter + '-' + Math.random().toString(36).slice(2, 7);
+  root: HTMLElement;
+  canvas: HTMLElement;
+  inspector: HTMLElement;
+  status: HTMLElement;
+  charts: HTMLElement;
+  search: HTMLInputElement;
+  overlay: HTMLSelectElement;
+  doc: GDoc | null = null;
+  metrics: Metrics = {};
+  folding = new Folding();
+  vis: Visible | null = null;
+  els = new Map<string, SVGGElement>();
+  selected: string | null = null;
+  breakpoints = new Set<string>();
+  lastActive = Date.now();
+  timings: Timing[] = [];
+  drawn = 0; // completed drawings
+  private structDirty = true;
+  private styleDirty = true;
+  private busy = false;
+  private again = false;
+  private lastDraw = 0;
+  private timer: number | null = null;
+  private snapTimer: number | null = null;
+  private view = { x: 0, y: 0, w: 100, h: 100 };
+  private full = { x: 0, y: 0, w: 100, h: 100 };
+  private svg: SVGSVGElement | null = null;
+  private disposed = false;
+
+  constructor(public el: HTMLElement, public host: Host) {
+    this.root = h('div', { class: `dt-root dt-mode-${host.mode}`, tabindex: '0', 'data-view': this.id });
+    const bar = h('div', { class: 'dt-toolbar' });
+    if (host.mode === 'stepper') {
+      for (const [cmd, label, title] of [
+        ['step', 'Step', 'Run the next node (Alt+.)'],
+        ['step_out', 'Step out', 'Run until the current module scope is finished (Alt+Shift+.)'],
+        ['run', 'Continue', 'Run to the next breakpoint or the end (Alt+/)'],
+        ['back', 'Back', 'Undo the last step (Alt+,)'],
+        ['reset', 'Reset', 'Start backward again (Alt+Shift+,)'],
+        ['break', 'Breakpoint', 'Toggle a breakpoint on the selected node']
+      ]) {
+        const b = h('button', { class: 'dt-btn', 'data-cmd': cmd, title }, label);
+        b.addEventListener('click', () => this.command(cmd));
+        bar.append(b);
+      }
+      bar.append(h('span', { class: 'dt-sep' }));
+    }
+    this.search = h('input', { class: 'dt-search', type: 'search', placeholder: 'search op or scope' }) as HTMLInputElement;
+    this.search.addEventListener('input', () => this.restyle());
+    this.search.addEventListener('keydown', ev => {
+      if (ev.key === 'Enter') this.revealFirstMatch();
+      ev.stopPropagation(); // keep notebook shortcuts out of the search box
+    });
+    this.overlay = h('select', { class: 'dt-overlay', title: 'colour nodes by' }) as HTMLSelectElement;
+    for (const [v, t] of [['state', 'colour: state'], ['grad', 'colour: gradient norm'], ['time', 'colour: time']]) {
+      this.overlay.append(h('option', { value: v }, t));
+    }
+    this.overlay.addEventListener('change', () => this.restyle());
+    const fit = h('button', { class: 'dt-btn', 'data-cmd': 'fit', title: 'Fit the graph in view' }, 'Fit');
+    fit.addEventListener('click', () => this.fit());
+    const foldAll = h('button', { class: 'dt-btn', 'data-cmd': 'fold', title: 'Fold scopes again' }, 'Fold');
+    foldAll.addEventListener('click', () => {
+      if (!this.doc) return;
+      this.folding.autoFold(this.doc, 0);
+      this.structDirty = true;
+      this.schedule(true);
+    });
+    const unfold = h('button', { class: 'dt-btn', 'data-cmd': 'unfold', title: 'Open every scope' }, 'Unfold');
+    unfold.addEventListener('click', () => {
+      this.folding.folded.clear();
+      for (const s of this.folding.scopeInfo.keys()) this.folding.openGroups.add(s);
+      this.structDirty = true;
+      this.schedule(true);
+    });
+    bar.append(this.search, this.overlay, fit, foldAll, unfold);
+    this.canvas = h('div', { class: 'dt-canvas' }, h('div', { class: 'dt-empty' }, 'waiting for the graph\u2026'));
+    this.inspector = h('div', { class: 'dt-inspector' }, h('div', { class: 'dt-muted' }, 'Click a node to inspect it.'));
+    this.charts = h('div', { class: 'dt-charts' });
+    this.status = h('div', { class: 'dt-status' });
+    this.root.append(bar, h('div', { class: 'dt-main' }, this.canvas, this.inspector), this.charts, this.status);
+    el.append(this.root);
+    this.panZoom();
+    this.canvas.addEventListener('click', ev => this.onClick(ev));
+    this.root.addEventListener('pointerdown', () => this.touch());
+    this.root.addEventListener('focusin', () => this.touch());
+    hub().register(this);
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    hub().unregister(this);
+    this.root.remove();
+  }
+
+  touch(): void {
+    this.lastActive = Date.now();
+    hub().focus(this);
+  }
+
+  command(cmd: string): void {
+    this.touch();
+    if (cmd === 'break') {
+      if (this.selected && !this.selected.includes(':')) this.host.send({ type: 'cmd', cmd: 'break', node: this.selected });
+      return;
+    }
+    this.host.send({ type: 'cmd', cmd });
+  }
+
+  // ---------------------------------------------------------------- data in
+  setDoc(doc: GDoc): void {
+    const sameGraph = this.doc && this.doc.graph_id === doc.graph_id;
+    const nodesBefore = this.doc ? this.doc.nodes.length : -1;
+    this.doc = doc;
+    this.breakpoints = new Set(doc.breakpoints || []);
+    if (!sameGraph) {
+      this.folding.autoFold(doc, this.host.foldLimit ?? 300);
+      this.fitNext = true;
+    } else this.folding.index(doc);
+    this.structDirty = this.structDirty || !sameGraph || nodesBefore !== doc.nodes.length;
+    this.styleDirty = true;
+    this.schedule(!sameGraph);
+    hub().changed(this);
+  }
+
+  private fitNext = true;
+
+  /** Apply a diff; returns false when it does not follow the document (ask for the full one). */
+  applyDiff(d: GDiff): boolean {
+    const doc = this.doc;
+    if (!doc || d.graph_id !== doc.graph_id || d.rev !== doc.rev + 1) return false;
+    doc.rev = d.rev;
+    if (d.add_nodes && d.add_nodes.length) {
+      doc.nodes.push(...d.add_nodes);
+      this.structDirty = true;
+    }
+    if (d.add_edges && d.add_edges.length) {
+      doc.edges.push(...d.add_edges);
+      this.structDirty = true;
+    }
+    if (d.remove_nodes && d.remove_nodes.length) {
+      const gone = new Set(d.remove_nodes);
+      doc.nodes = doc.nodes.filter(n => !gone.has(n.id));
+      doc.edges = doc.edges.filter(e => !gone.has(e.src) && !gone.has(e.dst));
+      this.structDirty = true;
+    }
+    if (d.remove_edges && d.remove_edges.length) {
+      const key = (e: { src: string; dst: string; slot: number }) => e.src + '|' + e.dst + '|' + e.slot;
+      const gone = new Set(d.remove_edges.map(key));
+      doc.edges = doc.edges.filter(e => !gone.has(key(e)));
+      this.structDirty = true;
+    }
+    if (d.add_scopes && d.add_scopes.length) doc.scopes.push(...d.add_scopes);
+    if (d.scopes) doc.scopes = d.scopes;
+    if ((d.add_scopes && d.add_scopes.length) || d.scopes) {
+      this.folding.index(doc);
+      this.structDirty = true;
+    }
+    if (d.update) {
+      const m = byId(doc);
+      for (const u of d.update) {
+        const n = m.get(u.id);
+        if (n) Object.assign(n, u);
+      }
+    }
+    if (d.status !== undefined) doc.status = d.status;
+    if (d.breakpoints) {
+      doc.breakpoints = d.breakpoints;
+      this.breakpoints = new Set(d.breakpoints);
+    }
+    this.styleDirty = true;
+    // a stepper update must land within one frame: restyle now when nothing moved
+    if (!this.structDirty && this.svg) this.restyle();
+    else this.schedule(false);
+    hub().changed(this);
+    return true;
+  }
+
+  setMetrics(m: Metrics): void {
+    this.metrics = m || {};
+    this.charts.replaceChildren(chartsPanel(this.metrics));
+  }
+
+  showSnapshot(svg: string): void {
+    if (this.svg || !svg) return;
+    this.canvas.innerHTML = svg;
+    this.canvas.classList.add('dt-static');
+    this.svg = this.canvas.querySelector('svg');
+    this.indexSvg();
+    this.status.textContent = this.status.textContent || 'Saved drawing (run the cell to make it live).';
+  }
+
+  // ---------------------------------------------------------------- drawing
+  /** Redraw soon: at most ~10 times a second, one layout in flight at a time. */
+  schedule(now: boolean): void {
+    if (this.disposed) return;
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
+    const wait = now ? 0 : Math.max(0, 100 - (performance.now() - this.lastDraw));
+    if (this.timer !== null) return;
+    this.timer = window.setTimeout(() => {
+      this.timer = null;
+      void this.draw();
+    }, wait);
+  }
+
+  private async draw(): Promise<void> {
+    if (!this.doc) return;
+    this.busy = true;
+    try {
+      if (this.structDirty) {
+        this.structDirty = false;
+        const t0 = performance.now();
+        const vis = this.folding.visible(this.doc);
+        const engine = this.host.mode === 'mirror' ? loadedEngine() : getEngine(() => this.host.fetchEngine());
+        if (!engine) throw new Error('no layout engine loaded on this page yet');
+        const res = await (await engine).layout(vis.dot);
+        const t1 = performance.now();
+        this.install(res.svg, vis);
+        this.restyle();
+        this.lastDraw = performance.now();
+        this.timings.push({ layout_ms: t1 - t0, draw_ms: this.lastDraw - t0, items: vis.items.size, at: Date.now() });
+        if (this.timings.length > 50) this.timings.shift();
+        this.drawn++;
+        this.snapshotSoon();
+      } else if (this.styleDirty) {
+        this.restyle();
+      }
+    } catch (e) {
+      this.status.textContent = 'dyntorch view: ' + String(e);
+    } finally {
+      this.busy = false;
+      if (this.again) {
+        this.again = false;
+        this.schedule(false);
+      }
+    }
+  }
+
+  private install(svgText: string, vis: Visible): void {
+    const keep = this.svg !== null && !this.fitNext && !this.canvas.classList.contains('dt-static');
+    this.canvas.classList.remove('dt-static');
+    this.canvas.innerHTML = svgText;
+    this.svg = this.canvas.querySelector('svg');
+    this.vis = vis;
+    if (!this.svg) return;
+    this.svg.removeAttribute('width');
+    this.svg.removeAttribute('height');
+    const vb = this.svg.viewBox.baseVal;
+    this.full = { x: vb.x, y: vb.y, w: vb.width, h: vb.height };
+    this.indexSvg();
+    this.svg.setAttribute('data-items', String(vis.items.size));
+    this.svg.setAttribute('data-nodes', String(this.doc ? this.doc.nodes.length : 0));
+    if (keep) this.applyView();
+    else this.fit();
+    this.fitNext = false;
+  }
+
+  private indexSvg(): void {
+    this.els.clear();
+    if (!this.svg) return;
+    for (const g of Array.from(this.svg.querySelectorAll<SVGGElement>('g.node'))) this.els.set(g.id, g);
+  }
+
+  /** Colours, classes and highlights; no layout. */
+  restyle(): void {
+    this.styleDirty = false;
+    const doc = this.doc;
+    const vis = this.vis;
+    if (!doc || !vis) {
+      this.renderStatus();
+      return;
+    }
+    const m = byId(doc);
+    const mode = this.overlay.value;
+    const query = this.search.value.trim().toLowerCase();
+    let values: Map<string, number> | null = null;
+    if (mode !== 'state') values = this.overlayValues(vis, m, mode);
+    let lo = Infinity, hi = -Infinity;
+    if (values) for (const v of values.values()) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    let matches = 0;
+    for (const [id, g] of this.els) {
+      const it = vis.items.get(id);
+      if (!it) continue;
+      const st = aggregateState(it, m);
+      if (g.getAttribute('data-state') !== st) {
+        for (const s of STATES) g.classList.remove('st-' + s);
+        g.classList.add('st-' + st);
+        g.setAttribute('data-state', st);
+      }
+      g.classList.toggle('dt-selected', id === this.selected);
+      g.classList.toggle('dt-bp', it.type === 'node' && this.breakpoints.has(id));
+      const hit = query !== '' && it.members.some(nid => {
+        const n = m.get(nid)!;
+        return n.op.toLowerCase().includes(query) || (n.scope || '').toLowerCase().includes(query) ||
+          (n.label || '').toLowerCase().includes(query);
+      });
+      if (hit) matches++;
+      g.classList.toggle('dt-match', hit);
+      g.classList.toggle('dt-dim', query !== '' && !hit);
+      const shape = g.querySelector<SVGElement>('path, polygon, ellipse');
+      if (shape) {
+        const v = values ? values.get(id) : undefined;
+        shape.style.fill = v === undefined ? '' : ramp(hi > lo ? (v - lo) / (hi - lo) : 1);
+      }
+    }
+    this.root.setAttribute('data-matches', String(matches));
+    this.renderStatus();
+    if (this.selected) this.renderInspector();
+  }
+
+  private overlayValues(vis: Visible, m: Map<string, GNode>, mode: string): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const it of vis.items.values()) {
+      let acc = 0, any = false;
+      for (const nid of it.members) {
+        const n = m.get(nid)!;
+        if (mode === 'grad') {
+          const gs = n.grad ? [...(n.grad.in || []), ...(n.grad.out || [])] : [];
+          for (const s of gs) if (s && Number.isFinite(s.norm)) { acc = Math.max(acc, s.norm); any = true; }
+        } else if (n.time_us !== null && n.time_us !== undefined) {
+          acc += n.time_us;
+          any = true;
+        }
+      }
+      if (any) out.set(it.id, Math.log10(Math.max(acc, 1e-12)));
+    }
+    return out;
+  }
+
+  private renderStatus(): void {
+    const st = this.doc && this.doc.status;
+    const n = this.doc ? this.doc.nodes.length : 0;
+    const shown = this.vis ? this.vis.items.size : 0;
+    const text = st && st.text ? st.text : this.doc ? `${n} nodes` : '';
+    this.status.replaceChildren(h('span', { class: 'dt-status-text', 'data-step': String(st ? st.step : 0), 'data-current': st && st.current ? st.current : '' }, text),
+      h('span', { class: 'dt-muted' }, shown && shown !== n ? `  \u00b7 ${shown} drawn items for ${n} nodes (click a box to open it)` : ''));
+  }
+
+  // ---------------------------------------------------------------- interaction
+  private onClick(ev: MouseEvent): void {
+    if (this.dragged) return;
+    const g = (ev.target as Element).closest('g.node') as SVGGElement | null;
+    if (!g) return;
+    this.touch();
+    const id = g.id;
+    if (id.startsWith('s:') || id.startsWith('r:')) {
+      this.folding.toggle(id);
+      this.select(id);
+      this.structDirty = true;
+      this.schedule(true);
+      return;
+    }
+    this.select(id);
+  }
+
+  select(id: string | null): void {
+    this.selected = id;
+    for (const [k, g] of this.els) g.classList.toggle('dt-selected', k === id);
+    this.renderInspector();
+    if (id && !id.includes(':')) this.host.send({ type: 'select', node: id });
+  }
+
+  renderInspector(): void {
+    const doc = this.doc;
+    const id = this.selected;
+    if (!doc || !id) return;
+    if (id.includes(':')) {
+      const it = this.vis && this.vis.items.get(id);
+      const scope = id.slice(2);
+      const box = h('div', { class: 'dt-insp' }, h('b', {}, scope), h('div', { class: 'dt-muted' },
+        it ? `${it.members.length} nodes, folded. Click again to open.` : 'opened'));
+      if (it) {
+        const fold = h('button', { class: 'dt-btn' }, 'Fold');
+        fold.addEventListener('click', () => { this.folding.fold(scope); this.structDirty = true; this.schedule(true); });
+        box.append(fold);
+      }
+      this.inspector.replaceChildren(box);
+      return;
+    }
+    const n = byId(doc).get(id);
+    if (!n) return;
+    const insp = nodeInspector(n, this.breakpoints);
+    if (n.scope) {
+      const fold = h('button', { class: 'dt-btn', title: 'Fold this node\u2019s module scope' }, 'Fold ' + n.scope);
+      fold.addEventListener('click', () => { this.folding.fold(n.scope); this.structDirty = true; this.schedule(true); });
+      insp.append(fold);
+    }
+    this.inspector.replaceChildren(insp);
+  }
+
+  private revealFirstMatch(): void {
+    const doc = this.doc;
+    if (!doc) return;
+    const q = this.search.value.trim().toLowerCase();
+    const n = doc.nodes.find(x => x.op.toLowerCase().includes(q) || (x.scope || '').toLowerCase().includes(q));
+    if (!n) return;
+    let changed = false;
+    for (const a of n.scope ? n.scope.split('.').map((_, i, p) => p.slice(0, i + 1).join('.')) : []) {
+      if (this.folding.folded.delete(a)) changed = true;
+      const g = this.folding.groupKey(a);
+      if (g && !this.folding.openGroups.has(g)) { this.folding.openGroups.add(g); changed = true; }
+    }
+    this.selected = n.id;
+    if (changed) { this.structDirty = true; this.schedule(true); } else this.select(n.id);
+  }
+
+  private dragged = false;
+
+  private panZoom(): void {
+    let start: { x: number; y: number; vx: number; vy: number } | null = null;
+    this.canvas.addEventListener('wheel', ev => {
+      if (!this.svg) return;
+      ev.preventDefault();
+      const r = this.canvas.getBoundingClientRect();
+      const fx = (ev.clientX - r.left) / r.width, fy = (ev.clientY - r.top) / r.height;
+      const k = Math.exp(ev.deltaY * 0.0015);
+      const v = this.view;
+      const nw = v.w * k, nh = v.h * k;
+      this.view = { x: v.x + (v.w - nw) * fx, y: v.y + (v.h - nh) * fy, w: nw, h: nh };
+      this.applyView();
+    }, { passive: false });
+    this.canvas.addEventListener('pointerdown', ev => {
+      start = { x: ev.clientX, y: ev.clientY, vx: this.view.x, vy: this.view.y };
+      this.dragged = false;
+    });
+    window.addEventListener('pointermove', ev => {
+      if (!start || !this.svg) return;
+      const dx = ev.clientX - start.x, dy = ev.clientY - start.y;
+      if (!this.dragged && Math.hypot(dx, dy) < 4) return;
+      this.dragged = true;
+      const r = this.canvas.getBoundingClientRect();
+      const s = Math.max(this.view.w / r.width, this.view.h / r.height);
+      this.view.x = start.vx - dx * s;
+      this.view.y = start.vy - dy * s;
+      this.applyView();
+    });
+    window.addEventListener('pointerup', () => {
+      start = null;
+      setTimeout(() => (this.dragged = false), 0);
+    });
+  }
+
+  fit(): void {
+    this.view = { ...this.full };
+    this.applyView();
+  }
+
+  private applyView(): void {
+    if (!this.svg) return;
+    const v = this.view;
+    this.svg.setAttribute('viewBox', `${v.x} ${v.y} ${v.w} ${v.h}`);
+  }
+
+  private snapshotSoon(): void {
+    if (!this.host.saveSnapshot) return;
+    if (this.snapTimer !== null) clearTimeout(this.snapTimer);
+    this.snapTimer = window.setTimeout(() => {
+      this.snapTimer = null;
+      if (this.svg && this.host.saveSnapshot) this.host.saveSnapshot(this.svg.outerHTML);
+    }, 1500);
+  }
+
+  /** Numbers for tests and the side panel. */
+  info(): Record<string, unknown> {
+    return {
+      nodes: this.doc ? this.doc.nodes.length : 0,
+      items: this.vis ? this.vis.items.size : 0,
+      drawn: this.drawn,
+      rev: this.doc ? this.doc.rev : -1,
+      timings: this.timings,
+      selected: this.selected,
+      status: this.doc ? this.doc.status : null
+    };
+  }
+}
+
+function aggregateState(it: Item, m: Map<string, GNode>): string {
+  if (it.type === 'node') return m.get(it.members[0])!.state || 'idle';
+  let done = 0, pending = 0, ready = 0;
+  for (const id of it.members) {
+    const s = m.get(id)!.state;
+    if (s === 'current') return 'current';
+    if (s === 'done') done++;
+    else if (s === 'ready') ready++;
+    else if (s === 'pending') pending++;
+  }
+  if (ready) return 'ready';
+  if (done === it.members.length) return 'done';
+  if (pending || done) return 'pending';
+  return 'idle';
+}
+
+/** Viridis-like ramp for the overlays (t in 0..1, low = dark blue, high = yellow). */
+function ramp(t: number): string {
+  const stops = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  const x = Math.max(0, Math.min(1, t)) * (stops.length - 1);
+  const i = Math.min(Math.floor(x), stops.length - 2);
+  const f = x - i;
+  const c = stops[i].map((a, k) => Math.round(a + (stops[i + 1][k] - a) * f));
+  return `rgb(${c[0]},${c[1]},${c[2]})`;
+}
+
+export { fmt };

@@ -1,0 +1,95 @@
+// anywidget entry: one GraphView per displayed widget, fed by the kernel's messages.
+import css from './style.css';
+import { GraphView, type Host } from './view';
+import { hub } from './hub';
+import type { GDoc } from './types';
+
+interface Model {
+  get(name: string): any;
+  set(name: string, v: unknown): void;
+  save_changes(): void;
+  send(msg: unknown): void;
+  on(ev: string, fn: (...a: any[]) => void): void;
+  off(ev: string, fn?: (...a: any[]) => void): void;
+}
+
+export function injectCss(): void {
+  if (document.getElementById('dyntorch-css')) return;
+  const s = document.createElement('style');
+  s.id = 'dyntorch-css';
+  s.textContent = css;
+  document.head.append(s);
+}
+
+function clone(doc: GDoc): GDoc {
+  return JSON.parse(JSON.stringify(doc));
+}
+
+// The side panel of the JupyterLab plugin mirrors the latest view through the hub.
+hub().createMirror = (el, pick) => {
+  injectCss();
+  const view = new GraphView(el, { mode: 'mirror', send: () => undefined, fetchEngine: () => Promise.reject(new Error('mirror')) });
+  const update = () => {
+    const v = pick() as GraphView | null;
+    if (!v || !v.doc) return;
+    const d = v.doc;
+    view.setDoc({ ...d, nodes: d.nodes.slice(), edges: d.edges.slice(), scopes: d.scopes.slice() });
+  };
+  update();
+  return { dispose: () => view.dispose(), update };
+};
+
+function render({ model, el }: { model: Model; el: HTMLElement }) {
+  injectCss();
+  let engineWait: ((s: string) => void)[] = [];
+  const host: Host = {
+    mode: model.get('mode') || 'graph',
+    send: msg => model.send(msg),
+    fetchEngine: () => new Promise<string>((ok, fail) => {
+      engineWait.push(ok);
+      model.send({ type: 'need_engine' });
+      setTimeout(() => fail(new Error('no kernel answered with the layout engine')), 30000);
+    }),
+    saveSnapshot: svg => {
+      model.set('_snapshot', svg);
+      model.save_changes();
+    },
+    foldLimit: model.get('fold_limit') || 300
+  };
+  const view = new GraphView(el, host);
+  el.style.height = model.get('height') || '';
+  const snap = model.get('_snapshot');
+  if (snap) view.showSnapshot(snap);
+  const doc = model.get('doc');
+  if (doc && doc.nodes) view.setDoc(clone(doc));
+  view.setMetrics(model.get('metrics') || {});
+  const onMsg = (msg: any) => {
+    if (!msg || typeof msg !== 'object') return;
+    if (msg.type === 'engine') {
+      const w = engineWait;
+      engineWait = [];
+      w.forEach(f => f(msg.src));
+    } else if (msg.type === 'doc') view.setDoc(msg.doc);
+    else if (msg.type === 'diff') {
+      if (!view.applyDiff(msg.diff)) model.send({ type: 'need_full', rev: view.doc ? view.doc.rev : -1 });
+    } else if (msg.type === 'select') view.select(msg.node);
+    else if (msg.type === 'metrics') view.setMetrics(msg.metrics);
+  };
+  const onDoc = () => {
+    const d = model.get('doc');
+    if (d && d.nodes) view.setDoc(clone(d));
+  };
+  const onMetrics = () => view.setMetrics(model.get('metrics') || {});
+  model.on('msg:custom', onMsg);
+  model.on('change:doc', onDoc);
+  model.on('change:metrics', onMetrics);
+  model.send({ type: 'hello', rev: doc ? doc.rev : -1, graph_id: doc ? doc.graph_id : null });
+  return () => {
+    model.off('msg:custom', onMsg);
+    model.off('change:doc', onDoc);
+    model.off('change:metrics', onMetrics);
+    view.dispose();
+  };
+}
+
+export default { render };
