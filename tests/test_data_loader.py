@@ -9,9 +9,21 @@ import pytest
 
 import dyntorch
 from dyntorch.utils.data import (
-    BatchSampler, ConcatDataset, DataLoader, Dataset, IterableDataset, RandomSampler,
-    SequentialSampler, Subset, SubsetRandomSampler, TensorDataset, WeightedRandomSampler,
-    default_collate, get_worker_info, random_split)
+    BatchSampler,
+    ConcatDataset,
+    DataLoader,
+    Dataset,
+    IterableDataset,
+    RandomSampler,
+    SequentialSampler,
+    Subset,
+    SubsetRandomSampler,
+    TensorDataset,
+    WeightedRandomSampler,
+    default_collate,
+    get_worker_info,
+    random_split,
+)
 
 torch = pytest.importorskip("torch")
 Point = collections.namedtuple("Point", "x y")
