@@ -107,6 +107,10 @@ class ArrayNS:
     def erf(self, x):
         return erf_array(self.xp, x)
 
+    # --- added by the core op families (reduce) ---------------------------------------------
+    def prod(self, x, axis=None, keepdims=False):
+        return self.xp.prod(x, axis=axis, keepdims=keepdims)
+
 
 def _add_at(xp, out, idx, g):
     if xp.__name__ == "numpy":
@@ -283,6 +287,12 @@ class TensorNS:
         import dyntorch as dt
 
         return dt.tensordot(a, b, dims=axes)
+
+    # --- added by the core op families (reduce) ---------------------------------------------
+    def prod(self, x, axis=None, keepdims=False):
+        from .reduce import _prod
+
+        return _prod(x, axis=axis, keepdims=keepdims)
 
 
 TENSOR_NS = TensorNS()

@@ -1,2 +1,445 @@
-"""(filled by its issue)"""
-PUBLIC: dict = {}
+"""Products: matmul (``@``), mm, bmm, mv, dot, outer, einsum, tensordot, addmm, baddbmm.
+
+``matmul`` keeps torch's rules for 1-D operands (prepended/appended dim, removed again) and
+batch broadcasting; its derivative contracts the batch dims itself when one side is a plain
+matrix (one large GEMM instead of a batch of small ones plus a sum) and otherwise leaves the
+broadcast batch dims to the door's ``sum_to``. Zero-stride (expanded) arrays are made dense
+before they reach BLAS, which otherwise falls back to a slow loop.
+"""
+from __future__ import annotations
+
+import string
+
+from .. import _backend as B
+from .._dispatch import op
+from .._tensor import Tensor, _make
+from ._util import method
+
+
+def _dense(x):
+    """``x`` with no zero strides (expanded views are copied; transposes stay views)."""
+    if isinstance(x, Tensor):
+        d = x._data
+        if d.size and 0 in d.strides:
+            return x.contiguous()
+        return x
+    if x.size and 0 in x.strides:
+        return B.xp_of(x).ascontiguousarray(x)
+    return x
+
+
+def _shape_str(s) -> str:
+    return "x".join(str(n) for n in s) if len(s) else "scalar"
+
+
+# ----------------------------------------------------------------------------- matmul
+@op(name="matmul", backward_name="MmBackward0")
+def _matmul(xp, a, b):
+    return xp.matmul(_dense(a), _dense(b))
+
+
+@_matmul.def_derivative
+def _(ns, g, a, b, *, needs):
+    a1, b1 = a.ndim == 1, b.ndim == 1
+    if a1:
+        a = ns.expand_dims(a, 0)
+        g = ns.expand_dims(g, -2 if not b1 else 0)
+    if b1:
+        b = ns.expand_dims(b, -1)
+        g = ns.expand_dims(g, -1)
+    a, b = _dense(a), _dense(b)
+    ga = gb = None
+    if needs[0]:
+        ga = ns.matmul(g, ns.swapaxes(b, -1, -2))
+        if a1:
+            ga = ns.sum_to(ga, (1,) + tuple(ga.shape[-1:])) if ga.ndim > 2 else ga
+            ga = ns.reshape(ga, (ga.shape[-1],))
+    if needs[1]:
+        if b.ndim == 2 and a.ndim > 2:
+            # (..., n, k) @ (k, m): fold the batch into the rows, one GEMM, no batch sum
+            k, m = a.shape[-1], g.shape[-1]
+            gb = ns.matmul(ns.swapaxes(ns.reshape(ns.contiguous(a), (-1, k)), 0, 1),
+                           ns.reshape(ns.contiguous(g), (-1, m)))
+        else:
+            gb = ns.matmul(ns.swapaxes(a, -1, -2), g)
+        if b1:
+            gb = ns.sum_to(gb, (gb.shape[-2], 1)) if gb.ndim > 2 else gb
+            gb = ns.reshape(gb, (gb.shape[-2],))
+    return ga, gb
+
+
+def _same_dtype(a, b, name):
+    if a._data.dtype != b._data.dtype:
+        raise RuntimeError(f"{name}(): expected both operands to have the same dtype, but got: "
+                           f"{a.dtype} != {b.dtype}. Convert one, e.g. `b.to(a.dtype)`.")
+
+
+def _as_tensors(a, b, name):
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError(f"{name}(): expected Tensor arguments, got {type(a).__name__} and "
+                        f"{type(b).__name__}")
+
+
+def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
+    """Matrix product with torch's 1-D and batch-broadcasting rules (``torch.matmul``)."""
+    _as_tensors(input, other, "matmul")
+    sa, sb = input._data.shape, other._data.shape
+    if not sa or not sb:
+        raise RuntimeError(f"matmul(): both arguments to matmul need to be at least 1D, but "
+                           f"they are {len(sa)}D and {len(sb)}D")
+    ka = sa[-1]
+    kb = sb[0] if len(sb) == 1 else sb[-2]
+    if ka != kb:
+        if len(sa) == 1 and len(sb) == 1:
+            raise RuntimeError(f"matmul(): inconsistent tensor size, expected tensor [{sa[0]}] "
+                               f"and src [{sb[0]}] to have the same number of elements, but "
+                               "got different sizes")
+        raise RuntimeError(f"matmul(): mat1 and mat2 shapes cannot be multiplied "
+                           f"({_shape_str(sa if len(sa) > 1 else (1,) + sa)} and "
+                           f"{_shape_str(sb)}). The last dim of the first operand must equal "
+                           "the second-to-last dim of the second.")
+    if len(sa) > 2 or len(sb) > 2:
+        ba, bb = sa[:-2], sb[:-2]
+        for k in range(1, min(len(ba), len(bb)) + 1):
+            x, y = ba[-k], bb[-k]
+            if x != y and x != 1 and y != 1:
+                raise RuntimeError(
+                    f"matmul(): The size of tensor a ({x}) must match the size of tensor b "
+                    f"({y}) at non-singleton dimension {max(len(ba), len(bb)) - k} of the batch "
+                    f"dims; shapes are {list(sa)} and {list(sb)}")
+    _same_dtype(input, other, "matmul")
+    r = _matmul(input, other)
+    if out is not None:
+        out.copy_(r)
+        return out
+    return r
+
+
+def mm(input: Tensor, mat2: Tensor, *, out=None) -> Tensor:
+    """Product of two matrices (``torch.mm``)."""
+    _as_tensors(input, mat2, "mm")
+    if input._data.ndim != 2 or mat2._data.ndim != 2:
+        raise RuntimeError(f"mm(): both arguments must be 2-D matrices, got shapes "
+                           f"{list(input.shape)} and {list(mat2.shape)}")
+    if input._data.shape[1] != mat2._data.shape[0]:
+        raise RuntimeError(f"mm(): mat1 and mat2 shapes cannot be multiplied "
+                           f"({_shape_str(input._data.shape)} and "
+                           f"{_shape_str(mat2._data.shape)})")
+    return matmul(input, mat2, out=out)
+
+
+def bmm(input: Tensor, mat2: Tensor, *, out=None) -> Tensor:
+    """Batched matrix product of two 3-D tensors with equal batch size (``torch.bmm``)."""
+    _as_tensors(input, mat2, "bmm")
+    sa, sb = input._data.shape, mat2._data.shape
+    if len(sa) != 3 or len(sb) != 3:
+        raise RuntimeError(f"bmm(): batch1 and batch2 must be 3-D tensors, got shapes "
+                           f"{list(sa)} and {list(sb)}")
+    if sa[0] != sb[0] or sa[2] != sb[1]:
+        raise RuntimeError(f"bmm(): Expected size for first two dimensions of batch2 tensor to "
+                           f"be: [{sa[0]}, {sa[2]}] but got: [{sb[0]}, {sb[1]}] (shapes "
+                           f"{list(sa)} and {list(sb)})")
+    return matmul(input, mat2, out=out)
+
+
+def mv(input: Tensor, vec: Tensor) -> Tensor:
+    """Matrix-vector product (``torch.mv``)."""
+    _as_tensors(input, vec, "mv")
+    if input._data.ndim != 2 or vec._data.ndim != 1:
+        raise RuntimeError(f"mv(): expected a 2-D matrix and a 1-D vector, got shapes "
+                           f"{list(input.shape)} and {list(vec.shape)}")
+    if input._data.shape[1] != vec._data.shape[0]:
+        raise RuntimeError(f"mv(): size mismatch, got input ({input._data.shape[0]}), mat "
+                           f"({_shape_str(input._data.shape)}), vec ({vec._data.shape[0]})")
+    return matmul(input, vec)
+
+
+def dot(input: Tensor, other: Tensor) -> Tensor:
+    """Inner product of two 1-D tensors (``torch.dot``)."""
+    _as_tensors(input, other, "dot")
+    if input._data.ndim != 1 or other._data.ndim != 1:
+        raise RuntimeError(f"dot(): 1D tensors expected, but got {input._data.ndim}D and "
+                           f"{other._data.ndim}D tensors")
+    if input._data.shape[0] != other._data.shape[0]:
+        raise RuntimeError(f"dot(): inconsistent tensor size, expected tensor "
+                           f"[{input._data.shape[0]}] and src [{other._data.shape[0]}] to have "
+                           "the same number of elements, but got different sizes")
+    _same_dtype(input, other, "dot")
+    return _matmul(input, other)
+
+
+def vdot(input: Tensor, other: Tensor) -> Tensor:
+    return dot(input, other)
+
+
+def inner(input: Tensor, other: Tensor) -> Tensor:
+    """Sum product over the last dims (``torch.inner``)."""
+    if input._data.ndim == 0 or other._data.ndim == 0:
+        return input * other
+    return tensordot(input, other, dims=([-1], [-1]))
+
+
+@op(name="outer", promote=True)
+def _outer(xp, a, b):
+    return xp.multiply.outer(a, b)
+
+
+@_outer.def_derivative
+def _(ns, g, a, b, *, needs):
+    ga = ns.matmul(g, b) if needs[0] else None
+    gb = ns.matmul(ns.swapaxes(g, 0, 1), a) if needs[1] else None
+    return ga, gb
+
+
+def outer(input: Tensor, vec2: Tensor) -> Tensor:
+    """Outer product of two 1-D tensors (``torch.outer``)."""
+    if input._data.ndim != 1 or vec2._data.ndim != 1:
+        raise RuntimeError(f"outer(): expected 1-D tensors, got shapes {list(input.shape)} and "
+                           f"{list(vec2.shape)}")
+    return _outer(input, vec2)
+
+
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    """``beta * input + alpha * (mat1 @ mat2)`` (``torch.addmm``)."""
+    p = mm(mat1, mat2)
+    return _scaled_add(input, p, beta, alpha)
+
+
+def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:
+    return _scaled_add(input, mv(mat, vec), beta, alpha)
+
+
+def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    """``beta * input + alpha * (batch1 @ batch2)`` (``torch.baddbmm``)."""
+    return _scaled_add(input, bmm(batch1, batch2), beta, alpha)
+
+
+def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    return _scaled_add(input, bmm(batch1, batch2).sum(0), beta, alpha)
+
+
+def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    return _scaled_add(input, outer(vec1, vec2), beta, alpha)
+
+
+def _scaled_add(input, p, beta, alpha):
+    if alpha != 1:
+        p = p * alpha
+    if beta == 0:
+        return p
+    return p + (input if beta == 1 else input * beta)
+
+
+# ----------------------------------------------------------------------------- einsum
+_LETTERS = string.ascii_letters
+
+
+def _parse_einsum(eq: str, shapes) -> tuple:
+    """``(inputs, output)``: each a string of single letters, ellipses spelled out."""
+    eq = eq.replace(" ", "")
+    if "->" in eq:
+        lhs, out = eq.split("->")
+    else:
+        lhs, out = eq, None
+    ins = lhs.split(",")
+    if len(ins) != len(shapes):
+        raise RuntimeError(f"einsum(): more operands were provided than specified in the "
+                           f"equation ({len(shapes)} operands for {len(ins)} subscripts)"
+                           if len(shapes) > len(ins) else
+                           f"einsum(): fewer operands were provided than specified in the "
+                           f"equation ({len(shapes)} operands for {len(ins)} subscripts)")
+    used = set(c for c in eq if c.isalpha())
+    free = [c for c in _LETTERS if c not in used]
+    n_ell = 0
+    for s, shp in zip(ins, shapes):
+        if "..." in s:
+            n_ell = max(n_ell, len(shp) - (len(s) - 3))
+    ell = "".join(free[:n_ell])
+    res = []
+    for k, (s, shp) in enumerate(zip(ins, shapes)):
+        if "..." in s:
+            n = len(shp) - (len(s) - 3)
+            s = s.replace("...", ell[n_ell - n:] if n else "")
+        if len(s) != len(shp):
+            raise RuntimeError(f"einsum(): the number of subscripts in the equation "
+                               f"({len(s)}) does not match the number of dimensions "
+                               f"({len(shp)}) for operand {k}"
+                               f"{' and no ellipsis was given' if '...' not in ins[k] else ''}")
+        for c in s:
+            if not c.isalpha():
+                raise RuntimeError(f"einsum(): invalid subscript given at index {eq.index(c)} "
+                                   f"in the equation string, subscripts must be in [a-zA-Z]")
+        res.append(s)
+    if out is None:
+        counts: dict = {}
+        for s in res:
+            for c in s:
+                counts[c] = counts.get(c, 0) + 1
+        out = ell + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in ell))
+    else:
+        out = out.replace("...", ell)
+    sizes: dict = {}
+    for s, shp in zip(res, shapes):
+        for c, n in zip(s, shp):
+            if c in sizes and sizes[c] != n and n != 1 and sizes[c] != 1:
+                raise RuntimeError(f"einsum(): operands do not broadcast with remapped shapes "
+                                   f"(original->remapped): subscript '{c}' has size {sizes[c]} "
+                                   f"and {n} ({[list(x) for x in shapes]})")
+            sizes[c] = n if c not in sizes or sizes[c] == 1 else sizes[c]
+    for c in out:
+        if c not in sizes:
+            raise RuntimeError(f"einsum(): output subscript {c} does not appear in the equation "
+                               "for any input operand")
+    return res, out
+
+
+def _einsum_xp(xp, eq, arrays):
+    if xp.__name__ == "numpy":
+        return xp.einsum(eq, *arrays, optimize=len(arrays) > 1)
+    return xp.einsum(eq, *arrays)
+
+
+@op(name="einsum", promote=True)
+def _einsum(xp, *arrays, eq, ins, osub):
+    return _einsum_xp(xp, eq, [_dense(a) for a in arrays])
+
+
+@_einsum.def_derivative
+def _(ns, g, *xs, eq, ins, osub, needs):
+    grads = []
+    for i, target in enumerate(ins):
+        if not needs[i]:
+            grads.append(None)
+            continue
+        others = [x for k, x in enumerate(xs) if k != i]
+        osubs = [s for k, s in enumerate(ins) if k != i]
+        avail = set(osub).union(*osubs) if osubs else set(osub)
+        uniq = "".join(dict.fromkeys(c for c in target if c in avail))
+        sub = ",".join([osub] + osubs) + "->" + uniq
+        gi = ns.einsum(sub, g, *others)
+        # letters only this operand has were summed in the forward: broadcast them back
+        shape_i = tuple(xs[i].shape)
+        full = "".join(dict.fromkeys(target))
+        if uniq != full:
+            sizes = {c: n for c, n in zip(target, shape_i)}
+            for c in full:
+                if c not in uniq:
+                    gi = ns.expand_dims(gi, len(uniq))
+                    uniq += c
+            gi = ns.broadcast_to(gi, tuple(sizes[c] if c in full else 1 for c in uniq))
+        if full != target or uniq != full:
+            gi = _to_target(ns, gi, uniq, target, shape_i)
+        grads.append(gi)
+    return grads[0] if len(grads) == 1 else tuple(grads)
+
+
+def _to_target(ns, gi, have: str, target: str, shape_i):
+    """Reorder letters ``have`` to ``target``; repeated letters put ``gi`` on a diagonal."""
+    order = "".join(dict.fromkeys(target))
+    if have != order:
+        gi = ns.transpose(gi, tuple(have.index(c) for c in order))
+    if order == target:
+        return gi
+    xp = B.xp_of(gi._data if isinstance(gi, Tensor) else gi)
+    k = len(order)
+    key = tuple(xp.arange(shape_i[target.index(c)]).reshape(
+        [-1 if j == order.index(c) else 1 for j in range(k)]) for c in target)
+    return ns.index_add(tuple(shape_i), key, gi, basic=True)
+
+
+_einsum.uses = type("_AllUsed", (), {"__getitem__": lambda s, i: True,
+                                     "__iter__": lambda s: iter((True,))})()
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """Einstein summation over ``operands`` (``torch.einsum``; '...' broadcasts)."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    for k, o in enumerate(operands):
+        if not isinstance(o, Tensor):
+            raise TypeError(f"einsum(): operand {k} is a {type(o).__name__}, expected a Tensor")
+    ins, out = _parse_einsum(equation, [o._data.shape for o in operands])
+    eq = ",".join(ins) + "->" + out
+    return _einsum(*operands, eq=eq, ins=tuple(ins), osub=out)
+
+
+def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
+    """Contract ``dims`` of ``a`` with ``dims`` of ``b`` (``torch.tensordot``)."""
+    na, nb = a._data.ndim, b._data.ndim
+    if isinstance(dims, Tensor):
+        dims = dims.tolist()
+    if isinstance(dims, int):
+        if dims < 0 or dims > min(na, nb):
+            raise RuntimeError(f"tensordot(): expects dims >= 0 and <= min(a.ndim, b.ndim), got "
+                               f"{dims}")
+        da, db = list(range(na - dims, na)), list(range(dims))
+    else:
+        da, db = dims
+        da = [da] if isinstance(da, int) else list(da)
+        db = [db] if isinstance(db, int) else list(db)
+        if len(da) != len(db):
+            raise RuntimeError(f"tensordot(): both dimension lists should have same length, got "
+                               f"{da} and {db}")
+    da = [d % na for d in da]
+    db = [d % nb for d in db]
+    for x, y in zip(da, db):
+        if a._data.shape[x] != b._data.shape[y]:
+            raise RuntimeError(f"tensordot(): contracted dimensions need to match, but first has "
+                               f"size {a._data.shape[x]} in dim {x} and second has size "
+                               f"{b._data.shape[y]} in dim {y}")
+    la = list(_LETTERS[:na])
+    lb = list(_LETTERS[na:na + nb])
+    for x, y in zip(da, db):
+        lb[y] = la[x]
+    out = "".join(c for i, c in enumerate(la) if i not in da) + "".join(
+        c for i, c in enumerate(lb) if i not in db)
+    eq = "".join(la) + "," + "".join(lb) + "->" + out
+    return einsum(eq, a, b)
+
+
+def kron(input: Tensor, other: Tensor) -> Tensor:
+    """Kronecker product (``torch.kron``)."""
+    na, nb = input._data.ndim, other._data.ndim
+    n = max(na, nb)
+    a = input.reshape((1,) * (n - na) + input._data.shape)
+    b = other.reshape((1,) * (n - nb) + other._data.shape)
+    la, lb = _LETTERS[:n], _LETTERS[n:2 * n]
+    eq = la + "," + lb + "->" + "".join(x + y for x, y in zip(la, lb))
+    r = einsum(eq, a, b)
+    return r.reshape(tuple(x * y for x, y in zip(a._data.shape, b._data.shape)))
+
+
+def _rmatmul(self, other):
+    return matmul(other, self)
+
+
+method("matmul", matmul)
+method("__matmul__", matmul)
+method("__rmatmul__", _rmatmul)
+method("mm", mm)
+method("bmm", bmm)
+method("mv", mv)
+method("dot", dot)
+method("vdot", vdot)
+method("inner", inner)
+method("outer", outer)
+method("ger", outer)
+method("addmm", lambda self, mat1, mat2, *, beta=1, alpha=1: addmm(self, mat1, mat2,
+                                                                   beta=beta, alpha=alpha))
+method("addmv", lambda self, mat, vec, *, beta=1, alpha=1: addmv(self, mat, vec, beta=beta,
+                                                                 alpha=alpha))
+method("baddbmm", lambda self, b1, b2, *, beta=1, alpha=1: baddbmm(self, b1, b2, beta=beta,
+                                                                   alpha=alpha))
+method("addbmm", lambda self, b1, b2, *, beta=1, alpha=1: addbmm(self, b1, b2, beta=beta,
+                                                                 alpha=alpha))
+method("addr", lambda self, v1, v2, *, beta=1, alpha=1: addr(self, v1, v2, beta=beta,
+                                                             alpha=alpha))
+method("kron", kron)
+
+PUBLIC = {
+    "matmul": matmul, "mm": mm, "bmm": bmm, "mv": mv, "dot": dot, "vdot": vdot,
+    "inner": inner, "outer": outer, "ger": outer, "einsum": einsum, "tensordot": tensordot,
+    "addmm": addmm, "addmv": addmv, "baddbmm": baddbmm, "addbmm": addbmm, "addr": addr,
+    "kron": kron,
+}
+_ = _make

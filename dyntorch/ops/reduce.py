@@ -1,84 +1,704 @@
-"""Reductions: sum, mean, var, max ... with ``dim``/``keepdim``."""
+"""Reductions: sum, mean, var, prod, max, norm, logsumexp, cumsum ... with ``dim``/``keepdim``.
+
+A reduced gradient is brought back to the input's shape by re-inserting the reduced dims
+(:func:`_unreduce`) and letting broadcasting in the formula do the rest; only the plain
+``sum``/``mean`` gradients are materialised (their result is the whole gradient).
+"""
 from __future__ import annotations
 
+import builtins
+import collections
+import math
+
+import numpy as np
+
+from .. import _backend as B
 from .._dispatch import op
-from .._tensor import Tensor
+from .._tensor import Tensor, _make
 from ._util import method, norm_dim
+from .index import _vi_derivative
+
+
+def _unreduce(ns, g, axis, keepdims):
+    """Put back the reduced dims (as size 1) so ``g`` broadcasts against the input."""
+    if axis is not None and not keepdims:
+        g = ns.expand_dims(g, axis)
+    return g
 
 
 def _restore(ns, g, shape, axis, keepdims):
-    """Broadcast a reduced gradient back to ``shape``."""
-    if axis is not None and not keepdims:
-        g = ns.expand_dims(g, axis)
-    return ns.broadcast_to(g, shape)
-
-
-@op(name="sum")
-def _sum(xp, a, axis=None, keepdims=False, dtype=None):
-    return a.sum(axis=axis, keepdims=keepdims, dtype=dtype)
-
-
-@_sum.def_derivative
-def _(ns, g, a, axis=None, keepdims=False, dtype=None):
-    return _restore(ns, g, a.shape, axis, keepdims)
-
-
-@op(name="mean")
-def _mean(xp, a, axis=None, keepdims=False):
-    return a.mean(axis=axis, keepdims=keepdims)
-
-
-@_mean.def_derivative
-def _(ns, g, a, axis=None, keepdims=False):
-    n = a.size if axis is None else _count(a.shape, axis)
-    return _restore(ns, g / n, a.shape, axis, keepdims)
+    """Broadcast a reduced gradient back to ``shape`` (materialised)."""
+    return ns.broadcast_to(_unreduce(ns, g, axis, keepdims), shape)
 
 
 def _count(shape, axis) -> int:
+    if axis is None:
+        n = 1
+        for s in shape:
+            n *= s
+        return n
     n = 1
     for ax in (axis if isinstance(axis, tuple) else (axis,)):
         n *= shape[ax]
     return n
 
 
+def _axes(dim, ndim: int, name: str):
+    """torch's ``dim`` argument as a NumPy ``axis`` (None: all dims)."""
+    if dim is None or ndim == 0:
+        return None
+    axis = norm_dim(dim, ndim, name)
+    if isinstance(axis, tuple):
+        if len(axis) == 0:
+            return None
+        if len(set(axis)) != len(axis):
+            raise RuntimeError(f"{name}(): dim {list(axis)} appears multiple times in the list "
+                               "of dims")
+    return axis
+
+
+def _need_float(input: Tensor, name: str) -> None:
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"{name}(): input dtype must be floating point, got {input.dtype}. "
+                           "Convert it first, e.g. `.float()`.")
+
+
+# ----------------------------------------------------------------------------- sum / mean
+@op(name="sum")
+def _sum(xp, a, axis=None, keepdims=False, dtype=None, in_shape=None):
+    return a.sum(axis=axis, keepdims=keepdims, dtype=dtype)
+
+
+@_sum.def_derivative
+def _(ns, g, _a, *, axis=None, keepdims=False, dtype=None, in_shape=None):
+    return _restore(ns, g, in_shape, axis, keepdims)
+
+
+@op(name="mean")
+def _mean(xp, a, axis=None, keepdims=False, in_shape=None):
+    return a.mean(axis=axis, keepdims=keepdims)
+
+
+@_mean.def_derivative
+def _(ns, g, _a, *, axis=None, keepdims=False, in_shape=None):
+    return _restore(ns, g / _count(in_shape, axis), in_shape, axis, keepdims)
+
+
 def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Sum over ``dim`` (all dims when None); bool/int inputs sum as int64 (``torch.sum``)."""
-    axis = norm_dim(dim, input.ndim, "sum")
-    if isinstance(axis, tuple) and len(axis) == 0:
-        axis = None
     npdt = None
     if dtype is not None:
-        from .. import _backend as B
-
         input = input.to(B.to_dtype(dtype))
     elif input._data.dtype.kind in "biu":
-        import numpy as np
-
         npdt = np.int64
-    if input.ndim == 0:
-        axis = None
-    return _sum(input, axis=axis, keepdims=keepdim, dtype=npdt)
+    axis = _axes(dim, input._data.ndim, "sum")
+    return _sum(input, axis=axis, keepdims=keepdim, dtype=npdt, in_shape=input._data.shape)
 
 
 def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Mean over ``dim`` (all dims when None) (``torch.mean``)."""
     if dtype is not None:
-        from .. import _backend as B
-
         input = input.to(B.to_dtype(dtype))
     if input._data.dtype.kind != "f":
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be either a floating point "
             f"or complex dtype. Got: {input.dtype}. Use .float() first.")
-    axis = norm_dim(dim, input.ndim, "mean")
-    if isinstance(axis, tuple) and len(axis) == 0:
-        axis = None
-    if input.ndim == 0:
-        axis = None
-    return _mean(input, axis=axis, keepdims=keepdim)
+    axis = _axes(dim, input._data.ndim, "mean")
+    return _mean(input, axis=axis, keepdims=keepdim, in_shape=input._data.shape)
 
 
-method("sum", sum)
-method("mean", mean)
+def nansum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Sum treating NaN as zero (``torch.nansum``)."""
+    from .elementwise import isnan, where
 
-PUBLIC = {"sum": sum, "mean": mean}
+    if input._data.dtype.kind == "f":
+        input = where(isnan(input), 0.0, input)
+    return sum(input, dim, keepdim, dtype=dtype)
+
+
+def nanmean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Mean of the non-NaN elements (``torch.nanmean``)."""
+    from .elementwise import isnan, logical_not
+
+    _need_float(input, "nanmean")
+    n = sum(logical_not(isnan(input)), dim, keepdim)
+    return nansum(input, dim, keepdim, dtype=dtype) / n
+
+
+# ----------------------------------------------------------------------------- var / std
+def _correction(unbiased, correction) -> float:
+    if correction is not None:
+        return correction
+    if unbiased is None:
+        return 1
+    return 1 if unbiased else 0
+
+
+@op(name="var")
+def _var(xp, a, axis=None, correction=1, keepdims=False):
+    return xp.var(a, axis=axis, ddof=correction, keepdims=keepdims)
+
+
+@_var.def_derivative
+def _(ns, g, a, *, axis=None, correction=1, keepdims=False):
+    n = _count(a.shape, axis)
+    m = ns.mean(a, axis, True)
+    return _unreduce(ns, g, axis, keepdims) * (2.0 / (n - correction)) * (a - m)
+
+
+@op(name="std")
+def _std(xp, a, axis=None, correction=1, keepdims=False):
+    return xp.sqrt(xp.var(a, axis=axis, ddof=correction, keepdims=keepdims))
+
+
+@_std.def_derivative
+def _(ns, g, a, out, *, axis=None, correction=1, keepdims=False):
+    n = _count(a.shape, axis)
+    m = ns.mean(a, axis, True)
+    o = _unreduce(ns, out, axis, keepdims)
+    zero = o == 0
+    gr = _unreduce(ns, g, axis, keepdims) / ns.where(zero, 1.0, o) * ns.logical_not(zero)
+    return gr * (1.0 / (n - correction)) * (a - m)
+
+
+def _var_args(input, dim, unbiased, keepdim, correction, name):
+    if isinstance(dim, bool):  # var(x, True): the old `unbiased` positional
+        dim, unbiased = None, dim
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"{name}(): std and var only support floating point and complex "
+                           f"dtypes, got {input.dtype}")
+    return _axes(dim, input._data.ndim, name), _correction(unbiased, correction)
+
+
+def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *,
+        correction=None) -> Tensor:
+    """Variance over ``dim`` with Bessel's ``correction`` (default 1) (``torch.var``)."""
+    axis, c = _var_args(input, dim, unbiased, keepdim, correction, "var")
+    return _var(input, axis=axis, correction=c, keepdims=keepdim)
+
+
+def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *,
+        correction=None) -> Tensor:
+    """Standard deviation over ``dim`` (``torch.std``); its gradient is 0 where it is 0."""
+    axis, c = _var_args(input, dim, unbiased, keepdim, correction, "std")
+    return _std(input, axis=axis, correction=c, keepdims=keepdim)
+
+
+def var_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *,
+             correction=None) -> tuple:
+    """``(var, mean)`` over ``dim`` (``torch.var_mean``)."""
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    return (var(input, dim, unbiased, keepdim, correction=correction),
+            mean(input, dim, keepdim))
+
+
+def std_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *,
+             correction=None) -> tuple:
+    """``(std, mean)`` over ``dim`` (``torch.std_mean``)."""
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    return (std(input, dim, unbiased, keepdim, correction=correction),
+            mean(input, dim, keepdim))
+
+
+# ----------------------------------------------------------------------------- prod
+@op(name="prod")
+def _prod(xp, a, axis=None, keepdims=False, dtype=None):
+    return a.prod(axis=axis, keepdims=keepdims, dtype=dtype)
+
+
+@_prod.def_derivative
+def _(ns, g, a, *, axis=None, keepdims=False, dtype=None):
+    # d prod / d a_i = product of the others: exact with zeros (one zero: only it gets a
+    # gradient; two or more: nobody does), without dividing by zero.
+    is0 = a == 0
+    safe = ns.where(is0, 1.0, a)
+    p = ns.prod(safe, axis, True)
+    nz = ns.sum(is0, axis, True)
+    others = ns.where(nz == 0, p / safe, ns.where((nz == 1) & is0, p, 0.0))
+    return _unreduce(ns, g, axis, keepdims) * others
+
+
+def prod(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Product over ``dim`` (one int) or all elements (``torch.prod``)."""
+    npdt = None
+    if dtype is not None:
+        input = input.to(B.to_dtype(dtype))
+    elif input._data.dtype.kind in "biu":
+        npdt = np.int64
+    if isinstance(dim, (tuple, list)):
+        raise TypeError("prod(): dim must be a single int (torch.prod takes one dim)")
+    axis = _axes(dim, input._data.ndim, "prod")
+    return _prod(input, axis=axis, keepdims=keepdim, dtype=npdt)
+
+
+# ----------------------------------------------------------------------------- max / min
+_max_rt = collections.namedtuple("max", ["values", "indices"])
+_min_rt = collections.namedtuple("min", ["values", "indices"])
+_median_rt = collections.namedtuple("median", ["values", "indices"])
+_kth_rt = collections.namedtuple("kthvalue", ["values", "indices"])
+_mode_rt = collections.namedtuple("mode", ["values", "indices"])
+_aminmax_rt = collections.namedtuple("aminmax", ["min", "max"])
+
+
+def _ties_derivative(ns, g, a, out, *, axis=None, keepdims=False):
+    """Gradient of an extreme value: shared evenly among the elements equal to it."""
+    mask = a == _unreduce(ns, out, axis, keepdims)
+    count = ns.astype(ns.sum(mask, axis, True), g)
+    return _unreduce(ns, g, axis, keepdims) / count * mask
+
+
+def _extreme_op(name, bname, fn):
+    f = op(name=name, backward_name=bname)(
+        lambda xp, a, axis=None, keepdims=False: getattr(xp, fn)(a, axis=axis,
+                                                                 keepdims=keepdims))
+    f.def_derivative(_ties_derivative)
+    return f
+
+
+_amax = _extreme_op("amax", "AmaxBackward0", "amax")
+_amin = _extreme_op("amin", "AminBackward0", "amin")
+_max_all = _extreme_op("max", "MaxBackward1", "amax")
+_min_all = _extreme_op("min", "MinBackward1", "amin")
+
+
+def _arg_op(name, fn):
+    def fwd(xp, a, axis, keepdims=False, in_shape=None):
+        idx = getattr(xp, fn)(a, axis=axis, keepdims=True)
+        v = xp.take_along_axis(a, idx, axis=axis)
+        if not keepdims:
+            v, idx = v.squeeze(axis), idx.squeeze(axis)
+        return v, idx.astype(np.int64, copy=False)
+
+    f = op(name=name, backward_name=name.capitalize() + "Backward0", multi=True)(fwd)
+    f.def_derivative(_vi_derivative)
+    return f
+
+
+_max_dim = _arg_op("max", "argmax")
+_min_dim = _arg_op("min", "argmin")
+
+
+def _check_nonempty(input, dim, name):
+    if input._data.size == 0 and dim is None:
+        raise RuntimeError(f"{name}(): Expected reduction dim to be specified for "
+                           "input.numel() == 0. Specify the reduction dim with the 'dim' "
+                           "argument.")
+
+
+def _max_min(input, dim, keepdim, other, all_op, dim_op, binary, rt, name):
+    if isinstance(dim, Tensor):
+        other, dim = dim, None
+    if other is not None:
+        return binary(input, other)
+    _check_nonempty(input, dim, name)
+    if dim is None:
+        return all_op(input)
+    if input._data.ndim == 0:
+        d = norm_dim(dim, 0, name)
+        return rt(input.clone() if input._rg else input, _make(
+            B.xp_of(input._data).zeros((), dtype=np.int64)))
+    d = norm_dim(dim, input._data.ndim, name)
+    if input._data.shape[d] == 0:
+        raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
+    v, i = dim_op(input, axis=d, keepdims=bool(keepdim), in_shape=input._data.shape)
+    return rt(v, i)
+
+
+def max(input: Tensor, dim=None, keepdim: bool = False, *, other=None):
+    """Largest value; with ``dim``: ``(values, indices)``; with a tensor: ``maximum``."""
+    from .elementwise import maximum
+
+    return _max_min(input, dim, keepdim, other, _max_all, _max_dim, maximum, _max_rt, "max")
+
+
+def min(input: Tensor, dim=None, keepdim: bool = False, *, other=None):
+    """Smallest value; with ``dim``: ``(values, indices)``; with a tensor: ``minimum``."""
+    from .elementwise import minimum
+
+    return _max_min(input, dim, keepdim, other, _min_all, _min_dim, minimum, _min_rt, "min")
+
+
+def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    """Largest values over ``dim``; ties share the gradient evenly (``torch.amax``)."""
+    axis = _axes(dim, input._data.ndim, "amax")
+    _check_nonempty(input, axis, "amax")
+    return _amax(input, axis=axis, keepdims=keepdim)
+
+
+def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    """Smallest values over ``dim``; ties share the gradient evenly (``torch.amin``)."""
+    axis = _axes(dim, input._data.ndim, "amin")
+    _check_nonempty(input, axis, "amin")
+    return _amin(input, axis=axis, keepdims=keepdim)
+
+
+def aminmax(input: Tensor, *, dim=None, keepdim: bool = False):
+    return _aminmax_rt(amin(input, () if dim is None else dim, keepdim),
+                       amax(input, () if dim is None else dim, keepdim))
+
+
+def _arg(input, dim, keepdim, fn, name):
+    xp = B.xp_of(input._data)
+    a = input._data
+    _check_nonempty(input, dim, name)
+    if dim is None:
+        r = getattr(xp, fn)(a.reshape(-1))
+        if keepdim:
+            r = xp.asarray(r).reshape((1,) * a.ndim)
+        return _make(xp.asarray(r, dtype=np.int64))
+    if a.ndim == 0:
+        norm_dim(dim, 0, name)
+        return _make(xp.zeros((), dtype=np.int64))
+    d = norm_dim(dim, a.ndim, name)
+    return _make(getattr(xp, fn)(a, axis=d, keepdims=keepdim).astype(np.int64, copy=False))
+
+
+def argmax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Index of the largest value (of the flattened tensor when ``dim`` is None)."""
+    return _arg(input, dim, keepdim, "argmax", "argmax")
+
+
+def argmin(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Index of the smallest value (of the flattened tensor when ``dim`` is None)."""
+    return _arg(input, dim, keepdim, "argmin", "argmin")
+
+
+def _kth(input, k, dim, keepdim, rt, name):
+    """The k-th smallest (1-based) along ``dim`` with its index, via a differentiable sort."""
+    from .index import sort
+    from .shape import select, unsqueeze
+
+    nd = input._data.ndim
+    if nd == 0:
+        return rt(input.clone() if input._rg else input,
+                  _make(B.xp_of(input._data).zeros((), dtype=np.int64)))
+    d = norm_dim(dim, nd, name)
+    n = input._data.shape[d]
+    if not 1 <= k <= n:
+        raise IndexError(f"{name}(): selected number k out of range for dimension {d} of "
+                         f"size {n}")
+    v, i = sort(input, d)
+    v, i = select(v, d, k - 1), select(i, d, k - 1)
+    if keepdim:
+        v, i = unsqueeze(v, d), unsqueeze(i, d)
+    return rt(v, i.detach())
+
+
+def median(input: Tensor, dim=None, keepdim: bool = False):
+    """The lower median; with ``dim``: ``(values, indices)`` (``torch.median``)."""
+    if dim is None:
+        flat = input.reshape(-1)
+        _check_nonempty(input, None, "median")
+        return _kth(flat, (flat._data.shape[0] + 1) // 2, 0, False, _median_rt,
+                    "median").values
+    d = norm_dim(dim, input._data.ndim, "median")
+    n = input._data.shape[d] if input._data.ndim else 1
+    return _kth(input, (n + 1) // 2, d, keepdim, _median_rt, "median")
+
+
+def nanmedian(input: Tensor, dim=None, keepdim: bool = False):
+    return median(input, dim, keepdim)
+
+
+def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False):
+    """The ``k``-th smallest value along ``dim`` and its index (``torch.kthvalue``)."""
+    return _kth(input, int(k), dim, keepdim, _kth_rt, "kthvalue")
+
+
+def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
+    """Most frequent value along ``dim`` (the smallest among equals) and its last index."""
+    from .shape import unsqueeze
+
+    xp = B.xp_of(input._data)
+    nd = input._data.ndim
+    if nd == 0:
+        return _mode_rt(input, _make(xp.zeros((), dtype=np.int64)))
+    d = norm_dim(dim, nd, "mode")
+    a = xp.moveaxis(input._data, d, -1)
+    flat = a.reshape(-1, a.shape[-1])
+    vals = np.empty(flat.shape[0], dtype=a.dtype)
+    idx = np.empty(flat.shape[0], dtype=np.int64)
+    for r, row in enumerate(B.to_numpy(flat)):
+        u, c = np.unique(row, return_counts=True)
+        vals[r] = u[np.argmax(c)]
+        idx[r] = np.nonzero(row == vals[r])[0][-1]
+    shp = a.shape[:-1]
+    v = _make(xp.asarray(vals.reshape(shp)))
+    i = _make(xp.asarray(idx.reshape(shp)))
+    if input._rg:  # route the gradient through a gather so it reaches that index
+        from .index import gather
+
+        v = gather(input, d, unsqueeze(i, d)).squeeze(d)
+    if keepdim:
+        v, i = unsqueeze(v, d), unsqueeze(i, d)
+    return _mode_rt(v, i)
+
+
+# ----------------------------------------------------------------------------- logsumexp
+@op(name="logsumexp")
+def _logsumexp(xp, a, axis=None, keepdims=False):
+    m = xp.amax(a, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows give -inf, not nan
+    s = xp.log(xp.sum(xp.exp(a - m), axis=axis, keepdims=True)) + m
+    if not keepdims:
+        s = s.squeeze(axis) if axis is not None else s.reshape(())
+    return s.astype(a.dtype, copy=False)
+
+
+@_logsumexp.def_derivative
+def _(ns, g, a, out, *, axis=None, keepdims=False):
+    return _unreduce(ns, g, axis, keepdims) * ns.exp(a - _unreduce(ns, out, axis, keepdims))
+
+
+def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(input))) over ``dim``, computed without overflow (``torch.logsumexp``)."""
+    if input._data.dtype.kind != "f":
+        from .elementwise import _int_to_float
+
+        input = _int_to_float(input)
+    axis = _axes(dim, input._data.ndim, "logsumexp")
+    return _logsumexp(input, axis=axis, keepdims=keepdim)
+
+
+# ----------------------------------------------------------------------------- norms
+@op(name="linalg_vector_norm")
+def _vector_norm(xp, a, ord=2.0, axis=None, keepdims=False):
+    if ord == 2:
+        return xp.sqrt(xp.sum(a * a, axis=axis, keepdims=keepdims))
+    if ord == 1:
+        return xp.sum(xp.abs(a), axis=axis, keepdims=keepdims)
+    if ord == math.inf:
+        return xp.amax(xp.abs(a), axis=axis, keepdims=keepdims)
+    if ord == -math.inf:
+        return xp.amin(xp.abs(a), axis=axis, keepdims=keepdims)
+    if ord == 0:
+        return xp.sum(a != 0, axis=axis, keepdims=keepdims).astype(a.dtype)
+    return (xp.sum(xp.abs(a) ** ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)).astype(
+        a.dtype, copy=False)
+
+
+@_vector_norm.def_derivative
+def _(ns, g, a, out, *, ord=2.0, axis=None, keepdims=False):
+    gr = _unreduce(ns, g, axis, keepdims)
+    o = _unreduce(ns, out, axis, keepdims)
+    if ord == 0:
+        return a * 0.0
+    if ord == 1:
+        return gr * ns.sign(a)
+    if ord in (math.inf, -math.inf):
+        mask = ns.abs(a) == o
+        count = ns.astype(ns.sum(mask, axis, True), g)
+        return gr * ns.sign(a) * mask / count
+    zero = o == 0
+    if ord == 2:  # gradient 0 at the zero vector, like torch
+        return a * (gr / ns.where(zero, 1.0, o) * ns.logical_not(zero))
+    scale = gr / ns.where(zero, 1.0, o ** (ord - 1)) * ns.logical_not(zero)
+    absa = ns.abs(a)
+    pw = ns.where(absa == 0, 0.0, ns.where(absa == 0, 1.0, absa) ** (ord - 2))
+    return a * pw * scale
+
+
+def vector_norm(input: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """The vector ``ord``-norm over ``dim`` (all elements when None)."""
+    if dtype is not None:
+        input = input.to(B.to_dtype(dtype))
+    _need_float(input, "linalg.vector_norm")
+    if isinstance(ord, str):
+        raise RuntimeError(f"linalg.vector_norm(): ord must be a number, got '{ord}'")
+    axis = _axes(dim, input._data.ndim, "linalg.vector_norm")
+    ordf = float(ord)
+    if ordf in (math.inf, -math.inf):
+        _check_nonempty(input, axis, "linalg.vector_norm")
+    return _vector_norm(input, ord=ordf, axis=axis, keepdims=keepdim)
+
+
+def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, out=None,
+         dtype=None) -> Tensor:
+    """Vector p-norm (or Frobenius norm) over ``dim`` (``torch.norm``)."""
+    if p is None or p == "fro":
+        p = 2
+    elif p == "nuc":
+        from ..linalg import matrix_norm
+
+        return matrix_norm(input, "nuc", dim if dim is not None else (-2, -1), keepdim)
+    elif isinstance(p, str):
+        raise RuntimeError(f"norm(): unsupported p '{p}'; use a number, 'fro' or 'nuc'")
+    r = vector_norm(input, p, dim, keepdim, dtype=dtype)
+    if out is not None:
+        out.copy_(r)
+        return out
+    return r
+
+
+def dist(input: Tensor, other: Tensor, p=2) -> Tensor:
+    """The p-norm of ``input - other`` (``torch.dist``)."""
+    return vector_norm(input - other, p)
+
+
+# ----------------------------------------------------------------------------- scans
+@op(name="cumsum")
+def _cumsum(xp, a, axis, dtype=None):
+    return xp.cumsum(a, axis=axis, dtype=dtype)
+
+
+@_cumsum.def_derivative
+def _(ns, g, _a, *, axis, dtype=None):
+    return ns.flip(ns.cumsum(ns.flip(g, axis), axis), axis)
+
+
+def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
+    """Running sum along ``dim`` (``torch.cumsum``)."""
+    npdt = None
+    if dtype is not None:
+        input = input.to(B.to_dtype(dtype))
+    elif input._data.dtype.kind in "biu":
+        npdt = np.int64
+    if input._data.ndim == 0:
+        norm_dim(dim, 0, "cumsum")
+        return _cumsum(input.reshape(1), axis=0, dtype=npdt).reshape(())
+    return _cumsum(input, axis=norm_dim(dim, input._data.ndim, "cumsum"), dtype=npdt)
+
+
+@op(name="cumprod")
+def _cumprod(xp, a, axis, dtype=None):
+    return xp.cumprod(a, axis=axis, dtype=dtype)
+
+
+@_cumprod.def_derivative
+def _(ns, g, a, out, *, axis, dtype=None):
+    # sum_{j>=i} g_j out_j / a_i; elements equal to zero fall back to an exact product of
+    # the others, computed from the cumulative product of the input with that zero set to 1.
+    safe = ns.where(a == 0, 1.0, a)
+    rev = ns.flip(ns.cumsum(ns.flip(g * out, axis), axis), axis)
+    plain = rev / safe
+    if not bool(_any_zero(a)):
+        return plain
+    return _cumprod_grad_with_zeros(ns, g, a, axis)
+
+
+def _any_zero(a):
+    d = a._data if isinstance(a, Tensor) else a
+    return (d == 0).any()
+
+
+def _cumprod_grad_with_zeros(ns, g, a, axis):
+    """Exact gradient of cumprod for inputs with zeros (O(n^2) along ``axis``)."""
+    n = a.shape[axis]
+    cols = []
+    for i in range(n):
+        idx = (slice(None),) * axis + (slice(i, i + 1),)
+        ones_i = ns.getitem(a, idx) * 0 + 1
+        parts = [ns.getitem(a, (slice(None),) * axis + (slice(0, i),)), ones_i,
+                 ns.getitem(a, (slice(None),) * axis + (slice(i + 1, n),))]
+        a_i = ns.concatenate([p for p in parts if p.shape[axis]], axis)
+        c = _cumprod_ns(ns, a_i, axis)
+        tail = (slice(None),) * axis + (slice(i, n),)
+        cols.append(ns.sum(ns.getitem(g, tail) * ns.getitem(c, tail), axis, True))
+    return ns.concatenate(cols, axis)
+
+
+def _cumprod_ns(ns, x, axis):
+    if isinstance(x, Tensor):
+        return cumprod(x, axis)
+    return ns.xp.cumprod(x, axis=axis)
+
+
+def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
+    """Running product along ``dim`` (``torch.cumprod``)."""
+    npdt = None
+    if dtype is not None:
+        input = input.to(B.to_dtype(dtype))
+    elif input._data.dtype.kind in "biu":
+        npdt = np.int64
+    if input._data.ndim == 0:
+        return _cumprod(input.reshape(1), axis=0, dtype=npdt).reshape(())
+    return _cumprod(input, axis=norm_dim(dim, input._data.ndim, "cumprod"), dtype=npdt)
+
+
+def _cum_ext(input, dim, fn, name):
+    xp = B.xp_of(input._data)
+    d = norm_dim(dim, input._data.ndim, name)
+    a = input._data
+    vals = getattr(xp, fn).accumulate(a, axis=d)
+    n = a.shape[d]
+    pos = xp.arange(n).reshape((-1,) + (1,) * (a.ndim - d - 1))
+    hit = xp.where(a == vals, pos, -1)
+    idx = xp.maximum.accumulate(hit, axis=d).astype(np.int64)
+    from .index import gather
+
+    v = gather(input, d, _make(idx)) if input._rg else _make(vals)
+    return collections.namedtuple(name, ["values", "indices"])(v, _make(idx))
+
+
+def cummax(input: Tensor, dim: int):
+    """Running maximum along ``dim`` and where it was found (``torch.cummax``)."""
+    return _cum_ext(input, dim, "maximum", "cummax")
+
+
+def cummin(input: Tensor, dim: int):
+    """Running minimum along ``dim`` and where it was found (``torch.cummin``)."""
+    return _cum_ext(input, dim, "minimum", "cummin")
+
+
+def logcumsumexp(input: Tensor, dim: int) -> Tensor:
+    """log(cumsum(exp(input))) along ``dim``, shifted by the max for stability."""
+    from .elementwise import FLOAT_UNARY
+
+    m = amax(input.detach(), dim, keepdim=True)
+    m = m.masked_fill(~m.isfinite(), 0.0)
+    return FLOAT_UNARY["log"](cumsum(FLOAT_UNARY["exp"](input - m), dim)) + m
+
+
+# ----------------------------------------------------------------------------- logical
+def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """True where every element (over ``dim``) is non-zero (``torch.all``)."""
+    xp = B.xp_of(input._data)
+    axis = _axes(dim, input._data.ndim, "all")
+    return _make(xp.asarray(xp.all(input._data, axis=axis, keepdims=keepdim)))
+
+
+def any(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """True where some element (over ``dim``) is non-zero (``torch.any``)."""
+    xp = B.xp_of(input._data)
+    axis = _axes(dim, input._data.ndim, "any")
+    return _make(xp.asarray(xp.any(input._data, axis=axis, keepdims=keepdim)))
+
+
+def count_nonzero(input: Tensor, dim=None) -> Tensor:
+    """Number of non-zero elements over ``dim`` (``torch.count_nonzero``)."""
+    xp = B.xp_of(input._data)
+    axis = _axes(dim, input._data.ndim, "count_nonzero")
+    return _make(xp.asarray(xp.sum(input._data != 0, axis=axis), dtype=np.int64))
+
+
+# ----------------------------------------------------------------------------- methods
+def _m_max(self, dim=None, keepdim=False):
+    return max(self, dim, keepdim)
+
+
+def _m_min(self, dim=None, keepdim=False):
+    return min(self, dim, keepdim)
+
+
+for _n, _f in (("sum", sum), ("mean", mean), ("nansum", nansum), ("nanmean", nanmean),
+               ("var", var), ("std", std), ("prod", prod), ("max", _m_max), ("min", _m_min),
+               ("amax", amax), ("amin", amin), ("aminmax", aminmax), ("argmax", argmax),
+               ("argmin", argmin), ("median", median), ("nanmedian", nanmedian),
+               ("kthvalue", kthvalue), ("mode", mode), ("logsumexp", logsumexp),
+               ("norm", norm), ("dist", dist), ("cumsum", cumsum), ("cumprod", cumprod),
+               ("cummax", cummax), ("cummin", cummin), ("logcumsumexp", logcumsumexp),
+               ("all", all), ("any", any), ("count_nonzero", count_nonzero)):
+    method(_n, _f)
+
+PUBLIC = {
+    "sum": sum, "mean": mean, "nansum": nansum, "nanmean": nanmean, "var": var, "std": std,
+    "var_mean": var_mean, "std_mean": std_mean, "prod": prod, "max": max, "min": min,
+    "amax": amax, "amin": amin, "aminmax": aminmax, "argmax": argmax, "argmin": argmin,
+    "median": median, "nanmedian": nanmedian, "kthvalue": kthvalue, "mode": mode,
+    "logsumexp": logsumexp, "norm": norm, "dist": dist, "cumsum": cumsum,
+    "cumprod": cumprod, "cummax": cummax, "cummin": cummin, "logcumsumexp": logcumsumexp,
+    "all": all, "any": any, "count_nonzero": count_nonzero,
+}
+_ = builtins
