@@ -204,6 +204,24 @@ def trace(func, example_inputs, check_trace: bool = True, strict: bool = True,
         ``.item()``, ``.tolist()``, indexing with a tensor), which the trace cannot record, or
         changes a recorded tensor in place outside the dispatch door.
     """
+    g, _tracer, out, label = record(func, example_inputs)
+    g = compact(dce(g))
+    if isinstance(example_inputs, Tensor):
+        example_inputs = (example_inputs,)
+    tm = TracedModule(g, label)
+    if optimize:
+        tm = optimize_for_inference(tm)
+    if check_trace:
+        _check(tm, example_inputs, out)
+    return tm
+
+
+def record(func, example_inputs, on_tracer=None):
+    """Run ``func`` once under the tracer; (raw graph, tracer, eager output, label).
+
+    ``on_tracer(tracer)`` is called before the run (the ONNX exporter uses it to mark module
+    boundaries). The graph is not yet cleaned (no DCE, values not renumbered).
+    """
     from .. import _dispatch as D
     from ..autograd.grad_mode import no_grad
 
@@ -226,24 +244,22 @@ def trace(func, example_inputs, check_trace: bool = True, strict: bool = True,
             warnings.warn(
                 f"jit.trace(): {label} is in training mode; the trace records this one pass "
                 "(dropout masks, batch statistics) as it ran. Call .eval() before tracing for "
-                "inference.", TracerWarning, stacklevel=2)
+                "inference.", TracerWarning, stacklevel=3)
     tracer = Tracer(names)
     for t, nm in zip(example_inputs, _input_names(fwd, len(example_inputs))):
         tracer.add_input(t, nm)
+    if on_tracer is not None:
+        on_tracer(tracer)
     saved_scope = D.scope
-    with no_grad(), tracer:
-        out = func(*example_inputs)
-        outputs = tracer.output(out)
-    D.scope = saved_scope
+    try:
+        with no_grad(), tracer:
+            out = func(*example_inputs)
+            outputs = tracer.output(out)
+    finally:
+        D.scope = saved_scope
     g = tracer.g
     g.outputs = outputs
-    g = compact(dce(g))
-    tm = TracedModule(g, label)
-    if optimize:
-        tm = optimize_for_inference(tm)
-    if check_trace:
-        _check(tm, example_inputs, out)
-    return tm
+    return g, tracer, out, label
 
 
 def _check(tm: TracedModule, inputs, eager) -> None:

@@ -59,7 +59,7 @@ class Value:
         self.kind = kind  # "input" | "const" | "node"
         self.name = name
         self.shape = tuple(shape)
-        self.dtype = dtype  # NumPy dtype name: "float32" ...
+        self.dtype = dtype if isinstance(dtype, str) else np.dtype(dtype).name  # "float32"
 
     def type_str(self) -> str:
         t = _TYPE_NAMES.get(self.dtype, self.dtype)

@@ -61,10 +61,13 @@ class Tracer:
         if not isinstance(t, Tensor):
             raise TypeError(f"jit.trace(): example inputs must be Tensors, got "
                             f"{type(t).__name__} for '{name}'")
-        if id(t) in self.ids:  # the same tensor passed twice: one graph input
-            return self.ids[id(t)]
         i = self.g.add_value("input", name, t._data.shape, t._data.dtype)
         self.g.inputs.append(i)
+        if id(t) in self.ids:  # ops cannot tell the two apart: they all read the first one
+            self.warn(f"the same tensor is passed as two example inputs ('{name}' and an "
+                      "earlier one); the trace uses the first for both. Pass distinct tensors "
+                      "(e.g. x.clone()) if they may differ.", key=("dup", i))
+            return i
         return self._bind(t, i, True)
 
     def const(self, t: Tensor) -> int:
