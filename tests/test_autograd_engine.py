@@ -280,5 +280,10 @@ def test_step_generator_drives_backward_one_node_at_a_time():
     np.testing.assert_allclose(x.grad.numpy(), 3 * np.exp([1.0, 2.0]))
 
 
-def test_observers_empty_after_use():
-    assert engine.observers == []
+def test_observer_removed_after_use():
+    obs = []
+    engine.observers.append(obs.append)
+    engine.observers.remove(obs.append)
+    x = dyntorch.ones(2, requires_grad=True)
+    (x * 2).sum().backward()
+    assert obs == []

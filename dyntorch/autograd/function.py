@@ -13,6 +13,7 @@ import functools
 from .. import _backend as B
 from .. import _dispatch as D
 from .._tensor import Tensor, _make
+from . import anomaly as _anomaly
 from . import graph as _graph
 from .node import Node, SavedFreed, accumulator, next_seq
 
@@ -61,8 +62,14 @@ class FunctionCtx:
         out = []
         for i, (t, ver, unpack) in enumerate(saved):
             if unpack is not None:
-                out.append(unpack(t))
-                continue
+                if unpack is _OUTPUT:  # an output of this node: rebuilt on demand
+                    data, vc, nr = t
+                    t = _make(data, self)
+                    t._out_nr = nr
+                    t._vc = vc
+                else:
+                    out.append(unpack(t))
+                    continue
             if t is not None:
                 cur = t._vc[0] if t._vc is not None else 0
                 if cur != ver:
@@ -156,7 +163,14 @@ class BackwardCFunction(FunctionCtx, Node):
                 g = _make(g)
             gts.append(g)
         cls = self._forward_cls
-        res = cls.backward(self, *gts)
+        try:
+            res = cls.backward(self, *gts)
+        except Exception as e:
+            if _anomaly._state["enabled"] and hasattr(e, "add_note"):
+                loc = _anomaly.where(self)
+                e.add_note(f"Error detected in {self.name()}"
+                           + (f"; its forward call was at {loc}" if loc else ""))
+            raise
         if not isinstance(res, tuple):
             res = (res,)
         return self._validate(res, create_graph)
@@ -343,8 +357,24 @@ def _save(ctx) -> None:
         pack, unpack = hooks[-1]
         ctx._saved = tuple((None, 0, None) if t is None else (pack(t), 0, unpack) for t in ts)
         return
-    ctx._saved = tuple(
-        (t, (t._vc[0] if t._vc is not None else 0) if t is not None else 0, None) for t in ts)
+    saved = []
+    for t in ts:
+        if t is None:
+            saved.append((None, 0, None))
+            continue
+        if t._vc is None:
+            t._vc = [0]
+        if t.grad_fn is ctx:
+            # Keeping an output tensor would make a cycle (tensor -> node -> tensor) that only
+            # the garbage collector frees; keep its array and version counter instead.
+            saved.append(((t._data, t._vc, t._out_nr), t._vc[0], _OUTPUT))
+        else:
+            saved.append((t, t._vc[0], None))
+    ctx._saved = tuple(saved)
+
+
+def _OUTPUT(_packed):  # marker for saved outputs (see _save)
+    raise AssertionError("not called")
 
 
 def _wrap_outputs(ctx, args, output):
