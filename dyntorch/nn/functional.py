@@ -1,4 +1,292 @@
-"""``dyntorch.nn.functional``."""
+"""``dyntorch.nn.functional``: the stateless form of every layer (``torch.nn.functional``).
+
+The math lives in ``dyntorch/ops`` (activation, norm, loss, layer); this module gives it
+torch's names and arguments. Conv, pooling, interpolate, pad, unfold and attention come from
+``functional_conv``.
+"""
 from __future__ import annotations
 
-from .functional_conv import *  # noqa: F401,F403  conv, pooling, interpolate, pad, unfold, attention
+from .. import _backend as B
+from .._tensor import Tensor, _make
+from ..ops import activation as _A
+from ..ops import elementwise as _E
+from ..ops.activation import gelu, log_softmax, logsigmoid, prelu, softmax, softmin, softsign  # noqa: F401,E501
+from ..ops.inplace import inplace as _inplace
+from ..ops.layer import bilinear, channel_dropout, embedding, linear  # noqa: F401
+from ..ops.layer import dropout as _dropout
+from ..ops.loss import (  # noqa: F401
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
+from ..ops.norm import batch_norm, group_norm, layer_norm  # noqa: F401
+
+
+# ----------------------------------------------------------------------------- activations
+def _act(input: Tensor, inplace: bool, name: str, fn, **kw) -> Tensor:
+    """Run ``fn`` out of place, or in place (recorded like torch's ``relu_``) when asked."""
+    if inplace:
+        return _inplace(input, name + "_", lambda s: fn(s, **kw))
+    return fn(input, **kw)
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0)."""
+    return _act(input, inplace, "relu", _E.relu)
+
+
+def relu_(input: Tensor) -> Tensor:
+    return _act(input, True, "relu", _E.relu)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    return _act(input, inplace, "relu6", _A.relu6)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    return _act(input, inplace, "leaky_relu", _A.leaky_relu, negative_slope=negative_slope)
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    return _act(input, inplace, "elu", _A.elu, alpha=alpha)
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    return _act(input, inplace, "selu", _A.selu)
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    return _act(input, inplace, "celu", _A.celu, alpha=alpha)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    return _act(input, inplace, "silu", _A.silu)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    return _act(input, inplace, "mish", _A.mish)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    return _act(input, inplace, "hardtanh", _A.hardtanh, min_val=min_val, max_val=max_val)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    return _act(input, inplace, "hardsigmoid", _A.hardsigmoid)
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    return _act(input, inplace, "hardswish", _A.hardswish)
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    return _act(input, inplace, "threshold", _A.threshold, threshold=threshold, value=value)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return _A.softplus(input, beta, threshold)
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True,
+            inplace: bool = False) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (training)."""
+    if inplace and training and p > 0:
+        return _inplace(input, "dropout_", lambda s: _dropout(s, p, True))
+    return _dropout(input, p, training)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    return _E.FLOAT_UNARY["sigmoid"](input)
+
+
+def tanh(input: Tensor) -> Tensor:
+    return _E.FLOAT_UNARY["tanh"](input)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    return input - tanh(input)
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    return _E.where(input.abs() > lambd, input, 0.0 * input)
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    return _E.where(input > lambd, input - lambd, _E.where(input < -lambd, input + lambd,
+                                                           0.0 * input))
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """a * sigmoid(b) for the two halves a, b of ``input`` along ``dim``."""
+    n = input.shape[dim]
+    if n % 2:
+        raise RuntimeError(f"glu(): Halving dimension must be even, but dimension {dim} is "
+                           f"size {n}")
+    a, b = input.chunk(2, dim)
+    return a * sigmoid(b)
+
+
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+          training: bool = False, inplace: bool = False) -> Tensor:
+    if training:
+        from ..ops.creation import _rng
+
+        r = _rng(None, input.device).random(tuple(input.shape))
+        slope = _make(B.move((lower + (upper - lower) * r).astype(input._data.dtype),
+                             input.device))
+        return _E.where(input >= 0, input, input * slope)
+    return leaky_relu(input, (lower + upper) / 2)
+
+
+# ----------------------------------------------------------------------------- dropout
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, L) or (C, L) input."""
+    return channel_dropout(input, p, training, 1)
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, H, W) or (C, H, W) input."""
+    return channel_dropout(input, p, training, 2)
+
+
+def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    return channel_dropout(input, p, training, 3)
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                  inplace: bool = False) -> Tensor:
+    """Dropout that keeps SELU's self-normalising mean and variance."""
+    if not training or p == 0.0:
+        return input
+    from ..ops.creation import _rng
+
+    alpha_p = -1.7580993408473766
+    keep = _rng(None, input.device).random(tuple(input.shape)) >= p
+    a = (1.0 / ((1 - p) * (1 + p * alpha_p ** 2))) ** 0.5
+    b = -a * alpha_p * p
+    k = _make(B.move(keep.astype(input._data.dtype), input.device))
+    return (input * k + alpha_p * (1 - k)) * a + b
+
+
+# ----------------------------------------------------------------------------- misc
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """(..., num_classes) int64 tensor with a 1 at each index."""
+    d = tensor._data
+    if d.dtype.kind not in "iu":
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    xp = B.xp_of(d)
+    if num_classes == -1:
+        if d.size == 0:
+            raise RuntimeError("Can not infer total number of classes from empty tensor.")
+        num_classes = int(d.max()) + 1
+    if d.size and (int(d.min()) < 0 or int(d.max()) >= num_classes):
+        raise RuntimeError("one_hot(): Class values must be non-negative and smaller than "
+                           "num_classes.")
+    out = (xp.expand_dims(d, -1) == xp.arange(num_classes)).astype(xp.int64)
+    return _make(out)
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
+              out=None) -> Tensor:
+    """input / max(||input||_p along dim, eps)."""
+    n = _pnorm(input, p, dim, keepdim=True)
+    r = input / n.clamp_min(eps)
+    if out is not None:
+        out.copy_(r)
+        return out
+    return r
+
+
+def _pnorm(x: Tensor, p: float, dim, keepdim: bool) -> Tensor:
+    if p == 2:
+        return (x * x).sum(dim=dim, keepdim=keepdim).sqrt()
+    if p == 1:
+        return x.abs().sum(dim=dim, keepdim=keepdim)
+    if p == float("inf"):
+        return x.abs().amax(dim=dim, keepdim=keepdim)
+    return (x.abs() ** p).sum(dim=dim, keepdim=keepdim) ** (1.0 / p)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1 * x2) / (max(||x1||, eps) * max(||x2||, eps)) along ``dim``."""
+    n1 = _pnorm(x1, 2, dim, False).clamp_min(eps)
+    n2 = _pnorm(x2, 2, dim, False).clamp_min(eps)
+    return (x1 * x2).sum(dim=dim) / (n1 * n2)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
+                      keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p along the last dim."""
+    return _pnorm(x1 - x2 + eps, p, -1, keepdim)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,
+                          reduction="mean"):
+    from ..ops.loss import _reduce, _reduction
+
+    reduction = _reduction(size_average, reduce, reduction)
+    cos = cosine_similarity(input1, input2, dim=-1, eps=1e-12)
+    loss = _E.where(target == 1, 1 - cos, (cos - margin).clamp_min(0.0))
+    return _reduce(loss, reduction)
+
+
+def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,
+                        reduction="mean"):
+    from ..ops.loss import _reduce, _reduction
+
+    reduction = _reduction(size_average, reduce, reduction)
+    return _reduce((-target * (input1 - input2) + margin).clamp_min(0.0), reduction)
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    from ..ops.loss import _reduce, _reduction
+
+    reduction = _reduction(size_average, reduce, reduction)
+    return _reduce(softplus(-target * input), reduction)
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    import math
+
+    from ..ops.loss import _reduce
+
+    if var.ndim == input.ndim - 1 or (var.ndim == input.ndim and var.shape[-1] == 1 and
+                                      input.shape[-1] != 1):
+        if var.ndim == input.ndim - 1:
+            var = var.unsqueeze(-1)
+    v = var.clamp_min(eps)
+    loss = 0.5 * (v.log() + (input - target) ** 2 / v)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction)
+
+
+def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8,
+                     reduce=None, reduction="mean"):
+    import math
+
+    from ..ops.loss import _reduce, _reduction
+
+    reduction = _reduction(size_average, reduce, reduction)
+    if log_input:
+        loss = input.exp() - target * input
+    else:
+        loss = input - target * (input + eps).log()
+    if full:
+        t = target
+        st = t * t.clamp_min(1.0).log() - t + 0.5 * (2 * math.pi * t.clamp_min(1.0)).log()
+        loss = loss + _E.where(t > 1, st, 0.0 * st)
+    return _reduce(loss, reduction)
+
+
+from .functional_conv import *  # noqa: E402,F401,F403  conv, pooling, interpolate, pad, unfold, attention

@@ -1,2 +1,400 @@
-"""(filled by its issue)"""
+"""Losses. cross_entropy (log_softmax + nll fused), nll_loss, binary cross-entropies are fused
+ops with analytic derivatives; the regression losses are short composites of other ops.
+
+Every index-target loss is written in one form: per element, loss = -sum_c q_c * logp_c
+for a constant ``q`` (target weight, label smoothing, ignore mask folded in), so that
+d loss / d logits = p * sum(q) - q.
+"""
+from __future__ import annotations
+
+from .. import _backend as B
+from .._dispatch import op
+from .._tensor import Tensor, _make
+from .activation import log_softmax_array, log_softmax_ns, softmax_array
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _raw(a):
+    return a._data if isinstance(a, Tensor) else a
+
+
+def _index_parts(xp, t, w, c, ignore_index, dtype):
+    """(valid mask, safe targets, per-element target weights) for class-index targets."""
+    valid = t != ignore_index
+    tt = xp.where(valid, t, 0)
+    if w is not None:
+        wt = w[tt] * valid
+    else:
+        wt = valid.astype(dtype)
+    return valid, tt, wt
+
+
+def _q_index(xp, x, t, w, ignore_index, label_smoothing):
+    """The constant q (shape of x, class axis 1) of a class-index target."""
+    c = x.shape[1]
+    wshape = (c,) + (1,) * (x.ndim - 2)
+    valid, tt, wt = _index_parts(xp, t, w, c, ignore_index, x.dtype)
+    onehot = xp.arange(c).reshape(wshape) == xp.expand_dims(tt, 1)
+    q = onehot * xp.expand_dims(wt * (1.0 - label_smoothing), 1)
+    if label_smoothing:
+        sm = (w.reshape(wshape) if w is not None else 1.0) * (label_smoothing / c)
+        q = q + sm * xp.expand_dims(valid, 1)
+    return q.astype(x.dtype, copy=False), wt
+
+
+def _reduce_arr(loss, reduction, denom):
+    if reduction == "none":
+        return loss
+    s = loss.sum()
+    return s if reduction == "sum" else s / denom
+
+
+def _grad_scale(ns, g, reduction, denom):
+    """The upstream gradient broadcastable against (N, C, ...) arrays."""
+    if reduction == "none":
+        return ns.expand_dims(g, 1)
+    return g if reduction == "sum" else g / denom
+
+
+def _const(ns, a):
+    return a if ns.xp is not None else _make(a)
+
+
+# ----------------------------------------------------------------------------- cross entropy
+@op(name="cross_entropy", backward_name="CrossEntropyLossBackward0")
+def _cross_entropy(xp, x, t, w, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    logp = log_softmax_array(xp, x, 1)
+    c = x.shape[1]
+    valid, tt, wt = _index_parts(xp, t, w, c, ignore_index, x.dtype)
+    picked = xp.take_along_axis(logp, xp.expand_dims(tt, 1), axis=1)[:, 0]
+    loss = -picked * wt
+    if label_smoothing:
+        wshape = (c,) + (1,) * (x.ndim - 2)
+        lw = logp * w.reshape(wshape) if w is not None else logp
+        smooth = -lw.sum(axis=1) * valid
+        loss = (1.0 - label_smoothing) * loss + (label_smoothing / c) * smooth
+    return _reduce_arr(loss, reduction, wt.sum())
+
+
+@_cross_entropy.def_derivative
+def _(ns, g, x, t, w, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    xa = _raw(x)
+    xp = B.xp_of(xa)
+    q, wt = _q_index(xp, xa, _raw(t), _raw(w), ignore_index, label_smoothing)
+    qs = q.sum(axis=1, keepdims=True)
+    if ns.xp is not None:
+        p = softmax_array(xp, x, 1)
+    else:
+        p = ns.exp(log_softmax_ns(ns, x, 1))
+    scale = _grad_scale(ns, g, reduction, wt.sum())
+    return scale * (p * _const(ns, qs) - _const(ns, q)), None, None
+
+
+@op(name="cross_entropy_probs", backward_name="CrossEntropyLossBackward0")
+def _cross_entropy_probs(xp, x, t, w, reduction="mean", label_smoothing=0.0):
+    c = x.shape[1]
+    q = t * (1.0 - label_smoothing) + label_smoothing / c if label_smoothing else t
+    if w is not None:
+        q = q * w.reshape((c,) + (1,) * (x.ndim - 2))
+    loss = -(q * log_softmax_array(xp, x, 1)).sum(axis=1)
+    return _reduce_arr(loss, reduction, x.size // c)
+
+
+@_cross_entropy_probs.def_derivative
+def _(ns, g, x, t, w, reduction="mean", label_smoothing=0.0, needs=(True, True, True)):
+    c = x.shape[1]
+    wb = ns.reshape(w, (c,) + (1,) * (x.ndim - 2)) if w is not None else None
+    q = t * (1.0 - label_smoothing) + label_smoothing / c if label_smoothing else t
+    if wb is not None:
+        q = q * wb
+    logp = log_softmax_ns(ns, x, 1)
+    n = 1
+    for s in x.shape:
+        n *= s
+    scale = _grad_scale(ns, g, reduction, n // c)
+    gx = scale * (ns.exp(logp) * ns.sum(q, 1, True) - q) if needs[0] else None
+    gt = None
+    if needs[1]:
+        gt = -scale * logp * (1.0 - label_smoothing)
+        if wb is not None:
+            gt = gt * wb
+    return gx, gt, None
+
+
+# ----------------------------------------------------------------------------- nll
+@op(name="nll_loss", backward_name="NllLossBackward0")
+def _nll_loss(xp, x, t, w, ignore_index=-100, reduction="mean"):
+    _, tt, wt = _index_parts(xp, t, w, x.shape[1], ignore_index, x.dtype)
+    picked = xp.take_along_axis(x, xp.expand_dims(tt, 1), axis=1)[:, 0]
+    return _reduce_arr(-picked * wt, reduction, wt.sum())
+
+
+@_nll_loss.def_derivative
+def _(ns, g, x, t, w, ignore_index=-100, reduction="mean"):
+    # Only x's shape and device are read; the gradient is -q times the upstream gradient.
+    xa = _raw(x)
+    xp = B.xp_of(xa)
+    q, wt = _q_index(xp, xa, _raw(t), _raw(w), ignore_index, 0.0)
+    return -_grad_scale(ns, g, reduction, wt.sum()) * _const(ns, q), None, None
+
+
+# ----------------------------------------------------------------------------- binary
+@op(name="binary_cross_entropy", backward_name="BinaryCrossEntropyBackward0")
+def _bce(xp, x, t):
+    return -(t * xp.maximum(xp.log(x), -100.0) + (1 - t) * xp.maximum(xp.log1p(-x), -100.0))
+
+
+@_bce.def_derivative
+def _(ns, g, x, t, needs):
+    gx = g * (x - t) / ns.maximum((1 - x) * x, 1e-12 + 0.0 * x) if needs[0] else None
+    gt = None
+    if needs[1]:
+        gt = g * (ns.maximum(ns.log1p(-x), -100.0 + 0.0 * x) -
+                  ns.maximum(ns.log(x), -100.0 + 0.0 * x))
+    return gx, gt
+
+
+@op(name="binary_cross_entropy_with_logits",
+    backward_name="BinaryCrossEntropyWithLogitsBackward0")
+def _bce_logits(xp, x, t, pw):
+    sp_neg = xp.maximum(-x, 0) + xp.log1p(xp.exp(-xp.abs(x)))  # softplus(-x) = -log sigmoid(x)
+    if pw is None:
+        return (1 - t) * x + sp_neg
+    return (1 - t) * x + (1 + (pw - 1) * t) * sp_neg
+
+
+@_bce_logits.def_derivative
+def _(ns, g, x, t, pw, needs):
+    sig = 0.5 + 0.5 * ns.tanh(0.5 * x)
+    gx = gt = gpw = None
+    if pw is None:
+        if needs[0]:
+            gx = g * (sig - t)
+        if needs[1]:
+            gt = -g * x
+        return gx, gt, None
+    if needs[0]:
+        gx = g * (sig * (1 + (pw - 1) * t) - pw * t)
+    sp_neg = ns.maximum(-x, 0.0 * x) + ns.log1p(ns.exp(-ns.abs(x)))
+    if needs[1]:
+        gt = g * (pw * sp_neg - (x + sp_neg))  # softplus(x) = x + softplus(-x)
+    if needs[2]:
+        gpw = g * t * sp_neg
+    return gx, gt, gpw
+
+
+# ----------------------------------------------------------------------------- public
+def _reduction(size_average, reduce, reduction: str) -> str:
+    if size_average is not None or reduce is not None:  # torch's deprecated arguments
+        sa = True if size_average is None else size_average
+        rd = True if reduce is None else reduce
+        return "none" if not rd else ("mean" if sa else "sum")
+    if reduction not in _REDUCTIONS and reduction != "batchmean":
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return reduction
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    return loss.mean()
+
+
+def _class_first(input: Tensor, target: Tensor, name: str):
+    """Validate (N, C, d...) vs (N, d...) shapes; unbatched (C,) becomes (1, C)."""
+    unbatched = input.ndim == 1
+    if unbatched:
+        input = input.reshape(1, input.shape[0])
+        target = target.reshape(1) if target.ndim == 0 else target.reshape(1, *target.shape)
+    return input, target, unbatched
+
+
+def _check_targets(name, input, target, ignore_index):
+    t = target._data
+    if t.dtype.kind not in "iu":
+        raise RuntimeError(
+            f"{name}(): expected target of integer class indices (Long), got {target.dtype}; "
+            "use .long(), or pass class probabilities with the same shape as the input")
+    if tuple(target.shape) != (input.shape[0],) + tuple(input.shape[2:]):
+        raise ValueError(
+            f"{name}(): Expected target size {[input.shape[0]] + list(input.shape[2:])}, got "
+            f"{list(target.shape)} (input is {list(input.shape)}: (N, C, d1, ...) with "
+            "targets (N, d1, ...))")
+    c = input.shape[1]
+    xp = B.xp_of(t)
+    bad = ((t < 0) | (t >= c)) & (t != ignore_index)
+    if bool(xp.any(bad)):
+        v = int(t[bad].reshape(-1)[0])
+        raise IndexError(f"{name}(): Target {v} is out of bounds for {c} classes.")
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                  size_average=None, ignore_index: int = -100, reduce=None,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy of logits ``input`` (N, C, d...) against class indices (N, d...) or
+    class probabilities (same shape as input); fused log_softmax + nll."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy(): label_smoothing must be in [0, 1], got "
+                         f"{label_smoothing}")
+    if input.ndim == 0:
+        raise ValueError("cross_entropy(): input must have at least 1 dimension (C,)")
+    probs = target._data.dtype.kind == "f"
+    unbatched = input.ndim == 1
+    if unbatched:
+        input = input.reshape(1, input.shape[0])
+        target = target.reshape(1, -1) if probs else target.reshape(1)
+    if weight is not None and (weight.ndim != 1 or weight.shape[0] != input.shape[1]):
+        raise RuntimeError(f"cross_entropy(): weight tensor should be defined either for all "
+                           f"{input.shape[1]} classes or no classes but got weight tensor of "
+                           f"shape: {list(weight.shape)}")
+    if probs:
+        if tuple(target.shape) != tuple(input.shape):
+            raise RuntimeError(f"cross_entropy(): class-probability target must have the "
+                               f"input's shape {list(input.shape)}, got {list(target.shape)}")
+        out = _cross_entropy_probs(input, target, weight, reduction=reduction,
+                                   label_smoothing=label_smoothing)
+    else:
+        _check_targets("cross_entropy", input, target, ignore_index)
+        out = _cross_entropy(input, target, weight, ignore_index=ignore_index,
+                             reduction=reduction, label_smoothing=label_smoothing)
+    if unbatched and reduction == "none":
+        out = out.reshape(out.shape[1:])
+    return out
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+             ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities ``input`` (N, C, d...) at ``target``."""
+    reduction = _reduction(size_average, reduce, reduction)
+    input, target, unbatched = _class_first(input, target, "nll_loss")
+    if weight is not None and (weight.ndim != 1 or weight.shape[0] != input.shape[1]):
+        raise RuntimeError(f"nll_loss(): weight tensor should be defined either for all "
+                           f"{input.shape[1]} classes or no classes but got weight tensor of "
+                           f"shape: {list(weight.shape)}")
+    _check_targets("nll_loss", input, target, ignore_index)
+    out = _nll_loss(input, target, weight, ignore_index=ignore_index, reduction=reduction)
+    if unbatched and reduction == "none":
+        out = out.reshape(out.shape[1:])
+    return out
+
+
+def _same_shape(name, input, target):
+    if tuple(input.shape) != tuple(target.shape):
+        import warnings
+
+        warnings.warn(f"{name}: Using a target size ({list(target.shape)}) that is different "
+                      f"to the input size ({list(input.shape)}). This will likely lead to "
+                      "incorrect results due to broadcasting. Please ensure they have the same "
+                      "size.", stacklevel=3)
+
+
+def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+             reduction: str = "mean", weight=None) -> Tensor:
+    """Mean squared error."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _same_shape("mse_loss", input, target)
+    d = input - target
+    loss = d * d
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+            reduction: str = "mean", weight=None) -> Tensor:
+    """Mean absolute error."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _same_shape("l1_loss", input, target)
+    loss = (input - target).abs()
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """Squared below ``beta`` (0.5 d^2 / beta), absolute above (|d| - 0.5 beta)."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    _same_shape("smooth_l1_loss", input, target)
+    d = input - target
+    ad = d.abs()
+    if beta == 0:
+        return _reduce(ad, reduction)
+    from .elementwise import where
+
+    loss = where(ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta)
+    return _reduce(loss, reduction)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight=None) -> Tensor:
+    """0.5 d^2 below ``delta``, delta (|d| - 0.5 delta) above."""
+    reduction = _reduction(None, None, reduction)
+    _same_shape("huber_loss", input, target)
+    from .elementwise import where
+
+    d = input - target
+    ad = d.abs()
+    loss = where(ad < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                         size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of probabilities ``input`` (log clamped at -100 like torch)."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Using a target size ({list(target.shape)}) that is different to the "
+                         f"input size ({list(input.shape)}) is deprecated. Please ensure they "
+                         "have the same size.")
+    xd = input._data
+    if xd.size and (bool(B.xp_of(xd).any(xd < 0)) or bool(B.xp_of(xd).any(xd > 1))):
+        raise RuntimeError("binary_cross_entropy(): all elements of input should be between 0 "
+                           "and 1; apply sigmoid first or use binary_cross_entropy_with_logits")
+    loss = _bce(input, target)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
+                                     weight: Tensor | None = None, size_average=None,
+                                     reduce=None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """sigmoid + binary cross-entropy in one stable op; ``pos_weight`` weighs positives."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Target size ({list(target.shape)}) must be the same as input size "
+                         f"({list(input.shape)})")
+    loss = _bce_logits(input, target, pos_weight)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
+           reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """KL divergence with ``input`` as log-probabilities (target log-probs if log_target)."""
+    reduction = _reduction(size_average, reduce, reduction)
+    from .elementwise import where
+
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        pos = target > 0
+        safe = where(pos, target, 1.0)
+        loss = where(pos, target * (safe.log() - input), 0.0 * input)
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction)
+
+
 PUBLIC: dict = {}

@@ -1,2 +1,233 @@
-"""(filled by its issue)"""
-PUBLIC: dict = {}
+"""Normalisation layers as fused ops with analytic derivatives: layer_norm, group_norm,
+batch_norm (and the shared ``normalize over axes`` formula).
+
+Each op returns (y, mean, rstd) (``multi``: only y is differentiable). On the plain path the
+derivative reuses the saved statistics; under ``create_graph`` it recomputes them from the
+input with ``ns`` so that higher-order gradients are exact.
+"""
+from __future__ import annotations
+
+from .._dispatch import op
+from .._tensor import Tensor
+
+
+def _stats(xp, x, axes, eps):
+    mean = x.mean(axis=axes, keepdims=True)
+    xc = x - mean
+    var = (xc * xc).mean(axis=axes, keepdims=True)
+    rstd = 1.0 / xp.sqrt(var + eps)
+    return xc, mean, var, rstd
+
+
+def _stats_ns(ns, x, axes, eps):
+    mean = ns.mean(x, axes, True)
+    xc = x - mean
+    var = ns.mean(xc * xc, axes, True)
+    return mean, 1.0 / ns.sqrt(var + eps)
+
+
+def _norm_backward(ns, gxh, xhat, rstd, axes):
+    """d/dx of xhat = (x - mean(x)) * rstd over ``axes``, given d/dxhat."""
+    return rstd * (gxh - ns.mean(gxh, axes, True) - xhat * ns.mean(gxh * xhat, axes, True))
+
+
+# ----------------------------------------------------------------------------- layer norm
+@op(name="layer_norm", multi=True, backward_name="NativeLayerNormBackward0")
+def _layer_norm(xp, x, w, b, ndim=1, eps=1e-5):
+    axes = tuple(range(x.ndim - ndim, x.ndim))
+    xc, mean, _, rstd = _stats(xp, x, axes, eps)
+    y = xc * rstd
+    if w is not None:
+        y *= w
+    if b is not None:
+        y += b
+    return y, mean, rstd
+
+
+@_layer_norm.def_derivative
+def _(ns, g, x, w, _b, out, ndim=1, eps=1e-5, needs=(True, True, True)):
+    axes = tuple(range(x.ndim - ndim, x.ndim))
+    if ns.xp is not None:
+        mean, rstd = out[1], out[2]
+    else:
+        mean, rstd = _stats_ns(ns, x, axes, eps)
+    xhat = (x - mean) * rstd
+    lead = tuple(range(x.ndim - ndim))
+    gw = ns.sum(g * xhat, lead) if needs[1] and w is not None else None
+    gb = ns.sum(g, lead) if needs[2] else None
+    gx = None
+    if needs[0]:
+        gxh = g * w if w is not None else g
+        gx = _norm_backward(ns, gxh, xhat, rstd, axes)
+    return gx, gw, gb
+
+
+# ----------------------------------------------------------------------------- group norm
+@op(name="group_norm", multi=True, backward_name="NativeGroupNormBackward0")
+def _group_norm(xp, x, w, b, groups=1, eps=1e-5):
+    n, c = x.shape[0], x.shape[1]
+    xr = x.reshape(n, groups, -1)
+    xc, mean, _, rstd = _stats(xp, xr, (2,), eps)
+    y = (xc * rstd).reshape(x.shape)
+    cshape = (c,) + (1,) * (x.ndim - 2)
+    if w is not None:
+        y *= w.reshape(cshape)
+    if b is not None:
+        y += b.reshape(cshape)
+    return y, mean, rstd
+
+
+@_group_norm.def_derivative
+def _(ns, g, x, w, _b, out, groups=1, eps=1e-5, needs=(True, True, True)):
+    n, c = x.shape[0], x.shape[1]
+    cshape = (c,) + (1,) * (x.ndim - 2)
+    xr = ns.reshape(x, (n, groups, -1))
+    if ns.xp is not None:
+        mean, rstd = out[1], out[2]
+    else:
+        mean, rstd = _stats_ns(ns, xr, (2,), eps)
+    xhat_r = (xr - mean) * rstd
+    xhat = ns.reshape(xhat_r, x.shape)
+    other = (0,) + tuple(range(2, x.ndim))
+    gw = ns.sum(g * xhat, other) if needs[1] and w is not None else None
+    gb = ns.sum(g, other) if needs[2] else None
+    gx = None
+    if needs[0]:
+        gxh = g * ns.reshape(w, cshape) if w is not None else g
+        gx = ns.reshape(_norm_backward(ns, ns.reshape(gxh, (n, groups, -1)), xhat_r, rstd,
+                                       (2,)), x.shape)
+    return gx, gw, gb
+
+
+# ----------------------------------------------------------------------------- batch norm
+@op(name="batch_norm", multi=True, backward_name="NativeBatchNormBackward0")
+def _batch_norm(xp, x, w, b, mean=None, var=None, eps=1e-5):
+    """Training mode when ``mean``/``var`` are None (batch statistics), else eval mode."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    cshape = (x.shape[1],) + (1,) * (x.ndim - 2)
+    if mean is None:
+        xc, m, v, rstd = _stats(xp, x, axes, eps)
+    else:
+        m = mean.reshape(cshape).copy()  # running stats change in place later
+        v = var.reshape(cshape).copy()
+        rstd = 1.0 / xp.sqrt(v + eps)
+        xc = x - m
+    y = xc * rstd
+    if w is not None:
+        y *= w.reshape(cshape)
+    if b is not None:
+        y += b.reshape(cshape)
+    return y, m, v, rstd
+
+
+@_batch_norm.def_derivative
+def _(ns, g, x, w, _b, out, mean=None, var=None, eps=1e-5, needs=(True, True, True)):
+    axes = (0,) + tuple(range(2, x.ndim))
+    cshape = (x.shape[1],) + (1,) * (x.ndim - 2)
+    train = mean is None
+    if ns.xp is not None:
+        m, rstd = out[1], out[3]
+    elif train:
+        m, rstd = _stats_ns(ns, x, axes, eps)
+    else:
+        m, rstd = out[1].detach(), out[3].detach()
+    xhat = (x - m) * rstd
+    gw = ns.sum(g * xhat, axes) if needs[1] and w is not None else None
+    gb = ns.sum(g, axes) if needs[2] else None
+    gx = None
+    if needs[0]:
+        gxh = g * ns.reshape(w, cshape) if w is not None else g
+        gx = _norm_backward(ns, gxh, xhat, rstd, axes) if train else gxh * rstd
+    return gx, gw, gb
+
+
+# ----------------------------------------------------------------------------- public
+def _check_affine(name, x, w, b, shape):
+    for what, t in (("weight", w), ("bias", b)):
+        if t is not None and tuple(t.shape) != tuple(shape):
+            raise RuntimeError(
+                f"{name}(): expected {what} of shape {list(shape)} for input of shape "
+                f"{list(x.shape)}, but got {list(t.shape)}")
+
+
+def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise over the last ``len(normalized_shape)`` dims, then scale and shift."""
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    normalized_shape = tuple(normalized_shape)
+    k = len(normalized_shape)
+    if tuple(input.shape[input.ndim - k:]) != normalized_shape or input.ndim < k:
+        raise RuntimeError(
+            f"layer_norm(): Given normalized_shape={list(normalized_shape)}, expected input "
+            f"with shape [*, {', '.join(str(s) for s in normalized_shape)}], but got input of "
+            f"size {list(input.shape)}")
+    _check_affine("layer_norm", input, weight, bias, normalized_shape)
+    return _layer_norm(input, weight, bias, ndim=k, eps=eps)[0]
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise each of ``num_groups`` channel groups per sample, then scale and shift."""
+    if input.ndim < 2:
+        raise RuntimeError(f"group_norm(): expected at least 2D input (N, C, *), got "
+                           f"{list(input.shape)}")
+    c = input.shape[1]
+    if c % num_groups:
+        raise RuntimeError(f"group_norm(): Expected number of channels in input to be "
+                           f"divisible by num_groups, but got input of shape "
+                           f"{list(input.shape)} and num_groups={num_groups}")
+    _check_affine("group_norm", input, weight, bias, (c,))
+    return _group_norm(input, weight, bias, groups=num_groups, eps=eps)[0]
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None,
+               training: bool = False, momentum: float | None = 0.1,
+               eps: float = 1e-5) -> Tensor:
+    """Batch normalisation over (N, *) per channel (dim 1).
+
+    In training mode the batch statistics normalise and, when given, ``running_mean`` and
+    ``running_var`` are updated in place: ``r = (1 - momentum) r + momentum * stat`` with
+    the unbiased batch variance (``momentum=None`` means the caller already folded a
+    cumulative factor into ``momentum``).
+    """
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm(): expected 2D or more input (N, C, *), got "
+                         f"{list(input.shape)}")
+    c = input.shape[1]
+    _check_affine("batch_norm", input, weight, bias, (c,))
+    if training:
+        count = input.numel() // c
+        if count <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input "
+                             f"size {list(input.shape)}")
+        y, m, v, _ = _batch_norm(input, weight, bias, eps=eps)
+        if running_mean is not None or running_var is not None:
+            mom = 0.0 if momentum is None else momentum
+            if running_mean is not None:
+                rm = running_mean._data
+                rm *= (1.0 - mom)
+                rm += mom * m._data.reshape(c).astype(rm.dtype, copy=False)
+                _bump(running_mean)
+            if running_var is not None:
+                rv = running_var._data
+                rv *= (1.0 - mom)
+                rv += (mom * count / (count - 1)) * v._data.reshape(c).astype(rv.dtype,
+                                                                              copy=False)
+                _bump(running_var)
+        return y
+    if running_mean is None or running_var is None:
+        raise RuntimeError("batch_norm(): running_mean and running_var must be given in eval "
+                           "mode (training=False)")
+    return _batch_norm(input, weight, bias, mean=running_mean._data, var=running_var._data,
+                       eps=eps)[0]
+
+
+def _bump(t: Tensor) -> None:
+    if t._vc is None:
+        t._vc = [0]
+    t._vc[0] += 1
+
+
+PUBLIC: dict = {"layer_norm": layer_norm, "group_norm": group_norm, "batch_norm": batch_norm}

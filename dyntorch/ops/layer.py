@@ -1,0 +1,199 @@
+"""Layer ops used by ``nn``: linear, bilinear, embedding, dropout. Each is one fused op, so a
+layer is one node in the graph (and one step in the debugger)."""
+from __future__ import annotations
+
+from .. import _backend as B
+from .._dispatch import op
+from .._tensor import Tensor, _make
+
+
+def _raw(a):
+    return a._data if isinstance(a, Tensor) else a
+
+
+# ----------------------------------------------------------------------------- linear
+@op(name="linear", backward_name="LinearBackward0")
+def _linear(xp, x, w, b):
+    y = x @ w.T
+    if b is not None:
+        y += b
+    return y
+
+
+@_linear.def_derivative
+def _(ns, g, x, w, _b, needs):
+    gx = ns.matmul(g, w) if needs[0] else None
+    gw = gb = None
+    if needs[1]:
+        g2 = ns.reshape(g, (-1, w.shape[0]))
+        gw = ns.matmul(ns.transpose(g2), ns.reshape(x, (-1, w.shape[1])))
+    if needs[2]:
+        gb = ns.sum(g, tuple(range(g.ndim - 1))) if g.ndim > 1 else g
+    return gx, gw, gb
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = input @ weight.T + bias (``torch.nn.functional.linear``)."""
+    if input.ndim == 0 or input.shape[-1] != weight.shape[-1] or weight.ndim not in (1, 2):
+        raise RuntimeError(
+            f"linear(): mat1 and mat2 shapes cannot be multiplied (input {list(input.shape)}, "
+            f"weight {list(weight.shape)}: the input's last dim must equal weight.shape[1])")
+    if weight.ndim == 1:  # y = input @ weight (+ bias)
+        w2 = weight.reshape(1, -1)
+        y = _linear(input, w2, None).reshape(input.shape[:-1])
+        return y + bias if bias is not None else y
+    if input._data.dtype != weight._data.dtype:
+        raise RuntimeError(f"linear(): expected both input and weight to have the same dtype, "
+                           f"but got {input.dtype} and {weight.dtype}")
+    return _linear(input, weight, bias)
+
+
+# ----------------------------------------------------------------------------- bilinear
+@op(name="bilinear", backward_name="BilinearBackward0")
+def _bilinear(xp, x1, x2, w, b):
+    y = xp.einsum("...i,oij,...j->...o", x1, w, x2)
+    if b is not None:
+        y += b
+    return y
+
+
+@_bilinear.def_derivative
+def _(ns, g, x1, x2, w, _b, needs):
+    g1 = ns.einsum("...o,oij,...j->...i", g, w, x2) if needs[0] else None
+    g2 = ns.einsum("...o,oij,...i->...j", g, w, x1) if needs[1] else None
+    gw = None
+    if needs[2]:
+        gf = ns.reshape(g, (-1, w.shape[0]))
+        a = ns.reshape(x1, (-1, w.shape[1]))
+        c = ns.reshape(x2, (-1, w.shape[2]))
+        gw = ns.einsum("no,ni,nj->oij", gf, a, c)
+    gb = ns.sum(g, tuple(range(g.ndim - 1))) if needs[3] and g.ndim > 1 else (
+        g if needs[3] else None)
+    return g1, g2, gw, gb
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,
+             bias: Tensor | None = None) -> Tensor:
+    """y = x1^T A x2 + b for each output feature (``torch.nn.functional.bilinear``)."""
+    if weight.ndim != 3 or input1.shape[-1] != weight.shape[1] or \
+            input2.shape[-1] != weight.shape[2]:
+        raise RuntimeError(f"bilinear(): shapes do not match: input1 {list(input1.shape)}, "
+                           f"input2 {list(input2.shape)}, weight {list(weight.shape)} "
+                           "(weight must be (out, in1, in2))")
+    return _bilinear(input1, input2, weight, bias)
+
+
+# ----------------------------------------------------------------------------- embedding
+@op(name="embedding", backward_name="EmbeddingBackward0")
+def _embedding(xp, w, idx, padding_idx=None):
+    return w[idx]
+
+
+@_embedding.def_derivative
+def _(ns, g, _w, idx, padding_idx=None, shape=None):
+    i = _raw(idx)
+    if padding_idx is not None:
+        keep = i != padding_idx
+        g = g * (_make(keep[..., None]) if ns.xp is None else keep[..., None])
+    return ns.index_add(shape, i, g), None
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
+              max_norm: float | None = None, norm_type: float = 2.0,
+              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """Rows of ``weight`` at the integer indices ``input``; no gradient flows to the
+    ``padding_idx`` row."""
+    idx = input._data
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"embedding(): Expected tensor for argument #1 'indices' to have one "
+                           f"of the following scalar types: Long, Int; but got {input.dtype} "
+                           "instead (call .long() on the indices)")
+    n = weight.shape[0]
+    xp = B.xp_of(idx)
+    if idx.size and (bool(xp.any(idx >= n)) or bool(xp.any(idx < -n))):
+        raise IndexError(f"embedding(): index out of range in self (indices must be in "
+                         f"[0, {n}) for a weight of {n} rows)")
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += n
+    if max_norm is not None:
+        _renorm_rows(weight, idx, max_norm, norm_type)
+    if scale_grad_by_freq:
+        return _embedding_freq(weight, input, padding_idx=padding_idx, shape=weight._data.shape)
+    return _embedding(weight, input, padding_idx=padding_idx, shape=weight._data.shape)
+
+
+@op(name="embedding_freq", backward_name="EmbeddingBackward0")
+def _embedding_freq(xp, w, idx, padding_idx=None, shape=None):
+    return w[idx]
+
+
+@_embedding_freq.def_derivative
+def _(ns, g, _w, idx, padding_idx=None, shape=None):
+    i = _raw(idx)
+    xp = B.xp_of(i)
+    counts = xp.bincount(i.reshape(-1) % shape[0], minlength=shape[0])
+    scale = (1.0 / counts[i])[..., None]
+    if padding_idx is not None:
+        scale = scale * (i != padding_idx)[..., None]
+    scale = scale.astype(_raw(g).dtype)
+    g = g * (_make(scale) if ns.xp is None else scale)
+    return ns.index_add(shape, i, g), None
+
+
+def _renorm_rows(weight: Tensor, idx, max_norm: float, norm_type: float) -> None:
+    xp = B.xp_of(idx)
+    w = weight._data
+    rows = xp.unique(idx.reshape(-1))
+    sub = w[rows]
+    norms = (xp.abs(sub) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+    scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
+    w[rows] = sub * scale[:, None].astype(w.dtype)
+    if weight._vc is None:
+        weight._vc = [0]
+    weight._vc[0] += 1
+
+
+# ----------------------------------------------------------------------------- dropout
+@op(name="dropout", backward_name="NativeDropoutBackward0")
+def _dropout(xp, x, mask):
+    return x * mask
+
+
+@_dropout.def_derivative
+def _(ns, g, _x, mask):
+    return g * mask, None
+
+
+def dropout_mask(x: Tensor, p: float, shape=None):
+    """A float array of 0 and 1/(1-p) (keep probability 1-p) on x's device."""
+    d = x._data
+    from .creation import _rng
+
+    r = _rng(None, B.device_of(d)).random(d.shape if shape is None else shape)
+    keep = r >= p
+    return (keep * (1.0 / (1.0 - p))).astype(d.dtype, copy=False)
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True,
+            inplace: bool = False) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (training)."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    return _dropout(input, _make(dropout_mask(input, p)))
+
+
+def channel_dropout(input: Tensor, p: float, training: bool, spatial: int) -> Tensor:
+    """Dropout of whole channels: the mask is shared over the last ``spatial`` dims."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    shape = tuple(input.shape[:input.ndim - spatial]) + (1,) * spatial
+    if p == 1.0:
+        return input * 0.0
+    return _dropout(input, _make(dropout_mask(input, p, shape)))
+
