@@ -1,6 +1,8 @@
 """Tensor hooks, retain_grad and Node hooks, side by side with torch 2.13."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -209,3 +211,33 @@ def test_captured_grad_helper_applies_tensor_hooks():
     np.testing.assert_allclose(captured_grad(h.grad_fn, 0, g, False), [3.0, 3.0])
     out = captured_grad(h.grad_fn, 0, dyntorch.ones(2, dtype=dyntorch.float64), True)
     assert isinstance(out, dyntorch.Tensor)
+
+
+def test_hooks_and_retain_grad_across_in_place_ops(torch):
+    res = []
+    for base in (dyntorch, torch):
+        x = base.tensor([1.0, 2.0], dtype=base.float64, requires_grad=True)
+        h = x * 2
+        h.register_hook(lambda g: g * 10)  # stays with the old version of h
+        h.retain_grad()  # follows h to its newest version
+        h.mul_(3)
+        (h * h).sum().backward()
+        res.append((x.grad.tolist(), h.grad.tolist()))
+    assert res[0] == res[1]
+
+
+def test_retain_grad_with_autograd_grad_and_create_graph(torch):
+    out = []
+    for base in (dyntorch, torch):
+        x = base.tensor([1.0, 2.0], dtype=base.float64, requires_grad=True)
+        h = x.exp()
+        h.retain_grad()
+        base.autograd.grad(h.sum(), x, retain_graph=True)
+        first = h.grad.tolist()
+        h.grad = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            h.sum().backward(create_graph=True)
+        out.append((first, h.grad.requires_grad, x.grad.requires_grad, h.is_leaf,
+                    h.retains_grad, x.retains_grad))
+    assert out[0] == out[1]

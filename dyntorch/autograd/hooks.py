@@ -97,16 +97,24 @@ def register_tensor_hook(t: Tensor, hook):
 def install_retain_grad(t: Tensor) -> None:
     """Make backward keep the gradient of non-leaf ``t`` in ``t.grad`` (accumulating)."""
     ref = weakref.ref(t)
+    node = t.grad_fn
 
     def keep(g):
         x = ref()
-        if x is not None and g is not None:
+        # After an in-place op the tensor belongs to a newer node: its .grad is that one's.
+        if x is not None and g is not None and x.grad_fn is node:
             g = g if g._rg else g.detach()
             x._grad = g.clone() if x._grad is None else x._grad + g
         return None
 
-    table = _node_table(t.grad_fn)
+    table = _node_table(node)
     table[next(_ids)] = (t._out_nr, keep, True)
+
+
+def rebase_retain_grad(t: Tensor) -> None:
+    """Call after an in-place op points ``t`` at a new node: ``retain_grad`` follows it."""
+    if t._extra and t._extra.get("retains") and t.grad_fn is not None:
+        install_retain_grad(t)
 
 
 def register_post_accumulate_grad_hook(t: Tensor, hook):

@@ -92,6 +92,10 @@ def inplace(t: Tensor, name: str, compute, *others) -> Tensor:
         t.grad_fn = node
         t._out_nr = res._out_nr
         t._rg = True
+        if t._extra is not None and t._extra.get("retains"):  # retain_grad follows the tensor
+            from ..autograd.hooks import rebase_retain_grad
+
+            rebase_retain_grad(t)
     return t
 
 
