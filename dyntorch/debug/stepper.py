@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import heapq
+import weakref
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -161,7 +162,7 @@ class Breakpoint:
         self.op = None if op is None else tuple(op)
         self.scope = None if scope is None else tuple(scope)
         self.when, self.nan, self.inf, self.norm_above = when, nan, inf, norm_above
-        self._owner = owner
+        self._owner = weakref.ref(owner)  # no cycle: a dropped stepper goes at once
 
     def _op_ok(self, node) -> bool:
         name = node.name()
@@ -206,7 +207,8 @@ class Breakpoint:
 
     def remove(self) -> None:
         """Delete this breakpoint from its stepper."""
-        bps = self._owner._bps
+        owner = self._owner()
+        bps = owner._bps if owner is not None else ()
         if self in bps:
             bps.remove(self)
 

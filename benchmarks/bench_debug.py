@@ -1,0 +1,222 @@
+"""Cost of the graph-as-data features: source/scope capture in forward, and the step debugger.
+
+1. Forward overhead of recording the user's source line (and the module scope) per op:
+   the same chain of small ops, run inside an ``nn.Module`` (so ``scope`` is set), with
+   ``dyntorch._dispatch.record_source`` on and off. The runs alternate and the best of several
+   repeats is kept for each, so the two see the same machine load. Scope recording is one slot
+   store per node that cannot be switched off; its cost is inside both figures.
+2. BackwardStepper speed on a 12-layer transformer-shaped graph (several thousand nodes: per
+   layer multi-head attention with per-head matmuls, softmax, layer norms from primitive ops,
+   an MLP): nodes/s of ``stepper.step()`` with no breakpoint, of ``run()`` with a NaN
+   breakpoint, and of plain ``backward()`` for reference.
+
+Run: ``.venv/bin/python benchmarks/bench_debug.py`` (``--quick`` for a smaller run).
+"""
+from __future__ import annotations
+
+import sys
+import time
+import timeit
+
+import numpy as np
+
+import dyntorch as dt
+from dyntorch import _dispatch as D
+from dyntorch.debug import BackwardStepper, summary
+from dyntorch.nn.module import Module
+from dyntorch.nn.parameter import Parameter
+
+QUICK = "--quick" in sys.argv
+
+# ----------------------------------------------------------------------------- matmul
+if hasattr(dt, "matmul"):
+    matmul = dt.matmul
+else:  # the linalg family is not there yet: a local op through the same door
+    @D.op(name="bench_matmul", backward_name="MmBackward0")
+    def _mm(xp, a, b):
+        return a @ b
+
+    @_mm.def_derivative
+    def _(ns, g, a, b):
+        return g @ b.swapaxes(-1, -2), a.swapaxes(-1, -2) @ g
+
+    matmul = _mm
+
+
+# ----------------------------------------------------------------------------- 1. forward cost
+class Chain(Module):
+    def forward(self, a, b):
+        y = a
+        for _ in range(10):
+            y = y * b + a
+        return y
+
+
+def forward_overhead(repeat: int = 7, number: int = 400) -> float:
+    a = dt.randn(4, 4, requires_grad=True)
+    b = dt.randn(4, 4, requires_grad=True)
+    m = Chain()
+    fn = lambda: m(a, b)
+    fn()
+    on, off = [], []
+    for _ in range(repeat):
+        for flag, acc in ((True, on), (False, off)):
+            D.record_source = flag
+            acc.append(min(timeit.repeat(fn, number=number, repeat=3)) / number / 20 * 1e6)
+    D.record_source = True
+    t_on, t_off = min(on), min(off)
+    pct = (t_on - t_off) / t_off * 100
+    print(f"forward, 4x4 ops in a module: {t_off:6.2f} us/op without source capture, "
+          f"{t_on:6.2f} us/op with it: overhead {pct:+.1f}% (target <= 10%)")
+    # larger tensors: the fixed cost matters less
+    a = dt.randn(64, 64, requires_grad=True)
+    b = dt.randn(64, 64, requires_grad=True)
+    fn = lambda: m(a, b)
+    on, off = [], []
+    for _ in range(repeat):
+        for flag, acc in ((True, on), (False, off)):
+            D.record_source = flag
+            acc.append(min(timeit.repeat(fn, number=number // 4, repeat=3)) /
+                       (number // 4) / 20 * 1e6)
+    D.record_source = True
+    t_on2, t_off2 = min(on), min(off)
+    print(f"forward, 64x64 ops in a module: {t_off2:6.2f} us/op without, {t_on2:6.2f} us/op "
+          f"with: overhead {(t_on2 - t_off2) / t_off2 * 100:+.1f}%")
+    return pct
+
+
+# ----------------------------------------------------------------------------- 2. stepper speed
+class Attention(Module):
+    def __init__(self, d, heads, rng):
+        super().__init__()
+        self.h = heads
+        self.dh = d // heads
+        s = 1 / np.sqrt(d)
+        for n in ("q", "k", "v", "o"):
+            setattr(self, "w" + n, Parameter(dt.tensor(
+                (rng.standard_normal((d, d)) * s).astype(np.float32))))
+
+    def forward(self, x):
+        q, k, v = matmul(x, self.wq), matmul(x, self.wk), matmul(x, self.wv)
+        outs = []
+        for i in range(self.h):
+            sl = slice(i * self.dh, (i + 1) * self.dh)
+            qi, ki, vi = q[:, sl], k[:, sl], v[:, sl]
+            att = matmul(qi, ki.transpose(0, 1)) * float(1.0 / np.sqrt(self.dh))
+            att = att.softmax(-1)
+            outs.append(matmul(att, vi))
+        return matmul(dt.cat(outs, -1), self.wo)
+
+
+class Norm(Module):
+    def __init__(self, d):
+        super().__init__()
+        self.g = Parameter(dt.ones(d))
+        self.b = Parameter(dt.zeros(d))
+
+    def forward(self, x):
+        mu = x.mean(-1, keepdim=True)
+        xc = x - mu
+        var = (xc * xc).mean(-1, keepdim=True)
+        return xc * (var + 1e-5).rsqrt() * self.g + self.b
+
+
+class Mlp(Module):
+    def __init__(self, d, rng):
+        super().__init__()
+        self.w1 = Parameter(dt.tensor((rng.standard_normal((d, 4 * d)) / np.sqrt(d))
+                                      .astype(np.float32)))
+        self.w2 = Parameter(dt.tensor((rng.standard_normal((4 * d, d)) / np.sqrt(4 * d))
+                                      .astype(np.float32)))
+
+    def forward(self, x):
+        return matmul(matmul(x, self.w1).tanh(), self.w2)
+
+
+class Layer(Module):
+    def __init__(self, d, heads, rng):
+        super().__init__()
+        self.ln1, self.attn, self.ln2, self.mlp = Norm(d), Attention(d, heads, rng), Norm(d), \
+            Mlp(d, rng)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class Transformer(Module):
+    def __init__(self, layers=12, d=64, heads=8, seed=0):
+        super().__init__()
+        rng = np.random.default_rng(seed)
+        self.n = layers
+        for i in range(layers):
+            setattr(self, f"layer{i}", Layer(d, heads, rng))
+
+    def forward(self, x):
+        for i in range(self.n):
+            x = getattr(self, f"layer{i}")(x)
+        return (x * x).mean()
+
+
+def stepper_speed(layers=12, d=64, heads=8, seq=32) -> float:
+    model = Transformer(layers, d, heads)
+    x = dt.tensor(np.random.default_rng(1).standard_normal((seq, d)).astype(np.float32))
+
+    def timed_backward():
+        loss = model(x)
+        t0 = time.perf_counter()
+        loss.backward()
+        return time.perf_counter() - t0
+
+    timed_backward()
+    t_bw = min(timed_backward() for _ in range(3))
+
+    def timed_steps():
+        s = BackwardStepper(model(x))
+        n = s.total
+        t0 = time.perf_counter()
+        while s.step() is not None:
+            pass
+        dt_ = time.perf_counter() - t0
+        s.close()
+        return n, dt_
+
+    n, t_st = min((timed_steps() for _ in range(3)), key=lambda r: r[1])
+
+    s = BackwardStepper(model(x))
+    s.break_on(nan=True)
+    t0 = time.perf_counter()
+    assert s.run() is None
+    t_bp = time.perf_counter() - t0
+    s.reset()
+    s.step(n // 2)
+    t0 = time.perf_counter()
+    s.back(1)
+    t_back = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for st in s.history[:200]:
+        _ = (st.summary_in, st.summary_out)
+    t_sum = (time.perf_counter() - t0) / min(200, len(s.history))
+    s.close()
+    print(f"transformer graph: {layers} layers, d={d}, {heads} heads, seq={seq}: {n} nodes")
+    print(f"  backward()                    {n / t_bw:10.0f} nodes/s  ({t_bw * 1e3:7.1f} ms)")
+    print(f"  BackwardStepper.step() x{n:<5d}  {n / t_st:10.0f} nodes/s  ({t_st * 1e3:7.1f} ms,"
+          f" {t_st / t_bw:.2f}x backward; target > 1000 nodes/s)")
+    print(f"  run() with break_on(nan=True) {n / t_bp:10.0f} nodes/s  ({t_bp * 1e3:7.1f} ms)")
+    print(f"  back(1) from the middle       {t_back * 1e3:10.1f} ms (replays {n // 2 - 1} nodes)")
+    print(f"  lazy summaries of one step    {t_sum * 1e6:10.0f} us")
+    return n / t_st
+
+
+def summary_speed():
+    a = dt.randn(512, 512)
+    t = min(timeit.repeat(lambda: summary(a), number=20, repeat=3)) / 20
+    print(f"summary() of a 512x512 float32 tensor: {t * 1e3:.2f} ms")
+
+
+if __name__ == "__main__":
+    pct = forward_overhead(repeat=3 if QUICK else 7)
+    rate = stepper_speed(layers=4 if QUICK else 12)
+    summary_speed()
+    print(f"\nRESULT: source+scope capture overhead {pct:+.1f}% per op; "
+          f"stepper {rate:.0f} nodes/s")
