@@ -401,3 +401,23 @@ def test_saved_output_changed_in_place_raises(torch):
             y.add_(1)
         with pytest.raises(RuntimeError, match="modified by an inplace operation"):
             y.sum().backward()
+
+
+def test_readers_see_a_function_node_like_any_other():
+    from dyntorch.debug import BackwardStepper
+    from dyntorch.viz.graph import graph_json
+
+    x = dyntorch.ones(2, 3, requires_grad=True)
+    a = x * 2
+    y = make_relu(dyntorch).apply(a)  # the reader must point here
+    loss = y.sum()
+    doc = graph_json(loss)
+    (entry,) = [n for n in doc["nodes"] if n["op"] == "MyReLUBackward"]
+    assert entry["outputs"][0]["shape"] == [2, 3]
+    assert entry["source"]["line"] > 0 and "make_relu" in entry["source"]["text"]
+    st = BackwardStepper(loss)
+    assert [n.name() for n in st.order] == ["SumBackward0", "MyReLUBackward", "MulBackward0",
+                                            "AccumulateGrad"]
+    while not st.done:
+        st.step()
+    np.testing.assert_allclose(x.grad.numpy(), np.full((2, 3), 2.0))

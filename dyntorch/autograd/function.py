@@ -20,6 +20,8 @@ from .node import Node, SavedFreed, accumulator, next_seq
 __all__ = ["Function", "FunctionCtx", "BackwardCFunction", "once_differentiable",
            "InplaceFunction", "NestedIOFunction"]
 
+_NON_TENSOR_META = ((), B.np.dtype(object), None)
+
 _FREED_MSG = (
     "Trying to backward through the graph a second time (or directly access saved tensors "
     "after they have already been freed), at {name}. Saved intermediate values of the graph "
@@ -132,7 +134,9 @@ class BackwardCFunction(FunctionCtx, Node):
         return self._nout
 
     def output_meta(self):
-        return tuple(m for m in self._out_meta if m is not None)
+        # One entry per output, aligned with output numbers; a non-tensor output of forward
+        # shows as a 0-d object so that readers indexing by output number stay right.
+        return tuple(_NON_TENSOR_META if m is None else m for m in self._out_meta)
 
     def input_tensors(self) -> tuple:
         saved = self._saved
