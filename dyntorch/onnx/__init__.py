@@ -75,6 +75,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
 
     from .. import jit
     from ..jit._passes import compact, dce, fold_constants
+    from . import _ops_nn  # noqa: F401  (registers the layer converters)
     from ._ops import CONVERTERS
     from ._rnn import RnnCapture
 
@@ -98,6 +99,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
     g = compact(fold_constants(dce(g)) if do_constant_folding else dce(g))
 
     ctx = ExportContext(g, opset)
+    ctx.used = {i for n in g.nodes for i in n.refs()} | {r.i for r in g.output_refs()}
     axes = _norm_axes(dynamic_axes)
     in_names = list(input_names or [g.values[i].name for i in g.inputs])
     if len(in_names) != len(g.inputs):

@@ -32,6 +32,7 @@ class ExportContext:
         self._n = 0
         self._cache: dict = {}
         self.node = None                    # the traced node being converted
+        self.used: set = set()              # value indices some node or output reads
 
     # ------------------------------------------------------------------ names
     def fresh(self, hint: str = "t") -> str:
@@ -71,7 +72,7 @@ class ExportContext:
         if key is not None and key in self._cache:
             return self._cache[key]
         name = self.fresh(hint)
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
+        self.inits.append(numpy_helper.from_array(arr.copy(order="C"), name))  # keeps 0-d
         if key is not None:
             self._cache[key] = name
         return name
