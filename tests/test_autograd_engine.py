@@ -287,3 +287,34 @@ def test_observer_removed_after_use():
     x = dyntorch.ones(2, requires_grad=True)
     (x * 2).sum().backward()
     assert obs == []
+
+
+# ----------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("case,pattern", [
+    ("grad_output_shape", "Mismatch in shape"),
+    ("input_no_grad", "does not require grad"),
+    ("empty_inputs", ("non-empty inputs", "cannot be empty")),  # (dyntorch, torch) wording
+    ("grad_assign_shape", (r"different size: \[3\] vs \[2\]", r"size '\[3\]' to a tensor of size")),
+    ("non_leaf_requires_grad_false", "leaf variables"),
+    ("numpy_requires_grad", "Can't call numpy\\(\\) on Tensor that requires grad"),
+    ("detached_backward", "does not require grad"),
+])
+def test_bad_input_errors_match_torch(torch, case, pattern):
+    for k, base in enumerate((dyntorch, torch)):
+        x = base.tensor([1.0, 2.0], dtype=base.float64, requires_grad=True)
+        y = x * 2
+        with pytest.raises(RuntimeError, match=pattern if isinstance(pattern, str) else pattern[k]):
+            if case == "grad_output_shape":
+                y.backward(base.ones(3, dtype=base.float64))
+            elif case == "input_no_grad":
+                base.autograd.grad(y.sum(), base.ones(2, dtype=base.float64))
+            elif case == "empty_inputs":
+                base.autograd.grad(y.sum(), [])
+            elif case == "grad_assign_shape":
+                x.grad = base.ones(3, dtype=base.float64)
+            elif case == "non_leaf_requires_grad_false":
+                y.requires_grad_(False)
+            elif case == "numpy_requires_grad":
+                x.numpy()
+            elif case == "detached_backward":
+                y.detach().sum().backward()

@@ -421,3 +421,13 @@ def test_readers_see_a_function_node_like_any_other():
     while not st.done:
         st.step()
     np.testing.assert_allclose(x.grad.numpy(), np.full((2, 3), 2.0))
+
+
+def test_function_node_records_module_scope(monkeypatch):
+    from dyntorch import _dispatch as D
+
+    x = dyntorch.ones(2, requires_grad=True)
+    monkeypatch.setattr(D, "scope", "block.0.act")
+    y = make_relu(dyntorch).apply(x)
+    monkeypatch.setattr(D, "scope", "")
+    assert y.grad_fn.scope == "block.0.act"
