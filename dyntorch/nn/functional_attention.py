@@ -46,8 +46,10 @@ def _sdpa_with_weights(query, key, value, attn_mask=None, dropout_p=0.0, is_caus
         shape = tuple(query.shape[:-1]) + (S,)
         keep = rand(*shape, dtype=query.dtype, device=query.device)._data >= dropout_p
         drop = keep.astype(query._data.dtype) / (1.0 - dropout_p)
-    args = (query, key, value) if mask is None else (query, key, value, mask)
-    return _sdpa(*args, drop=drop, scale=sc)
+    out, p = _sdpa(query, key, value, mask, drop=drop, scale=sc)
+    if drop is not None:  # torch reports the weights after dropout
+        p = _make(p._data * drop)
+    return out, p
 
 
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask=None,
@@ -148,8 +150,8 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num
     out = _linear(out, out_proj_weight, out_proj_bias)
     weights = None
     if need_weights:
-        pw = p if dropout_p == 0.0 or not training else p  # torch returns pre-dropout weights
-        weights = pw.mean(1) if average_attn_weights else pw
+        # the weights are reported, not differentiated (a non-differentiable output here)
+        weights = p.mean(1) if average_attn_weights else p
         if unbatched:
             weights = weights.squeeze(0)
     if unbatched:

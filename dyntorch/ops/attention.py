@@ -10,7 +10,7 @@ from .._dispatch import op
 
 
 @op(name="sdpa", backward_name="ScaledDotProductAttentionBackward0", multi=True)
-def _sdpa(xp, q, k, v, mask=None, drop=None, scale=1.0):
+def _sdpa(xp, q, k, v, mask, drop=None, scale=1.0):
     s = xp.matmul(q, xp.swapaxes(k, -1, -2))
     s *= scale
     if mask is not None:
@@ -42,7 +42,7 @@ class _errstate:
 
 
 @_sdpa.def_derivative
-def _(ns, g, q, k, v, out, mask=None, drop=None, scale=1.0, needs=()):
+def _(ns, g, q, k, v, mask, out, drop=None, scale=1.0, needs=()):
     if ns.xp is None:  # create_graph: rebuild the weights as graph so 2nd order is right
         p = _weights_graph(q, k, mask, scale, out[1])
     else:
