@@ -431,3 +431,25 @@ def test_function_node_records_module_scope(monkeypatch):
     y = make_relu(dyntorch).apply(x)
     monkeypatch.setattr(D, "scope", "")
     assert y.grad_fn.scope == "block.0.act"
+
+
+def test_vjp_instead_of_backward_and_missing_backward():
+    class Twice(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def vjp(ctx, g):
+            return g * 2
+
+    class NoBackward(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+    x = dyntorch.ones(2, requires_grad=True)
+    Twice.apply(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
+    with pytest.raises(NotImplementedError, match="backward or vjp"):
+        NoBackward.apply(x).sum().backward()

@@ -167,8 +167,11 @@ class BackwardCFunction(FunctionCtx, Node):
                 g = _make(g)
             gts.append(g)
         cls = self._forward_cls
+        fn = cls.backward
+        if fn is Function.backward:  # torch lets a Function define ``vjp`` instead
+            fn = cls.vjp
         try:
-            res = cls.backward(self, *gts)
+            res = fn(self, *gts)
         except Exception as e:
             if _anomaly._state["enabled"] and hasattr(e, "add_note"):
                 loc = _anomaly.where(self)
@@ -296,7 +299,11 @@ class Function(FunctionCtx, metaclass=FunctionMeta):
             "You must implement either the backward or vjp method for your custom "
             "autograd.Function to use it with backward mode AD.")
 
-    vjp = backward
+    @staticmethod
+    def vjp(ctx, *grad_outputs):
+        raise NotImplementedError(
+            "You must implement either the backward or vjp method for your custom "
+            "autograd.Function to use it with backward mode AD.")
 
     @staticmethod
     def jvp(ctx, *grad_inputs):
