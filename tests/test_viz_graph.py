@@ -179,6 +179,15 @@ def test_diffs_reproduce_final_document():
     diffs = []
     while s.step(3) is not None:
         diffs.append(tr.diff())
+    s.back(4)
+    diffs.append(tr.diff())
+    assert tr.doc == {**graph_json(s, model=model), "rev": tr.doc["rev"]}
+    s.step(2)
+    diffs.append(tr.diff())
+    s.reset()
+    diffs.append(tr.diff())
+    assert all(n["state"] in ("ready", "pending") and n["grad"] is None
+               for n in tr.doc["nodes"])
     s.run()
     diffs.append(tr.diff())
     final = tr.doc

@@ -106,6 +106,14 @@ def _derivative_params(op) -> list:
     return names
 
 
+def _used(uses, i) -> bool:
+    # ``OpDef.uses`` is a tuple, or an indexable stand-in for variadic ops (e.g. cat)
+    try:
+        return bool(uses[i])
+    except (IndexError, TypeError):
+        return False
+
+
 def _source(node):
     src = node.source
     if src is None:
@@ -142,7 +150,7 @@ def _static(node, roots: set, params: dict) -> dict:
                 if isinstance(a, Tensor):
                     d = a._data
                     ins.append(_meta(d.shape, d.dtype, a.device, a._rg))
-                    if i < len(uses) and uses[i]:
+                    if _used(uses, i):
                         saved.append({"name": names[i] if i < len(names) else f"input{i}",
                                       **_meta(d.shape, d.dtype)})
             if opdef is not None and opdef.uses_out and outs:
@@ -373,6 +381,10 @@ def apply_diff(doc: dict, diff: dict) -> dict:
 class GraphTracker:
     """Keeps the last document sent for one source and produces the next diff.
 
+    For a :class:`~dyntorch.debug.BackwardStepper` the diff is computed from the nodes whose
+    state or step changed (the node set, edges and scopes of a stepper's run do not change),
+    so a step costs little even on graphs of thousands of nodes.
+
     Examples
     --------
     >>> tr = GraphTracker(stepper, model=model)
@@ -385,26 +397,80 @@ class GraphTracker:
         self.source = source
         self.model = model
         self.grads = grads
-        self.doc: dict | None = None
+        self.doc: dict | None = None  # the tracker's own copy of the last document
+        self._fast = None  # stepper fast path: (nodes, states, steps)
 
     def _make(self) -> dict:
         return graph_json(self.source, model=self.model, grads=self.grads)
+
+    def _keep(self, doc: dict) -> None:
+        # an own copy (node dicts and status), so documents handed out are never changed
+        self.doc = {**doc, "nodes": [dict(n) for n in doc["nodes"]],
+                    "status": dict(doc["status"])}
+        self._fast = None
+        if _is_stepper(self.source):
+            s = self.source
+            nodes = graph_nodes(s)[1]
+            k = len(s.history)
+            states, steps = [], []
+            for node in nodes:
+                i = s.index_of(node)
+                states.append(s.state_of(i))
+                steps.append(s.history[i] if i < k else None)
+            self._fast = (nodes, states, steps)
 
     def document(self) -> dict:
         """A full document (after this, diffs continue from its ``rev``)."""
         doc = self._make()
         doc["rev"] = 0 if self.doc is None else self.doc["rev"] + 1
-        self.doc = doc
+        self._keep(doc)
         return doc
 
     def diff(self) -> dict:
         """The diff from the last document to the current state."""
         if self.doc is None:
             self.document()
-            new = self._make()
-        else:
-            new = self._make()
+        if self._fast is not None and not self.source.closed:
+            return self._stepper_diff()
+        new = self._make()
         d = graph_diff(self.doc, new)
         new["rev"] = d["rev"]
-        self.doc = new
+        self._keep(new)
         return d
+
+    def _stepper_diff(self) -> dict:
+        s = self.source
+        nodes, states, steps = self._fast
+        k = len(s.history)
+        hist = s.history
+        upd = []
+        docnodes = self.doc["nodes"]
+        for j, node in enumerate(nodes):
+            i = s.index_of(node)
+            st = s.state_of(i)
+            step = hist[i] if i < k else None
+            if st == states[j] and step is steps[j]:
+                continue
+            ch = {}
+            dn = docnodes[j]
+            if st != states[j]:
+                ch["state"] = dn["state"] = states[j] = st
+            if step is not steps[j]:
+                steps[j] = step
+                g = None
+                if step is not None and self.grads:
+                    g = {"in": list(step.summary_in), "out": list(step.summary_out)}
+                if g != dn["grad"]:
+                    ch["grad"] = dn["grad"] = g
+            if ch:
+                ch["id"] = dn["id"]
+                upd.append(ch)
+        cur = s.current
+        status = {"step": k, "total": s.total,
+                  "current": nid(cur.node) if cur is not None else None,
+                  "done": s.done, "text": s.status_text()}
+        self.doc["status"] = dict(status)
+        self.doc["rev"] += 1
+        return {"schema": DIFF_SCHEMA, "version": SCHEMA_VERSION,
+                "graph_id": self.doc["graph_id"], "rev": self.doc["rev"], "add_nodes": [],
+                "add_edges": [], "update": upd, "status": status}
