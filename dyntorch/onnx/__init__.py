@@ -124,6 +124,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         ctx.names[i] = nm
         sym = axes.get(nm, {})
         ctx.dyn[i] = set(sym)
+        ctx.bases.update(g.values[i].shape[d] for d in sym)
         inputs.append(vinfo(nm, g.values[i], sym))
     used = set(in_names) | set(out_names)
     for i, arr in g.consts.items():

@@ -33,6 +33,7 @@ class ExportContext:
         self._cache: dict = {}
         self.node = None                    # the traced node being converted
         self.used: set = set()              # value indices some node or output reads
+        self.bases: set = set()             # traced sizes of the dynamic input axes
 
     # ------------------------------------------------------------------ names
     def fresh(self, hint: str = "t") -> str:

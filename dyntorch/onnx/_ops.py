@@ -316,10 +316,12 @@ def _sum(ctx, node):
 
 
 # ----------------------------------------------------------------------------- shapes
-def reshape_target(in_shape, in_dyn, out_shape):
+def reshape_target(in_shape, in_dyn, out_shape, bases=()):
     """ONNX Reshape target for ``in_shape -> out_shape`` that stays valid when the dims in
     ``in_dyn`` change size: dynamic dims kept in place become 0 ("copy"), and one target dim
-    that absorbs the other dynamic dims becomes -1. Returns (target, dynamic output dims)."""
+    that absorbs the other dynamic dims becomes -1. ``bases`` are the traced sizes of the
+    dynamic input axes: a dim that absorbs them is a multiple of one (``N*H`` for batch N).
+    Returns (target, dynamic output dims)."""
     tgt = [int(s) for s in out_shape]
     if not in_dyn:
         return tgt, set()
@@ -332,12 +334,13 @@ def reshape_target(in_shape, in_dyn, out_shape):
             out_dyn.add(j)
             rest.discard(j)
     if rest:
-        size = int(np.prod([in_shape[d] for d in rest]))
-        for j, s in enumerate(out_shape):
-            if tgt[j] != 0 and size and s % size == 0:
-                tgt[j] = -1
-                out_dyn.add(j)
-                break
+        bases = tuple(b for b in bases if b > 1) or tuple(in_shape[d] for d in rest)
+        cands = [j for j, s in enumerate(out_shape)
+                 if tgt[j] != 0 and s and any(s % b == 0 for b in bases)]
+        cands.sort(key=lambda j: (j not in in_dyn, j))
+        if cands:
+            tgt[cands[0]] = -1
+            out_dyn.add(cands[0])
     return tgt, out_dyn
 
 
@@ -345,7 +348,7 @@ def reshape_target(in_shape, in_dyn, out_shape):
 def _reshape(ctx, node):
     x = node.args[0]
     out_shape = ctx.out_shape()
-    tgt, dyn = reshape_target(ctx.shape(x), ctx.dyn_of(x), out_shape)
+    tgt, dyn = reshape_target(ctx.shape(x), ctx.dyn_of(x), out_shape, ctx.bases)
     _set_dyn(ctx, dyn)
     return [ctx.add1("Reshape", [ctx.name(x), ctx.ints(tgt)])]
 

@@ -1,0 +1,71 @@
+"""ONNX export of whole models: checked by onnx, run by onnxruntime with the eager outputs,
+also at another batch size through dynamic_axes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_jit_models import as_tuple, build, model_params
+
+from dyntorch import onnx as donnx
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+TOL = 1e-5
+
+
+def export(name, tmp_path, batch=3):
+    model, make, axis = build(name)
+    x = make(batch)
+    n_out = len(as_tuple(model(x)))
+    outs = [f"out{k}" for k in range(n_out)]
+    axes = {"x": {axis: "batch"}}
+    p = tmp_path / f"{name}.onnx"
+    m = donnx.export(model, x, p, input_names=["x"], output_names=outs, dynamic_axes=axes)
+    onnx.checker.check_model(onnx.load(str(p)), full_check=True)
+    sess = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+    return model, make, sess, m
+
+
+def check(model, sess, x):
+    got = sess.run(None, {"x": x.numpy()})
+    want = as_tuple(model(x))
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w.detach().numpy(), rtol=TOL, atol=TOL)
+
+
+@pytest.mark.parametrize("name", model_params())
+def test_onnxruntime_matches_eager(name, tmp_path):
+    model, make, sess, _ = export(name, tmp_path)
+    check(model, sess, make(3))
+
+
+@pytest.mark.parametrize("name", model_params())
+def test_other_batch_size_through_dynamic_axes(name, tmp_path):
+    model, make, sess, _ = export(name, tmp_path, batch=3)
+    for n in (1, 8):
+        check(model, sess, make(n))
+
+
+def test_lstm_and_gru_become_single_onnx_nodes(tmp_path):
+    _, _, _, m = export("lstm", tmp_path)
+    ops = [n.op_type for n in m.graph.node]
+    assert ops.count("LSTM") == 2  # one per layer
+    _, _, _, m = export("gru_bidir", tmp_path)
+    gru = [n for n in m.graph.node if n.op_type == "GRU"]
+    assert len(gru) == 1
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in gru[0].attribute}
+    assert attrs["direction"] == b"bidirectional" and attrs["linear_before_reset"] == 1
+
+
+def test_batchnorm_exported_as_batchnormalization(tmp_path):
+    _, _, _, m = export("cnn_bn", tmp_path)
+    ops = [n.op_type for n in m.graph.node]
+    assert ops.count("BatchNormalization") == 2 and ops.count("Conv") == 2
+    assert "MaxPool" in ops
+
+
+def test_layernorm_needs_opset_17(tmp_path):
+    model, make, _ = build("attention_block")
+    with pytest.raises(donnx.UnsupportedOperatorError, match="layer_norm.*opset_version >= 17"):
+        donnx.export(model, make(2), tmp_path / "a.onnx", opset_version=16)
