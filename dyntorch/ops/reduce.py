@@ -441,7 +441,8 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
 def _logsumexp(xp, a, axis=None, keepdims=False):
     m = xp.amax(a, axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows give -inf, not nan
-    s = xp.log(xp.sum(xp.exp(a - m), axis=axis, keepdims=True)) + m
+    with np.errstate(divide="ignore"):  # rows of -inf give log(0) = -inf, as they should
+        s = xp.log(xp.sum(xp.exp(a - m), axis=axis, keepdims=True)) + m
     if not keepdims:
         s = s.squeeze(axis) if axis is not None else s.reshape(())
     return s.astype(a.dtype, copy=False)

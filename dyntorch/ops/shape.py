@@ -791,8 +791,7 @@ def meshgrid(*tensors, indexing: str = "ij") -> tuple:
         s = [1] * n
         s[i] = shape[i]
         out.append(expand(reshape(t, *s), *shape))
-    if swap:
-        out = [transpose(o, 0, 1) for o in out]
+    if swap:  # 'xy': the first two grids come out with their dims exchanged
         out[0], out[1] = out[1], out[0]
     return tuple(out)
 
