@@ -85,7 +85,7 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,
 
 # ----------------------------------------------------------------------------- embedding
 @op(name="embedding", backward_name="EmbeddingBackward0")
-def _embedding(xp, w, idx, padding_idx=None):
+def _embedding(xp, w, idx, padding_idx=None, shape=None):
     return w[idx]
 
 
