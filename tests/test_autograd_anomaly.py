@@ -181,3 +181,16 @@ def test_error_in_function_backward_gets_forward_line_note():
             y.sum().backward()
     notes = " ".join(getattr(ei.value, "__notes__", []))
     assert "Error detected in BrokenBackward" in notes and "Broken.apply(x)" in notes
+
+
+@pytest.mark.xfail(reason="needs the engine to report a failing node to observers' on_error "
+                          "(proposed engine patch, see report)", strict=False)
+def test_error_in_builtin_backward_gets_forward_line_note():
+    x = dyntorch.ones(2, dtype=dyntorch.float64, requires_grad=True)
+    with detect_anomaly():
+        y = x.exp()  # the line the note must name
+        y.grad_fn.register_prehook(lambda go: (dyntorch.ones(3, dtype=dyntorch.float64),))
+        with pytest.raises(Exception) as ei:
+            y.sum().backward()
+    notes = " ".join(getattr(ei.value, "__notes__", []))
+    assert "Error detected in ExpBackward0" in notes and "x.exp()" in notes

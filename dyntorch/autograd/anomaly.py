@@ -66,6 +66,20 @@ def _observe(step) -> None:
             raise RuntimeError(msg)
 
 
+def _on_error(node, err: BaseException) -> None:
+    """Called by the engine when ``node``'s backward raised: name the node and its forward."""
+    if not hasattr(err, "add_note"):
+        return
+    if any("Error detected in" in n for n in getattr(err, "__notes__", ())):
+        return  # already annotated (an autograd.Function does it itself)
+    loc = where(node)
+    err.add_note(f"Error detected in {node.name()}"
+                 + (f"; its forward call was at {loc}" if loc else ""))
+
+
+_observe.on_error = _on_error
+
+
 def _set(mode: bool, check_nan: bool) -> None:
     was = _state["enabled"]
     _state["enabled"] = bool(mode)
