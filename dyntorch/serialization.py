@@ -22,7 +22,7 @@ import json
 import os
 import pickle
 import zipfile
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -127,6 +127,9 @@ def _encode(o, arrays: list, memo: dict):
         if meta is not None:
             out["_metadata"] = _encode(meta, arrays, memo)
         return out
+    if type(o) is Counter:
+        return {"__counter__": [[_encode(k, arrays, memo), _encode(v, arrays, memo)]
+                                for k, v in o.items()]}
     if type(o) is list:
         return [_encode(v, arrays, memo) for v in o]
     if type(o) is tuple:
@@ -301,6 +304,9 @@ def _decode(o, array, tensor):
         if "_metadata" in o:
             d._metadata = _decode(o["_metadata"], array, tensor)
         return d
+    if "__counter__" in o:
+        return Counter({_key(_decode(k, array, tensor)): _decode(v, array, tensor)
+                        for k, v in o["__counter__"]})
     if "__tuple__" in o:
         return tuple(_decode(v, array, tensor) for v in o["__tuple__"])
     if "__ndarray__" in o:
