@@ -1,5 +1,5 @@
 """Autograd: graph nodes, the step engine, grad mode, custom Functions, checks."""
-from . import graph, hooks  # noqa: F401  (hooks attaches Tensor.register_post_accumulate_grad_hook)
+from . import functional, graph, hooks  # noqa: F401  (hooks attaches Tensor.register_post_accumulate_grad_hook)
 from .anomaly import (
     detect_anomaly,
     is_anomaly_check_nan_enabled,
@@ -22,4 +22,4 @@ __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "in
            "is_grad_enabled", "Node", "AccumulateGrad", "Function", "FunctionCtx",
            "InplaceFunction", "NestedIOFunction", "once_differentiable", "gradcheck",
            "gradgradcheck", "GradcheckError", "detect_anomaly", "set_detect_anomaly",
-           "is_anomaly_enabled", "is_anomaly_check_nan_enabled", "graph"]
+           "is_anomaly_enabled", "is_anomaly_check_nan_enabled", "graph", "functional"]
