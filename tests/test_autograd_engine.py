@@ -318,3 +318,13 @@ def test_bad_input_errors_match_torch(torch, case, pattern):
                 x.numpy()
             elif case == "detached_backward":
                 y.detach().sum().backward()
+
+
+def test_legacy_variable(torch):
+    for base in (dyntorch, torch):
+        x = base.ones(2, dtype=base.float64)
+        v = base.autograd.Variable(x, requires_grad=True)
+        assert isinstance(v, base.autograd.Variable) and isinstance(x, base.autograd.Variable)
+        assert v.requires_grad and v.is_leaf and not x.requires_grad
+        (v * 3).sum().backward()
+        assert v.grad.tolist() == [3.0, 3.0]

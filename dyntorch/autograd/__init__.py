@@ -23,3 +23,26 @@ __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "in
            "InplaceFunction", "NestedIOFunction", "once_differentiable", "gradcheck",
            "gradgradcheck", "GradcheckError", "detect_anomaly", "set_detect_anomaly",
            "is_anomaly_enabled", "is_anomaly_check_nan_enabled", "graph", "functional"]
+
+
+class _VariableMeta(type):
+    def __instancecheck__(cls, other) -> bool:
+        from .._tensor import Tensor
+
+        return isinstance(other, Tensor)
+
+
+class Variable(metaclass=_VariableMeta):
+    """Legacy ``torch.autograd.Variable``: ``Variable(t, requires_grad=True)`` gives a leaf.
+
+    Every Tensor is a Variable (``isinstance(t, Variable)`` is True).
+    """
+
+    def __new__(cls, data, requires_grad: bool = False, volatile: bool = False):
+        t = data.detach()
+        if requires_grad:
+            t.requires_grad_()
+        return t
+
+
+__all__.append("Variable")
