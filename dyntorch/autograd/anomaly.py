@@ -38,10 +38,6 @@ def where(node) -> str:
 
 
 def _bad(arr) -> bool:
-    if arr is None:
-        return False
-    if not isinstance(arr, B.np.ndarray) and hasattr(arr, "_data"):
-        arr = arr._data
     if arr.dtype.kind != "f":
         return False
     xp = B.xp_of(arr)
@@ -52,9 +48,9 @@ def _observe(step) -> None:
     if not _state["check_nan"]:
         return
     node = step.node
-    for i, g in enumerate(step._gin):
-        if _bad(g):
-            xp_arr = g._data if hasattr(g, "_data") else g
+    for i, g in enumerate(step.grad_inputs):  # public Step API: Tensors or None
+        if g is not None and _bad(g._data):
+            xp_arr = g._data
             kind = "nan" if bool(B.xp_of(xp_arr).isnan(xp_arr).any()) else "inf"
             msg = f"Function '{node.name()}' returned {kind} values in its {i}th output."
             loc = where(node)
