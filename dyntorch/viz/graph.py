@@ -255,38 +255,46 @@ def graph_json(source, *, model=None, grads: bool = True) -> dict:
     params = _params_of(model)
     cache = stepper._doc_cache if stepper is not None else {}
     key = id(model)
-    entries = []
-    ids = set()
+    statics = []
     for node in nodes:
         st = cache.get((node, key))
         if st is None:
-            st = _static(node, rootset, params)
+            entry = _static(node, rootset, params)
+            st = (entry, entry.pop("_edges"))
             if stepper is not None:
                 cache[(node, key)] = st
-        entries.append(st)
-        ids.add(st["id"])
+        statics.append(st)
+    ids = {st[0]["id"] for st in statics}
     docs_nodes = []
     edges = []
     if stepper is not None:
         k = len(stepper.history)
-    for node, st in zip(nodes, entries):
-        d = {f: v for f, v in st.items() if f != "_edges"}
+        hist = stepper.history
+        index_of, state_of = stepper.index_of, stepper.state_of
+    for node, (entry, links) in zip(nodes, statics):
+        d = dict(entry)
         state, grad = "idle", None
         if stepper is not None:
-            i = stepper.index_of(node)
-            state = stepper.state_of(i)
+            i = index_of(node)
+            state = state_of(i)
             if i < k and grads:
-                step = stepper.history[i]
+                step = hist[i]
                 grad = {"in": list(step.summary_in), "out": list(step.summary_out)}
         d["state"] = state
         d["grad"] = grad
         d["time_us"] = None
         docs_nodes.append(d)
-        for child, slot, nr in st["_edges"]:
+        me = entry["id"]
+        for child, slot, nr in links:
             cid = nid(child)
             if cid in ids:
-                edges.append({"src": cid, "dst": d["id"], "slot": slot, "src_out": nr})
-    scopes = _scopes(docs_nodes, _types_of(model))
+                edges.append({"src": cid, "dst": me, "slot": slot, "src_out": nr})
+    scopes = cache.get(("_scopes", key))
+    if scopes is None:
+        scopes = _scopes(docs_nodes, _types_of(model))
+        if stepper is not None:
+            cache[("_scopes", key)] = scopes
+    scopes = [dict(sc) for sc in scopes]
     if stepper is not None:
         cur = stepper.current
         status = {"step": k, "total": stepper.total,
