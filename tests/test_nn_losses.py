@@ -216,3 +216,30 @@ def test_functional_misc(rng):
         do.sum().backward()
         for a, b in zip(ta, da):
             np.testing.assert_allclose(b.grad.numpy(), a.grad.numpy(), atol=1e-10)
+
+
+def test_more_losses(rng):
+    a, b, c = (rng.standard_normal((5, 3)) for _ in range(3))
+    y = np.array([1.0, -1, 1, -1, 1])
+    check_loss("HingeEmbeddingLoss", {"margin": 0.5}, [a, np.sign(b)], rng,
+               grads=[True, False])
+    check_loss("MultiLabelSoftMarginLoss", {}, [a, (b > 0).astype(float)], rng,
+               grads=[True, False])
+    check_loss("MultiLabelSoftMarginLoss", {"weight": np.array([0.5, 1.0, 2.0])},
+               [a, (b > 0).astype(float)], rng, grads=[True, False])
+    t = np.array([0, 2, 1, 1, 0])
+    check_loss("MultiMarginLoss", {}, [a, t], rng)
+    check_loss("MultiMarginLoss", {"p": 2, "margin": 0.7, "weight": np.array([1.0, 2.0, 0.5])},
+               [a, t], rng)
+    check_loss("TripletMarginLoss", {"margin": 0.5}, [a, b, c], rng)
+    check_loss("TripletMarginLoss", {"swap": True, "p": 1.0}, [a, b, c], rng)
+    check_loss("TripletMarginWithDistanceLoss", {"margin": 2.0}, [a, b, c], rng)
+    _ = y
+
+
+@pytest.mark.parametrize("name,kw,shapes", [
+    ("Softmax2d", {}, [(2, 3, 2, 2)]), ("CosineSimilarity", {"dim": 1}, [(4, 5), (4, 5)]),
+    ("PairwiseDistance", {"p": 3.0}, [(4, 5), (4, 5)])])
+def test_distance_modules(rng, name, kw, shapes):
+    arrs = [rng.standard_normal(s) for s in shapes]
+    check_loss(name, kw, arrs, rng)

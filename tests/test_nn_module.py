@@ -384,3 +384,13 @@ def test_pickle_and_deepcopy_module():
     m3 = copy.deepcopy(m)
     np.testing.assert_allclose(m2(x).detach().numpy(), m(x).detach().numpy())
     np.testing.assert_allclose(m3(x).detach().numpy(), m(x).detach().numpy())
+
+
+def test_lazy_linear():
+    m = nn.LazyLinear(3)
+    w = m.weight
+    assert isinstance(w, nn.parameter.UninitializedParameter)
+    y = m(dt.randn(2, 5))
+    assert type(m) is nn.Linear and m.in_features == 5 and y.shape == (2, 3)
+    assert m.weight is w and type(w) is nn.Parameter and w.shape == (3, 5)
+    assert repr(m) == "Linear(in_features=5, out_features=3, bias=True)"

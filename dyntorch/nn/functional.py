@@ -289,4 +289,138 @@ def poisson_nll_loss(input, target, log_input=True, full=False, size_average=Non
     return _reduce(loss, reduction)
 
 
+def _inplace_alias(fn, name):
+    def f(input: Tensor, *args, **kwargs) -> Tensor:
+        return fn(input, *args, inplace=True, **kwargs)
+
+    f.__name__ = name
+    f.__doc__ = f"In-place ``{name[:-1]}``."
+    return f
+
+
+elu_ = _inplace_alias(elu, "elu_")
+celu_ = _inplace_alias(celu, "celu_")
+selu_ = _inplace_alias(selu, "selu_")
+leaky_relu_ = _inplace_alias(leaky_relu, "leaky_relu_")
+hardtanh_ = _inplace_alias(hardtanh, "hardtanh_")
+threshold_ = _inplace_alias(threshold, "threshold_")
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+           training: bool = False) -> Tensor:
+    return input.copy_(rrelu(input, lower, upper, training)) if not input.requires_grad \
+        else rrelu(input, lower, upper, training)
+
+
+def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10,
+                   dim: int = -1) -> Tensor:
+    """Sample from the Gumbel-softmax distribution; ``hard`` gives one-hot samples with the
+    soft sample's gradient (straight-through)."""
+    from ..ops.creation import _rng
+
+    u = _rng(None, logits.device).random(tuple(logits.shape))
+    xp = B.xp_of(u)
+    g = _make((-xp.log(-xp.log(u + eps) + eps)).astype(logits._data.dtype))
+    y = softmax((logits + g) / tau, dim)
+    if not hard:
+        return y
+    d = dim % y.ndim
+    idx = xp.expand_dims(y._data.argmax(axis=d), d)
+    shape = [1] * y.ndim
+    shape[d] = y.shape[d]
+    hard_arr = (xp.arange(y.shape[d]).reshape(shape) == idx).astype(y._data.dtype)
+    return _make(hard_arr) - y.detach() + y
+
+
+def instance_norm(input: Tensor, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats: bool = True, momentum: float = 0.1,
+                  eps: float = 1e-5) -> Tensor:
+    """Normalise each channel of each sample over its spatial dims."""
+    if not use_input_stats:
+        return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
+    return group_norm(input, input.shape[1], weight, bias, eps)
+
+
+def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
+             eps: float | None = None) -> Tensor:
+    """x / sqrt(mean(x^2 over the last dims) + eps), times ``weight``."""
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    if eps is None:
+        eps = float(B.np.finfo(input._data.dtype).eps)
+    dims = tuple(range(input.ndim - len(normalized_shape), input.ndim))
+    y = input * ((input * input).mean(dim=dims, keepdim=True) + eps).rsqrt()
+    return y * weight if weight is not None else y
+
+
+def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None,
+                         reduction="mean"):
+    from ..ops.loss import _reduce, _reduction
+
+    reduction = _reduction(size_average, reduce, reduction)
+    zero = 0.0 * input
+    loss = _E.where(target == 1, input, zero) + _E.where(target == -1,
+                                                          (margin - input).clamp_min(0.0), zero)
+    return _reduce(loss, reduction)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
+                                reduction="mean"):
+    from ..ops.loss import _reduce, _reduction
+
+    reduction = _reduction(size_average, reduce, reduction)
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    loss = loss.mean(dim=input.ndim - 1)
+    return _reduce(loss, reduction)
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None,
+                      reduce=None, reduction="mean"):
+    """Multi-class hinge loss: sum_i max(0, margin - x[y] + x[i])^p / C over i != y."""
+    from ..ops.loss import _reduce, _reduction
+
+    reduction = _reduction(size_average, reduce, reduction)
+    x = input if input.ndim == 2 else input.reshape(1, -1)
+    t = target.reshape(-1)
+    c = x.shape[1]
+    oh = one_hot(t, c).to(x.dtype)
+    xy = (x * oh).sum(dim=1, keepdim=True)
+    m = (margin - xy + x).clamp_min(0.0)
+    if p == 2:
+        m = m * m
+    if weight is not None:
+        m = m * (oh * weight).sum(dim=1, keepdim=True)
+    loss = (m * (1 - oh)).sum(dim=1) / c
+    if input.ndim == 1:
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-6, swap=False,
+                        size_average=None, reduce=None, reduction="mean"):
+    from ..ops.loss import _reduce, _reduction
+
+    reduction = _reduction(size_average, reduce, reduction)
+    d_ap = pairwise_distance(anchor, positive, p, eps)
+    d_an = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_pn = pairwise_distance(positive, negative, p, eps)
+        d_an = _E.minimum(d_an, d_pn)
+    return _reduce((d_ap - d_an + margin).clamp_min(0.0), reduction)
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None,
+                                      margin=1.0, swap=False, reduction="mean"):
+    from ..ops.loss import _reduce
+
+    dist = distance_function if distance_function is not None else pairwise_distance
+    d_ap = dist(anchor, positive)
+    d_an = dist(anchor, negative)
+    if swap:
+        d_an = _E.minimum(d_an, dist(positive, negative))
+    return _reduce((d_ap - d_an + margin).clamp_min(0.0), reduction)
+
+
 from .functional_conv import *  # noqa: E402,F401,F403  conv, pooling, interpolate, pad, unfold, attention

@@ -88,5 +88,29 @@ class Buffer(Tensor):
         pass
 
 
+class UninitializedParameter(Parameter):
+    """A parameter whose shape is not known yet (lazy modules); ``materialize`` gives it one."""
+
+    def __new__(cls, requires_grad: bool = True, device=None, dtype=None):
+        t = Parameter.__new__(cls, None, requires_grad)
+        t._dt_factory = (device, dtype)
+        return t
+
+    def __init__(self, requires_grad: bool = True, device=None, dtype=None):
+        pass
+
+    def materialize(self, shape, device=None, dtype=None) -> None:
+        """Allocate storage of ``shape`` and turn into an ordinary Parameter in place."""
+        dev0, dt0 = self.__dict__.pop("_dt_factory", (None, None))
+        dev = B.to_device(device if device is not None else dev0)
+        dt = B.to_dtype(dtype if dtype is not None else dt0) if (dtype or dt0) is not None \
+            else B.get_default_dtype()
+        self._data = B.xp_for(dev).empty(tuple(shape), dtype=dt.np)
+        self.__class__ = Parameter
+
+    def __repr__(self) -> str:
+        return "<UninitializedParameter>"
+
+
 def is_lazy(p) -> bool:
-    return False
+    return isinstance(p, UninitializedParameter)

@@ -34,18 +34,19 @@ def _(ns, g, x, w, _b, needs):
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = input @ weight.T + bias (``torch.nn.functional.linear``)."""
-    if input.ndim == 0 or input.shape[-1] != weight.shape[-1] or weight.ndim not in (1, 2):
+    xd, wd = input._data, weight._data
+    if wd.ndim == 2 and xd.ndim and xd.shape[-1] == wd.shape[1] and xd.dtype == wd.dtype:
+        return _linear(input, weight, bias)  # the common case, checked cheaply
+    if xd.ndim == 0 or wd.ndim not in (1, 2) or xd.shape[-1] != wd.shape[-1]:
         raise RuntimeError(
-            f"linear(): mat1 and mat2 shapes cannot be multiplied (input {list(input.shape)}, "
-            f"weight {list(weight.shape)}: the input's last dim must equal weight.shape[1])")
-    if weight.ndim == 1:  # y = input @ weight (+ bias)
-        w2 = weight.reshape(1, -1)
-        y = _linear(input, w2, None).reshape(input.shape[:-1])
-        return y + bias if bias is not None else y
-    if input._data.dtype != weight._data.dtype:
+            f"linear(): mat1 and mat2 shapes cannot be multiplied (input {list(xd.shape)}, "
+            f"weight {list(wd.shape)}: the input's last dim must equal weight.shape[1])")
+    if xd.dtype != wd.dtype:
         raise RuntimeError(f"linear(): expected both input and weight to have the same dtype, "
                            f"but got {input.dtype} and {weight.dtype}")
-    return _linear(input, weight, bias)
+    # 1-D weight: y = input @ weight (+ bias)
+    y = _linear(input, weight.reshape(1, -1), None).reshape(tuple(xd.shape[:-1]))
+    return y + bias if bias is not None else y
 
 
 # ----------------------------------------------------------------------------- bilinear
