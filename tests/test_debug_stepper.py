@@ -415,3 +415,15 @@ def test_transformer_sized_graph_steps_fast():
     assert rate > 1000, f"{rate:.0f} nodes/s"
     for t, r in zip(leaves, ref):  # bitwise what backward() left, through every op kind here
         assert np.array_equal(t.grad.numpy(), r)
+
+
+def test_stepper_displays_as_text_or_widget():
+    x = dt.tensor(np.arange(3.0), requires_grad=True)
+    s = BackwardStepper((x.exp() * 2.0).sum())
+    b = s._repr_mimebundle_()
+    data = b[0] if isinstance(b, tuple) else b
+    assert data["text/plain"] == repr(s) and "ready to run 4 nodes" in repr(s)
+    s.step()
+    assert "SumBackward0" in repr(s)
+    s.close()
+    assert s._repr_mimebundle_() == {"text/plain": "<BackwardStepper closed>"}

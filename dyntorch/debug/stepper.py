@@ -579,6 +579,27 @@ class BackwardStepper:
         """``{"in": [...], "out": [...]}`` summaries for ``step`` (as in the graph document)."""
         return {"in": step.summary_in, "out": step.summary_out}
 
+    def widget(self, *, model=None, **kw):
+        """The notebook debugger view of this stepper (``dyntorch.viz.widget``)."""
+        from ..viz.widget import stepper_widget
+
+        return stepper_widget(self, model=model, **kw)
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+        # In a notebook the stepper shows as its debugger view; elsewhere as text.
+        text = {"text/plain": repr(self)}
+        if self._closed:
+            return text
+        try:
+            w = self.widget()
+        except Exception:  # no widget support here (anywidget missing, no front end)
+            return text
+        b = w._repr_mimebundle_(include=include, exclude=exclude, **kwargs)
+        data = b[0] if isinstance(b, tuple) else b
+        if isinstance(data, dict):
+            data["text/plain"] = repr(self)
+        return b
+
     def __repr__(self) -> str:
         if self._closed:
             return "<BackwardStepper closed>"
