@@ -64,24 +64,31 @@ def _need_float(input: Tensor, name: str) -> None:
 
 
 # ----------------------------------------------------------------------------- sum / mean
-@op(name="sum")
-def _sum(xp, a, axis=None, keepdims=False, dtype=None, in_shape=None):
+def _sum_fwd(xp, a, axis=None, keepdims=False, dtype=None, in_shape=None):
     return a.sum(axis=axis, keepdims=keepdims, dtype=dtype)
 
 
-@_sum.def_derivative
-def _(ns, g, _a, *, axis=None, keepdims=False, dtype=None, in_shape=None):
+def _sum_grad(ns, g, _a, *, axis=None, keepdims=False, dtype=None, in_shape=None):
     return _restore(ns, g, in_shape, axis, keepdims)
 
 
-@op(name="mean")
-def _mean(xp, a, axis=None, keepdims=False, in_shape=None):
+def _mean_fwd(xp, a, axis=None, keepdims=False, in_shape=None):
     return a.mean(axis=axis, keepdims=keepdims)
 
 
-@_mean.def_derivative
-def _(ns, g, _a, *, axis=None, keepdims=False, in_shape=None):
+def _mean_grad(ns, g, _a, *, axis=None, keepdims=False, in_shape=None):
     return _restore(ns, g / _count(in_shape, axis), in_shape, axis, keepdims)
+
+
+# torch names the all-elements and the over-dims variants apart (SumBackward0 / 1)
+_sum = op(name="sum")(_sum_fwd)
+_sum.def_derivative(_sum_grad)
+_sum_dim = op(name="sum_dim", backward_name="SumBackward1")(_sum_fwd)
+_sum_dim.def_derivative(_sum_grad)
+_mean = op(name="mean")(_mean_fwd)
+_mean.def_derivative(_mean_grad)
+_mean_dim = op(name="mean_dim", backward_name="MeanBackward1")(_mean_fwd)
+_mean_dim.def_derivative(_mean_grad)
 
 
 def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -92,7 +99,8 @@ def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor
     elif input._data.dtype.kind in "biu":
         npdt = np.int64
     axis = _axes(dim, input._data.ndim, "sum")
-    return _sum(input, axis=axis, keepdims=keepdim, dtype=npdt, in_shape=input._data.shape)
+    f = _sum if dim is None else _sum_dim
+    return f(input, axis=axis, keepdims=keepdim, dtype=npdt, in_shape=input._data.shape)
 
 
 def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -104,7 +112,8 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
             f"mean(): could not infer output dtype. Input dtype must be either a floating point "
             f"or complex dtype. Got: {input.dtype}. Use .float() first.")
     axis = _axes(dim, input._data.ndim, "mean")
-    return _mean(input, axis=axis, keepdims=keepdim, in_shape=input._data.shape)
+    f = _mean if dim is None else _mean_dim
+    return f(input, axis=axis, keepdims=keepdim, in_shape=input._data.shape)
 
 
 def nansum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -203,13 +212,11 @@ def std_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *,
 
 
 # ----------------------------------------------------------------------------- prod
-@op(name="prod")
-def _prod(xp, a, axis=None, keepdims=False, dtype=None):
+def _prod_fwd(xp, a, axis=None, keepdims=False, dtype=None):
     return a.prod(axis=axis, keepdims=keepdims, dtype=dtype)
 
 
-@_prod.def_derivative
-def _(ns, g, a, *, axis=None, keepdims=False, dtype=None):
+def _prod_grad(ns, g, a, *, axis=None, keepdims=False, dtype=None):
     # d prod / d a_i = product of the others: exact with zeros (one zero: only it gets a
     # gradient; two or more: nobody does), without dividing by zero.
     is0 = a == 0
@@ -218,6 +225,12 @@ def _(ns, g, a, *, axis=None, keepdims=False, dtype=None):
     nz = ns.sum(is0, axis, True)
     others = ns.where(nz == 0, p / safe, ns.where((nz == 1) & is0, p, 0.0))
     return _unreduce(ns, g, axis, keepdims) * others
+
+
+_prod = op(name="prod")(_prod_fwd)
+_prod.def_derivative(_prod_grad)
+_prod_dim = op(name="prod_dim", backward_name="ProdBackward1")(_prod_fwd)
+_prod_dim.def_derivative(_prod_grad)
 
 
 def prod(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -230,7 +243,8 @@ def prod(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
     if isinstance(dim, (tuple, list)):
         raise TypeError("prod(): dim must be a single int (torch.prod takes one dim)")
     axis = _axes(dim, input._data.ndim, "prod")
-    return _prod(input, axis=axis, keepdims=keepdim, dtype=npdt)
+    f = _prod if dim is None else _prod_dim
+    return f(input, axis=axis, keepdims=keepdim, dtype=npdt)
 
 
 # ----------------------------------------------------------------------------- max / min

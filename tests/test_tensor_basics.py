@@ -1,0 +1,135 @@
+"""The Tensor itself: repr in torch's layout, conversions, iteration, higher-order gradients."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _opcheck import check_double
+
+import dyntorch
+
+R = np.random.default_rng(5)
+
+REPR_CASES = [
+    np.array([1.0, 2.0]),
+    np.array([[7.8659, 0.1644], [-10.25, 3.0]]),
+    R.standard_normal((3, 2)) * 5,
+    np.array([1e-5, 1.0]),
+    np.array([1e9, 1.0]),
+    np.array([0.0, 0.0]),
+    np.array([np.nan, 1.0, np.inf, -np.inf]),
+    np.array([100.0, 2000.0]),
+    np.array([-0.0001234, 5.0]),
+    np.array(3.5),
+    np.array(2.0),
+    np.array([1, 2, -300]),
+    np.array(7),
+    np.array([True, False]),
+    np.array([True, True]),
+    R.standard_normal(30),
+    R.standard_normal(2000),
+    R.standard_normal((50, 40)),
+    R.standard_normal((3, 4, 5)),
+    R.standard_normal((2, 3, 1000)),
+    np.arange(1200).reshape(30, 40),
+    np.zeros((0, 3)),
+    np.zeros(0),
+    np.zeros(0, dtype=np.int64),
+    np.array([1, 2], dtype=np.int32),
+    np.array([1.5, 2.0], dtype=np.float64),
+    np.array([1.5, 2.0], dtype=np.float16),
+    np.array([1, 2], dtype=np.uint8),
+]
+
+
+def _norm(s: str, lib: str) -> str:
+    return s.replace(lib + ".", "")
+
+
+@pytest.mark.parametrize("i", range(len(REPR_CASES)))
+def test_repr_matches_torch(torch, i):
+    a = REPR_CASES[i]
+    if a.dtype == np.float64 and i != 25:
+        a = a.astype(np.float32)
+    assert _norm(repr(dyntorch.from_numpy(a.copy())), "dyntorch") == \
+        _norm(repr(torch.from_numpy(a.copy())), "torch")
+
+
+def test_repr_autograd_suffixes(torch):
+    for build in (lambda m: m.ones(2, requires_grad=True),
+                  lambda m: m.ones(2, requires_grad=True) * 2,
+                  lambda m: m.ones(3, 2, requires_grad=True).sum(0),
+                  lambda m: m.ones(2, dtype=m.float64, requires_grad=True).exp(),
+                  lambda m: m.randn(7, requires_grad=True).tanh() * 0 + 1.5,
+                  lambda m: (m.ones(2, 2, requires_grad=True) @ m.ones(2, 2)),
+                  lambda m: m.zeros(12, requires_grad=True) + 1234.5678):
+        assert _norm(repr(build(dyntorch)), "dyntorch") == _norm(repr(build(torch)), "torch")
+
+
+def test_print_options(torch):
+    x = np.array([1.23456789, 2.5])
+    try:
+        dyntorch.set_printoptions(precision=2)
+        torch.set_printoptions(precision=2)
+        assert repr(dyntorch.tensor(x, dtype=dyntorch.float32)) == repr(
+            torch.tensor(x, dtype=torch.float32))
+        dyntorch.set_printoptions(sci_mode=True)
+        torch.set_printoptions(sci_mode=True)
+        assert repr(dyntorch.tensor(x, dtype=dyntorch.float32)) == repr(
+            torch.tensor(x, dtype=torch.float32))
+    finally:
+        dyntorch.set_printoptions(profile="default")
+        torch.set_printoptions(profile="default")
+    assert repr(dyntorch.tensor(x, dtype=dyntorch.float32)) == repr(
+            torch.tensor(x, dtype=torch.float32))
+
+
+def test_conversions():
+    t = dyntorch.tensor([[1.5, 2.0], [3.0, 4.0]])
+    assert t.tolist() == [[1.5, 2.0], [3.0, 4.0]]
+    assert t[0, 1].item() == 2.0 and float(t[1, 0]) == 3.0 and int(t[1, 1]) == 4
+    assert len(t) == 2 and t.shape == (2, 2) and t.size(1) == 2 and t.dim() == 2
+    assert bool(dyntorch.tensor([1])) and not bool(dyntorch.tensor(0.0))
+    with pytest.raises(RuntimeError, match="ambiguous"):
+        bool(t)
+    with pytest.raises(RuntimeError, match="cannot be converted to Scalar"):
+        t.item()
+    assert [r.tolist() for r in t] == [[1.5, 2.0], [3.0, 4.0]]
+    assert list(range(10))[dyntorch.tensor(3)] == 3
+
+
+def test_iteration_gradient(torch):
+    def fn(m, x):
+        return m.stack([r * r * (i + 1) for i, r in enumerate(x)]).sum(0)
+
+    check_double(torch, fn, R.standard_normal((3, 2)))
+
+
+HIGHER_ORDER = {
+    "exp": lambda m, x, y: x.exp() * y,
+    "mul": lambda m, x, y: x * y * x,
+    "matmul": lambda m, x, y: (x @ y.t()) ** 2,
+    "sum": lambda m, x, y: (x.sum(1, keepdim=True) * y) ** 2,
+    "getitem": lambda m, x, y: x[m.tensor([0, 0, 1]), 1:] ** 2 * y[0, 1:],
+    "tanh": lambda m, x, y: m.tanh(x * y),
+    "pow": lambda m, x, y: x.abs() ** 2.5 + x ** y.abs(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HIGHER_ORDER))
+def test_higher_order_gradients(torch, name):
+    x = R.uniform(0.5, 1.5, (2, 3))
+    y = R.standard_normal((2, 3))
+    check_double(torch, HIGHER_ORDER[name], x, y)
+
+
+def test_third_order_tanh(torch):
+    out = []
+    for m in (dyntorch, torch):
+        x = m.tensor([0.3, -0.7], dtype=m.float64, requires_grad=True)
+        y = m.tanh(x).sum()
+        (g1,) = m.autograd.grad(y, x, create_graph=True)
+        (g2,) = m.autograd.grad(g1.sum(), x, create_graph=True)
+        (g3,) = m.autograd.grad(g2.sum(), x)
+        out.append([np.array(g.detach().tolist()) for g in (g1, g2, g3)])
+    for a, b in zip(*out):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
