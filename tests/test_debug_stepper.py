@@ -427,3 +427,21 @@ def test_stepper_displays_as_text_or_widget():
     assert "SumBackward0" in repr(s)
     s.close()
     assert s._repr_mimebundle_() == {"text/plain": "<BackwardStepper closed>"}
+
+
+def test_error_at_a_node_keeps_the_steps_before_it():
+    from dyntorch.debug import NonFiniteError, detect_nonfinite
+
+    x = dt.tensor(np.array([0.0, 4.0]), requires_grad=True)
+    loss = (x.sqrt() * 2.0).sum()
+    s = BackwardStepper(loss)
+    with detect_nonfinite(forward=False):
+        with pytest.raises(NonFiniteError):
+            s.run()
+        assert [st.node.name() for st in s.history] == ["SumBackward0", "MulBackward0"]
+        with pytest.raises(NonFiniteError):  # same node, same error, after a replay
+            s.step()
+    assert len(s.history) == 2 and not s.done
+    s.run()  # outside the check it runs through
+    assert s.done and np.isinf(x.grad.numpy()[0]) and x.grad.numpy()[1] == 0.5
+    s.close()

@@ -380,7 +380,10 @@ class BackwardStepper:
         if self._finished:
             return None
         if self._gen is None:
-            self._start()
+            if self.history:  # the generator died (an error at the next node): rebuild it
+                self._replay(len(self.history))
+            else:
+                self._start()
         prev = D.grad_enabled
         D.grad_enabled = False
         try:
@@ -388,17 +391,30 @@ class BackwardStepper:
         except StopIteration as stop:
             self._finish(stop.value)
             return None
+        except BaseException:
+            # The node raised (or an observer such as detect_nonfinite did): the generator is
+            # gone, but the steps before it stand; the next step replays up to here.
+            self._gen = None
+            raise
         finally:
             D.grad_enabled = prev
         node = es.node
         gout = es._gout
         if node.__class__ is AccumulateGrad and gout and gout[0] is not None:
-            g = node.variable._grad
+            v = node.variable
+            g = v._grad if v is not None else None
             if g is not None and g._data is gout[0]:  # the leaf took it by reference
                 gout = [gout[0].copy()]
         st = Step(node, gout, _freeze(es._gin), es.index, len(self._order))
         self.history.append(st)
         return st
+
+    def _replay(self, target: int) -> None:
+        """Restart from the snapshot and run ``target`` nodes again (deterministic)."""
+        self.reset()
+        for _ in range(target):
+            if self._advance() is None:
+                break
 
     def _finish(self, captured):
         self._finished = True
@@ -468,10 +484,7 @@ class BackwardStepper:
     def back(self, n: int = 1) -> Step | None:
         """Step back ``n`` nodes by deterministic replay; return the new current Step."""
         self._check_open()
-        target = max(0, len(self.history) - n)
-        self.reset()
-        for _ in range(target):
-            self._advance()
+        self._replay(max(0, len(self.history) - n))
         return self.current
 
     def reset(self) -> None:
