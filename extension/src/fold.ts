@@ -62,7 +62,9 @@ export class Folding {
     for (const s of all) maxDepth = Math.max(maxDepth, scopeDepth(s));
     for (let d = maxDepth; d >= 1; d--) {
       this.folded = new Set([...all].filter(s => scopeDepth(s) >= d));
-      if (this.visible(doc).items.size <= limit) return;
+      // overview first: the deepest folding that keeps a third of the limit (a 12-layer
+      // transformer opens as embed -> "Block x 12" -> head)
+      if (this.visible(doc).items.size <= limit / 3) return;
     }
   }
 
@@ -195,11 +197,34 @@ export class Folding {
       if (!children.has(p)) children.set(p, []);
       children.get(p)!.push(s);
     }
+    // A leaf feeding many ops (a shared weight) would draw long edges across the whole graph,
+    // which Graphviz lays out in time quadratic in their length: draw one copy per consumer.
+    const out = new Map<string, string[]>();
+    const seen = new Set<string>();
+    for (const e of doc.edges) {
+      const a = rep.get(e.src);
+      const b = rep.get(e.dst);
+      if (!a || !b || a === b) continue;
+      const k = a + '\u0000' + b;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      if (!out.has(a)) out.set(a, []);
+      out.get(a)!.push(b);
+    }
+    const nodes = byId(doc);
+    const ghosted = new Set<string>();
+    for (const [a, dsts] of out) {
+      const it = items.get(a)!;
+      if (dsts.length > 1 && it.type === 'node' && nodes.get(it.members[0])!.kind === 'leaf') ghosted.add(a);
+    }
     const emit = (scope: string, indent: string) => {
       for (const it of placed.get(scope) || []) {
         const cls = 'dt-item dt-' + it.type;
-        const shape = it.type === 'node' ? kindShape(byId(doc).get(it.members[0])!) : 'shape=box3d, style="filled"';
-        lines.push(`${indent}${q(it.id)} [id=${q(it.id)}, class=${q(cls)}, label=${q(it.label)}${shape ? ', ' + shape : ''}];`);
+        const shape = it.type === 'node' ? kindShape(nodes.get(it.members[0])!) : 'shape=box3d, style="filled"';
+        const copies = ghosted.has(it.id) ? out.get(it.id)!.map((_, k) => it.id + '~' + k) : [it.id];
+        for (const id of copies) {
+          lines.push(`${indent}${q(id)} [id=${q(id)}, class=${q(cls)}, label=${q(it.label)}${shape ? ', ' + shape : ''}];`);
+        }
       }
       for (const c of (children.get(scope) || []).sort(natural)) {
         const t = this.scopeInfo.get(c)?.type;
@@ -210,15 +235,8 @@ export class Folding {
       }
     };
     emit('', '');
-    const seen = new Set<string>();
-    for (const e of doc.edges) {
-      const a = rep.get(e.src);
-      const b = rep.get(e.dst);
-      if (!a || !b || a === b) continue;
-      const k = a + '\u0000' + b;
-      if (seen.has(k)) continue;
-      seen.add(k);
-      lines.push(`${q(a)} -> ${q(b)};`);
+    for (const [a, dsts] of out) {
+      dsts.forEach((b, k) => lines.push(`${q(ghosted.has(a) ? a + '~' + k : a)} -> ${q(b)};`));
     }
     lines.push('}');
     return lines.join('\n');

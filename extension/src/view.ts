@@ -38,12 +38,14 @@ export class GraphView implements HubView {
   metrics: Metrics = {};
   folding = new Folding();
   vis: Visible | null = null;
-  els = new Map<string, SVGGElement>();
+  els = new Map<string, SVGGElement[]>(); // drawn id -> its SVG groups (copies of a shared leaf)
   selected: string | null = null;
   breakpoints = new Set<string>();
   lastActive = Date.now();
   timings: Timing[] = [];
   drawn = 0; // completed drawings
+  createdAt = performance.now();
+  firstDrawMs: number | null = null; // from the view's creation to its first drawing
   private structDirty = true;
   private styleDirty = true;
   private busy = false;
@@ -85,8 +87,8 @@ export class GraphView implements HubView {
       this.overlay.append(h('option', { value: v }, t));
     }
     this.overlay.addEventListener('change', () => this.restyle());
-    const fit = h('button', { class: 'dt-btn', 'data-cmd': 'fit', title: 'Fit the graph in view' }, 'Fit');
-    fit.addEventListener('click', () => this.fit());
+    const fit = h('button', { class: 'dt-btn', 'data-cmd': 'fit', title: 'Fit the whole graph in view (wheel: zoom, drag: pan)' }, 'Fit');
+    fit.addEventListener('click', () => this.fit(true));
     const foldAll = h('button', { class: 'dt-btn', 'data-cmd': 'fold', title: 'Fold scopes again' }, 'Fold');
     foldAll.addEventListener('click', () => {
       if (!this.doc) return;
@@ -152,6 +154,8 @@ export class GraphView implements HubView {
   }
 
   private fitNext = true;
+  private followed: string | null = null; // the current node we last panned to
+  private revealAfter: string | null = null; // a cluster to bring into view after the next layout
 
   /** Apply a diff; returns false when it does not follow the document (ask for the full one). */
   applyDiff(d: GDiff): boolean {
@@ -252,6 +256,7 @@ export class GraphView implements HubView {
         this.timings.push({ layout_ms: t1 - t0, draw_ms: this.lastDraw - t0, items: vis.items.size, at: Date.now() });
         if (this.timings.length > 50) this.timings.shift();
         this.drawn++;
+        if (this.firstDrawMs === null) this.firstDrawMs = this.lastDraw - this.createdAt;
         this.snapshotSoon();
       } else if (this.styleDirty) {
         this.restyle();
@@ -284,12 +289,24 @@ export class GraphView implements HubView {
     if (keep) this.applyView();
     else this.fit();
     this.fitNext = false;
+    if (this.revealAfter) {
+      const c = this.svg.querySelector<SVGGElement>(`g.cluster[id="${CSS.escape(this.revealAfter)}"]`);
+      if (c) this.els.set(this.revealAfter, [c]);
+      this.reveal(this.revealAfter);
+      this.els.delete(this.revealAfter);
+      this.revealAfter = null;
+    }
   }
 
   private indexSvg(): void {
     this.els.clear();
     if (!this.svg) return;
-    for (const g of Array.from(this.svg.querySelectorAll<SVGGElement>('g.node'))) this.els.set(g.id, g);
+    for (const g of Array.from(this.svg.querySelectorAll<SVGGElement>('g.node'))) {
+      const id = g.id.split('~')[0];
+      const l = this.els.get(id);
+      if (l) l.push(g);
+      else this.els.set(id, [g]);
+    }
   }
 
   /** Colours, classes and highlights; no layout. */
@@ -309,10 +326,27 @@ export class GraphView implements HubView {
     let lo = Infinity, hi = -Infinity;
     if (values) for (const v of values.values()) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
     let matches = 0;
-    for (const [id, g] of this.els) {
+    for (const [id, gs] of this.els) {
       const it = vis.items.get(id);
       if (!it) continue;
       const st = aggregateState(it, m);
+      for (const g of gs) this.styleOne(g, id, it, st, m, query, values, lo, hi);
+      if (query !== '' && gs[0].classList.contains('dt-match')) matches++;
+    }
+    this.root.setAttribute('data-matches', String(matches));
+    const cur = doc.status && doc.status.current;
+    if (cur && cur !== this.followed) {
+      this.followed = cur;
+      const rid = vis.rep.get(cur);
+      if (rid) this.reveal(rid);
+    }
+    this.renderStatus();
+    if (this.selected) this.renderInspector();
+  }
+
+  private styleOne(g: SVGGElement, id: string, it: Item, st: string, m: Map<string, GNode>, query: string,
+    values: Map<string, number> | null, lo: number, hi: number): void {
+    {
       if (g.getAttribute('data-state') !== st) {
         for (const s of STATES) g.classList.remove('st-' + s);
         g.classList.add('st-' + st);
@@ -325,7 +359,6 @@ export class GraphView implements HubView {
         return n.op.toLowerCase().includes(query) || (n.scope || '').toLowerCase().includes(query) ||
           (n.label || '').toLowerCase().includes(query);
       });
-      if (hit) matches++;
       g.classList.toggle('dt-match', hit);
       g.classList.toggle('dt-dim', query !== '' && !hit);
       const shape = g.querySelector<SVGElement>('path, polygon, ellipse');
@@ -334,9 +367,6 @@ export class GraphView implements HubView {
         shape.style.fill = v === undefined ? '' : ramp(hi > lo ? (v - lo) / (hi - lo) : 1);
       }
     }
-    this.root.setAttribute('data-matches', String(matches));
-    this.renderStatus();
-    if (this.selected) this.renderInspector();
   }
 
   private overlayValues(vis: Visible, m: Map<string, GNode>, mode: string): Map<string, number> {
@@ -373,9 +403,10 @@ export class GraphView implements HubView {
     const g = (ev.target as Element).closest('g.node') as SVGGElement | null;
     if (!g) return;
     this.touch();
-    const id = g.id;
+    const id = g.id.split('~')[0];
     if (id.startsWith('s:') || id.startsWith('r:')) {
       this.folding.toggle(id);
+      this.revealAfter = 'c:' + id.slice(2);
       this.select(id);
       this.structDirty = true;
       this.schedule(true);
@@ -386,7 +417,7 @@ export class GraphView implements HubView {
 
   select(id: string | null): void {
     this.selected = id;
-    for (const [k, g] of this.els) g.classList.toggle('dt-selected', k === id);
+    for (const [k, gs] of this.els) for (const g of gs) g.classList.toggle('dt-selected', k === id);
     this.renderInspector();
     if (id && !id.includes(':')) this.host.send({ type: 'select', node: id });
   }
@@ -471,8 +502,36 @@ export class GraphView implements HubView {
     });
   }
 
-  fit(): void {
-    this.view = { ...this.full };
+  /** The whole graph when it stays readable, else a readable window on the current node
+   *  (stepper) or the output end of the graph. */
+  fit(force = false): void {
+    const r = this.canvas.getBoundingClientRect();
+    const f = this.full;
+    const s = r.width && r.height ? Math.min(r.width / f.w, r.height / f.h) : 1;
+    if (force || s >= 0.45) {
+      this.view = { ...f };
+      this.applyView();
+      return;
+    }
+    const k = 0.8; // pixels per graph point: about 10 px text
+    const w = r.width / k, h = r.height / k;
+    this.view = { x: f.x + (f.w - w) / 2, y: f.y + f.h - h, w, h };
+    this.applyView();
+    const cur = this.doc && this.doc.status && this.doc.status.current;
+    const id = cur && this.vis ? this.vis.rep.get(cur) : null;
+    if (id) this.reveal(id);
+  }
+
+  /** Pan so that the drawn item ``id`` is in view (no-op when it already is). */
+  reveal(id: string): void {
+    const gs = this.els.get(id);
+    if (!gs || !this.svg) return;
+    const gr = gs[0].getBoundingClientRect();
+    const cr = this.canvas.getBoundingClientRect();
+    if (!cr.width || (gr.left >= cr.left && gr.right <= cr.right && gr.top >= cr.top && gr.bottom <= cr.bottom)) return;
+    const s = Math.max(this.view.w / cr.width, this.view.h / cr.height);
+    this.view.x += (gr.left + gr.width / 2 - (cr.left + cr.width / 2)) * s;
+    this.view.y += (gr.top + gr.height / 2 - (cr.top + cr.height / 2)) * s;
     this.applyView();
   }
 
@@ -497,6 +556,7 @@ export class GraphView implements HubView {
       nodes: this.doc ? this.doc.nodes.length : 0,
       items: this.vis ? this.vis.items.size : 0,
       drawn: this.drawn,
+      first_draw_ms: this.firstDrawMs,
       rev: this.doc ? this.doc.rev : -1,
       timings: this.timings,
       selected: this.selected,

@@ -1,0 +1,59 @@
+"""Driving JupyterLab from Playwright: open a notebook, run cells, read outputs, find views."""
+from __future__ import annotations
+
+import json
+
+APP = "window.jupyterapp"
+
+
+def open_notebook(page, lab, name: str) -> None:
+    page.goto(f"{lab.url}/lab/tree/{name}")
+    page.wait_for_function(
+        f"""() => {{ const w = {APP} && {APP}.shell.currentWidget;
+            const k = w && w.sessionContext && w.sessionContext.session &&
+                      w.sessionContext.session.kernel;
+            return k && k.connectionStatus === 'connected' && k.status === 'idle'; }}""",
+        timeout=90000)
+
+
+def run_cell(page, i: int, timeout: float = 120000) -> str:
+    """Run cell ``i`` of the current notebook; return its output text (raises on an error)."""
+    page.evaluate(
+        f"""async (i) => {{ const nb = {APP}.shell.currentWidget;
+            nb.content.activeCellIndex = i;
+            await {APP}.commands.execute('notebook:run-cell'); }}""", i, )
+    page.wait_for_function(
+        f"""(i) => {{ const nb = {APP}.shell.currentWidget; const c = nb.content.widgets[i];
+            return c.model.executionCount !== null &&
+                   nb.sessionContext.session.kernel.status === 'idle'; }}""",
+        arg=i, timeout=timeout)
+    text = output(page, i)
+    if "Traceback" in text or "Error" in text.split("\n")[0]:
+        raise AssertionError(f"cell {i} failed:\n{text}")
+    return text
+
+
+def output(page, i: int) -> str:
+    return page.evaluate(
+        f"""(i) => {{ const c = {APP}.shell.currentWidget.content.widgets[i];
+            return c.outputArea ? c.outputArea.node.innerText : ''; }}""", i)
+
+
+def json_output(page, i: int) -> dict:
+    """Run cell ``i`` that prints one JSON line and parse it."""
+    text = run_cell(page, i)
+    line = [x for x in text.splitlines() if x.startswith("{")][-1]
+    return json.loads(line)
+
+
+def views(page) -> list:
+    """info() of every dyntorch view on the page."""
+    return page.evaluate("() => [...(window.__dyntorchHub ? window.__dyntorchHub.views : [])]"
+                         ".map(v => ({mode: v.host.mode, ...v.info()}))")
+
+
+def wait_drawn(page, index: int, at_least: int = 1, timeout: float = 60000) -> dict:
+    page.wait_for_function(
+        """([i, n]) => { const vs = [...(window.__dyntorchHub ? window.__dyntorchHub.views : [])];
+            return vs[i] && vs[i].drawn >= n; }""", arg=[index, at_least], timeout=timeout)
+    return views(page)[index]
