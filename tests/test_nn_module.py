@@ -394,3 +394,28 @@ def test_lazy_linear():
     assert type(m) is nn.Linear and m.in_features == 5 and y.shape == (2, 3)
     assert m.weight is w and type(w) is nn.Parameter and w.shape == (3, 5)
     assert repr(m) == "Linear(in_features=5, out_features=3, bias=True)"
+
+
+def test_scope_cache_does_not_keep_parent_alive():
+    import gc
+    import weakref
+
+    shared = nn.Linear(2, 2)
+    parent = nn.Sequential(shared)
+    parent(dt.randn(1, 2))
+    ref = weakref.ref(parent)
+    del parent
+    gc.collect()
+    assert ref() is None
+    x = dt.randn(1, 2, requires_grad=True)
+    assert shared(x).grad_fn.scope == ""  # alone again: top-level scope
+    outer = nn.Sequential(nn.Identity(), shared)
+    assert outer(x).grad_fn.scope == "1"
+    assert SCOPE_TYPES["1"] == "Linear"
+
+
+def test_load_torch_state_dict_directly():
+    tm = torch.nn.Linear(3, 2)
+    dm = nn.Linear(3, 2)
+    dm.load_state_dict(tm.state_dict())  # torch tensors read through the array protocol
+    np.testing.assert_array_equal(dm.weight.detach().numpy(), tm.weight.detach().numpy())

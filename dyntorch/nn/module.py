@@ -8,6 +8,7 @@ module made it. The name is resolved once per (parent, parent scope) and cached 
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -245,10 +246,17 @@ class Module:
                 name = pscope
             else:
                 name = key if not pscope else pscope + "." + key
-        _set(self, "_dt_sc", (parent, pscope, name))
-        if name not in SCOPE_TYPES:
-            SCOPE_TYPES[name] = type(self).__name__
+        # The parent is held weakly: a shared child must not keep an old model alive.
+        _set(self, "_dt_sc", (None if parent is None else parent._dt_ref(), pscope, name))
+        SCOPE_TYPES[name] = type(self).__name__
         return name
+
+    def _dt_ref(self):
+        r = self.__dict__.get("_dt_weak")
+        if r is None:
+            r = weakref.ref(self)
+            _set(self, "_dt_weak", r)
+        return r
 
     @property
     def _dt_scope_type(self) -> str:
@@ -260,7 +268,8 @@ class Module:
         parent = _running
         pscope = D.scope
         c = self.__dict__.get("_dt_sc")
-        if c is not None and c[0] is parent and c[1] is pscope:
+        if c is not None and c[1] is pscope and (
+                c[0] is None if parent is None else c[0] is not None and c[0]() is parent):
             name = c[2]
         else:
             name = self._dt_resolve_scope(parent, pscope)
@@ -427,6 +436,7 @@ class Module:
     def __getstate__(self) -> dict:
         s = self.__dict__.copy()
         s["_dt_sc"] = None
+        s.pop("_dt_weak", None)
         return s
 
     # ------------------------------------------------------------------ registration
