@@ -1,6 +1,6 @@
 """Benchmarks of the imaging and sequence hot paths against torch 2.13 in the same process (CPU).
 
-Run: ``.venv/bin/python benchmarks/bench_nn.py [--quick]``. Prints one line per case:
+Run: ``.venv/bin/python benchmarks/bench_nn.py [--quick] [--threads N]``. Prints one line per case:
 ``name: dyntorch X ms, torch Y ms, ratio R`` (median of repeated timings, after warm-up).
 Targets: conv2d forward+backward <= 2.0x torch; LeNet train step <= 1.5x torch.
 """
@@ -124,7 +124,16 @@ def bench_lstm(reps, inner):
 def main(argv) -> None:
     quick = "--quick" in argv
     reps, inner = (3, 3) if quick else (7, 5)
-    torch.set_num_threads(torch.get_num_threads())
+    if "--threads" in argv:  # same thread count for torch and NumPy's BLAS (fair under load)
+        n = int(argv[argv.index("--threads") + 1])
+        torch.set_num_threads(n)
+        try:
+            import threadpoolctl
+
+            threadpoolctl.threadpool_limits(n, "blas")
+        except ImportError:
+            print("threadpoolctl missing: NumPy's BLAS threads are not limited")
+    print(f"threads: torch {torch.get_num_threads()}", flush=True)
     bench_conv2d(reps, inner)
     bench_lenet(reps, inner)
     bench_lstm(reps, inner)

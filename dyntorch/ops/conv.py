@@ -437,38 +437,76 @@ def _pool_geometry(h, k, s, p, d, ceil):
     return out, extra
 
 
-@op(name="max_pool2d", backward_name="MaxPool2DWithIndicesBackward0", multi=True)
-def _max_pool2d(xp, x, k=(1, 1), stride=(1, 1), pad=(0, 0), dil=(1, 1), ceil=False):
+def _max_windows(xp, x, k, stride, pad, dil, ceil):
+    """Strided window view of the -inf padded input, and the output size."""
     n, c, h, w = x.shape
     oh, eh = _pool_geometry(h, k[0], stride[0], pad[0], dil[0], ceil)
     ow, ew = _pool_geometry(w, k[1], stride[1], pad[1], dil[1], ceil)
     neg = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
     xp_ = _padded(xp, x, (pad[0], pad[0] + eh, pad[1], pad[1] + ew), neg)
-    win = _windows(xp, xp_, k[0], k[1], oh, ow, stride, dil)
+    return xp_, _windows(xp, xp_, k[0], k[1], oh, ow, stride, dil), oh, ow
+
+
+@op(name="max_pool2d", backward_name="MaxPool2DWithIndicesBackward0")
+def _max_pool2d(xp, x, k=(1, 1), stride=(1, 1), pad=(0, 0), dil=(1, 1), ceil=False):
+    _, win, _, _ = _max_windows(xp, x, k, stride, pad, dil, ceil)
     best = win[:, :, 0, 0].copy()
-    arg = xp.zeros(best.shape, dtype=xp.int64)
-    t = 0
     for a in range(k[0]):
         for b in range(k[1]):
-            if t:
-                cand = win[:, :, a, b]
-                m = (cand > best) | (cand != cand)  # NaN wins, like torch
-                xp.copyto(best, cand, where=m)
-                xp.copyto(arg, t, where=m)
-            t += 1
-    # flat index of the chosen element within each (H, W) input plane, torch's convention
-    ka, kb = arg // k[1], arg % k[1]
-    rows = xp.arange(oh).reshape(oh, 1) * stride[0] - pad[0] + ka * dil[0]
-    cols = xp.arange(ow) * stride[1] - pad[1] + kb * dil[1]
-    idx = rows * w + cols
-    return best, idx
+            if a or b:
+                xp.maximum(best, win[:, :, a, b], out=best)  # NaN propagates, like torch
+    return best
+
+
+def _first_max_masks(xp, win, best, k):
+    """Per kernel offset, where that offset holds the window's first maximum (torch's pick)."""
+    taken = None
+    for a in range(k[0]):
+        for b in range(k[1]):
+            cand = win[:, :, a, b]
+            m = (cand == best) | (cand != cand)
+            if taken is None:
+                taken = m
+            else:
+                m &= ~taken
+                taken |= m
+            yield a, b, m
+
+
+def _max_pool_indices(xp, x, best, k, stride, pad, dil, ceil):
+    """Flat index within each (H, W) input plane of every window's maximum."""
+    _, win, oh, ow = _max_windows(xp, x, k, stride, pad, dil, ceil)
+    w = x.shape[3]
+    idx = xp.zeros(best.shape, dtype=xp.int64)
+    rows = xp.arange(oh).reshape(oh, 1) * stride[0] - pad[0]
+    cols = xp.arange(ow) * stride[1] - pad[1]
+    base = rows * w + cols
+    for a, b, m in _first_max_masks(xp, win, best, k):
+        xp.copyto(idx, base + (a * dil[0] * w + b * dil[1]), where=m)
+    return idx
 
 
 @_max_pool2d.def_derivative
 def _(ns, g, x, out, k=(1, 1), stride=(1, 1), pad=(0, 0), dil=(1, 1), ceil=False):
-    idx = out[1]
-    overlap = stride[0] < k[0] * dil[0] - dil[0] + 1 or stride[1] < k[1] * dil[1] - dil[1] + 1
-    return _call(ns, _plane_scatter, g, idx, hw=tuple(x.shape[2:]), overlap=overlap)
+    xp = ns.xp
+    if xp is None:  # create_graph: route through the differentiable scatter
+        xd, od = x._data, out._data
+        from .. import _backend as B
+
+        idx = _max_pool_indices(B.xp_of(xd), xd, od, k, stride, pad, dil, ceil)
+        overlap = stride[0] < dil[0] * (k[0] - 1) + 1 or stride[1] < dil[1] * (k[1] - 1) + 1
+        return _plane_scatter(g, idx, hw=tuple(xd.shape[2:]), overlap=overlap)
+    xp_, win, oh, ow = _max_windows(xp, x, k, stride, pad, dil, ceil)
+    dxp = xp.zeros(xp_.shape, dtype=g.dtype)
+    sh, sw = stride
+    eh, ew = sh * (oh - 1) + 1, sw * (ow - 1) + 1
+    for a, b, m in _first_max_masks(xp, win, out, k):
+        ra, cb = a * dil[0], b * dil[1]
+        dxp[:, :, ra:ra + eh:sh, cb:cb + ew:sw] += g * m
+    h, w = x.shape[2:]
+    if dxp.shape[2:] == (h, w):
+        return dxp
+    return xp.ascontiguousarray(dxp[:, :, pad[0]:pad[0] + h, pad[1]:pad[1] + w])
 
 
 @op(name="plane_scatter", backward_name="MaxPool2DWithIndicesBackwardBackward0")
@@ -510,11 +548,17 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise RuntimeError(f"max_pool2d(): pad should be at most half of effective kernel size, "
                            f"but got pad={p} and kernel_size={k}")
-    y, idx = _max_pool2d(x, k=k, stride=s, pad=p, dil=_pair(dilation, "dilation"),
-                         ceil=bool(ceil_mode))
+    d = _pair(dilation, "dilation")
+    y = _max_pool2d(x, k=k, stride=s, pad=p, dil=d, ceil=bool(ceil_mode))
+    if not return_indices:
+        return _sq(y, 0) if unb else y
+    from .._tensor import _make
+
+    xd = x._data
+    idx = _make(_max_pool_indices(_xp_of(x), xd, y._data, k, s, p, d, bool(ceil_mode)))
     if unb:
         y, idx = _sq(y, 0), _sq(idx, 0)
-    return (y, idx) if return_indices else y
+    return y, idx
 
 
 def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
