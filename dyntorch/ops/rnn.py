@@ -114,3 +114,110 @@ def _(ns, gg, _g, idx, n=0, axis=0):
     if ns.xp is not None:
         return _take_rows.forward(ns.xp, gg, idx, axis=axis), None
     return _take_rows(gg, idx, axis=axis), None
+
+
+# ----------------------------------------------------------------------------- LSTM sequence
+@op(name="lstm_seq", backward_name="LstmBackward0", multi=True)
+def _lstm_seq(xp, xg, w_hh, b_hh, hc0, mask=None, reverse=False):
+    """One LSTM layer in one direction over a whole sequence, as one node.
+
+    ``xg`` (T, B, 4H) is the input projection (bias ``b_ih`` included), ``hc0`` (B, 2H) the
+    initial ``[h, c]``. Output 0 is ``[h_t, c_t]`` for every step (T, B, 2H) in time order;
+    output 1 keeps the activated gates for the backward pass. ``mask`` (T, B, 1) freezes the
+    state of finished sequences (packed input). Per step only ``h @ w_hh^T`` is a GEMM.
+    """
+    T, Bn, G = xg.shape
+    H = G // 4
+    Y = xp.empty((T, Bn, 2 * H), dtype=xg.dtype)
+    acts = xp.empty((T, Bn, G), dtype=xg.dtype)
+    wt = xp.ascontiguousarray(w_hh.T)
+    hc = hc0
+    gates = xp.empty((Bn, G), dtype=xg.dtype)
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        xp.matmul(hc[:, :H], wt, out=gates)
+        gates += xg[t]
+        if b_hh is not None:
+            gates += b_hh
+        a = acts[t]
+        xp.tanh(gates * 0.5, out=a)  # sigmoid via tanh: no overflow
+        a += 1.0
+        a *= 0.5
+        xp.tanh(gates[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])
+        y = Y[t]
+        c = y[:, H:]
+        xp.multiply(a[:, H:2 * H], hc[:, H:], out=c)
+        c += a[:, :H] * a[:, 2 * H:3 * H]
+        xp.multiply(a[:, 3 * H:], xp.tanh(c), out=y[:, :H])
+        if mask is not None:
+            m = mask[t]
+            y[...] = xp.where(m, y, hc)
+        hc = y
+    return Y, acts
+
+
+@_lstm_seq.def_derivative
+def _(ns, G, xg, w_hh, b_hh, hc0, mask, out, reverse=False, needs=()):
+    Y = out[0]
+    T = xg.shape[0]
+    H = xg.shape[2] // 4
+    graph = ns.xp is None
+    acts_saved = None if graph else out[1]
+    sl = ns.getitem
+    E = Ellipsis
+    order = list(range(T - 1, -1, -1) if reverse else range(T))
+    prev_of = {}
+    p = hc0
+    for t in order:
+        prev_of[t] = p
+        p = sl(Y, t)
+    dh = dc = None
+    dgates = [None] * T
+    for t in reversed(order):
+        hc_prev = prev_of[t]
+        h_prev, c_prev = sl(hc_prev, (E, slice(0, H))), sl(hc_prev, (E, slice(H, None)))
+        if acts_saved is not None:
+            a = acts_saved[t]
+            i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        else:  # create_graph: rebuild the gates as graph
+            pre = sl(xg, t) + ns.matmul(h_prev, ns.transpose(w_hh))
+            if b_hh is not None:
+                pre = pre + b_hh
+            i = _sig(ns, sl(pre, (E, slice(0, H))))
+            f = _sig(ns, sl(pre, (E, slice(H, 2 * H))))
+            g = ns.tanh(sl(pre, (E, slice(2 * H, 3 * H))))
+            o = _sig(ns, sl(pre, (E, slice(3 * H, None))))
+        Gt = sl(G, t)
+        gh, gc = sl(Gt, (E, slice(0, H))), sl(Gt, (E, slice(H, None)))
+        if dh is not None:
+            gh = gh + dh
+            gc = gc + dc
+        c = f * c_prev + i * g
+        tc = ns.tanh(c)
+        dct = gc + gh * o * (1.0 - tc * tc)
+        dg_ = ns.concatenate([dct * g * i * (1.0 - i), dct * c_prev * f * (1.0 - f),
+                              dct * i * (1.0 - g * g), gh * tc * o * (1.0 - o)], -1)
+        dh_new = ns.matmul(dg_, w_hh)
+        dc_new = dct * f
+        if mask is not None:
+            m = mask[t] if not graph else _const(mask[t])
+            dg_ = ns.where(m, dg_, 0.0 * dg_)
+            dh_new = ns.where(m, dh_new, gh)
+            dc_new = ns.where(m, dc_new, gc)
+        dgates[t] = dg_
+        dh, dc = dh_new, dc_new
+    dG = ns.stack(dgates, 0)
+    dxg = dG if needs[0] else None
+    dw = db = None
+    if needs[1]:
+        hp = ns.stack([sl(prev_of[t], (E, slice(0, H))) for t in range(T)], 0)
+        dw = ns.matmul(ns.transpose(ns.reshape(dG, (-1, 4 * H))), ns.reshape(hp, (-1, H)))
+    if len(needs) > 2 and needs[2]:
+        db = ns.sum(dG, (0, 1))
+    dhc0 = ns.concatenate([dh, dc], -1) if len(needs) > 3 and needs[3] else None
+    return dxg, dw, db, dhc0, None
+
+
+def _const(arr):
+    from .._tensor import _make
+
+    return _make(arr)

@@ -15,7 +15,7 @@ from ... import _backend as B
 from ..._tensor import Tensor, _make
 from ...ops.creation import empty, zeros
 from ...ops.layer import linear
-from ...ops.rnn import _gru_cell, _lstm_cell, _put_rows, _take_rows
+from ...ops.rnn import _gru_cell, _lstm_cell, _lstm_seq, _put_rows, _take_rows
 from ...ops.shape import cat, stack
 from ..module import Module
 from ..parameter import Parameter
@@ -117,11 +117,16 @@ class RNNBase(Module):
                 g("bias_hh" + sfx)
         return g("weight_ih" + sfx), g("weight_hh" + sfx), None, None
 
-    def _run_direction(self, x: Tensor, state: Tensor, layer: int, d: int, masks):
+    def _run_direction(self, x: Tensor, state: Tensor, layer: int, d: int, masks,
+                       mask_array=None):
         """Run one layer in one direction over x (T, B, I); returns (outputs (T,B,H), state)."""
         w_ih, w_hh, b_ih, b_hh = self._params(layer, d)
         H = self.hidden_size
         mode = self.mode
+        if mode == "LSTM":  # the whole sequence as one fused node
+            xg = linear(x, w_ih, b_ih)
+            Y = _lstm_seq(xg, w_hh, b_hh, state, mask_array, reverse=bool(d))[0]
+            return Y.narrow(-1, 0, H), Y[0 if d else Y.shape[0] - 1]
         xg = linear(x, w_ih, b_ih).unbind(0)
         T = len(xg)
         steps = range(T - 1, -1, -1) if d else range(T)
@@ -147,7 +152,7 @@ class RNNBase(Module):
 
     def forward(self, input, hx=None):
         packed = isinstance(input, PackedSequence)
-        masks = None
+        masks = mask_array = None
         if packed:
             data, bs_t, sorted_t, unsorted_t = input
             bs = np.asarray(B.to_numpy(bs_t._data), dtype=np.int64)
@@ -161,6 +166,8 @@ class RNNBase(Module):
             x = x.reshape((T, Bn) + tuple(data.shape[1:]))
             masks = [None if bs[t] == Bn else
                      _make(xp.asarray((lens > t).reshape(Bn, 1))) for t in range(T)]
+            mask_array = xp.asarray(
+                (lens[None, :] > np.arange(T)[:, None]).reshape(T, Bn, 1))
             unbatched = False
         else:
             unbatched = input.ndim == 2
@@ -206,7 +213,7 @@ class RNNBase(Module):
             for d in range(D):
                 k = layer * D + d
                 st = cat([h0[k], c0[k]], -1) if lstm else h0[k]
-                out, st = self._run_direction(layer_in, st, layer, d, masks)
+                out, st = self._run_direction(layer_in, st, layer, d, masks, mask_array)
                 outs.append(out)
                 if lstm:
                     hs.append(st.narrow(-1, 0, H))
