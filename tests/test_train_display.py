@@ -1,0 +1,74 @@
+"""Trainer display: the tqdm progress bar and the live notebook plot (with a fake display)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dyntorch
+from dyntorch import nn, optim
+from dyntorch.train import Trainer, TrainModule
+from dyntorch.train import trainer as trainer_mod
+from dyntorch.utils.data import DataLoader, TensorDataset
+
+
+class Tiny(TrainModule):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = nn.functional.mse_loss(self.lin(x), y)
+        self.log("train_loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", nn.functional.mse_loss(self.lin(x), y), prog_bar=True)
+
+    def configure_optimizers(self):
+        return optim.SGD(self.parameters(), lr=0.1)
+
+
+def _loader():
+    rng = np.random.default_rng(0)
+    ds = TensorDataset(dyntorch.tensor(rng.standard_normal((12, 3)).astype(np.float32)),
+                       dyntorch.tensor(rng.standard_normal((12, 1)).astype(np.float32)))
+    return DataLoader(ds, batch_size=4)
+
+
+def test_progress_bar_runs(tmp_path, capsys):
+    tr = Trainer(max_epochs=2, default_root_dir=str(tmp_path), enable_progress_bar=True)
+    tr.fit(Tiny(), _loader(), _loader())
+    err = capsys.readouterr().err
+    assert "Epoch 0" in err and "Epoch 1" in err and "3/3" in err
+
+
+def test_live_plot_updates_in_place(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    ipd = pytest.importorskip("IPython.display")
+    updates = []
+
+    class Handle:
+        def update(self, obj):
+            updates.append(obj)
+
+    monkeypatch.setattr(trainer_mod, "in_notebook", lambda: True)
+    monkeypatch.setattr(ipd, "display", lambda *a, **k: Handle())
+    tr = Trainer(max_epochs=3, default_root_dir=str(tmp_path), enable_progress_bar=False,
+                 log_every_n_steps=1)
+    tr.fit(Tiny(), _loader(), _loader())
+    assert tr.live_plot is not None and updates
+    from matplotlib.figure import Figure
+
+    fig = updates[-1]
+    assert isinstance(fig, Figure)
+    titles = {ax.get_title() for ax in fig.axes}
+    assert "loss" in titles
+    series = tr.live_plot.series
+    assert len(series["train_loss"][1]) == 9 and len(series["val_loss"][1]) == 3
+    # off outside a kernel, and when asked
+    monkeypatch.setattr(trainer_mod, "in_notebook", lambda: False)
+    tr2 = Trainer(max_epochs=1, default_root_dir=str(tmp_path / "b"), enable_progress_bar=False)
+    tr2.fit(Tiny(), _loader())
+    assert tr2.live_plot is None
