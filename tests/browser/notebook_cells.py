@@ -39,7 +39,7 @@ w
 
 STEPPER = '''\
 stepper = BackwardStepper(loss)
-stepper_widget(stepper, model=model)
+stepper  # a stepper displays itself as the debugger
 '''
 
 PROBE = '''\
