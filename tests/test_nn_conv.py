@@ -256,6 +256,9 @@ def _copy_params(ours, ref):
     lambda m: m.AvgPool2d(2),
     lambda m: m.AdaptiveAvgPool2d((2, 3)),
     lambda m: m.Upsample(scale_factor=2, mode="bilinear"),
+    lambda m: m.Conv2d(4, 6, 3, padding=1, padding_mode="reflect"),
+    lambda m: m.Conv2d(4, 4, 3, padding=(2, 1), padding_mode="circular", groups=4),
+    lambda m: m.Conv2d(4, 6, 4, padding="same", padding_mode="replicate"),
 ])
 def test_modules_match_torch(make, rng):
     tm = make(torch.nn).double()
@@ -296,3 +299,45 @@ def test_lenet_forward_backward_runs():
     loss = net(x).sum()
     loss.backward()
     assert all(p.grad is not None for p in net.parameters())
+
+
+@pytest.mark.parametrize("name,kw", [
+    ("max_pool2d", dict(kernel_size=3, stride=2, padding=1)),
+    ("max_pool2d", dict(kernel_size=2)),
+    ("avg_pool2d", dict(kernel_size=3, stride=2, padding=1, count_include_pad=False)),
+    ("interpolate", dict(scale_factor=2, mode="bilinear")),
+    ("conv_transpose2d", dict(stride=2, padding=1, output_padding=1)),
+])
+def test_second_order_matches_torch(name, kw, rng):
+    x = rng.standard_normal((2, 3, 6, 7))
+    extra = [rng.standard_normal((3, 2, 3, 3))] if name == "conv_transpose2d" else []
+    (a, *wa), (ta, *twa) = _pair([x] + extra)
+    res = []
+    for X, W, mod, grad in ((a, wa, F, dt.autograd.grad), (ta, twa, TF, torch.autograd.grad)):
+        y = getattr(mod, name)(X, *W, **kw)
+        leaves = (X, *W)
+        gs = grad((y * y * y).sum(), leaves, create_graph=True)
+        s = sum((g * g).sum() for g in gs)
+        res.append(grad(s, leaves))
+    for o, r in zip(*res):
+        np.testing.assert_allclose(_np(o), _np(r), rtol=1e-8, atol=1e-8)
+
+
+def test_conv_transpose1d_and_avg_pool1d_match_torch(rng):
+    x = rng.standard_normal((2, 4, 7))
+    w = rng.standard_normal((4, 3, 3))
+    b = rng.standard_normal(3)
+    _check(lambda x, w, b: F.conv_transpose1d(x, w, b, 2, 1, 1),
+           lambda x, w, b: TF.conv_transpose1d(x, w, b, 2, 1, 1), [x, w, b], rng)
+    _check(lambda x: F.avg_pool1d(x, 3, 2, 1), lambda x: TF.avg_pool1d(x, 3, 2, 1), [x], rng)
+
+
+def test_pixel_shuffle_and_conv_transpose_output_size(rng):
+    x = rng.standard_normal((2, 8, 3, 4))
+    _check(lambda x: F.pixel_shuffle(x, 2), lambda x: TF.pixel_shuffle(x, 2), [x], rng)
+    tm = torch.nn.ConvTranspose2d(8, 2, 3, stride=2, padding=1).double()
+    m = nn.ConvTranspose2d(8, 2, 3, stride=2, padding=1).double()
+    _copy_params(m, tm)
+    y = m(dt.tensor(x), output_size=(6, 8))
+    ty = tm(torch.tensor(x), output_size=(6, 8))
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-9, atol=1e-9)
