@@ -11,6 +11,7 @@ import heapq
 
 from .. import _dispatch as D
 from .._tensor import Tensor, _make
+from .hooks import captured_grad
 from .node import AccumulateGrad
 
 # Step observers: ``fn(step)`` runs for every Step the engine yields (anomaly detection,
@@ -139,18 +140,29 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                     for nr in range(len(gs)):
                         slot = capture.get((node, nr))
                         if slot is not None and gs[nr] is not None:
-                            captured[slot] = gs[nr]
+                            g = gs[nr]
+                            if node._meta is not None or node.__class__ is AccumulateGrad:
+                                g = captured_grad(node, nr, g, create_graph)  # tensor hooks
+                            captured[slot] = g
                 runs = node in keep or (accumulate and node.__class__ is AccumulateGrad and
                                         node in targets)
             nxt = node.next
             if not runs:
                 outs = [None] * len(nxt)
             else:
-                if fast:
-                    g = gs[0]
-                    outs = run_node(node, g, create_graph) if g is not None else [None] * len(nxt)
-                else:
-                    gs, outs = _run(node, gs, fl, create_graph, accumulate or keep is None)
+                try:
+                    if fast:
+                        g = gs[0]
+                        outs = run_node(node, g, create_graph) if g is not None else \
+                            [None] * len(nxt)
+                    else:
+                        gs, outs = _run(node, gs, fl, create_graph, accumulate or keep is None)
+                except Exception as e:  # zero cost unless raised (3.11+)
+                    for fn in tuple(observers):
+                        on_error = getattr(fn, "on_error", None)
+                        if on_error is not None:
+                            on_error(node, e)
+                    raise
                 n_out = len(outs)
                 for i in range(n_out):
                     r = outs[i]
@@ -170,9 +182,14 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                             fresh[c] = [own]
                             continue
                     _add(buf, fresh, c, nr, r, own, create_graph)
-                if not retain_graph and node.__class__ is OpNode:
-                    node.freed = True  # free_node, inlined: drop what backward saved
-                    node.inputs = node.out = None
+                if not retain_graph:
+                    if node.__class__ is OpNode:
+                        node.freed = True  # free_node, inlined: drop what backward saved
+                        node.inputs = node.out = None
+                    else:
+                        free = getattr(node, "_free", None)  # e.g. autograd.Function nodes
+                        if free is not None:
+                            free()
             for e in nxt:
                 if e is None:
                     continue
@@ -235,6 +252,9 @@ def _run(node, gs, fl, create_graph, accumulate):
     if node.__class__ is AccumulateGrad:
         if accumulate:
             _accumulate(node, gs[0], fl[0] if fl else False, create_graph)
+        if node._hooks:  # torch calls them with no grad_inputs and the incoming grad
+            for h in tuple(node._hooks):
+                h((), tuple(_as_tensor(g) for g in gs))
         return gs, []
     if all(g is None for g in gs):
         return gs, [None] * len(node.next)
