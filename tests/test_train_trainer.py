@@ -351,3 +351,11 @@ def test_mid_epoch_validation(tmp_path):
     tr.callbacks.insert(0, Count())
     tr.fit(m, *_loaders())
     assert n == [2, 4, 5, 7, 9, 10]
+
+
+@pytest.mark.cuda
+def test_fit_on_gpu_moves_model_and_batches(tmp_path):
+    m = Reg()
+    tr = _trainer(tmp_path, max_epochs=1, accelerator="gpu")
+    tr.fit(m, *_loaders())
+    assert next(iter(m.parameters())).is_cuda and tr.global_step == 5

@@ -185,6 +185,11 @@ class Trainer:
         self.default_root_dir = os.fspath(default_root_dir) if default_root_dir is not None \
             else os.path.join(os.getcwd(), "dyntorch_logs")
         self.seed = seed
+        if accelerator not in ("auto", "cpu", "gpu", "cuda"):
+            raise ValueError(f"accelerator must be 'auto', 'cpu', 'gpu' or 'cuda', got "
+                             f"{accelerator!r}")
+        self.accelerator = accelerator
+        self._device = None
         self.log_every_n_steps = max(1, int(log_every_n_steps))
         self.logger = CSVLogger(self.default_root_dir) if logger else None
         self._live_plot_opt = live_plot
@@ -359,6 +364,24 @@ class Trainer:
         object.__setattr__(model, "trainer", self)
         self._epoch_rows = {}
 
+    def _place_model(self, model: TrainModule) -> None:
+        """Move the model to the accelerator (before its optimizers are made)."""
+        acc = self.accelerator
+        if acc in ("gpu", "cuda") or (acc == "auto" and B.cuda_available()):
+            B.require_cuda("Trainer(accelerator='gpu')")
+            model.to("cuda")
+        elif acc == "cpu":
+            model.to("cpu")
+        p = next(iter(model.parameters()), None)
+        self._device = p.device if p is not None else B.CPU
+
+    def _to_device(self, batch):
+        """Batches follow the model's device (Lightning's transfer_batch_to_device)."""
+        dev = self._device
+        if dev is None or dev.type == "cpu":
+            return batch
+        return _move(batch, dev)
+
     def _configure_optimizers(self, model: TrainModule) -> None:
         conf = model.configure_optimizers()
         opts, scheds = [], []
@@ -489,6 +512,7 @@ class Trainer:
                                                 self.limit_train_batches)
         if self.seed is not None:
             seed_everything(self.seed)
+        self._place_model(model)
         self._configure_optimizers(model)
         self._start_live_plot()
         for cb in self.callbacks:
@@ -636,6 +660,7 @@ class Trainer:
 
     def _train_batch(self, model, batch, batch_idx: int, accum: int, last: bool) -> None:
         self._stepped = False
+        batch = self._to_device(batch)
         self._call("on_train_batch_start", batch, batch_idx)
         self._in_step = True
         self._cur_bs = _batch_size(batch)
@@ -742,6 +767,7 @@ class Trainer:
                             batch = next(it)
                         except StopIteration:
                             break
+                        batch = self._to_device(batch)
                         extra = (dl_idx,) if multi else ()
                         self._call(f"on_{fn_name}_batch_start", batch, batch_idx, *extra)
                         self._in_step = True
@@ -779,6 +805,7 @@ class Trainer:
         if ckpt_path is not None:
             ck = self._load_ckpt(self._resolve_ckpt(ckpt_path))
             model.load_state_dict(ck["state_dict"])
+        self._place_model(model)
         fn_name = {"val": "validation", "test": "test", "predict": "predict"}[stage]
         if dataloaders is None and hasattr(model, f"{'val' if stage == 'val' else stage}"
                                                   f"_dataloader"):
@@ -988,6 +1015,18 @@ def _scalar(v: float) -> Tensor:
     from .._tensor import _make
 
     return _make(np.array(v, dtype=np.float32))
+
+
+def _move(obj, dev):
+    if isinstance(obj, Tensor):
+        return obj.to(dev)
+    if isinstance(obj, dict):
+        return type(obj)((k, _move(v, dev)) for k, v in obj.items())
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*(_move(v, dev) for v in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_move(v, dev) for v in obj)
+    return obj
 
 
 def _as_list(loaders) -> list:
