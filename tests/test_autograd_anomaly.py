@@ -183,8 +183,6 @@ def test_error_in_function_backward_gets_forward_line_note():
     assert "Error detected in BrokenBackward" in notes and "Broken.apply(x)" in notes
 
 
-@pytest.mark.xfail(reason="needs the engine to report a failing node to observers' on_error "
-                          "(proposed engine patch, see report)", strict=False)
 def test_error_in_builtin_backward_gets_forward_line_note():
     x = dyntorch.ones(2, dtype=dyntorch.float64, requires_grad=True)
     with detect_anomaly():

@@ -257,9 +257,6 @@ def test_saved_tensor_modified_in_place_raises(torch):
             y.sum().backward()
 
 
-@pytest.mark.xfail(reason="engine.steps frees only OpNode since 497c3e6; it must also call "
-                          "node._free() for other nodes when not retain_graph (reported)",
-                   strict=False)
 def test_saved_tensors_freed_after_backward(torch):
     for base in (dyntorch, torch):
         x = base.tensor([1.0, 2.0], dtype=base.float64, requires_grad=True)

@@ -183,9 +183,6 @@ def test_multi_grad_hook_all(torch):
         assert calls == [[[6.0, 6.0], [6.0], None]]
 
 
-@pytest.mark.xfail(reason="engine.steps captures autograd.grad results before tensor hooks run "
-                          "(reported to the engine owner; hooks.captured_grad is the helper to "
-                          "call where it captures)", strict=False)
 def test_tensor_hooks_apply_to_autograd_grad_results(torch):
     res = []
     for base in (dyntorch, torch):
