@@ -680,20 +680,30 @@ def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
 
 
 # ------------------------------------------------------------------ separable linear maps
-@op(name="sandwich", backward_name="UpsampleBackward0")
-def _sandwich(xp, x, A, B):
-    """``A @ x @ B`` over the last two dims, with constant matrices ``A`` (H'xH), ``B`` (WxW')."""
-    y = xp.matmul(A, x) if A is not None else x
-    return xp.matmul(y, B) if B is not None else y
+def _sandwich_op(name: str, bname: str):
+    """An op ``A @ x @ B`` over the last two dims with constant matrices ``A`` (H'xH) and
+    ``B`` (WxW'); one per use so the graph names what ran (pooling, upsampling, padding)."""
+
+    @op(name=name, backward_name=bname)
+    def fwd(xp, x, A, B):
+        y = xp.matmul(A, x) if A is not None else x
+        return xp.matmul(y, B) if B is not None else y
+
+    @fwd.def_derivative
+    def _(ns, g, _x, A, B):
+        At = None if A is None else A.T
+        Bt = None if B is None else B.T
+        if ns.xp is None:  # create_graph: the matrices stay constants
+            return fwd(g, At, Bt), None, None
+        return fwd.forward(ns.xp, g, At, Bt), None, None
+
+    return fwd
 
 
-@_sandwich.def_derivative
-def _(ns, g, _x, A, B):
-    At = None if A is None else A.T
-    Bt = None if B is None else B.T
-    if ns.xp is None:  # create_graph: the matrices stay constants
-        return _sandwich(g, At, Bt), None, None
-    return _sandwich.forward(ns.xp, g, At, Bt), None, None
+_adaptive_op = _sandwich_op("adaptive_avg_pool2d", "AdaptiveAvgPool2DBackward0")
+_upsample_nearest = _sandwich_op("upsample_nearest", "UpsampleNearest2DBackward0")
+_upsample_linear = _sandwich_op("upsample_bilinear", "UpsampleBilinear2DBackward0")
+_pad_select = _sandwich_op("pad_select", "ReflectionPad2DBackward0")
 
 
 def _xp_of(t: Tensor):
@@ -728,10 +738,10 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     A = None if oh == h else _adaptive_matrix(xp, h, oh, dt)
     B = None if ow == w else _adaptive_matrix(xp, w, ow, dt).T.copy()
     if A is None and B is None:
-        return _sandwich(input, None, None)
+        return _adaptive_op(input, None, None)
     if oh == 1 and ow == 1:
         return input.mean((-2, -1), keepdim=True)
-    return _sandwich(input, A, B)
+    return _adaptive_op(input, A, B)
 
 
 def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
@@ -739,7 +749,7 @@ def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
     o = output_size[0] if isinstance(output_size, (tuple, list)) else output_size
     n = input.shape[-1]
     B = _adaptive_matrix(_xp_of(input), n, int(o), input._data.dtype).T.copy()
-    return _sandwich(input, None, B)
+    return _adaptive_op(input, None, B)
 
 
 def _linear_matrix(xp, n, o, dtype, align, scale):
@@ -806,9 +816,10 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
             mats.append(_nearest_matrix(xp, n, int(o), dt, sc, mode == "nearest-exact"))
         else:
             mats.append(_linear_matrix(xp, n, int(o), dt, bool(align_corners), sc))
+    fn = _upsample_nearest if mode.startswith("nearest") else _upsample_linear
     if nd == 1:
-        return _sandwich(input, None, mats[0].T.copy())
-    return _sandwich(input, mats[0], mats[1].T.copy())
+        return fn(input, None, mats[0].T.copy())
+    return fn(input, mats[0], mats[1].T.copy())
 
 
 # ----------------------------------------------------------------------------- padding
@@ -876,7 +887,7 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     dt = input._data.dtype
     B = _select_matrix(xp, input.shape[-1], *pairs[0], mode, dt).T.copy()
     A = _select_matrix(xp, input.shape[-2], *pairs[1], mode, dt) if len(pairs) == 2 else None
-    return _sandwich(input, A, B)
+    return _pad_select(input, A, B)
 
 
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
