@@ -188,9 +188,34 @@ def _run_key(x: Tensor, key, basic: bool) -> Tensor:
     return _adv(x, key=key, in_shape=shp)
 
 
+def _fast_key(shape, idx):
+    """The key for the common ``x[i]``, ``x[a:b]``, ``x[i, a:b]`` forms, or None."""
+    if idx.__class__ is int:
+        idx = (idx,)
+    elif idx.__class__ is slice:
+        return (idx, Ellipsis)
+    elif idx.__class__ is not tuple or len(idx) > len(shape):
+        return None
+    for d, k in enumerate(idx):
+        c = k.__class__
+        if c is int:
+            if not -shape[d] <= k < shape[d]:
+                return None  # normalize_key raises the error
+        elif c is not slice or (k.step is not None and k.step.__class__ is not int) or (
+                k.step is not None and k.step <= 0):
+            return None
+    return idx + (Ellipsis,)
+
+
 def getitem(self: Tensor, idx) -> Tensor:
     """``x[idx]`` with torch/NumPy semantics; basic keys give views (``Tensor.__getitem__``)."""
-    key, basic = normalize_key(self._data.shape, idx, xp_like(self))
+    shp = self._data.shape
+    key = _fast_key(shp, idx)
+    if key is not None:
+        f = _select if idx.__class__ is int or builtins.any(k.__class__ is int
+                                                            for k in key) else _slice
+        return f(self, key=key, in_shape=shp)
+    key, basic = normalize_key(shp, idx, xp_like(self))
     return _run_key(self, key, basic)
 
 

@@ -287,12 +287,13 @@ _min_all = variant(_amin, "MinBackward1")
 
 
 def _arg_op(name, fn):
+    ext = "amax" if fn == "argmax" else "amin"
+
     def fwd(xp, a, axis, keepdims=False, in_shape=None):
-        idx = getattr(xp, fn)(a, axis=axis, keepdims=True)
-        v = xp.take_along_axis(a, idx, axis=axis)
-        if not keepdims:
-            v, idx = v.squeeze(axis), idx.squeeze(axis)
-        return v, idx.astype(np.int64, copy=False)
+        # the extreme value and the first index of it (NaN counts as the extreme, as in torch)
+        idx = getattr(xp, fn)(a, axis=axis, keepdims=keepdims)
+        return getattr(xp, ext)(a, axis=axis, keepdims=keepdims), idx.astype(np.int64,
+                                                                              copy=False)
 
     f = op(name=name, backward_name=name.capitalize() + "Backward0", multi=True)(fwd)
     f.def_derivative(_vi_derivative)
