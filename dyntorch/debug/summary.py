@@ -1,8 +1,10 @@
 """Small, JSON-ready summaries of tensors: what travels to a view instead of the array.
 
-Every statistic is computed on the tensor's own device with the device's array module; the
-results (a few scalars, the histogram counts, a small preview and a pooled heat map) are packed
-into ONE small float64 array that is transferred to the host once.
+Every statistic is computed on the tensor's own device with the device's array module; only
+small results travel: first the finite count, min and max (3 numbers, which fix the histogram
+range), then one packed float64 array with the other statistics, the histogram counts, a small
+preview and a pooled heat map. Large temporaries are avoided (dot products, block pooling), so
+a summary costs a few passes over the data.
 """
 from __future__ import annotations
 
@@ -15,8 +17,6 @@ from .._tensor import Tensor
 
 __all__ = ["Summary", "summary", "describe_summary"]
 
-# Order of the scalars packed at the head of the transferred array.
-_SCALARS = ("finite", "nan", "inf", "mean", "std", "min", "max", "norm", "zeros", "lo", "width")
 
 
 class Summary(dict):
@@ -79,6 +79,24 @@ def _to_list(p: np.ndarray, shape) -> list | float | None:
     return [vals[i * c:(i + 1) * c] for i in range(r)]
 
 
+def _pool(xp, a2, rows: int, cols: int, fin2=None):
+    """Mean of ``|a2|`` over a rows x cols grid of blocks, by block sums (no index arrays)."""
+    R, C = a2.shape
+    rb = [(r * R) // rows for r in range(rows + 1)]
+    cb = [(c * C) // cols for c in range(cols + 1)]
+    mag = xp.abs(a2) if fin2 is None else xp.where(fin2, xp.abs(a2), 0.0)
+    rsum = xp.stack([mag[rb[r]:rb[r + 1]].sum(axis=0) for r in range(rows)])
+    tot = xp.stack([rsum[:, cb[c]:cb[c + 1]].sum(axis=1) for c in range(cols)], axis=1)
+    if fin2 is None:
+        cnt = xp.asarray([[(rb[r + 1] - rb[r]) * (cb[c + 1] - cb[c]) for c in range(cols)]
+                          for r in range(rows)], dtype=xp.float64)
+    else:
+        f = fin2.astype(xp.float64)
+        fs = xp.stack([f[rb[r]:rb[r + 1]].sum(axis=0) for r in range(rows)])
+        cnt = xp.stack([fs[:, cb[c]:cb[c + 1]].sum(axis=1) for c in range(cols)], axis=1)
+    return (tot / xp.maximum(cnt, 1.0)).ravel()
+
+
 def summary(tensor, *, bins: int = 20, preview: int = 8, heat: int = 16) -> Summary:
     """Summarise ``tensor`` on its device, transferring only the small result.
 
@@ -112,66 +130,58 @@ def summary(tensor, *, bins: int = 20, preview: int = 8, heat: int = 16) -> Summ
     x = arr.astype(f64, copy=False).ravel()
     n = x.size
     fin = xp.isfinite(x)
-    nfin = fin.sum()
-    nnan = xp.isnan(x).sum()
-    ninf = n - nfin - nnan
-    xf = xp.where(fin, x, 0.0)
-    denom = xp.maximum(nfin, 1)
-    mean = xf.sum() / denom
-    dev = xp.where(fin, x - mean, 0.0)
-    std = xp.sqrt((dev * dev).sum() / denom)
-    mn = xp.where(fin, x, xp.inf).min()
-    mx = xp.where(fin, x, -xp.inf).max()
-    norm = xp.sqrt((xf * xf).sum())
-    zeros = (x == 0).sum() / n
-    # Fixed bins over [min, max] of the finite values; a constant tensor gets [v-0.5, v+0.5].
-    flat = mx > mn
-    lo = xp.where(flat, mn, mn - 0.5)
-    lo = xp.where(nfin > 0, lo, 0.0)
-    width = xp.where(flat, mx - mn, 1.0)
-    idx = xp.floor((xf - lo) / width * bins)
-    idx = xp.clip(idx, 0, bins - 1).astype(xp.int64)
-    idx = xp.where(fin, idx, bins)  # non-finite values go to a dropped overflow bin
-    counts = xp.bincount(idx, minlength=bins + 1)[:bins]
-    pv = _preview_view(arr, preview)
+    # transfer 1: three numbers that decide the rest (and the histogram's range)
+    nfin, mn, mx = B.to_numpy(xp.stack([xp.count_nonzero(fin).astype(f64), x.min(),
+                                        x.max()])).tolist()
+    nfin = int(nfin)
+    nnan = ninf = 0
+    xv = x
+    if nfin < n:  # rare: statistics over the finite entries only
+        nnan = int(xp.count_nonzero(xp.isnan(x)))
+        ninf = n - nfin - nnan
+        xv = x[fin]
+        if nfin:
+            mn, mx = B.to_numpy(xp.stack([xv.min(), xv.max()])).tolist()
+    parts = []
+    if nfin:
+        mean = xv.sum() / nfin
+        dev = xv - mean
+        parts.append(xp.stack([mean, xp.sqrt(xp.dot(dev, dev) / nfin),
+                               xp.sqrt(xp.dot(xv, xv)),
+                               xp.count_nonzero(xv == 0).astype(f64) / n]))
+        lo, hi = (mn, mx) if mx > mn else (mn - 0.5, mn + 0.5)
+        counts, _ = xp.histogram(xv, bins=bins, range=(lo, hi))
+        parts.append(counts.astype(f64))
+    pv = _preview_view(arr, preview) if preview else arr.reshape(-1)[:0]
     pshape = pv.shape
-    parts = [xp.stack([xp.asarray(v, dtype=f64) for v in
-                       (nfin, nnan, ninf, mean, std, mn, mx, norm, zeros, lo, width)]),
-             counts.astype(f64), pv.astype(f64).ravel()]
+    parts.append(pv.astype(f64).ravel())
     hshape = None
     if arr.ndim == 2 and heat:
         R, C = arr.shape
-        rows, cols = min(heat, R), min(heat, C)
-        ri = (xp.arange(R) * rows) // R
-        ci = (xp.arange(C) * cols) // C
-        cell = (ri[:, None] * cols + ci[None, :]).ravel()
-        tot = xp.bincount(cell, weights=xp.abs(xf), minlength=rows * cols)
-        cnt = xp.bincount(cell, weights=fin.astype(f64), minlength=rows * cols)
-        parts.append(tot / xp.maximum(cnt, 1.0))
-        hshape = (rows, cols)
-    host = B.to_numpy(xp.concatenate(parts))  # the one transfer
-    sc = dict(zip(_SCALARS, host[:len(_SCALARS)].tolist()))
-    k = len(_SCALARS)
-    cnts = host[k:k + bins]
-    k += bins
-    npv = int(np.prod(pshape))
-    pvals = host[k:k + npv]
-    k += npv
-    has = sc["finite"] > 0
-    res.update(
-        mean=_num(sc["mean"]) if has else None,
-        std=_num(sc["std"]) if has else None,
-        min=_num(sc["min"]) if has else None,
-        max=_num(sc["max"]) if has else None,
-        norm=_num(sc["norm"]),
-        nan=int(sc["nan"]), inf=int(sc["inf"]), zeros=float(sc["zeros"]),
-    )
-    if has:
-        edges = (sc["lo"] + sc["width"] * np.arange(bins + 1) / bins).tolist()
-        res["hist"] = {"edges": edges, "counts": [int(c) for c in cnts]}
+        hshape = (min(heat, R), min(heat, C))
+        a2 = arr.astype(f64, copy=False)
+        parts.append(_pool(xp, a2, *hshape, None if nfin == n else fin.reshape(R, C)))
+    # transfer 2: everything else, packed
+    host = B.to_numpy(xp.concatenate(parts)) if parts else np.zeros(0)
+    k = 0
+    if nfin:
+        m_, sd, nr, zf = host[:4].tolist()
+        res.update(mean=_num(m_), std=_num(sd), min=_num(mn), max=_num(mx), norm=_num(nr),
+                   zeros=float(zf))
+        k = 4
+        edges = (lo + (hi - lo) * np.arange(bins + 1) / bins).tolist()
+        res["hist"] = {"edges": edges, "counts": [int(c) for c in host[k:k + bins]]}
+        k += bins
     else:
-        res["hist"] = {"edges": [], "counts": []}
-    res["preview"] = _to_list(pvals, pshape if arr.ndim else ())
+        res.update(mean=None, std=None, min=None, max=None, norm=0.0,
+                   zeros=0.0, hist={"edges": [], "counts": []})
+    res["nan"], res["inf"] = nnan, ninf
+    npv = int(np.prod(pshape))
+    if preview:
+        res["preview"] = _to_list(host[k:k + npv], pshape if arr.ndim else ())
+    else:
+        res["preview"] = []
+    k += npv
     if hshape is not None:
         vals = host[k:k + hshape[0] * hshape[1]]
         res["heat"] = {"rows": hshape[0], "cols": hshape[1], "values": vals.tolist(),
