@@ -235,3 +235,45 @@ def test_second_order_binary(torch):
 def test_finite_differences_composite():
     finite_diff(lambda m, x, y: (m.tanh(x) * y + x.exp() / (1 + y * y)).sigmoid(),
                 _any(3, 2), _any(2))
+
+
+def test_remaining_public_elementwise(torch, device):
+    a, b = _any(3, 4), _any(4)
+    check(torch, lambda m, x, y: (m.clamp_min(x, 0.1), m.clamp_max(x, -0.1), m.arctan2(x, y),
+                                  m.positive(x), m.round(x * 10, decimals=1),
+                                  m.add(x, y, alpha=0.5), m.sub(x, y, alpha=2),
+                                  m.addcmul(x, x, y, value=0.5), m.addcdiv(x, x, y + 3, value=2)),
+          a, b, device=device)
+    check(torch, lambda m, x, y: (m.greater(x, y), m.less(x, y), m.greater_equal(x, y),
+                                  m.less_equal(x, y), m.not_equal(x, y), m.floor_divide(x, y),
+                                  m.isclose(x, x + 1e-9), m.isclose(x, y)),
+          a, b, grad=False, device=device)
+    i, j = R.integers(0, 16, (5,)), R.integers(1, 16, (5,))
+    check(torch, lambda m, x, y: (m.bitwise_and(x, y), m.bitwise_or(x, y), m.bitwise_xor(x, y),
+                                  m.bitwise_not(x), m.floor_divide(x, y), m.remainder(x, y)),
+          i, j, device=device)
+    x = dyntorch.tensor([1.0, 2.0])
+    assert dyntorch.equal(x, x.clone()) and not dyntorch.equal(x, x + 1)
+    assert dyntorch.allclose(x, x + 1e-9) and not dyntorch.allclose(x, x + 1e-3)
+    assert x.equal(x) and x.allclose(x)
+
+
+def test_in_place_method_family(torch, device):
+    def fn(m, x):
+        outs = []
+        for name in ["neg_", "abs_", "sigmoid_", "tanh_", "floor_", "sqrt_", "square_",
+                     "relu_", "exp_"]:
+            y = x.detach().clone().abs() + 0.5
+            getattr(y, name)()
+            outs.append(y)
+        y = x.detach().clone()
+        y.clamp_(min=-0.2, max=0.3)
+        y.pow_(2)
+        y.lerp_(x.detach(), 0.25)
+        y.addcmul_(x.detach(), x.detach(), value=0.1)
+        y.zero_()
+        y.fill_(2.5)
+        outs.append(y)
+        return tuple(outs)
+
+    check(torch, fn, _any(3, 4), device=device, grad=False)
