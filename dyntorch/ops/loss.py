@@ -10,7 +10,7 @@ from __future__ import annotations
 from .. import _backend as B
 from .._dispatch import op
 from .._tensor import Tensor, _make
-from .activation import log_softmax_array, log_softmax_ns, softmax_array
+from .activation import log_softmax_array, log_softmax_ns
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -62,8 +62,9 @@ def _const(ns, a):
 
 
 # ----------------------------------------------------------------------------- cross entropy
-@op(name="cross_entropy", backward_name="CrossEntropyLossBackward0")
+@op(name="cross_entropy", multi=True, backward_name="CrossEntropyLossBackward0")
 def _cross_entropy(xp, x, t, w, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """(loss, log_softmax(x)); the log-probabilities are kept for backward, as torch does."""
     logp = log_softmax_array(xp, x, 1)
     c = x.shape[1]
     valid, tt, wt = _index_parts(xp, t, w, c, ignore_index, x.dtype)
@@ -74,21 +75,48 @@ def _cross_entropy(xp, x, t, w, ignore_index=-100, reduction="mean", label_smoot
         lw = logp * w.reshape(wshape) if w is not None else logp
         smooth = -lw.sum(axis=1) * valid
         loss = (1.0 - label_smoothing) * loss + (label_smoothing / c) * smooth
-    return _reduce_arr(loss, reduction, wt.sum())
+    return _reduce_arr(loss, reduction, wt.sum()), logp
 
 
 @_cross_entropy.def_derivative
-def _(ns, g, x, t, w, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-    xa = _raw(x)
+def _(ns, g, _x, t, w, out, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    x = _x  # only read under create_graph (the saved log-probabilities serve otherwise)
+    xa = _raw(out[1])
     xp = B.xp_of(xa)
+    if ns.xp is not None and xp.__name__ == "numpy":
+        return _ce_grad_sparse(xp, g, xa, t, w, ignore_index, reduction, label_smoothing), \
+            None, None
     q, wt = _q_index(xp, xa, _raw(t), _raw(w), ignore_index, label_smoothing)
     qs = q.sum(axis=1, keepdims=True)
     if ns.xp is not None:
-        p = softmax_array(xp, x, 1)
+        p = xp.exp(xa)
     else:
         p = ns.exp(log_softmax_ns(ns, x, 1))
     scale = _grad_scale(ns, g, reduction, wt.sum())
     return scale * (p * _const(ns, qs) - _const(ns, q)), None, None
+
+
+def _ce_grad_sparse(xp, g, logp, t, w, ignore_index, reduction, ls):
+    """The same gradient as p * sum(q) - q without building the dense q: scale the softmax
+    per row, then subtract at each target (what large-vocabulary models need)."""
+    x = logp
+    c = x.shape[1]
+    valid, tt, wt = _index_parts(xp, t, w, c, ignore_index, x.dtype)
+    s = g if reduction == "none" else (g if reduction == "sum" else g / wt.sum())
+    s = xp.broadcast_to(xp.asarray(s, dtype=x.dtype), wt.shape)
+    wsum = w.sum() if w is not None else float(c)
+    qs = (1.0 - ls) * wt + (ls / c) * wsum * valid if ls else wt
+    gx = xp.exp(logp)
+    gx *= xp.expand_dims(qs * s, 1)
+    if ls:
+        wshape = (c,) + (1,) * (x.ndim - 2)
+        wb = w.reshape(wshape) if w is not None else 1.0
+        gx -= (ls / c) * wb * xp.expand_dims(valid * s, 1)
+    idx = xp.expand_dims(tt, 1)
+    at = xp.take_along_axis(gx, idx, axis=1)
+    at -= xp.expand_dims((1.0 - ls) * wt * s, 1)
+    xp.put_along_axis(gx, idx, at, axis=1)
+    return gx
 
 
 @op(name="cross_entropy_probs", backward_name="CrossEntropyLossBackward0")
@@ -142,6 +170,10 @@ def _(ns, g, x, t, w, ignore_index=-100, reduction="mean"):
 # ----------------------------------------------------------------------------- binary
 @op(name="binary_cross_entropy", backward_name="BinaryCrossEntropyBackward0")
 def _bce(xp, x, t):
+    if xp.__name__ == "numpy":  # log(0) = -inf is expected here (clamped to -100 like torch)
+        with xp.errstate(divide="ignore"):
+            return -(t * xp.maximum(xp.log(x), -100.0) +
+                     (1 - t) * xp.maximum(xp.log1p(-x), -100.0))
     return -(t * xp.maximum(xp.log(x), -100.0) + (1 - t) * xp.maximum(xp.log1p(-x), -100.0))
 
 
@@ -260,7 +292,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     else:
         _check_targets("cross_entropy", input, target, ignore_index)
         out = _cross_entropy(input, target, weight, ignore_index=ignore_index,
-                             reduction=reduction, label_smoothing=label_smoothing)
+                             reduction=reduction, label_smoothing=label_smoothing)[0]
     if unbatched and reduction == "none":
         out = out.reshape(out.shape[1:])
     return out
