@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import _backend as B
 from .._dispatch import op
 from .._tensor import Tensor, _make
+from .linalg import fold_matmul
 
 
 def _raw(a):
@@ -14,7 +15,7 @@ def _raw(a):
 # ----------------------------------------------------------------------------- linear
 @op(name="linear", backward_name="LinearBackward0")
 def _linear(xp, x, w, b):
-    y = x @ w.T
+    y = fold_matmul(x, w.T)
     if b is not None:
         y += b
     return y
@@ -22,7 +23,7 @@ def _linear(xp, x, w, b):
 
 @_linear.def_derivative
 def _(ns, g, x, w, _b, needs):
-    gx = ns.matmul(g, w) if needs[0] else None
+    gx = fold_matmul(g, w) if needs[0] else None
     gw = gb = None
     if needs[1]:
         g2 = ns.reshape(g, (-1, w.shape[0]))
