@@ -19,6 +19,16 @@ from .summary import describe_summary, summary
 __all__ = ["NonFiniteError", "detect_nonfinite"]
 
 
+def _scope_type(scope: str) -> str | None:
+    if not scope:
+        return None
+    try:
+        from ..nn.module import SCOPE_TYPES
+    except ImportError:
+        return None
+    return SCOPE_TYPES.get(scope)
+
+
 class NonFiniteError(RuntimeError):
     """A NaN or Inf appeared.
 
@@ -43,8 +53,10 @@ class NonFiniteError(RuntimeError):
         The graph node (backward; forward when the op recorded one).
     """
 
-    def __init__(self, direction, op, scope, source, inputs, outputs, node=None):
+    def __init__(self, direction, op, scope, source, inputs, outputs, node=None,
+                 forward_checked=False):
         self.direction = direction
+        self.forward_checked = forward_checked
         self.op = op
         self.scope = scope
         self.source = source
@@ -60,19 +72,24 @@ class NonFiniteError(RuntimeError):
         inf = sum(s["inf"] for s in bad)
         if self.direction == "forward":
             what = f"the output of op '{self.op}' in the forward pass"
+            at = "at"
             fix = ("Check the values that reach this op (e.g. clamp before log/sqrt/div, or "
                    "use a numerically stable form such as log_softmax).")
             ins, outs = "inputs", "output"
         else:
-            what = (f"the gradients computed by {self.op} in the backward pass (its forward "
-                    "values were finite)")
+            what = f"the gradients computed by {self.op} in the backward pass"
+            if self.forward_checked:
+                what += " (no NaN/Inf was seen in the forward pass)"
+            at = "for the forward op at"
             fix = ("The forward op's derivative is infinite or undefined at these inputs (e.g. "
                    "sqrt or pow at 0, log at 0, division by ~0); add an epsilon or clamp in "
                    "the forward pass.")
             ins, outs = "gradients in", "gradients out"
-        where = f" inside module '{self.scope}'" if self.scope else " outside any nn.Module"
+        typ = _scope_type(self.scope)
+        where = (f" inside module '{self.scope}'" + (f" ({typ})" if typ else "")
+                 if self.scope else " outside any nn.Module")
         if self.source:
-            src = f", created at {self.source[0]}:{self.source[1]}"
+            src = f", {at} {self.source[0]}:{self.source[1]}"
             if self.source_text:
                 src += f" (`{self.source_text}`)"
         else:
@@ -144,7 +161,8 @@ def _backward_observer(step):
     outs = [None if g is None else summary(g) for g in step._gin]
     if not any(s is not None and (s["nan"] or s["inf"]) for s in outs):
         outs = ins  # the seed itself was bad
-    raise NonFiniteError("backward", node.name(), node.scope, node.source, ins, outs, node)
+    raise NonFiniteError("backward", node.name(), node.scope, node.source, ins, outs, node,
+                         forward_checked=_active[-1].forward)
 
 
 @contextlib.contextmanager
