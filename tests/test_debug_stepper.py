@@ -445,3 +445,48 @@ def test_error_at_a_node_keeps_the_steps_before_it():
     s.run()  # outside the check it runs through
     assert s.done and np.isinf(x.grad.numpy()[0]) and x.grad.numpy()[1] == 0.5
     s.close()
+
+
+def test_order_and_grads_with_hooks_functions_and_multi_output_ops():
+    from dyntorch.autograd import Function
+
+    class Cube(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 3 * x * x * g
+
+    class M(Module):
+        def __init__(self):
+            super().__init__()
+            self.w = Parameter(dt.tensor(np.linspace(-1.0, 1.0, 12).reshape(3, 4)))
+
+        def forward(self, x):
+            h = Cube.apply(x * self.w)
+            vals, _ = h.max(dim=1)
+            return vals.sum() + h.mean()
+
+    def build():
+        m = M()
+        calls = []
+        m.register_full_backward_hook(lambda mod, gi, go: calls.append(1))
+        x = dt.tensor(np.arange(12.0).reshape(3, 4) / 7, requires_grad=True)
+        return m, x, calls
+
+    m, x, calls = build()
+    m(x).backward()
+    ref = [x.grad.numpy().copy(), m.w.grad.numpy().copy()]
+    assert calls == [1]
+    m, x, calls = build()
+    s = BackwardStepper(m(x))
+    planned = list(s.pending)
+    ran = [st.node for st in s]
+    assert ran == planned and calls == [1]
+    assert {n.name() for n in ran} >= {"BackwardHookFunctionBackward", "CubeBackward"}
+    assert np.array_equal(x.grad.numpy(), ref[0]) and np.array_equal(m.w.grad.numpy(), ref[1])
+    s.close()
