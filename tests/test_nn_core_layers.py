@@ -276,3 +276,48 @@ def test_batchnorm_second_order(rng):
         res.append([a.detach().numpy() for a in (g,) + tuple(gg)])
     for a, b in zip(*res):
         np.testing.assert_allclose(b, a, atol=1e-8, rtol=1e-6)
+
+
+@pytest.mark.parametrize("ls", [0.0, 0.1])
+def test_model_on_device_matches_cpu(device, rng, ls):
+    """The same model on `device` gives the CPU's outputs and gradients (CuPy paths)."""
+    dt.manual_seed(0)
+
+    class M(dnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = dnn.Embedding(10, 6, padding_idx=0)
+            self.fc = dnn.Linear(6, 8)
+            self.bn = dnn.BatchNorm1d(8)
+            self.ln = dnn.LayerNorm(8)
+            self.gn = dnn.GroupNorm(2, 8)
+            self.out = dnn.Linear(8, 5)
+
+        def forward(self, idx):
+            h = self.emb(idx).mean(1)
+            h = dnn.functional.gelu(self.bn(self.fc(h)))
+            h = self.gn(self.ln(h).unsqueeze(-1)).squeeze(-1)
+            return dnn.functional.log_softmax(self.out(h), dim=1)
+
+    cpu = M().double()
+    dev = M().double()
+    dev.load_state_dict(cpu.state_dict())
+    dev.to(device)
+    idx = rng.integers(0, 10, (6, 3))
+    y = rng.integers(0, 5, 6)
+    res = []
+    for m, d in ((cpu, "cpu"), (dev, device)):
+        out = m(dt.tensor(idx, device=d))
+        loss = dnn.functional.cross_entropy(out, dt.tensor(y, device=d), label_smoothing=ls)
+        loss.backward()
+        nn_utils = dnn.utils
+        norm = nn_utils.clip_grad_norm_(m.parameters(), 0.5)
+        res.append((out.detach().cpu().numpy(), norm.cpu().item(),
+                    {k: p.grad.cpu().numpy() for k, p in m.named_parameters()},
+                    m.bn.running_mean.cpu().numpy()))
+    (o1, n1, g1, r1), (o2, n2, g2, r2) = res
+    np.testing.assert_allclose(o2, o1, atol=1e-10)
+    assert n2 == pytest.approx(n1)
+    for k in g1:
+        np.testing.assert_allclose(g2[k], g1[k], atol=1e-10, err_msg=k)
+    np.testing.assert_allclose(r2, r1, atol=1e-12)
