@@ -117,3 +117,15 @@ def test_backward_only():
         y.sum().backward()  # forward nan, but the gradient 1/x is finite
     with detect_nonfinite(forward=False), pytest.raises(NonFiniteError):
         (x * 0.0).log().sum().backward()
+
+
+def test_nonfinite_on_each_device(device):
+    x = dt.tensor(np.array([0.0, 4.0]), device=device, requires_grad=True)
+    with detect_nonfinite():
+        y = x.sqrt()
+        with pytest.raises(NonFiniteError) as info:
+            (y * 2.0).sum().backward()
+        assert info.value.direction == "backward" and info.value.outputs[0]["inf"] == 1
+        with pytest.raises(NonFiniteError) as info:
+            (x - 1.0).log()
+        assert info.value.direction == "forward" and info.value.outputs[0]["nan"] == 1

@@ -490,3 +490,28 @@ def test_order_and_grads_with_hooks_functions_and_multi_output_ops():
     assert {n.name() for n in ran} >= {"BackwardHookFunctionBackward", "CubeBackward"}
     assert np.array_equal(x.grad.numpy(), ref[0]) and np.array_equal(m.w.grad.numpy(), ref[1])
     s.close()
+
+
+def test_stepper_on_each_device(device):
+    xv = np.random.default_rng(3).standard_normal((4, 5))
+    x = dt.tensor(xv, device=device, requires_grad=True)
+    w = dt.tensor(np.linspace(0.1, 1.0, 5), device=device, requires_grad=True)
+
+    def loss():
+        h = (x * w).tanh()
+        return (h * h + h).sum()
+
+    loss().backward()
+    ref = [x.grad.cpu().numpy().copy(), w.grad.cpu().numpy().copy()]
+    x.grad = w.grad = None
+    s = BackwardStepper(loss())
+    st = s.step(3)
+    assert st.summary_out[0]["device"] == str(x.device)
+    s.break_on(nan=True)
+    assert s.run() is None and s.done
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), ref[0])
+    np.testing.assert_array_equal(w.grad.cpu().numpy(), ref[1])
+    s.back(2)
+    s.run()
+    np.testing.assert_array_equal(w.grad.cpu().numpy(), ref[1])
+    s.close()
