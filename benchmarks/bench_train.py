@@ -59,6 +59,25 @@ def make_step(lib_name: str):
     return step
 
 
+def make_opt_step(lib_name: str, kind: str):
+    """Only the optimizer update, on the MLP's parameter shapes with fixed gradients."""
+    import numpy as np
+
+    lib = __import__(lib_name)
+    rng = np.random.default_rng(1)
+    shapes = [(SIZES[i + 1], SIZES[i]) for i in range(3)] + [(SIZES[i + 1],) for i in range(3)]
+    params = []
+    for s in shapes:
+        p = lib.tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True)
+        p.grad = lib.tensor(rng.standard_normal(s).astype(np.float32))
+        params.append(p)
+    if kind == "sgd":
+        opt = lib.optim.SGD(params, lr=1e-3, momentum=0.9)
+    else:
+        opt = lib.optim.Adam(params, lr=1e-3)
+    return opt.step
+
+
 def _rss_kb(field: str) -> int:
     with open("/proc/self/status") as fh:
         for line in fh:
@@ -147,6 +166,22 @@ def main() -> None:
     print(f"MLP 784-256-256-10, batch {BATCH}, SGD momentum, float32, CPU "
           f"(torch threads: {torch.get_num_threads()})")
     print(f"  train step   dyntorch {d:7.3f} ms   torch {t:7.3f} ms   ratio {d / t:5.2f}x")
+    for kind in ("sgd", "adam"):
+        fns = {n: make_opt_step(n, kind) for n in ("dyntorch", "torch")}
+        res = {}
+        for n, f in fns.items():
+            for _ in range(5):
+                f()
+        for n, f in fns.items():
+            ts = []
+            for _ in range(args.rounds):
+                t0 = time.perf_counter()
+                for _ in range(per):
+                    f()
+                ts.append((time.perf_counter() - t0) / per * 1e3)
+            res[n] = statistics.median(ts)
+        print(f"  {kind + ' step only':<12} dyntorch {res['dyntorch']:7.3f} ms   torch "
+              f"{res['torch']:7.3f} ms   ratio {res['dyntorch'] / res['torch']:5.2f}x")
     md, mt = measure_memory("dyntorch"), measure_memory("torch")
     if md["rss_peak_delta_mb"] is not None:
         print(f"  peak memory  dyntorch {md['rss_peak_delta_mb']:7.2f} MB   torch "
