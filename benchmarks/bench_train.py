@@ -169,7 +169,7 @@ def main() -> None:
     for kind in ("sgd", "adam"):
         fns = {n: make_opt_step(n, kind) for n in ("dyntorch", "torch")}
         res = {}
-        for n, f in fns.items():
+        for f in fns.values():
             for _ in range(5):
                 f()
         for n, f in fns.items():
