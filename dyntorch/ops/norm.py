@@ -230,4 +230,21 @@ def _bump(t: Tensor) -> None:
     t._vc[0] += 1
 
 
-PUBLIC: dict = {"layer_norm": layer_norm, "group_norm": group_norm, "batch_norm": batch_norm}
+def _torch_batch_norm(input: Tensor, weight, bias, running_mean, running_var, training: bool,
+                      momentum: float, eps: float, cudnn_enabled: bool = True) -> Tensor:
+    """``torch.batch_norm``: the same op with the ATen argument order."""
+    return batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def _torch_layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5,
+                      cudnn_enable=True):
+    return layer_norm(input, normalized_shape, weight, bias, eps)
+
+
+def _torch_group_norm(input, num_groups, weight=None, bias=None, eps=1e-5,
+                      cudnn_enabled=True):
+    return group_norm(input, num_groups, weight, bias, eps)
+
+
+PUBLIC: dict = {"layer_norm": _torch_layer_norm, "group_norm": _torch_group_norm,
+                "batch_norm": _torch_batch_norm}
