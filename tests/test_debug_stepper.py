@@ -515,3 +515,19 @@ def test_stepper_on_each_device(device):
     s.run()
     np.testing.assert_array_equal(w.grad.cpu().numpy(), ref[1])
     s.close()
+
+
+def test_break_on_empty_scope_means_outside_modules():
+    model, x = _make(11)
+    s = BackwardStepper(model(x))
+    s.break_on(scope="", op=["exp", "SumBackward0"])
+    hits = []
+    while (st := s.run()) is not None:
+        hits.append(st.node.name())
+    assert hits == ["SumBackward0", "ExpBackward0"]
+    bp = s.break_on(scope="b1")
+    s.reset()
+    assert s.run().node.name() == "SumBackward0"
+    bp.remove()
+    assert len(s.breakpoints) == 1
+    s.close()

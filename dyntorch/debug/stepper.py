@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from .. import _backend as B
 from .. import _dispatch as D
 from .._tensor import Tensor, _make
 from ..autograd import engine as E
@@ -178,7 +179,7 @@ class Breakpoint:
             if any(c in want for c in "*?["):
                 if fnmatch.fnmatchcase(s, want):
                     return True
-            elif s == want or s.startswith(want + ".") or want == "":
+            elif s == want or (want and s.startswith(want + ".")):
                 return True
         return False
 
@@ -219,10 +220,7 @@ class Breakpoint:
         return f"Breakpoint({', '.join(parts)})"
 
 
-def _xp(a):
-    from .. import _backend as B
-
-    return B.xp_of(a)
+_xp = B.xp_of
 
 
 def _freeze(arrs: list) -> list:
@@ -520,8 +518,8 @@ class BackwardStepper:
         op : str or iterable of str
             Node name (``"MulBackward0"``) or op name (``"mul"``).
         scope : str or iterable of str
-            Module scope; matches that scope and the scopes inside it. Glob patterns
-            (``"blocks.*.attn"``) are allowed.
+            Module scope; matches that scope and the scopes inside it (``""``: nodes made
+            outside any module). Glob patterns (``"blocks.*.attn"``) are allowed.
         when : callable
             ``when(step) -> bool``.
         nan, inf : bool
