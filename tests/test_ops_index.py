@@ -278,3 +278,19 @@ def test_finite_differences():
     finite_diff(lambda m, x: x[m.tensor([0, 0, 2]), 1:3].tanh() * x[1:, None, 0].sum(),
                 X[0, :3, :4])
     finite_diff(lambda m, x: x.topk(2, 1).values.exp(), X[0, :3, :4])
+
+
+def test_sort_nan_and_ties_like_torch(torch, device):
+    a = np.array([1.0, np.nan, 2.0, 1.0, np.inf, np.nan, -np.inf])
+    check(torch, lambda m, x: (x.sort(stable=True), x.sort(descending=True, stable=True),
+                               x.argsort(descending=True, stable=True)), a, device=device)
+    b = np.array([True, False, True, False])
+    check(torch, lambda m, x: x.sort(descending=True, stable=True), b, device=device)
+
+
+def test_return_types_repr(torch):
+    x = np.array([[1.0, 3.0], [4.0, 2.0]])
+    for f in (lambda m, t: m.max(t, 1), lambda m, t: t.sort(), lambda m, t: t.topk(1)):
+        d = repr(f(dyntorch, dyntorch.tensor(x, dtype=dyntorch.float32)))
+        t = repr(f(torch, torch.tensor(x, dtype=torch.float32)))
+        assert d.replace("dyntorch.", "") == t.replace("torch.", "")

@@ -700,16 +700,29 @@ def count_nonzero_arrays(input: Tensor):
 
 
 # ----------------------------------------------------------------------------- sorting
-_sort_rt = collections.namedtuple("sort", ["values", "indices"])
-_topk_rt = collections.namedtuple("topk", ["values", "indices"])
+def return_type(name: str, fields=("values", "indices")):
+    """A named tuple printed like ``torch.return_types.<name>(values=..., indices=...)``."""
+    base = collections.namedtuple(name, fields)
+
+    def __repr__(self):
+        body = ",\n".join(f"{f}={v!r}" for f, v in zip(self._fields, self))
+        return f"dyntorch.return_types.{name}(\n{body})"
+
+    cls = type(name, (base,), {"__slots__": (), "__repr__": __repr__})
+    cls.__module__ = "dyntorch.return_types"
+    return cls
 
 
-def _order_key(xp, a, descending):
+_sort_rt = return_type("sort")
+_topk_rt = return_type("topk")
+
+
+def _argsort(xp, a, axis, descending):
+    """Stable argsort; descending keeps ties in their order and puts NaN first, like torch."""
     if not descending:
-        return a
-    if a.dtype.kind in "bu":
-        a = a.astype(np.int64)
-    return -a
+        return xp.argsort(a, axis=axis, kind="stable")
+    idx = xp.argsort(xp.flip(a, axis), axis=axis, kind="stable")
+    return (a.shape[axis] - 1) - xp.flip(idx, axis)
 
 
 def _vi_derivative(ns, g, _a, out, *, axis, in_shape, keepdims=True, **_):
@@ -727,7 +740,7 @@ def _vi_derivative(ns, g, _a, out, *, axis, in_shape, keepdims=True, **_):
 def _sort(xp, a, axis, descending=False, in_shape=None):
     if a.ndim == 0:
         return a.copy(), xp.zeros((), dtype=np.int64)
-    idx = xp.argsort(_order_key(xp, a, descending), axis=axis, kind="stable")
+    idx = _argsort(xp, a, axis, descending)
     return xp.take_along_axis(a, idx, axis=axis), idx.astype(np.int64, copy=False)
 
 
@@ -748,15 +761,14 @@ def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool
     if d.ndim == 0:
         return _make(xp.zeros((), dtype=np.int64))
     ax = norm_dim(dim, d.ndim, "argsort")
-    return _make(xp.argsort(_order_key(xp, d, descending), axis=ax, kind="stable").astype(
-        np.int64, copy=False))
+    return _make(_argsort(xp, d, ax, descending).astype(np.int64, copy=False))
 
 
 @op(name="topk", multi=True)
 def _topk(xp, a, k, axis, largest=True, in_shape=None):
     if a.ndim == 0:
         return a.copy(), xp.zeros((), dtype=np.int64)
-    idx = xp.argsort(_order_key(xp, a, largest), axis=axis, kind="stable")
+    idx = _argsort(xp, a, axis, largest)
     idx = xp.take(idx, xp.arange(k), axis=axis)
     return xp.take_along_axis(a, idx, axis=axis), idx.astype(np.int64, copy=False)
 

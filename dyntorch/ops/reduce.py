@@ -7,7 +7,6 @@ A reduced gradient is brought back to the input's shape by re-inserting the redu
 from __future__ import annotations
 
 import builtins
-import collections
 import math
 
 import numpy as np
@@ -16,7 +15,7 @@ from .. import _backend as B
 from .._dispatch import OpDef, op
 from .._tensor import Tensor, _make
 from ._util import method, norm_dim
-from .index import _vi_derivative
+from .index import _vi_derivative, return_type
 
 
 def _unreduce(ns, g, axis, keepdims):
@@ -257,12 +256,14 @@ def prod(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
 
 
 # ----------------------------------------------------------------------------- max / min
-_max_rt = collections.namedtuple("max", ["values", "indices"])
-_min_rt = collections.namedtuple("min", ["values", "indices"])
-_median_rt = collections.namedtuple("median", ["values", "indices"])
-_kth_rt = collections.namedtuple("kthvalue", ["values", "indices"])
-_mode_rt = collections.namedtuple("mode", ["values", "indices"])
-_aminmax_rt = collections.namedtuple("aminmax", ["min", "max"])
+_max_rt = return_type("max")
+_min_rt = return_type("min")
+_median_rt = return_type("median")
+_kth_rt = return_type("kthvalue")
+_mode_rt = return_type("mode")
+_aminmax_rt = return_type("aminmax", ("min", "max"))
+_cummax_rt = return_type("cummax")
+_cummin_rt = return_type("cummin")
 
 
 def _ties_derivative(ns, g, a, out, *, axis=None, keepdims=False):
@@ -654,7 +655,7 @@ def _cum_ext(input, dim, fn, name):
     from .index import gather
 
     v = gather(input, d, _make(idx)) if input._rg else _make(vals)
-    return collections.namedtuple(name, ["values", "indices"])(v, _make(idx))
+    return (_cummax_rt if name == "cummax" else _cummin_rt)(v, _make(idx))
 
 
 def cummax(input: Tensor, dim: int):
