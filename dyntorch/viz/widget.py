@@ -106,7 +106,7 @@ class GraphWidget(anywidget.AnyWidget):
         self.controller = None  # receives the front end's commands (the stepper's buttons)
         self.on_msg(self._on_msg)
         if doc is not None:
-            self.set_doc(doc)
+            self.set_doc(_clean(doc))  # hand-made documents may hold NaN (not JSON)
 
     # ------------------------------------------------------------------ kernel -> front end
     @property
@@ -116,7 +116,7 @@ class GraphWidget(anywidget.AnyWidget):
 
     def set_doc(self, doc: dict) -> None:
         """Send a whole new document (the front end lays it out from scratch)."""
-        doc = _clean(dict(doc))
+        doc = dict(doc)
         self._rev += 1
         doc["rev"] = self._rev
         self._doc = doc
@@ -127,8 +127,9 @@ class GraphWidget(anywidget.AnyWidget):
         """Bring the front end to ``doc``: a diff when possible, else the full document.
 
         Returns the diff sent (None when nothing changed or the full document went).
+        ``graph_json`` documents are strict JSON already; pass others through ``_clean``.
         """
-        doc = _clean(dict(doc))
+        doc = dict(doc)
         old = self._doc
         d = diff_docs(old, doc)
         if d is None:

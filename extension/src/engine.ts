@@ -13,12 +13,14 @@ interface Engine {
 
 interface Slot {
   engine: Promise<Engine> | null;
+  loads: number; // workers started on this page (tests check it stays 1)
 }
 
 const G = globalThis as any;
-const slot: Slot = G.__dyntorchLayout || (G.__dyntorchLayout = { engine: null });
+const slot: Slot = G.__dyntorchLayout || (G.__dyntorchLayout = { engine: null, loads: 0 });
 
 function start(src: string): Engine {
+  slot.loads++;
   const url = URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
   const worker = new Worker(url);
   let next = 0;

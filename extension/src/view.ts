@@ -250,8 +250,7 @@ export class GraphView implements HubView {
         if (!engine) throw new Error('no layout engine loaded on this page yet');
         const res = await (await engine).layout(vis.dot);
         const t1 = performance.now();
-        this.install(res.svg, vis);
-        this.restyle();
+        this.install(res.svg, vis); // classes and colours are set before the first page layout
         this.lastDraw = performance.now();
         this.timings.push({ layout_ms: t1 - t0, draw_ms: this.lastDraw - t0, items: vis.items.size, at: Date.now() });
         if (this.timings.length > 50) this.timings.shift();
@@ -286,6 +285,8 @@ export class GraphView implements HubView {
     this.indexSvg();
     this.svg.setAttribute('data-items', String(vis.items.size));
     this.svg.setAttribute('data-nodes', String(this.doc ? this.doc.nodes.length : 0));
+    this.followed = this.doc && this.doc.status ? this.doc.status.current : null; // fit() shows it
+    this.restyle();
     if (keep) this.applyView();
     else this.fit();
     this.fitNext = false;

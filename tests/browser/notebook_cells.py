@@ -134,4 +134,11 @@ print(json.dumps({"iterations": view.iteration, "loss": view.losses,
                   "modules": sorted(view.grad_norms), "redraws": view.redraws}))
 '''
 
-CELLS = [SETUP, SHOW, STEPPER, PROBE, STEP_IN_CODE, PROBE, BIG, TRANSFORMER, LIVE]
+TF_STEPPER = '''\
+ts = BackwardStepper(tloss)
+ts.widget(model=tf)
+ts.step(40)
+ts
+'''
+
+CELLS = [SETUP, SHOW, STEPPER, PROBE, STEP_IN_CODE, PROBE, BIG, TRANSFORMER, LIVE, TF_STEPPER]
