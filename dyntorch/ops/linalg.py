@@ -59,7 +59,7 @@ def _(ns, g, a, b, *, needs):
     if b1:
         b = ns.expand_dims(b, -1)
         g = ns.expand_dims(g, -1)
-    a, b = _dense(a), _dense(b)
+    a, b, g = _dense(a), _dense(b), _dense(g)
     ga = gb = None
     if needs[0]:
         ga = fold_matmul(g, ns.swapaxes(b, -1, -2))
