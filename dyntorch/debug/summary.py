@@ -184,7 +184,9 @@ def summary(tensor, *, bins: int = 20, preview: int = 8, heat: int = 16) -> Summ
     k += npv
     if hshape is not None:
         vals = host[k:k + hshape[0] * hshape[1]]
-        res["heat"] = {"rows": hshape[0], "cols": hshape[1], "values": vals.tolist(),
+        # heat is for drawing: 4 significant digits keep graph documents small
+        res["heat"] = {"rows": hshape[0], "cols": hshape[1],
+                       "values": [float(f"{v:.4g}") for v in vals.tolist()],
                        "min": float(vals.min()), "max": float(vals.max())}
     else:
         res["heat"] = None
