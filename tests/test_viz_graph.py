@@ -313,3 +313,45 @@ def test_viz_import_is_light_and_widget_lazy():
         viz.show
     except AttributeError as e:  # the widget file may not exist yet: a clear message
         assert "widget" in str(e)
+
+
+_WASM = (__import__("pathlib").Path(__file__).parent.parent / "extension" / "node_modules" /
+         "@hpcc-js" / "wasm-graphviz" / "dist" / "index.js")
+
+
+@pytest.mark.skipif(shutil.which("node") is None or not _WASM.exists(),
+                    reason="needs node and the extension's Graphviz WebAssembly build")
+def test_to_dot_lays_out_with_graphviz(tmp_path):
+    """The DOT text is valid Graphviz: lay it out with Graphviz itself (its WASM build)."""
+    import subprocess
+
+    from dyntorch.viz import to_dot
+
+    model, x, out = _setup()
+    s = BackwardStepper(out)
+    s.step(5)
+    files = []
+    for i, g in enumerate([to_dot(out, model=model), to_dot(out, depth=1, model=model),
+                           to_dot(s, depth=0, model=model)]):
+        p = tmp_path / f"g{i}.dot"
+        p.write_text(g.source)
+        files.append(str(p))
+    s.close()
+    script = tmp_path / "layout.mjs"
+    script.write_text(
+        f'import {{ Graphviz }} from "{_WASM.as_posix()}";\n'
+        'import fs from "fs";\n'
+        "const gv = await Graphviz.load();\n"
+        "for (const f of process.argv.slice(2)) {\n"
+        '  const svg = gv.layout(fs.readFileSync(f, "utf8"), "svg", "dot");\n'
+        '  console.log((svg.match(/<g id="clust/g) || []).length,'
+        ' (svg.match(/class="node"/g) || []).length);\n'
+        "}\n")
+    r = subprocess.run(["node", str(script), *files], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    counts = [tuple(map(int, line.split())) for line in r.stdout.split("\n") if line]
+    n_nodes = len(graph_json(out)["nodes"])
+    assert counts[0] == (6, n_nodes)       # b0, b0.mlp, b1, ... as clusters; every node
+    assert counts[1][0] == 3 and counts[1][1] < n_nodes  # mlp folded into boxes
+    assert counts[2][0] == 0
