@@ -182,14 +182,19 @@ def test_cells_match_torch(name, rng):
     _grads_match(ours, ref)
 
 
-def test_lstm_second_order_matches_torch(rng):
-    ours, ref = _twin("LSTM", rng, input_size=2, hidden_size=3)
+@pytest.mark.parametrize("name,packed", [("LSTM", False), ("GRU", False), ("LSTM", True),
+                                         ("GRU", True), ("RNN", False)])
+def test_second_order_matches_torch(name, packed, rng):
+    ours, ref = _twin(name, rng, input_size=2, hidden_size=3, bidirectional=packed)
     x = rng.standard_normal((3, 2, 2))
     res = []
-    for m, lib, t in ((ours, dt, dt.tensor(x, requires_grad=True)),
-                      (ref, torch, torch.tensor(x, requires_grad=True))):
-        out = m(t)[0]
-        (g,) = lib.autograd.grad((out * out).sum(), (t,), create_graph=True)
+    for m, lib, t, pack in ((ours, dt, dt.tensor(x, requires_grad=True), R.pack_padded_sequence),
+                            (ref, torch, torch.tensor(x, requires_grad=True),
+                             TR.pack_padded_sequence)):
+        inp = pack(t, [3, 2]) if packed else t
+        out = m(inp)[0]
+        out = out.data if packed else out
+        (g,) = lib.autograd.grad((out * out * out).sum(), (t,), create_graph=True)
         (g2,) = lib.autograd.grad((g * g).sum(), (t,))
         res.append(g2)
     _close(res[0], res[1], 1e-8)

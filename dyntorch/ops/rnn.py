@@ -221,3 +221,102 @@ def _const(arr):
     from .._tensor import _make
 
     return _make(arr)
+
+
+# ----------------------------------------------------------------------------- GRU sequence
+@op(name="gru_seq", backward_name="GruBackward0", multi=True)
+def _gru_seq(xp, xg, w_hh, b_hh, h0, mask=None, reverse=False):
+    """One GRU layer in one direction over a whole sequence, as one node.
+
+    ``xg`` (T, B, 3H) is the input projection (``b_ih`` included), ``h0`` (B, H). Output 0 is
+    ``h_t`` for every step (T, B, H) in time order; output 1 keeps ``[r, z, n, hh_n]`` for the
+    backward pass. ``mask`` (T, B, 1) freezes finished sequences (packed input).
+    """
+    T, Bn, G3 = xg.shape
+    H = G3 // 3
+    Y = xp.empty((T, Bn, H), dtype=xg.dtype)
+    acts = xp.empty((T, Bn, 4 * H), dtype=xg.dtype)
+    wt = xp.ascontiguousarray(w_hh.T)
+    h = h0
+    hh = xp.empty((Bn, G3), dtype=xg.dtype)
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        xp.matmul(h, wt, out=hh)
+        if b_hh is not None:
+            hh += b_hh
+        a = acts[t]
+        x_t = xg[t]
+        rz = a[:, :2 * H]
+        xp.add(x_t[:, :2 * H], hh[:, :2 * H], out=rz)
+        xp.tanh(rz * 0.5, out=rz)
+        rz += 1.0
+        rz *= 0.5
+        a[:, 3 * H:] = hh[:, 2 * H:]
+        n = a[:, 2 * H:3 * H]
+        xp.multiply(a[:, :H], hh[:, 2 * H:], out=n)
+        n += x_t[:, 2 * H:]
+        xp.tanh(n, out=n)
+        y = Y[t]
+        xp.subtract(h, n, out=y)
+        y *= a[:, H:2 * H]
+        y += n
+        if mask is not None:
+            y[...] = xp.where(mask[t], y, h)
+        h = y
+    return Y, acts
+
+
+@_gru_seq.def_derivative
+def _(ns, G, xg, w_hh, b_hh, h0, mask, out, reverse=False, needs=()):
+    Y = out[0]
+    T = xg.shape[0]
+    H = xg.shape[2] // 3
+    graph = ns.xp is None
+    sl = ns.getitem
+    E = Ellipsis
+    order = list(range(T - 1, -1, -1) if reverse else range(T))
+    prev_of = {}
+    p = h0
+    for t in order:
+        prev_of[t] = p
+        p = sl(Y, t)
+    dh = None
+    dxs, dhs = [None] * T, [None] * T
+    for t in reversed(order):
+        h_prev = prev_of[t]
+        if not graph:
+            a = out[1][t]
+            r, z, n, hn = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        else:  # create_graph: rebuild the gates as graph
+            hh = ns.matmul(h_prev, ns.transpose(w_hh))
+            if b_hh is not None:
+                hh = hh + b_hh
+            x_t = sl(xg, t)
+            r = _sig(ns, sl(x_t, (E, slice(0, H))) + sl(hh, (E, slice(0, H))))
+            z = _sig(ns, sl(x_t, (E, slice(H, 2 * H))) + sl(hh, (E, slice(H, 2 * H))))
+            hn = sl(hh, (E, slice(2 * H, None)))
+            n = ns.tanh(sl(x_t, (E, slice(2 * H, None))) + r * hn)
+        gh = sl(G, t) if dh is None else sl(G, t) + dh
+        dn = gh * (1.0 - z) * (1.0 - n * n)
+        dr = dn * hn * r * (1.0 - r)
+        dz = gh * (h_prev - n) * z * (1.0 - z)
+        dx_t = ns.concatenate([dr, dz, dn], -1)
+        dhh_t = ns.concatenate([dr, dz, dn * r], -1)
+        dh_new = gh * z + ns.matmul(dhh_t, w_hh)
+        if mask is not None:
+            m = mask[t] if not graph else _const(mask[t])
+            dx_t = ns.where(m, dx_t, 0.0 * dx_t)
+            dhh_t = ns.where(m, dhh_t, 0.0 * dhh_t)
+            dh_new = ns.where(m, dh_new, gh)
+        dxs[t], dhs[t] = dx_t, dhh_t
+        dh = dh_new
+    dX = ns.stack(dxs, 0) if needs[0] else None
+    dw = db = None
+    if needs[1] or (len(needs) > 2 and needs[2]):
+        dHH = ns.stack(dhs, 0)
+        if needs[1]:
+            hp = ns.stack([prev_of[t] for t in range(T)], 0)
+            dw = ns.matmul(ns.transpose(ns.reshape(dHH, (-1, 3 * H))), ns.reshape(hp, (-1, H)))
+        if len(needs) > 2 and needs[2]:
+            db = ns.sum(dHH, (0, 1))
+    dh0 = dh if len(needs) > 3 and needs[3] else None
+    return dX, dw, db, dh0, None

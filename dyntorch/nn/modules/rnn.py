@@ -15,7 +15,7 @@ from ... import _backend as B
 from ..._tensor import Tensor, _make
 from ...ops.creation import empty, zeros
 from ...ops.layer import linear
-from ...ops.rnn import _gru_cell, _lstm_cell, _lstm_seq, _put_rows, _take_rows
+from ...ops.rnn import _gru_cell, _gru_seq, _lstm_cell, _lstm_seq, _put_rows, _take_rows
 from ...ops.shape import cat, stack
 from ..module import Module
 from ..parameter import Parameter
@@ -127,6 +127,10 @@ class RNNBase(Module):
             xg = linear(x, w_ih, b_ih)
             Y = _lstm_seq(xg, w_hh, b_hh, state, mask_array, reverse=bool(d))[0]
             return Y.narrow(-1, 0, H), Y[0 if d else Y.shape[0] - 1]
+        if mode == "GRU":
+            xg = linear(x, w_ih, b_ih)
+            Y = _gru_seq(xg, w_hh, b_hh, state, mask_array, reverse=bool(d))[0]
+            return Y, Y[0 if d else Y.shape[0] - 1]
         xg = linear(x, w_ih, b_ih).unbind(0)
         T = len(xg)
         steps = range(T - 1, -1, -1) if d else range(T)
@@ -137,8 +141,6 @@ class RNNBase(Module):
             hh = linear(h, w_hh, b_hh)
             if lstm:
                 new = _lstm_cell(xg[t], hh, state)
-            elif mode == "GRU":
-                new = _gru_cell(xg[t], hh, state)
             elif mode == "RNN_TANH":
                 new = (xg[t] + hh).tanh()
             else:
