@@ -213,15 +213,25 @@ def test_diff_of_a_growing_forward_graph():
     d1 = graph_json(z)
     w = (z + y).sum()
     d2 = graph_json(w)
-    # the graph id follows the root, so a new root is a new graph; diff two docs of w instead
+    assert d2["graph_id"] == d1["graph_id"]  # the same forward pass, grown
+    diff = graph_diff(d1, d2)
+    assert {n["op"] for n in diff["add_nodes"]} == {"AddBackward0", "SumBackward0"}
+    assert len(diff["add_edges"]) == 3
+    assert [u["id"] for u in diff["update"]] == [f"n{z.grad_fn.seq}"]  # no longer the output
+    assert diff["update"][0]["kind"] == "op"
+    assert apply_diff(d1, diff) == {**d2, "rev": 1}
+    # nothing changed: an empty diff
+    again = graph_diff(d2, graph_json(w))
+    assert again["add_nodes"] == [] and again["update"] == [] and again["add_edges"] == []
+    # the next iteration (same leaf, new ops) is another graph
+    other = graph_json((x * 3.0).sum())
+    assert other["graph_id"] != d1["graph_id"]
     with pytest.raises(ValueError):
-        graph_diff(d1, d2)
-    a = graph_json(w)
-    v = w  # same graph, nothing changed
-    b = graph_json(v)
-    diff = graph_diff(a, b)
-    assert diff["add_nodes"] == [] and diff["update"] == [] and diff["add_edges"] == []
-    assert apply_diff(a, diff) == {**b, "rev": 1}
+        graph_diff(d2, other)
+    # a stepper over w continues the same graph
+    s = BackwardStepper(w)
+    assert graph_json(s)["graph_id"] == d1["graph_id"]
+    s.close()
 
 
 def test_to_dot_clusters_and_folding():

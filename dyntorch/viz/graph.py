@@ -30,10 +30,28 @@ _ids = itertools.count()
 _graph_ids: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _graph_id(root) -> str:
-    gid = _graph_ids.get(root)
+def _graph_id(nodes) -> str:
+    """One id for one forward graph, also while it grows.
+
+    Op nodes remember the id of the first document they appeared in; a later document of a
+    graph that contains them (the same forward pass, grown further) keeps that id, so the
+    front end gets diffs with ``add_nodes``. Leaves are shared by every iteration's graph,
+    so they do not carry the identity.
+    """
+    gid = None
+    fresh = []
+    for n in nodes:
+        if n.__class__ is AccumulateGrad:
+            continue
+        g = _graph_ids.get(n)
+        if g is None:
+            fresh.append(n)
+        elif gid is None:
+            gid = g  # nodes come in seq order: the oldest known node decides
     if gid is None:
-        gid = _graph_ids[root] = f"g{next(_ids)}"
+        gid = f"g{next(_ids)}"
+    for n in fresh:
+        _graph_ids[n] = gid
     return gid
 
 
@@ -295,6 +313,11 @@ def graph_json(source, *, model=None, grads: bool = True) -> dict:
         if stepper is not None:
             cache[("_scopes", key)] = scopes
     scopes = [dict(sc) for sc in scopes]
+    gid = cache.get(("_gid",))
+    if gid is None:
+        gid = _graph_id(nodes)
+        if stepper is not None:
+            cache[("_gid",)] = gid
     if stepper is not None:
         cur = stepper.current
         status = {"step": k, "total": stepper.total,
@@ -304,7 +327,7 @@ def graph_json(source, *, model=None, grads: bool = True) -> dict:
         status = {"step": 0, "total": len(docs_nodes), "current": None, "done": False,
                   "text": f"graph of {len(docs_nodes)} nodes"}
     return {"schema": SCHEMA, "version": SCHEMA_VERSION,
-            "graph_id": _graph_id(roots[0]) if roots else "g-empty", "rev": 0,
+            "graph_id": gid, "rev": 0,
             "nodes": docs_nodes, "edges": edges, "scopes": scopes, "status": status}
 
 
