@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import time
@@ -142,4 +143,15 @@ class LivePlot:
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
         fig.tight_layout()
-        self._handle.update(fig)
+        # a PNG, not the Figure: a bare Figure only renders where pyplot's inline backend has
+        # registered its formatter, and we don't want to touch pyplot's global state
+        from IPython.display import Image
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80)
+        self._handle.update(Image(data=buf.getvalue(), format="png"))
+
+    @property
+    def figure(self):
+        """The matplotlib Figure being drawn."""
+        return self._fig
