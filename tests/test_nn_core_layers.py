@@ -321,3 +321,28 @@ def test_model_on_device_matches_cpu(device, rng, ls):
     for k in g1:
         np.testing.assert_allclose(g2[k], g1[k], atol=1e-10, err_msg=k)
     np.testing.assert_allclose(r2, r1, atol=1e-12)
+
+
+def test_float32_stays_float32(rng):
+    """Every layer and loss keeps float32 outputs and float32 gradients."""
+    x = dt.tensor(rng.standard_normal((4, 6)).astype(np.float32), requires_grad=True)
+    x4 = dt.tensor(rng.standard_normal((2, 6, 3, 3)).astype(np.float32), requires_grad=True)
+    outs = [dnn.Linear(6, 5)(x), dnn.Bilinear(6, 6, 2)(x, x), dnn.LayerNorm(6)(x),
+            dnn.GroupNorm(3, 6)(x4), dnn.BatchNorm2d(6)(x4), dnn.BatchNorm2d(6).eval()(x4),
+            dnn.InstanceNorm2d(6)(x4), dnn.RMSNorm(6)(x), dnn.Dropout(0.5)(x),
+            dnn.Embedding(5, 3)(dt.tensor([1, 2])), dnn.PReLU()(x)]
+    outs += [getattr(dnn, n)()(x) for n in ("ReLU", "GELU", "SiLU", "Tanh", "Sigmoid", "ELU",
+                                            "Softplus", "Hardtanh", "ReLU6", "Mish",
+                                            "LogSigmoid", "SELU", "Hardswish", "LeakyReLU")]
+    outs += [dnn.Softmax(1)(x), dnn.LogSoftmax(1)(x)]
+    t = dt.tensor([0, 1, 2, 3])
+    p = dt.tensor(rng.uniform(size=(4, 6)).astype(np.float32))
+    outs += [dnn.CrossEntropyLoss()(x, t), dnn.CrossEntropyLoss(label_smoothing=0.1)(x, p),
+             dnn.NLLLoss()(x, t), dnn.MSELoss()(x, p), dnn.L1Loss()(x, p),
+             dnn.SmoothL1Loss()(x, p), dnn.HuberLoss()(x, p), dnn.BCELoss()(p, p),
+             dnn.BCEWithLogitsLoss(pos_weight=dt.ones(6))(x, p), dnn.KLDivLoss()(x, p)]
+    for i, o in enumerate(outs):
+        assert o.dtype == dt.float32, (i, o.dtype)
+        if o.requires_grad:
+            o.sum().backward()
+    assert x.grad.dtype == dt.float32 and x4.grad.dtype == dt.float32

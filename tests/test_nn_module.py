@@ -419,3 +419,72 @@ def test_load_torch_state_dict_directly():
     dm = nn.Linear(3, 2)
     dm.load_state_dict(tm.state_dict())  # torch tensors read through the array protocol
     np.testing.assert_array_equal(dm.weight.detach().numpy(), tm.weight.detach().numpy())
+
+
+def _two_input_module(lib):
+    class Two(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lib.nn.Linear(3, 3).double()
+
+        def forward(self, a, b, scale=1.0):
+            return self.lin(a) * b * scale, a.sum()
+
+    return Two()
+
+
+def test_backward_hooks_two_inputs_and_pre_hook_match_torch(rng):
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    res = []
+    for lib in (torch, dt):
+        m = _two_input_module(lib)
+        with lib.no_grad():
+            m.lin.weight.copy_(lib.tensor(np.eye(3) * 0.5))
+            m.lin.bias.copy_(lib.tensor([0.1, 0.2, 0.3]))
+        log = []
+
+        def pre(mod, gout, log=log):
+            log.append(("pre", [None if g is None else g.numpy().copy() for g in gout]))
+            return (gout[0] * 2, gout[1])
+
+        def post(mod, gin, gout, log=log):
+            log.append(("post", [None if g is None else g.numpy().copy() for g in gin]))
+
+        m.register_full_backward_pre_hook(pre)
+        m.register_full_backward_hook(post)
+        at = lib.tensor(a, requires_grad=True)
+        bt = lib.tensor(b, requires_grad=False)
+        y, s = m(at, bt, scale=3.0)
+        (y.sum() + s * 2).backward()
+        res.append((log, at.grad.numpy().copy()))
+    (tl, tg), (dl, dg) = res
+    assert [k for k, _ in dl] == [k for k, _ in tl] == ["pre", "post"]
+    for (_, tv), (_, dv) in zip(tl, dl):
+        assert len(tv) == len(dv)
+        for x, y in zip(tv, dv):
+            assert (x is None) == (y is None)
+            if x is not None:
+                np.testing.assert_allclose(y, x)
+    np.testing.assert_allclose(dg, tg)
+
+
+def test_forward_hook_kwargs_prepend_always_call():
+    order = []
+    m = nn.Linear(2, 2)
+    m.register_forward_hook(lambda mod, args, out: order.append("a"))
+    m.register_forward_hook(lambda mod, args, out: order.append("b"), prepend=True)
+    m.register_forward_hook(lambda mod, args, kwargs, out: order.append(("kw", kwargs)),
+                            with_kwargs=True)
+    m(dt.randn(1, 2))
+    assert order == ["b", "a", ("kw", {})]
+
+    class Boom(nn.Module):
+        def forward(self, x):
+            raise ValueError("boom")
+
+    seen = []
+    b = Boom()
+    b.register_forward_hook(lambda mod, args, out: seen.append(out), always_call=True)
+    with pytest.raises(ValueError):
+        b(1)
+    assert seen == [None]

@@ -147,7 +147,7 @@ def _from_tensors(gs, create_graph):
 class _BackwardHookState:
     """Links the output node (which sees grad_output) to the input node (grad_input)."""
 
-    __slots__ = ("module", "grad_output", "n_in", "in_pos", "n_args")
+    __slots__ = ("module", "grad_output", "n_in", "in_pos", "n_args", "zero_in")
 
     def run_hooks(self, grad_input, create_graph):
         m = self.module
@@ -178,6 +178,8 @@ class _BackwardHookState:
 
     def on_inputs(self, gs, create_graph):
         full = [None] * self.n_args
+        for pos, shape, dtype, xp in self.zero_in:  # tensors needing no grad get zeros (torch)
+            full[pos] = _make(xp.zeros(shape, dtype=dtype))
         ts = _as_tensors(gs, create_graph)
         for k, pos in enumerate(self.in_pos):
             full[pos] = ts[k]
@@ -309,6 +311,9 @@ class Module:
             pos = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a._rg]
             state.in_pos = pos
             state.n_in = len(pos)
+            state.zero_in = [(i, a._data.shape, a._data.dtype, B.xp_of(a._data))
+                             for i, a in enumerate(args)
+                             if isinstance(a, Tensor) and not a._rg] if pos else ()
             if pos:
                 wrapped = _hook_node([args[i] for i in pos], state.on_inputs)
                 args = list(args)
