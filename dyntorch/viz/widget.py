@@ -145,6 +145,19 @@ class GraphWidget(anywidget.AnyWidget):
         self._post({"type": "diff", "diff": d})
         return d
 
+    def push_document(self, doc: dict) -> None:
+        """Send ``doc`` whole, keeping its ``rev`` (for a source that numbers its own revs)."""
+        self._doc = doc
+        self._rev = doc.get("rev", 0)
+        self.doc = dict(doc)
+        self.sent.append({"type": "doc", "rev": self._rev, "graph_id": doc.get("graph_id")})
+
+    def push_diff(self, diff: dict, doc: dict) -> None:
+        """Send ``diff`` that brings the front end to ``doc`` (``rev`` must follow ours)."""
+        self._doc = doc
+        self._rev = diff["rev"]
+        self._post({"type": "diff", "diff": diff})
+
     def select(self, node_id: str) -> None:
         """Select a node in the front end and open it in the inspector."""
         self.selected = node_id
@@ -158,7 +171,9 @@ class GraphWidget(anywidget.AnyWidget):
     def _on_msg(self, _w, content, _buffers) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "need_engine":
-            self.send({"type": "engine", "src": _static.layout_worker()})
+            src = _static.layout_worker()
+            self.send({"type": "engine", "src": src})
+            self.sent.append({"type": "engine", "bytes": len(src)})  # not the 800 kB itself
         elif kind in ("hello", "need_full"):
             if self._doc is not None and content.get("rev") != self._doc.get("rev"):
                 self._post({"type": "doc", "doc": self._doc})
@@ -197,28 +212,51 @@ def _watch(controller) -> None:
 
 # ----------------------------------------------------------------------------- the debugger
 class _StepperController:
-    """Connects a ``BackwardStepper`` to its widget: buttons call it, its state is sent back."""
+    """Connects a ``BackwardStepper`` to its widget: buttons call it, its state is sent back.
+
+    Diffs come from ``graph.GraphTracker``, which updates only the nodes a step touched.
+    """
 
     def __init__(self, stepper, widget: GraphWidget, model=None) -> None:
+        from .graph import GraphTracker
+
         self._stepper = weakref.ref(stepper)
         self.model = model
         self.widget = widget
         self.bps: dict = {}  # node id -> Breakpoint set from the view
         self.last_ms = 0.0
+        self._tracker = GraphTracker(stepper, model=model)
+        self._seen = None
+        self._sent_bps: list = []
         widget.controller = self
 
-    def doc(self) -> dict:
+    def _key(self, s):
+        return (len(s.history), s.done, id(s.current))
+
+    def start(self) -> None:
         s = self._stepper()
-        d = dict(_graph_json(s, self.model))
-        d["breakpoints"] = sorted(self.bps)
-        return d
+        doc = self._tracker.document()
+        doc["breakpoints"] = []
+        self._tracker.doc["breakpoints"] = []
+        self._seen = self._key(s)
+        self.widget.push_document(doc)
 
     def refresh(self) -> None:
+        """Send what changed since the last refresh (nothing when the stepper did not move)."""
         s = self._stepper()
         if s is None or s.closed:
             return
+        bps = sorted(self.bps)
+        key = self._key(s)
+        if key == self._seen and bps == self._sent_bps:
+            return
         t0 = time.perf_counter()
-        self.widget.update(self.doc())
+        self._seen = key
+        d = self._tracker.diff()
+        if bps != self._sent_bps:
+            d["breakpoints"] = self._sent_bps = bps
+        self._tracker.doc["breakpoints"] = bps
+        self.widget.push_diff(d, self._tracker.doc)
         self.last_ms = (time.perf_counter() - t0) * 1e3
 
     def command(self, cmd: str, msg: dict) -> None:
@@ -267,7 +305,7 @@ def stepper_widget(stepper, *, model=None, **kw: Any) -> GraphWidget:
         return old  # every display of one stepper shows the same view
     w = GraphWidget(mode="stepper", **kw)
     c = _StepperController(stepper, w, model)
-    w.set_doc(c.doc())
+    c.start()
     _watch(c)
     stepper._dt_widget = w  # keep the view alive as long as the stepper
     return w
@@ -306,6 +344,7 @@ class LiveView(GraphWidget):
         self._dirty = False
         self._gid = f"live{next(_ids)}"
         self._sig = None
+        self.error: Exception | None = None  # the last failure to draw (forward went on)
 
     # called by the dispatch door after every op
     def _on_op(self, _op, _args, _attrs, res) -> None:
@@ -321,7 +360,10 @@ class LiveView(GraphWidget):
         self._dirty = True
         now = time.monotonic()
         if now - self._last >= self.interval:
-            self.flush()
+            try:
+                self.flush()
+            except Exception as e:  # noqa: BLE001 - a viewer must never break the user's forward
+                self.error = e
 
     def flush(self) -> None:
         """Send what forward built since the last redraw."""
@@ -448,11 +490,15 @@ def live(*, interval: float = 0.1, model=None, display: bool = True,
 
     def backward(tensors, *args, **kwargs):
         ts = F._seq(tensors)
-        with contextlib.suppress(Exception):
+        try:
             view._before_backward(ts)
+        except Exception as e:  # noqa: BLE001 - drawing must never break training
+            view.error = e
         r = original(tensors, *args, **kwargs)
-        with contextlib.suppress(Exception):
+        try:
             view._after_backward(ts)
+        except Exception as e:  # noqa: BLE001
+            view.error = e
         return r
 
     # Tensor.backward looks F.backward up at call time; the engine has no backward observer.
