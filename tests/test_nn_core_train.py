@@ -134,3 +134,57 @@ def test_parameters_vector_roundtrip():
     nn.utils.vector_to_parameters(new, m.parameters())
     np.testing.assert_array_equal(m[1].bias.detach().numpy(), [10.0])
     np.testing.assert_array_equal(m[0].weight.detach().numpy(), np.arange(6.0).reshape(2, 3))
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_weight_norm_matches_torch():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 3))
+    tl, dl = torch.nn.Linear(3, 5).double(), nn.Linear(3, 5).double()
+    dl.load_state_dict({k: v.numpy() for k, v in tl.state_dict().items()})
+    tl = torch.nn.utils.weight_norm(tl)
+    dl = nn.utils.weight_norm(dl)
+    assert sorted(n for n, _ in dl.named_parameters()) == sorted(
+        n for n, _ in tl.named_parameters())
+    tx, dx = torch.tensor(x, requires_grad=True), dt.tensor(x, requires_grad=True)
+    ty, dy = tl(tx), dl(dx)
+    np.testing.assert_allclose(dy.detach().numpy(), ty.detach().numpy(), atol=1e-12)
+    (ty ** 2).sum().backward()
+    (dy ** 2).sum().backward()
+    for n in ("weight_g", "weight_v", "bias"):
+        np.testing.assert_allclose(getattr(dl, n).grad.numpy(), getattr(tl, n).grad.numpy(),
+                                   atol=1e-10, err_msg=n)
+    nn.utils.remove_weight_norm(dl)
+    assert isinstance(dl.weight, nn.Parameter)
+    np.testing.assert_allclose(dl(dx).detach().numpy(), ty.detach().numpy(), atol=1e-12)
+
+
+def test_spectral_norm_matches_torch():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4, 3))
+    tl, dl = torch.nn.Linear(3, 5).double(), nn.Linear(3, 5).double()
+    dl.load_state_dict({k: v.numpy() for k, v in tl.state_dict().items()})
+    tl = torch.nn.utils.spectral_norm(tl, n_power_iterations=3)
+    dl = nn.utils.spectral_norm(dl, n_power_iterations=3)
+    dl.weight_u._data[...] = tl.weight_u.numpy()
+    dl.weight_v._data[...] = tl.weight_v.numpy()
+    for _ in range(2):
+        ty, dy = tl(torch.tensor(x)), dl(dt.tensor(x))
+        np.testing.assert_allclose(dy.detach().numpy(), ty.detach().numpy(), atol=1e-10)
+    ty.sum().backward()
+    dy.sum().backward()
+    np.testing.assert_allclose(dl.weight_orig.grad.numpy(), tl.weight_orig.grad.numpy(),
+                               atol=1e-10)
+    s = np.linalg.svd(dl.weight.detach().numpy(), compute_uv=False)[0]
+    assert abs(s - 1.0) < 0.05
+
+
+def test_functional_call():
+    m = nn.Linear(2, 1)
+    x = dt.ones(1, 2)
+    w = dt.tensor([[2.0, 3.0]], requires_grad=True)
+    y = nn.utils.stateless.functional_call(m, {"weight": w, "bias": dt.zeros(1)}, (x,))
+    assert y.item() == 5.0
+    y.backward()
+    assert w.grad.tolist() == [[1.0, 1.0]]
+    assert m.weight is not w and isinstance(m.weight, nn.Parameter)
