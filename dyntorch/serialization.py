@@ -394,6 +394,12 @@ class _ParamMarker:
     """Stands for ``torch.nn.Parameter`` as the type argument of ``_rebuild_from_type_v2``."""
 
 
+def _codecs_encode(text: str, encoding: str = "latin1") -> bytes:
+    if encoding not in ("latin1", "latin-1"):
+        raise LoadError(f"dyntorch.load: unexpected byte encoding {encoding!r} in the pickle")
+    return text.encode(encoding)
+
+
 def _bf16_to_f32(raw: np.ndarray) -> np.ndarray:
     # bfloat16 is the top half of a float32: widen the bits (exact)
     return (raw.astype(np.uint32) << 16).view(np.float32)
@@ -473,6 +479,7 @@ def _load_torch(z: zipfile.ZipFile, prefix: str, name: str, map_location, weight
         ("torch", "Tensor"): Tensor,
         ("torch", "Size"): torch_size,
         ("torch", "device"): lambda *a: B.device(*a),
+        ("_codecs", "encode"): _codecs_encode,  # how protocol 2 pickles bytes (numpy arrays)
         ("builtins", "set"): set,
         ("builtins", "frozenset"): frozenset,
         ("builtins", "slice"): slice,

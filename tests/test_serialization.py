@@ -132,6 +132,27 @@ def test_torch_model_file_gives_same_outputs_in_dyntorch(tmp_path):
                                tm(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_torch_file_with_numpy_values_and_torch_types(tmp_path):
+    path = tmp_path / "np.pt"
+    torch.save({"a": np.float64(1.5), "arr": np.arange(3), "dt": torch.float16,
+                "size": torch.Size([2, 3]), "i": np.int32(7)}, path)
+    out = dyntorch.load(path)
+    assert out["a"] == 1.5 and out["arr"].tolist() == [0, 1, 2] and out["i"] == 7
+    assert out["dt"] is dyntorch.float16 and out["size"] == (2, 3)
+
+
+def test_whole_module_round_trip_needs_weights_only_false(tmp_path):
+    nn = pytest.importorskip("dyntorch.nn")
+    m = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
+    p = tmp_path / "m.pt"
+    dyntorch.save(m, p)
+    with pytest.raises(LoadError, match="weights_only=False"):
+        dyntorch.load(p)
+    m2 = dyntorch.load(p, weights_only=False)
+    np.testing.assert_array_equal(m2[0].weight.detach().numpy(), m[0].weight.detach().numpy())
+    assert type(m2[0].weight).__name__ == "Parameter" and m2[0].weight.requires_grad
+
+
 def test_torch_parameter_and_optimizer_state(tmp_path):
     p = torch.nn.Parameter(torch.randn(3))
     opt = torch.optim.Adam([p], lr=0.01)
