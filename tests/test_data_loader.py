@@ -289,3 +289,56 @@ def test_worker_killed_is_reported():
 
     with pytest.raises(RuntimeError, match="exited unexpectedly"):
         list(DataLoader(Suicide(), batch_size=1, num_workers=1))
+
+
+class FailingStream(IterableDataset):
+    def __iter__(self):
+        yield 1
+        raise KeyError("stream broke")
+
+
+def test_iterable_worker_exception_and_len():
+    with pytest.raises(KeyError, match="stream broke") as e:
+        list(DataLoader(FailingStream(), batch_size=2, num_workers=1))
+    assert "Original Traceback" in str(e.value)
+
+    class Sized(IterableDataset):
+        def __iter__(self):
+            return iter(range(7))
+
+        def __len__(self):
+            return 7
+
+    assert len(DataLoader(Sized(), batch_size=3)) == 3
+    assert len(DataLoader(Sized(), batch_size=3, drop_last=True)) == 2
+    assert [b.tolist() for b in DataLoader(Sized(), batch_size=3, drop_last=True)] == \
+        [[0, 1, 2], [3, 4, 5]]
+
+
+def test_worker_init_fn_error_and_drop_last_with_workers():
+    def bad_init(wid):
+        raise RuntimeError(f"init failed in {wid}")
+
+    with pytest.raises(RuntimeError, match="init failed"):
+        list(DataLoader(Squares(), batch_size=4, num_workers=1, worker_init_fn=bad_init))
+    got = [i.tolist() for _, i in DataLoader(Squares(), batch_size=5, num_workers=2,
+                                             drop_last=True)]
+    assert got == [list(range(k, k + 5)) for k in range(0, 20, 5)]
+
+
+def test_getitems_is_used_for_batches():
+    class Batched(Dataset):
+        calls = 0
+
+        def __len__(self):
+            return 6
+
+        def __getitem__(self, i):
+            raise AssertionError("per-item access not expected")
+
+        def __getitems__(self, idx):
+            Batched.calls += 1
+            return [float(i) for i in idx]
+
+    out = [b.tolist() for b in DataLoader(Batched(), batch_size=4)]
+    assert out == [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0]] and Batched.calls == 2
