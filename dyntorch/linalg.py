@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import math
 
-from ._dispatch import op
 from ._tensor import Tensor
-from .ops.linalg import matmul
+from .ops.linalg import cholesky, det, matmul, matrix_power, slogdet, solve
+from .ops.linalg import cross as _cross
+from .ops.linalg import inverse as inv
 from .ops.reduce import amax, amin, vector_norm
 from .ops.reduce import sum as _sum
 
-__all__ = ["norm", "vector_norm", "matrix_norm", "inv", "det", "solve", "multi_dot"]
+__all__ = ["norm", "vector_norm", "matrix_norm", "inv", "det", "slogdet", "solve", "cholesky",
+           "matrix_power", "cross", "vecdot", "multi_dot", "inv_ex", "cholesky_ex"]
 
 
 def _two_dims(A: Tensor, dim, name: str) -> tuple:
@@ -71,93 +73,6 @@ def norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None) ->
     return vector_norm(A, ord, dim, keepdim, dtype=dtype)
 
 
-def _square(A: Tensor, name: str) -> None:
-    s = A._data.shape
-    if len(s) < 2 or s[-1] != s[-2]:
-        raise RuntimeError(f"linalg.{name}(): A must be batches of square matrices, but they "
-                           f"are {s[-2] if len(s) > 1 else '?'} by {s[-1] if s else '?'} "
-                           "matrices")
-    if A._data.dtype.kind != "f":
-        raise RuntimeError(f"linalg.{name}(): Expected a floating point tensor as input. Got "
-                           f"{A.dtype}")
-
-
-@op(name="linalg_inv_ex", backward_name="LinalgInvExBackward0")
-def _inv(xp, a):
-    return xp.linalg.inv(a)
-
-
-@_inv.def_derivative
-def _(ns, g, _a, out):
-    t = ns.swapaxes(out, -1, -2)
-    return -ns.matmul(ns.matmul(t, g), t)
-
-
-def inv(A: Tensor) -> Tensor:
-    """Inverse of (batches of) square matrices (``torch.linalg.inv``)."""
-    _square(A, "inv")
-    return _inv(A)
-
-
-@op(name="linalg_det", backward_name="LinalgDetBackward0")
-def _det(xp, a):
-    return xp.linalg.det(a)
-
-
-@_det.def_derivative
-def _(ns, g, a, out):
-    # d det(A) = det(A) * A^{-T}; solve rather than invert where it is plain arrays
-    inv_t = ns.swapaxes(_inv_any(ns, a), -1, -2)
-    return ns.expand_dims(ns.expand_dims(g * out, -1), -1) * inv_t
-
-
-def _inv_any(ns, a):
-    if isinstance(a, Tensor):
-        return _inv(a)
-    return ns.xp.linalg.inv(a)
-
-
-def det(A: Tensor) -> Tensor:
-    """Determinant of (batches of) square matrices (``torch.linalg.det``)."""
-    _square(A, "det")
-    return _det(A)
-
-
-@op(name="linalg_solve", backward_name="LinalgSolveExBackward0")
-def _solve(xp, a, b):
-    return xp.linalg.solve(a, b)
-
-
-@_solve.def_derivative
-def _(ns, g, a, _b, out, *, needs):
-    # X = A^{-1} B:  gB = A^{-T} g,  gA = -gB X^T
-    at = ns.swapaxes(a, -1, -2)
-    gb = _solve_any(ns, at, g)
-    ga = -ns.matmul(gb, ns.swapaxes(out, -1, -2)) if needs[0] else None
-    return ga, gb if needs[1] else None
-
-
-def _solve_any(ns, a, b):
-    if isinstance(a, Tensor):
-        return _solve(a.contiguous(), b)
-    return ns.xp.linalg.solve(a, b)
-
-
-def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
-    """Solve ``A X = B`` for square ``A`` (``torch.linalg.solve``)."""
-    _square(A, "solve")
-    if not left:
-        return solve(A.mT, B.mT).mT
-    if B._data.ndim == 1 or (B._data.ndim == A._data.ndim - 1 and
-                             B._data.shape == A._data.shape[:-1]):
-        return _solve(A, B.unsqueeze(-1)).squeeze(-1)
-    if B._data.shape[-2] != A._data.shape[-1]:
-        raise RuntimeError(f"linalg.solve(): Incompatible shapes of A and B for the equation "
-                           f"AX = B ({A._data.shape[-2]}x{A._data.shape[-1]} and "
-                           f"{B._data.shape[-2]}x{B._data.shape[-1]})")
-    return _solve(A, B)
-
-
 def multi_dot(tensors) -> Tensor:
     """Product of a chain of matrices, left to right (``torch.linalg.multi_dot``)."""
     tensors = list(tensors)
@@ -168,3 +83,31 @@ def multi_dot(tensors) -> Tensor:
     for t in tensors[1:]:
         r = matmul(r, t)
     return r
+
+
+def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:
+    """Cross product of 3-vectors along ``dim`` (default the last) (``torch.linalg.cross``)."""
+    return _cross(input, other, dim)
+
+
+def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
+    """Dot product of vectors along ``dim`` (``torch.linalg.vecdot``)."""
+    return _sum(x * y, dim)
+
+
+def inv_ex(A: Tensor, *, check_errors: bool = False):
+    """``(inverse, info)`` (``torch.linalg.inv_ex``); info is all zeros."""
+    from .ops.index import return_type
+
+    r = inv(A)
+    info = r.new_zeros(A.shape[:-2], dtype="int32")
+    return return_type("inv_ex", ("inverse", "info"))(r, info)
+
+
+def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False):
+    """``(L, info)`` (``torch.linalg.cholesky_ex``)."""
+    from .ops.index import return_type
+
+    r = cholesky(A, upper)
+    return return_type("cholesky_ex", ("L", "info"))(r, r.new_zeros(A.shape[:-2],
+                                                                   dtype="int32"))

@@ -294,3 +294,30 @@ def test_return_types_repr(torch):
         d = repr(f(dyntorch, dyntorch.tensor(x, dtype=dyntorch.float32)))
         t = repr(f(torch, torch.tensor(x, dtype=torch.float32)))
         assert d.replace("dyntorch.", "") == t.replace("torch.", "")
+
+
+def test_index_copy_fill_scatter_in_place(torch, device):
+    def run(m, x, s):
+        i = m.tensor([2, 0])
+        y = x * 1
+        y.index_copy_(1, i, s)
+        z = x * 1
+        z.index_fill_(2, i, -1.0)
+        w = x * 1
+        w.masked_scatter_(x > 0, s.reshape(-1).repeat(10))
+        return m.index_copy(x, 1, i, s), x.index_copy(1, i, s), y, z, w
+
+    check(torch, run, X, R.standard_normal((4, 2, 6)), device=device)
+
+
+def test_isin_bincount_histc_tri_indices(torch, device):
+    a = R.integers(0, 6, (10,))
+    check(torch, lambda m, x: (m.isin(x, m.tensor([1, 3])), m.isin(x, m.tensor([2]), invert=True),
+                               m.bincount(x), x.bincount(minlength=9),
+                               m.bincount(x, m.linspace(0, 1, 10, dtype=m.float64))),
+          a, device=device)
+    check(torch, lambda m, x: (m.histc(x, 5), x.histc(4, -1.0, 1.0)), R.standard_normal(50),
+          device=device, grad=False)
+    check(torch, lambda m: (m.tril_indices(3, 4), m.triu_indices(4, 3, 1), m.tril_indices(3, 3,
+                                                                                          -1)),
+          grad=False)

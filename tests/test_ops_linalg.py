@@ -146,3 +146,47 @@ def test_second_order_products(torch):
 def test_finite_differences():
     finite_diff(lambda m, a, b: m.einsum("bi,bij,j->b", a, b, a[0]), _r(2, 3), _r(2, 3, 3))
     finite_diff(lambda m, a, b: (a @ b).sin(), _r(2, 2, 3), _r(3, 2))
+
+
+def _spd(n, batch=()):
+    a = R.standard_normal(batch + (n, n))
+    return a @ np.swapaxes(a, -1, -2) + n * np.eye(n)
+
+
+def test_determinants_and_inverses(torch, device):
+    A = _r(3, 3) + 3 * np.eye(3)
+    check(torch, lambda m, a: (m.det(a), a.det(), m.inverse(a), a.inverse(), m.logdet(a),
+                               m.slogdet(a), m.linalg.slogdet(a), m.linalg.inv_ex(a)), A,
+          device=device)
+    check(torch, lambda m, a: m.logdet(a), -A, device=device)
+    check(torch, lambda m, a: m.slogdet(a), _r(2, 4, 4), device=device)
+
+
+@pytest.mark.filterwarnings("ignore:torch.cholesky is deprecated")
+def test_cholesky_and_matrix_power(torch, device):
+    check(torch, lambda m, a: (m.linalg.cholesky(a), m.cholesky(a), a.cholesky(upper=True),
+                               m.linalg.cholesky_ex(a)), _spd(3), device=device)
+    check(torch, lambda m, a: m.linalg.cholesky(a), _spd(3, (2,)), device=device)
+    A = _r(3, 3) + 3 * np.eye(3)
+    check(torch, lambda m, a: tuple(m.linalg.matrix_power(a, n) for n in (0, 1, 2, 5, -1, -2)),
+          A, device=device)
+    check(torch, lambda m, a: (a.matrix_power(3), m.matrix_power(a, 0)), _r(2, 3, 3),
+          device=device)
+
+
+@pytest.mark.filterwarnings("ignore:Using torch.cross without specifying the dim")
+@pytest.mark.filterwarnings("ignore:torch.chain_matmul is deprecated")
+def test_cross_cdist_chain(torch, device):
+    a, b = _r(4, 3), _r(4, 3)
+    check(torch, lambda m, x, y: (m.cross(x, y), x.cross(y, dim=1), m.linalg.cross(x, y),
+                                  m.linalg.cross(x[:1], y), m.linalg.vecdot(x, y)), a, b,
+          device=device)
+    check(torch, lambda m, x, y: (m.cdist(x, y), m.cdist(x, y, p=1), m.cdist(x, y, 3.0),
+                                  m.cdist(x, x)), _r(2, 5, 3), _r(2, 4, 3), device=device)
+    check(torch, lambda m, x, y, z: m.chain_matmul(x, y, z), _r(2, 3), _r(3, 4), _r(4, 2),
+          device=device)
+
+
+def test_second_order_solvers(torch):
+    check_double(torch, lambda m, a: m.det(a) * a, _r(3, 3) + 3 * np.eye(3))
+    check_double(torch, lambda m, a: m.linalg.cholesky(a) ** 2, _spd(3))

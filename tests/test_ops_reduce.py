@@ -206,3 +206,30 @@ def test_finite_differences():
     finite_diff(lambda m, x: x.std(1) + x.logsumexp(1), X[0])
     finite_diff(lambda m, x: x.prod(0), R.uniform(0.5, 2.0, (3, 2)))
     finite_diff(lambda m, x: x.cumprod(1), R.uniform(0.5, 2.0, (2, 4)))
+
+
+def test_trace_diff(torch, device):
+    check(torch, lambda m, x: (m.trace(x[0]), x[1, :, :4].trace()), X, device=device)
+    check(torch, lambda m, x: (m.diff(x), x.diff(2, 1), m.diff(x, dim=0, prepend=x[:1] * 2,
+                                                              append=x[-1:]), x.diff(n=5)),
+          X, device=device)
+
+
+@pytest.mark.parametrize("interp", ["linear", "lower", "higher", "midpoint", "nearest"])
+def test_quantile(torch, device, interp):
+    a = R.standard_normal((4, 7))
+    check(torch, lambda m, x: (m.quantile(x, 0.3, interpolation=interp),
+                               x.quantile(0.75, 1, keepdim=True, interpolation=interp),
+                               m.quantile(x, m.tensor([0.1, 0.5, 1.0], dtype=x.dtype), dim=0,
+                                          interpolation=interp),
+                               m.quantile(x, m.tensor([0.25, 0.5], dtype=x.dtype),
+                                          interpolation=interp)), a, device=device)
+
+
+def test_trapezoid(torch, device):
+    y, xs = R.standard_normal((3, 5)), np.sort(R.standard_normal(5))
+    check(torch, lambda m, a, b: (m.trapezoid(a), m.trapezoid(a, dx=0.5, dim=0),
+                                  m.trapezoid(a, b), m.trapz(a, b),
+                                  m.cumulative_trapezoid(a), m.cumulative_trapezoid(a, b),
+                                  m.cumulative_trapezoid(a, dx=2.0, dim=0)), y, xs,
+          device=device)

@@ -151,3 +151,32 @@ def test_second_order_shape_ops(torch):
     check_double(torch, lambda m, x: (m.cat([x, x.flip(1)], 1) ** 2).permute(1, 0, 2), X)
     check_double(torch, lambda m, x: m.stack([x.sum(0), x[0].t().t()]) ** 3, X)
     check_double(torch, lambda m, x: x.repeat(1, 2, 1).diagonal(0, 1, 2) ** 2, X)
+
+
+MORE = [
+    ("rot90", lambda m, x: (m.rot90(x, 1, (1, 2)), x.rot90(2, (0, 1)), m.rot90(x, -1, (0, 2)),
+                            m.rot90(x, 4, (1, 2)))),
+    ("block_diag", lambda m, x: m.block_diag(x[0], x[1, :2, :1], x[0, 0, 0], x[1, 0])),
+    ("cartesian_prod", lambda m, x: m.cartesian_prod(x[0, 0], x[1, 1, :2], x[0, 2, :3])),
+    ("unfold", lambda m, x: (x.unfold(2, 2, 1), x.unfold(-1, 3, 2), x.unfold(1, 3, 3))),
+]
+
+
+@pytest.mark.parametrize("fn", [c[1] for c in MORE], ids=[c[0] for c in MORE])
+def test_more_layout_ops(torch, device, fn):
+    check(torch, fn, X, device=device)
+
+
+def test_in_place_shape_methods(torch, device):
+    def fn(m, x):
+        y = x.detach().clone()
+        y.unsqueeze_(1)
+        a = y.shape
+        y.squeeze_()
+        z = x.detach()[0].clone()
+        z.t_()
+        w = x.detach().clone()
+        w.transpose_(0, 2)
+        return y * 1, z * 1, w * 1, m.tensor(list(a))
+
+    check(torch, fn, X, device=device, grad=False)

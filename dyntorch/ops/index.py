@@ -860,6 +860,92 @@ def searchsorted(sorted_sequence: Tensor, values, *, out_int32=False, right=Fals
     return _make(r.astype(np.int32 if out_int32 else np.int64))
 
 
+# ----------------------------------------------------------------------------- more
+def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
+    """A copy of ``input`` with the slices at ``index`` along ``dim`` replaced by ``source``."""
+    _check_index_tensor(index, "index_copy")
+    d = norm_dim(dim, input._data.ndim, "index_copy")
+    _check_range(xp_like(index), index._data, input._data.shape[d], d)
+    key = (slice(None),) * d + (index._data.reshape(-1),)
+    return _index_put(input, _value_like(input, source), key=key, accumulate=False)
+
+
+def _index_copy_(self, dim, index, source):
+    from .inplace import inplace
+
+    return inplace(self, "index_copy_", lambda t: index_copy(t, dim, index, source), source)
+
+
+def _index_fill_(self, dim, index, value):
+    from .inplace import inplace
+
+    return inplace(self, "index_fill_", lambda t: index_fill(t, dim, index, value),
+                   *([value] if isinstance(value, Tensor) else []))
+
+
+def _masked_scatter_(self, mask, source):
+    from .inplace import inplace
+
+    return inplace(self, "masked_scatter_", lambda t: masked_scatter(t, mask, source), source)
+
+
+def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False):
+    """True where an element of ``elements`` is in ``test_elements`` (``torch.isin``)."""
+    ref = elements if isinstance(elements, Tensor) else test_elements
+    xp = xp_like(ref)
+    a = _raw(elements) if isinstance(elements, Tensor) else xp.asarray(elements)
+    b = _raw(test_elements) if isinstance(test_elements, Tensor) else xp.asarray(test_elements)
+    return _make(xp.asarray(xp.isin(a, b, invert=invert)))
+
+
+def bincount(input: Tensor, weights=None, minlength: int = 0) -> Tensor:
+    """Count of each non-negative integer (weighted sums with ``weights``) (no grad)."""
+    if input._data.ndim != 1 or input._data.dtype.kind not in "iu":
+        raise RuntimeError("bincount(): only 1-d non-negative integral inputs are supported")
+    xp = xp_like(input)
+    w = None if weights is None else _raw(weights)
+    r = xp.bincount(input._data, weights=w, minlength=minlength)
+    if w is None:
+        r = r.astype(np.int64, copy=False)
+    elif weights._data.dtype.kind == "f":
+        r = r.astype(weights._data.dtype, copy=False)
+    return _make(r)
+
+
+def histc(input: Tensor, bins: int = 100, min=0, max=0) -> Tensor:
+    """Histogram with ``bins`` equal bins over [min, max] (data range when both 0)."""
+    xp = xp_like(input)
+    a = input._data
+    lo, hi = float(min), float(max)
+    if lo == hi and a.size:
+        lo, hi = float(a.min()), float(a.max())
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    h, _ = xp.histogram(a, bins=bins, range=(lo, hi))
+    return _make(h.astype(a.dtype))
+
+
+def _tri_indices(row, col, offset, upper, dtype, device):
+    from .. import _backend as B
+
+    rows, cols = np.nonzero(np.triu(np.ones((row, col), dtype=bool), offset) if upper
+                            else np.tril(np.ones((row, col), dtype=bool), offset))
+    arr = np.stack([rows, cols]).astype(B.to_dtype(dtype).np if dtype is not None
+                                        else np.int64)
+    dev = B.to_device(device)
+    return _make(B.move(arr, dev) if dev.type != "cpu" else arr)
+
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None) -> Tensor:
+    """Row and column indices (2 x N) of the lower triangle (``torch.tril_indices``)."""
+    return _tri_indices(row, col, offset, False, dtype, device)
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None) -> Tensor:
+    """Row and column indices (2 x N) of the upper triangle (``torch.triu_indices``)."""
+    return _tri_indices(row, col, offset, True, dtype, device)
+
+
 # ----------------------------------------------------------------------------- methods
 def _index_put_m(self, indices, values, accumulate=False):
     return index_put(self, indices, values, accumulate)
@@ -900,6 +986,14 @@ method("msort", msort)
 method("unique", lambda self, sorted=True, return_inverse=False, return_counts=False,
        dim=None: unique(self, sorted, return_inverse, return_counts, dim))
 method("unique_consecutive", unique_consecutive)
+method("index_copy", lambda self, dim, index, source: index_copy(self, dim, index, source))
+method("index_copy_", _index_copy_)
+method("index_fill_", _index_fill_)
+method("masked_scatter_", _masked_scatter_)
+method("isin", lambda self, test_elements, *, assume_unique=False, invert=False: isin(
+    self, test_elements, invert=invert))
+method("bincount", lambda self, weights=None, minlength=0: bincount(self, weights, minlength))
+method("histc", lambda self, bins=100, min=0, max=0: histc(self, bins, min, max))
 
 PUBLIC = {
     "index_put": index_put, "index_put_": index_put_, "gather": gather, "scatter": scatter,
@@ -909,5 +1003,7 @@ PUBLIC = {
     "masked_scatter": masked_scatter, "take_along_dim": take_along_dim, "take": take,
     "nonzero": nonzero, "argwhere": argwhere, "sort": sort, "argsort": argsort, "topk": topk,
     "msort": msort, "unique": unique, "unique_consecutive": unique_consecutive,
-    "bucketize": bucketize, "searchsorted": searchsorted,
+    "bucketize": bucketize, "searchsorted": searchsorted, "index_copy": index_copy,
+    "isin": isin, "bincount": bincount, "histc": histc, "tril_indices": tril_indices,
+    "triu_indices": triu_indices,
 }

@@ -14,6 +14,7 @@ from .. import _backend as B
 from .._dispatch import op
 from .._tensor import Tensor, _make
 from ._util import method
+from .index import return_type
 
 
 def _dense(x):
@@ -421,6 +422,228 @@ def kron(input: Tensor, other: Tensor) -> Tensor:
     return r.reshape(tuple(x * y for x, y in zip(a._data.shape, b._data.shape)))
 
 
+# ----------------------------------------------------------------------------- dense solvers
+def _square(A: Tensor, name: str) -> None:
+    s = A._data.shape
+    if len(s) < 2 or s[-1] != s[-2]:
+        raise RuntimeError(f"linalg.{name}(): A must be batches of square matrices, but they "
+                           f"are {s[-2] if len(s) > 1 else '?'} by {s[-1] if s else '?'} "
+                           "matrices")
+    if A._data.dtype.kind != "f":
+        raise RuntimeError(f"linalg.{name}(): Expected a floating point tensor as input. Got "
+                           f"{A.dtype}")
+
+
+def _mT(ns, x):
+    return ns.swapaxes(x, -1, -2)
+
+
+def inv_any(ns, a):
+    """Inverse on either namespace (records graph on Tensors)."""
+    if isinstance(a, Tensor):
+        return _inv(a)
+    return ns.xp.linalg.inv(a)
+
+
+@op(name="linalg_inv_ex", backward_name="LinalgInvExBackward0")
+def _inv(xp, a):
+    return xp.linalg.inv(a)
+
+
+@_inv.def_derivative
+def _(ns, g, _a, out):
+    t = _mT(ns, out)
+    return -ns.matmul(ns.matmul(t, g), t)
+
+
+def inverse(input: Tensor) -> Tensor:
+    """Inverse of (batches of) square matrices (``torch.linalg.inv``)."""
+    _square(input, "inv")
+    return _inv(input)
+
+
+@op(name="linalg_det", backward_name="LinalgDetBackward0")
+def _det(xp, a):
+    return xp.linalg.det(a)
+
+
+@_det.def_derivative
+def _(ns, g, a, out):
+    # d det(A) = det(A) A^{-T} (A invertible)
+    return ns.expand_dims(ns.expand_dims(g * out, -1), -1) * _mT(ns, inv_any(ns, a))
+
+
+def det(input: Tensor) -> Tensor:
+    """Determinant of (batches of) square matrices (``torch.linalg.det``)."""
+    _square(input, "det")
+    return _det(input)
+
+
+@op(name="linalg_slogdet", backward_name="LinalgSlogdetBackward0", multi=True)
+def _slogdet(xp, a):
+    sign, logabs = xp.linalg.slogdet(a)
+    return logabs, sign
+
+
+@_slogdet.def_derivative
+def _(ns, g, a):
+    return ns.expand_dims(ns.expand_dims(g, -1), -1) * _mT(ns, inv_any(ns, a))
+
+
+_slogdet_rt = return_type("slogdet", ("sign", "logabsdet"))
+
+
+def slogdet(input: Tensor):
+    """``(sign, logabsdet)`` of the determinant (``torch.linalg.slogdet``)."""
+    _square(input, "slogdet")
+    logabs, sign = _slogdet(input)
+    if logabs._rg:  # torch's sign takes part in the graph (with a zero gradient)
+        from .elementwise import sign as _sign
+
+        sign = _sign(_det(input))
+    return _slogdet_rt(sign, logabs)
+
+
+def logdet(input: Tensor) -> Tensor:
+    """log(det(input)); nan for a negative determinant (``torch.logdet``)."""
+    sign, logabs = slogdet(input)
+    from .elementwise import where
+
+    return where(sign < 0, float("nan"), logabs)
+
+
+@op(name="linalg_solve", backward_name="LinalgSolveExBackward0")
+def _solve(xp, a, b):
+    return xp.linalg.solve(a, b)
+
+
+@_solve.def_derivative
+def _(ns, g, a, _b, out, *, needs):
+    # X = A^{-1} B:  gB = A^{-T} g,  gA = -gB X^T
+    at = _mT(ns, a)
+    gb = _solve(at.contiguous(), g) if isinstance(at, Tensor) else ns.xp.linalg.solve(at, g)
+    ga = -ns.matmul(gb, _mT(ns, out)) if needs[0] else None
+    return ga, gb if needs[1] else None
+
+
+def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
+    """Solve ``A X = B`` for square ``A`` (``torch.linalg.solve``)."""
+    _square(A, "solve")
+    if not left:
+        return solve(A.mT, B.mT).mT
+    if B._data.ndim == 1 or (B._data.ndim == A._data.ndim - 1 and
+                             B._data.shape == A._data.shape[:-1]):
+        return _solve(A, B.unsqueeze(-1)).squeeze(-1)
+    if B._data.shape[-2] != A._data.shape[-1]:
+        raise RuntimeError(f"linalg.solve(): Incompatible shapes of A and B for the equation "
+                           f"AX = B ({A._data.shape[-2]}x{A._data.shape[-1]} and "
+                           f"{B._data.shape[-2]}x{B._data.shape[-1]})")
+    return _solve(A, B)
+
+
+@op(name="linalg_cholesky", backward_name="LinalgCholeskyExBackward0")
+def _cholesky(xp, a):
+    return xp.linalg.cholesky(a)
+
+
+@_cholesky.def_derivative
+def _(ns, g, _a, out):
+    # A = L L^T:  gA = sym(L^{-T} Phi(L^T tril(gL)) L^{-1}), Phi = lower triangle, half diagonal
+    n = out.shape[-1]
+    lt = _mT(ns, out)
+    p = ns.matmul(lt, ns.tril(g, 0))
+    eye = ns.asarray(_eye(n), out)
+    p = ns.tril(p, 0) - p * eye * 0.5
+    li = inv_any(ns, out)
+    s = ns.matmul(ns.matmul(_mT(ns, li), p), li)
+    return (s + _mT(ns, s)) * 0.5
+
+
+def _eye(n):
+    import numpy as np
+
+    return np.eye(n)
+
+
+def cholesky(input: Tensor, upper: bool = False) -> Tensor:
+    """Cholesky factor of a symmetric positive-definite matrix (``torch.linalg.cholesky``)."""
+    _square(input, "cholesky")
+    try:
+        L = _cholesky(input)
+    except RuntimeError as e:
+        raise RuntimeError(f"linalg.cholesky(): The factorization could not be completed "
+                           f"because the input is not positive-definite ({e}).") from None
+    return L.mT if upper else L
+
+
+def matrix_power(input: Tensor, n: int) -> Tensor:
+    """``input`` multiplied by itself ``n`` times; negative ``n`` uses the inverse."""
+    if n < 0:
+        _square(input, "matrix_power")
+    s = input._data.shape
+    if len(s) < 2 or s[-1] != s[-2]:
+        raise RuntimeError(f"linalg.matrix_power(): A must be batches of square matrices, got "
+                           f"{list(s)}")
+    if n == 0:
+        from .creation import eye
+
+        e = eye(s[-1], dtype=input.dtype, device=input.device)
+        e = e.expand(*s).contiguous() if len(s) > 2 else e
+        if input._rg:  # like torch, stay in the graph with a zero gradient
+            from .elementwise import where
+
+            e = where(e == e, e, input)
+        return e
+    x = inverse(input) if n < 0 else input
+    n = abs(n)
+    result = None
+    while n:
+        if n & 1:
+            result = x if result is None else matmul(result, x)
+        n >>= 1
+        if n:
+            x = matmul(x, x)
+    return result
+
+
+def cross(input: Tensor, other: Tensor, dim=None) -> Tensor:
+    """Cross product of 3-vectors along ``dim`` (``torch.cross``; default: first size-3 dim)."""
+    from .shape import broadcast_tensors, stack
+
+    a, b = broadcast_tensors(input, other)
+    if dim is None:
+        dim = next((i for i, n in enumerate(a._data.shape) if n == 3), None)
+        if dim is None:
+            raise RuntimeError("cross(): no dimension of size 3 in input")
+    d = dim % a._data.ndim
+    if a._data.shape[d] != 3:
+        raise RuntimeError(f"linalg.cross(): inputs dimension {d} must have length 3. Got "
+                           f"{a._data.shape[d]} and {b._data.shape[d]}")
+    a0, a1, a2 = a.unbind(d)
+    b0, b1, b2 = b.unbind(d)
+    return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], d)
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
+    """Pairwise p-norm distances between the rows of ``x1`` and ``x2`` (``torch.cdist``)."""
+    from .reduce import vector_norm
+
+    if x1._data.ndim < 2 or x2._data.ndim < 2 or x1._data.shape[-1] != x2._data.shape[-1]:
+        raise RuntimeError(f"cdist(): X1 and X2 must have the same number of columns and at "
+                           f"least 2 dims; got shapes {list(x1.shape)} and {list(x2.shape)}")
+    return vector_norm(x1.unsqueeze(-2) - x2.unsqueeze(-3), p, -1)
+
+
+def chain_matmul(*matrices) -> Tensor:
+    """Product of a chain of matrices, left to right (``torch.chain_matmul``)."""
+    if len(matrices) == 1 and isinstance(matrices[0], (list, tuple)):
+        matrices = tuple(matrices[0])
+    r = matrices[0]
+    for m in matrices[1:]:
+        r = mm(r, m)
+    return r
+
+
 def _rmatmul(self, other):
     return matmul(other, self)
 
@@ -447,11 +670,20 @@ method("addbmm", lambda self, b1, b2, *, beta=1, alpha=1: addbmm(self, b1, b2, b
 method("addr", lambda self, v1, v2, *, beta=1, alpha=1: addr(self, v1, v2, beta=beta,
                                                              alpha=alpha))
 method("kron", kron)
+method("inverse", inverse)
+method("det", det)
+method("logdet", logdet)
+method("slogdet", slogdet)
+method("cholesky", cholesky)
+method("matrix_power", matrix_power)
+method("cross", lambda self, other, dim=None: cross(self, other, dim))
 
 PUBLIC = {
     "matmul": matmul, "mm": mm, "bmm": bmm, "mv": mv, "dot": dot, "vdot": vdot,
     "inner": inner, "outer": outer, "ger": outer, "einsum": einsum, "tensordot": tensordot,
     "addmm": addmm, "addmv": addmv, "baddbmm": baddbmm, "addbmm": addbmm, "addr": addr,
-    "kron": kron,
+    "kron": kron, "inverse": inverse, "det": det, "logdet": logdet, "slogdet": slogdet,
+    "cholesky": cholesky, "matrix_power": matrix_power, "cross": cross, "cdist": cdist,
+    "chain_matmul": chain_matmul,
 }
 _ = _make

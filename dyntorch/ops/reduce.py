@@ -699,6 +699,111 @@ def count_nonzero(input: Tensor, dim=None) -> Tensor:
     return _make(xp.asarray(xp.sum(input._data != 0, axis=axis), dtype=np.int64))
 
 
+# ----------------------------------------------------------------------------- composites
+def trace(input: Tensor) -> Tensor:
+    """Sum of the main diagonal of a matrix (``torch.trace``)."""
+    if input._data.ndim != 2:
+        raise RuntimeError(f"trace(): expected a matrix, but got tensor with dim "
+                           f"{input._data.ndim}")
+    return sum(input.diagonal())
+
+
+def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
+    """The ``n``-th forward difference along ``dim`` (``torch.diff``)."""
+    from .shape import cat, narrow
+
+    d = norm_dim(dim, input._data.ndim, "diff")
+    parts = [t for t in (prepend, input, append) if t is not None]
+    x = cat(parts, d) if len(parts) > 1 else input
+    for _ in range(n):
+        m = x._data.shape[d]
+        if m <= 1:
+            return narrow(x, d, 0, 0)
+        x = narrow(x, d, 1, m - 1) - narrow(x, d, 0, m - 1)
+    return x
+
+
+def quantile(input: Tensor, q, dim=None, keepdim: bool = False, *,
+             interpolation: str = "linear") -> Tensor:
+    """The ``q``-quantiles along ``dim`` (of all elements when None) (``torch.quantile``)."""
+    from .creation import tensor as _tensor
+    from .index import index_select, sort
+    from .shape import reshape, unsqueeze
+
+    _need_float(input, "quantile")
+    scalar_q = not isinstance(q, Tensor) or q._data.ndim == 0
+    qs = [float(q)] if scalar_q else [float(v) for v in q.reshape(-1).tolist()]
+    if builtins.any(not 0 <= v <= 1 for v in qs):
+        raise RuntimeError("quantile() q values must be in the range [0, 1]")
+    if interpolation not in ("linear", "lower", "higher", "midpoint", "nearest"):
+        raise RuntimeError(f"quantile() interpolation must be one of linear, lower, higher, "
+                           f"midpoint or nearest. Got {interpolation}")
+    x = reshape(input, -1) if dim is None else input
+    d = 0 if dim is None else norm_dim(dim, input._data.ndim, "quantile")
+    v = sort(x, d).values
+    n = x._data.shape[d]
+    outs = []
+    for qv in qs:
+        pos = qv * (n - 1)
+        lo, hi = math.floor(pos), math.ceil(pos)
+        if interpolation == "lower":
+            hi = lo
+        elif interpolation == "higher":
+            lo = hi
+        elif interpolation == "nearest":
+            lo = hi = builtins.round(pos)  # round half to even, like torch
+        idx = _tensor([lo, hi], device=x.device)
+        pair = index_select(v, d, idx)
+        a, b = pair.select(d, 0), pair.select(d, 1)
+        if interpolation == "midpoint" and lo != hi:
+            r = a + (b - a) * 0.5
+        elif lo == hi:
+            r = a
+        else:
+            r = a + (b - a) * (pos - lo)
+        if keepdim:
+            r = unsqueeze(r, d) if dim is not None else reshape(r, (1,) * input._data.ndim)
+        outs.append(r)
+    if scalar_q:
+        return outs[0]
+    from .shape import stack
+
+    return stack(outs, 0)  # one q per row, as torch puts the q dim first
+
+
+def trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
+    """Integral of ``y`` along ``dim`` by the trapezoidal rule (``torch.trapezoid``)."""
+    from .shape import narrow
+
+    d = norm_dim(dim, y._data.ndim, "trapezoid")
+    n = y._data.shape[d]
+    if n == 0:
+        return sum(y, d) * 0
+    mid = (narrow(y, d, 1, n - 1) + narrow(y, d, 0, n - 1)) * 0.5
+    if x is not None:
+        return sum(mid * _spacing(x, y, d), d)
+    return sum(mid, d) * (1.0 if dx is None else dx)
+
+
+def _spacing(x, y, d):
+    """Differences of the sample points ``x``, shaped to broadcast against ``y``'s dim ``d``."""
+    if x._data.ndim == 1:
+        return diff(x).reshape((-1,) + (1,) * (y._data.ndim - d - 1))
+    return diff(x, dim=d)
+
+
+def cumulative_trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
+    """Running trapezoidal integral of ``y`` along ``dim`` (``torch.cumulative_trapezoid``)."""
+    from .shape import narrow
+
+    d = norm_dim(dim, y._data.ndim, "cumulative_trapezoid")
+    n = y._data.shape[d]
+    mid = (narrow(y, d, 1, n - 1) + narrow(y, d, 0, n - 1)) * 0.5
+    if x is not None:
+        return cumsum(mid * _spacing(x, y, d), d)
+    return cumsum(mid, d) * (1.0 if dx is None else dx)
+
+
 # ----------------------------------------------------------------------------- methods
 def _m_max(self, dim=None, keepdim=False):
     return max(self, dim, keepdim)
@@ -715,7 +820,8 @@ for _n, _f in (("sum", sum), ("mean", mean), ("nansum", nansum), ("nanmean", nan
                ("kthvalue", kthvalue), ("mode", mode), ("logsumexp", logsumexp),
                ("norm", norm), ("dist", dist), ("cumsum", cumsum), ("cumprod", cumprod),
                ("cummax", cummax), ("cummin", cummin), ("logcumsumexp", logcumsumexp),
-               ("all", all), ("any", any), ("count_nonzero", count_nonzero)):
+               ("all", all), ("any", any), ("count_nonzero", count_nonzero),
+               ("trace", trace), ("diff", diff), ("quantile", quantile)):
     method(_n, _f)
 
 PUBLIC = {
@@ -725,6 +831,8 @@ PUBLIC = {
     "median": median, "nanmedian": nanmedian, "kthvalue": kthvalue, "mode": mode,
     "logsumexp": logsumexp, "norm": norm, "dist": dist, "cumsum": cumsum,
     "cumprod": cumprod, "cummax": cummax, "cummin": cummin, "logcumsumexp": logcumsumexp,
-    "all": all, "any": any, "count_nonzero": count_nonzero,
+    "all": all, "any": any, "count_nonzero": count_nonzero, "trace": trace, "diff": diff,
+    "quantile": quantile, "trapezoid": trapezoid, "trapz": trapezoid,
+    "cumulative_trapezoid": cumulative_trapezoid,
 }
 _ = builtins

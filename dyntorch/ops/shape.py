@@ -796,6 +796,95 @@ def meshgrid(*tensors, indexing: str = "ij") -> tuple:
     return tuple(out)
 
 
+# ----------------------------------------------------------------------------- more layouts
+def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
+    """Rotate by 90 degrees ``k`` times in the plane ``dims`` (``torch.rot90``)."""
+    if len(dims) != 2:
+        raise RuntimeError(f"rot90(): expected total rotation dims == 2, but got dims = "
+                           f"{len(dims)}")
+    nd = input._data.ndim
+    d0, d1 = _dim(dims[0], nd, "rot90"), _dim(dims[1], nd, "rot90")
+    if d0 == d1:
+        raise RuntimeError(f"rot90(): expected rotation dims to be different, but got dim0 = "
+                           f"{d0} and dim1 = {d1}")
+    k %= 4
+    if k == 1:
+        return transpose(flip(input, d1), d0, d1)
+    if k == 2:
+        return flip(input, d0, d1)
+    if k == 3:
+        return flip(transpose(input, d0, d1), d1)
+    return input.clone()
+
+
+def block_diag(*tensors) -> Tensor:
+    """A block-diagonal matrix from 0-, 1- or 2-D blocks (``torch.block_diag``)."""
+    from .creation import zeros
+
+    ts = [atleast_2d(t) if t._data.ndim < 2 else t for t in _flat_args(tensors)]
+    if not ts:
+        return zeros(1, 0)
+    for i, t in enumerate(ts):
+        if t._data.ndim != 2:
+            raise RuntimeError(f"block_diag(): Input tensors must have 2 or fewer dimensions. "
+                               f"Input {i} has {t._data.ndim} dimensions")
+    total = builtins.sum(t._data.shape[1] for t in ts)
+    rows, left = [], 0
+    for t in ts:
+        r, c = t._data.shape
+        parts = []
+        if left:
+            parts.append(zeros(r, left, dtype=t.dtype, device=t.device))
+        parts.append(t)
+        if total - left - c:
+            parts.append(zeros(r, total - left - c, dtype=t.dtype, device=t.device))
+        rows.append(cat(parts, 1) if len(parts) > 1 else t)
+        left += c
+    return cat(rows, 0)
+
+
+def cartesian_prod(*tensors) -> Tensor:
+    """All combinations of the elements of 1-D tensors, one per row (``torch.cartesian_prod``)."""
+    ts = _flat_args(tensors)
+    if len(ts) == 1:
+        return ts[0]
+    grids = meshgrid(*ts, indexing="ij")
+    return stack([reshape(g, -1) for g in grids], 1)
+
+
+def unfold(self: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """Sliding windows of ``size`` with ``step`` along ``dimension``, as a new last dim."""
+    nd = self._data.ndim
+    d = _dim(dimension, nd, "unfold") if nd else 0
+    n = self._data.shape[d] if nd else 1
+    if size > n or size < 0:
+        raise RuntimeError(f"unfold(): maximum size for tensor at dimension {d} is {n} but size "
+                           f"is {size}")
+    if step <= 0:
+        raise RuntimeError(f"unfold(): step is {step} but must be > 0")
+    if not nd:
+        return reshape(self, 1)
+    xp = _ix.xp_like(self)
+    count = (n - size) // step + 1
+    win = xp.arange(count)[:, None] * step + xp.arange(size)[None, :]
+    out = _ix.getitem(self, (slice(None),) * d + (_make(win),))
+    return movedim(out, d + 1, -1)
+
+
+def _flat_in_place(name, fn):
+    def m(self, *args, **kwargs):
+        from .. import _dispatch as D
+
+        if self._rg and D.grad_enabled:
+            raise RuntimeError(f"{name}(): changing the shape of a tensor that requires grad in "
+                               f"place is not supported in dyntorch; use the out-of-place "
+                               f"`{name[:-1]}` and assign the result")
+        self._data = fn(self, *args, **kwargs)._data
+        return self
+
+    return m
+
+
 # ----------------------------------------------------------------------------- methods
 def _squeeze_m(self, dim=None):
     return squeeze(self, dim)
@@ -843,6 +932,11 @@ method("split", split)
 method("chunk", chunk)
 method("tensor_split", tensor_split)
 method("unbind", unbind)
+method("unfold", unfold)
+method("rot90", lambda self, k=1, dims=(0, 1): rot90(self, k, dims))
+for _n, _f in (("squeeze_", _squeeze_m), ("unsqueeze_", unsqueeze), ("t_", t),
+               ("transpose_", transpose), ("swapaxes_", transpose), ("swapdims_", transpose)):
+    method(_n, _flat_in_place(_n, _f))
 
 PUBLIC = {
     "reshape": reshape, "flatten": flatten, "unflatten": unflatten, "ravel": ravel,
@@ -856,6 +950,7 @@ PUBLIC = {
     "dstack": dstack, "column_stack": column_stack, "meshgrid": meshgrid,
     "broadcast_to": broadcast_to, "broadcast_tensors": broadcast_tensors,
     "broadcast_shapes": broadcast_shapes, "atleast_1d": atleast_1d, "atleast_2d": atleast_2d,
-    "atleast_3d": atleast_3d,
+    "atleast_3d": atleast_3d, "rot90": rot90, "block_diag": block_diag,
+    "cartesian_prod": cartesian_prod,
 }
 _ = _make
