@@ -11,9 +11,9 @@ import sys
 import time
 
 import numpy as np
+import torch
 
 import dyntorch
-import torch
 
 
 def _time(fn, reps: int, inner: int) -> float:
@@ -103,10 +103,10 @@ def bench_lenet(reps, inner):
     report("LeNet train step (batch 64, SGD)", ours, ref, reps, inner)
 
 
-def bench_lstm(reps, inner):
+def bench_lstm(reps, inner, kind="LSTM"):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((35, 16, 64)).astype(np.float32)
-    o, t = dyntorch.nn.LSTM(64, 128), torch.nn.LSTM(64, 128)
+    o, t = getattr(dyntorch.nn, kind)(64, 128), getattr(torch.nn, kind)(64, 128)
     o.load_state_dict({k: dyntorch.tensor(v.numpy()) for k, v in t.state_dict().items()})
     ox, tx = dyntorch.tensor(x), torch.tensor(x)
 
@@ -118,7 +118,28 @@ def bench_lstm(reps, inner):
         t.zero_grad()
         t(tx)[0].sum().backward()
 
-    report("LSTM(64,128) seq 35 batch 16 fwd+bwd", ours, ref, reps, max(1, inner // 2))
+    report(f"{kind}(64,128) seq 35 batch 16 fwd+bwd", ours, ref, reps, max(1, inner // 2))
+
+
+def bench_encoder(reps, inner):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 32, 64)).astype(np.float32)
+    mk = lambda lib: lib.nn.TransformerEncoder(  # noqa: E731
+        lib.nn.TransformerEncoderLayer(64, 4, 128, dropout=0.0, batch_first=True), 2)
+    o, t = mk(dyntorch), mk(torch)
+    o.load_state_dict({k: dyntorch.tensor(v.numpy()) for k, v in t.state_dict().items()})
+    ox, tx = dyntorch.tensor(x), torch.tensor(x)
+
+    def ours():
+        o.zero_grad()
+        o(ox).sum().backward()
+
+    def ref():
+        t.zero_grad()
+        t(tx).sum().backward()
+
+    report("TransformerEncoder(64, 4 heads, 2 layers) batch 16 seq 32 fwd+bwd", ours, ref, reps,
+           inner)
 
 
 def main(argv) -> None:
@@ -137,6 +158,8 @@ def main(argv) -> None:
     bench_conv2d(reps, inner)
     bench_lenet(reps, inner)
     bench_lstm(reps, inner)
+    bench_lstm(reps, inner, "GRU")
+    bench_encoder(reps, inner)
 
 
 if __name__ == "__main__":

@@ -44,21 +44,35 @@ def _windows(xp, a, kh, kw, oh, ow, stride, dil):
         (s0, s1, s2 * dil[0], s3 * dil[1], s2 * stride[0], s3 * stride[1]))
 
 
+_pad_cache: dict = {}  # padded scratch arrays, reused across calls (borders stay filled)
+
+
 def _padded(xp, x, pad, value=0.0):
-    """``x`` with (top, bottom, left, right) padding; ``x`` itself when none."""
+    """``x`` with (top, bottom, left, right) padding; ``x`` itself when none.
+
+    The result is scratch space, read only within the calling op: it is reused on the next
+    call with the same geometry, which saves allocating (and page-faulting) a fresh
+    activation-sized array per layer per step.
+    """
     pt, pb, pl, pr = pad
     if not (pt or pb or pl or pr):
         return x
     n, c, h, w = x.shape
-    out = xp.empty((n, c, h + pt + pb, w + pl + pr), dtype=x.dtype)
-    if pt:
-        out[:, :, :pt] = value
-    if pb:
-        out[:, :, h + pt:] = value
-    if pl:
-        out[:, :, :, :pl] = value
-    if pr:
-        out[:, :, :, w + pl:] = value
+    key = (xp.__name__, x.shape, x.dtype.str, pad, float(value))
+    out = _pad_cache.get(key)
+    if out is None or (xp.__name__ != "numpy" and out.device != x.device):
+        out = xp.empty((n, c, h + pt + pb, w + pl + pr), dtype=x.dtype)
+        if pt:
+            out[:, :, :pt] = value
+        if pb:
+            out[:, :, h + pt:] = value
+        if pl:
+            out[:, :, :, :pl] = value
+        if pr:
+            out[:, :, :, w + pl:] = value
+        if len(_pad_cache) >= 16:
+            _pad_cache.pop(next(iter(_pad_cache)))
+        _pad_cache[key] = out
     out[:, :, pt:pt + h, pl:pl + w] = x
     return out
 
