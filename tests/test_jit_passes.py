@@ -127,3 +127,36 @@ def test_passes_keep_graph_valid_under_compact(model):
     g2 = _passes.optimize(g)
     idx = [v.idx for v in g2.values]
     assert idx == list(range(len(g2.values)))
+
+
+@pytest.mark.parametrize("kind", ["conv", "conv_nobias", "linear"])
+def test_batchnorm_folds_into_conv_and_linear(kind):
+    nn = dyntorch.nn
+    dyntorch.manual_seed(0)
+    if kind == "linear":
+        m = nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5), nn.ReLU())
+        make = lambda n: dyntorch.randn(n, 6)  # noqa: E731
+    else:
+        m = nn.Sequential(nn.Conv2d(2, 4, 3, bias=kind == "conv"), nn.BatchNorm2d(4), nn.ReLU())
+        make = lambda n: dyntorch.randn(n, 2, 6, 6)  # noqa: E731
+    m.train()
+    for _ in range(3):  # non-trivial running statistics and affine parameters
+        m(make(8) * 3 + 1)
+    with dyntorch.no_grad():
+        m[1].weight.mul_(1.5)
+        m[1].bias.add_(0.3)
+    m.eval()
+    x = make(4)
+    opt = jit.optimize_for_inference(jit.trace(m, x))
+    assert "batch_norm" not in opt.graph.op_counts()
+    np.testing.assert_allclose(opt(x).numpy(), m(x).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_batchnorm_not_folded_when_conv_output_is_used_elsewhere():
+    nn = dyntorch.nn
+    conv, bn = nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2).eval()
+    x = dyntorch.randn(2, 1, 5, 5)
+    f = lambda a: (lambda y: bn(y) + y)(conv(a))  # noqa: E731
+    opt = jit.optimize_for_inference(jit.trace(f, x))
+    assert "batch_norm" in opt.graph.op_counts()
+    np.testing.assert_allclose(opt(x).numpy(), f(x).detach().numpy(), rtol=1e-5, atol=1e-5)

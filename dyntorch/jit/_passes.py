@@ -141,6 +141,65 @@ def fuse_elementwise(graph: Graph, min_len: int = 2) -> Graph:
     return g
 
 
+def fold_batchnorm(graph: Graph) -> Graph:
+    """Fold eval-mode BatchNorm into the conv2d/linear that feeds it.
+
+    ``bn(conv(x, W, b))`` with running statistics is ``conv(x, W * s, (b - mean) * s + beta)``
+    where ``s = gamma / sqrt(var + eps)`` per output channel: one op and one pass over the
+    activations fewer. Applies when the conv/linear output feeds only the BatchNorm and its
+    weights are constants.
+    """
+    from .. import _backend as B
+
+    g = graph.copy()
+    uses = _uses(g)
+    producer = {o: k for k, n in enumerate(g.nodes) for o in n.outs}
+    drop: set = set()
+
+    def const(a):
+        return g.consts.get(a.i) if isinstance(a, Ref) else None
+
+    for k, bn in enumerate(g.nodes):
+        if bn.op != "batch_norm" or bn.attrs.get("mean") is None or not bn.args:
+            continue
+        y = bn.args[0]
+        if not isinstance(y, Ref) or y.i not in producer or any(
+                o in uses for o in bn.outs[1:]) or uses.get(y.i) != [k]:
+            continue
+        pk = producer[y.i]
+        p = g.nodes[pk]
+        if p.op not in ("conv2d", "linear") or len(p.outs) != 1:
+            continue
+        if p.op == "linear" and len(g.values[y.i].shape) != 2:
+            continue  # BatchNorm1d on (N, L, C) normalises L, not the linear's features
+        W = const(p.args[1])
+        b_arg = p.args[2] if len(p.args) > 2 else None
+        b = const(b_arg)
+        gamma = const(bn.args[1]) if len(bn.args) > 1 else None
+        beta = const(bn.args[2]) if len(bn.args) > 2 else None
+        if W is None or (isinstance(b_arg, Ref) and b is None) or (
+                len(bn.args) > 1 and isinstance(bn.args[1], Ref) and gamma is None) or (
+                len(bn.args) > 2 and isinstance(bn.args[2], Ref) and beta is None):
+            continue
+        xp = B.xp_of(W)
+        mean, var = bn.attrs["mean"].reshape(-1), bn.attrs["var"].reshape(-1)
+        scale = 1.0 / xp.sqrt(var + bn.attrs.get("eps", 1e-5))
+        if gamma is not None:
+            scale = scale * gamma
+        shift = -mean * scale + (beta if beta is not None else 0.0)
+        W2 = (W * scale.reshape((-1,) + (1,) * (W.ndim - 1))).astype(W.dtype)
+        b2 = ((b * scale if b is not None else 0.0) + shift).astype(W.dtype)
+        wname = g.values[p.args[1].i].name
+        wi = g.add_const(wname + ".bn_folded", W2)
+        bi = g.add_const(wname.rsplit(".", 1)[0] + ".bias.bn_folded", b2)
+        args = list(p.args) + [None] * (3 - len(p.args))
+        args[1], args[2] = Ref(wi), Ref(bi)
+        g.nodes[pk] = Node(p.op, tuple(args), p.attrs, [bn.outs[0]], p.scope)
+        drop.add(k)
+    g.nodes = [n for k, n in enumerate(g.nodes) if k not in drop]
+    return dce(g)
+
+
 def compact(graph: Graph) -> Graph:
     """Renumber values densely (inputs, constants, then node outputs in order)."""
     g = graph
@@ -180,7 +239,7 @@ def optimize(graph: Graph, fold: bool = True, fuse: bool = True) -> Graph:
     """DCE, then constant folding, then elementwise fusion; compacted."""
     g = dce(graph)
     if fold:
-        g = fold_constants(g)
+        g = fold_batchnorm(fold_constants(g))
     if fuse:
         g = fuse_elementwise(g)
     return compact(g)
