@@ -644,18 +644,23 @@ def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
 
 
 def _cum_ext(input, dim, fn, name):
-    xp = B.xp_of(input._data)
+    if input._data.ndim == 0:
+        v, i = _cum_ext(input.reshape(1), 0, fn, name)
+        return (_cummax_rt if name == "cummax" else _cummin_rt)(v.reshape(()), i.reshape(()))
     d = norm_dim(dim, input._data.ndim, name)
-    a = input._data
-    vals = getattr(xp, fn).accumulate(a, axis=d)
+    a = B.to_numpy(input._data)  # ufunc.accumulate is NumPy's; CuPy results move back
+    vals = getattr(np, fn).accumulate(a, axis=d)
     n = a.shape[d]
-    pos = xp.arange(n).reshape((-1,) + (1,) * (a.ndim - d - 1))
-    hit = xp.where(a == vals, pos, -1)
-    idx = xp.maximum.accumulate(hit, axis=d).astype(np.int64)
+    pos = np.arange(n).reshape((-1,) + (1,) * (a.ndim - d - 1))
+    hit = np.where((a == vals) | np.isnan(a), pos, -1)  # a NaN stays the extreme, like torch
+    idx = np.maximum.accumulate(hit, axis=d).astype(np.int64)
+    dev = input.device
+    idx_t = _make(idx if dev.type == "cpu" else B.move(idx, dev))
     from .index import gather
 
-    v = gather(input, d, _make(idx)) if input._rg else _make(vals)
-    return (_cummax_rt if name == "cummax" else _cummin_rt)(v, _make(idx))
+    v = gather(input, d, idx_t) if input._rg else _make(
+        vals if dev.type == "cpu" else B.move(vals, dev))
+    return (_cummax_rt if name == "cummax" else _cummin_rt)(v, idx_t)
 
 
 def cummax(input: Tensor, dim: int):
