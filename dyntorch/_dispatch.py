@@ -45,13 +45,22 @@ _internal_code: set = set()
 _external_code: set = set()
 
 
-def capture_source():
-    """(code, lineno) of the first frame outside the dyntorch package."""
-    f = _getframe(2)
+def capture_source(depth: int = 3):
+    """(code, lasti) of the first frame outside the dyntorch package, or None.
+
+    ``depth`` is where that frame usually is, counted from this function (apply <- operator
+    method <- user code is 3). Jumping there materialises one frame object, and the user's
+    frame is reused by every op it runs, so this is far cheaper than walking frame by frame.
+    The line is resolved from ``lasti`` only when someone reads it (:func:`line_of`).
+    """
+    try:
+        f = _getframe(depth)
+    except ValueError:
+        return None
     while f is not None:
         c = f.f_code
         if c in _external_code:
-            return (c, f.f_lineno)
+            return (c, f.f_lasti)
         if c in _internal_code:
             f = f.f_back
             continue
@@ -60,8 +69,16 @@ def capture_source():
             f = f.f_back
         else:
             _external_code.add(c)
-            return (c, f.f_lineno)
+            return (c, f.f_lasti)
     return None
+
+
+def line_of(code, lasti: int) -> int | None:
+    """The source line of the bytecode offset ``lasti`` in ``code``."""
+    for start, end, line in code.co_lines():
+        if start <= lasti < end:
+            return line
+    return code.co_firstlineno
 
 
 # ----------------------------------------------------------------------------- ops

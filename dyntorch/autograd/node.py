@@ -68,8 +68,10 @@ class Node:
         src = self._src
         if src is None:
             return None
-        code, line = src
-        return (code.co_filename, line)
+        code, lasti = src
+        from .._dispatch import line_of
+
+        return (code.co_filename, line_of(code, lasti))
 
     @property
     def source_text(self) -> str:

@@ -134,7 +134,7 @@ def _forward_hook(op, args, attrs, result):
     src = node.source if node is not None else None
     if src is None:
         raw = D.capture_source()
-        src = (raw[0].co_filename, raw[1]) if raw else None
+        src = (raw[0].co_filename, D.line_of(*raw)) if raw else None
     ins = [summary(a) for a in args if isinstance(a, Tensor)]
     outs = [summary(r) for r in (result if isinstance(result, tuple) else (result,))
             if isinstance(r, Tensor)]
