@@ -342,3 +342,21 @@ def test_getitems_is_used_for_batches():
 
     out = [b.tolist() for b in DataLoader(Batched(), batch_size=4)]
     assert out == [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0]] and Batched.calls == 2
+
+
+def test_tensor_dataset_fast_path_equals_per_item_collate():
+    rng = np.random.default_rng(0)
+    ds = TensorDataset(dyntorch.tensor(rng.standard_normal((30, 3, 2)).astype(np.float32)),
+                       dyntorch.tensor(rng.integers(0, 5, 30)))
+    sub = random_split(ds, [20, 10], generator=dyntorch.Generator().manual_seed(1))[0]
+    for d in (ds, sub, Subset(sub, [3, 1, 4, 1, 5])):
+        fast = list(DataLoader(d, batch_size=4, shuffle=True,
+                               generator=dyntorch.Generator().manual_seed(2)))
+        slow = list(DataLoader(d, batch_size=4, shuffle=True, collate_fn=lambda b:
+                               default_collate(b), generator=dyntorch.Generator().manual_seed(2)))
+        assert len(fast) == len(slow)
+        for a, b in zip(fast, slow):
+            assert type(a) is type(b) is list
+            for x, y in zip(a, b):
+                assert x.dtype == y.dtype and x.shape == y.shape
+                np.testing.assert_array_equal(x.numpy(), y.numpy())

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ._collate import default_collate
+
 __all__ = ["WorkerInfo", "get_worker_info"]
 
 
@@ -88,9 +90,29 @@ def _fetch_iterable(it, auto_collation: bool, batch_size, drop_last: bool, colla
     return collate_fn(items)
 
 
+def _tensor_rows(dataset, idx):
+    """Batches of a TensorDataset (also through Subsets) by one fancy index per tensor:
+    the same values as stacking the rows one by one, without a Python loop over them."""
+    from .dataset import Subset, TensorDataset
+
+    while type(dataset) is Subset:
+        ind = dataset.indices
+        idx = [ind[i] for i in idx]
+        dataset = dataset.dataset
+    if type(dataset) is not TensorDataset or any(t._rg for t in dataset.tensors):
+        return None
+    from ..._tensor import _make
+
+    return [_make(t._data[idx]) for t in dataset.tensors]
+
+
 def _fetch_map(dataset, payload, auto_collation: bool, collate_fn):
     if not auto_collation:
         return collate_fn(dataset[payload])
+    if collate_fn is default_collate:
+        rows = _tensor_rows(dataset, payload)
+        if rows is not None:
+            return rows
     getitems = getattr(dataset, "__getitems__", None)
     items = getitems(payload) if getitems is not None else [dataset[i] for i in payload]
     return collate_fn(items)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 
 from ... import _backend as B
 from ._collate import default_collate, default_convert
-from ._worker import ExceptionWrapper, IterableEnd, worker_loop
+from ._worker import ExceptionWrapper, IterableEnd, _fetch_map, worker_loop
 from .dataset import Dataset, IterableDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
@@ -190,12 +190,7 @@ class _SingleProcessIter:
             if not items or (loader.drop_last and len(items) < loader.batch_size):
                 raise StopIteration
             return self._collate(items)
-        idx = next(self._sampler_iter)
-        ds = loader.dataset
-        if not self._auto:
-            return self._collate(ds[idx])
-        getitems = getattr(ds, "__getitems__", None)
-        return self._collate(getitems(idx) if getitems is not None else [ds[i] for i in idx])
+        return _fetch_map(loader.dataset, next(self._sampler_iter), self._auto, self._collate)
 
 
 def _context(loader: DataLoader):
