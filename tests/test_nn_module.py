@@ -488,3 +488,26 @@ def test_forward_hook_kwargs_prepend_always_call():
     with pytest.raises(ValueError):
         b(1)
     assert seen == [None]
+
+
+def test_extra_state_roundtrip():
+    class WithState(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(1, 1)
+            self.counter = 0
+
+        def get_extra_state(self):
+            return {"counter": self.counter}
+
+        def set_extra_state(self, state):
+            self.counter = state["counter"]
+
+    a, b = WithState(), WithState()
+    a.counter = 7
+    sd = a.state_dict()
+    assert "_extra_state" in sd
+    b.load_state_dict(sd)
+    assert b.counter == 7
+    with pytest.raises(RuntimeError, match="_extra_state"):
+        b.load_state_dict({k: v for k, v in sd.items() if k != "_extra_state"})

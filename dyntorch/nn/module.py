@@ -705,6 +705,18 @@ class Module:
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers_set:
                 destination[prefix + name] = b if keep_vars else b.detach()
+        if type(self).get_extra_state is not Module.get_extra_state:
+            destination[prefix + "_extra_state"] = self.get_extra_state()
+
+    def get_extra_state(self):
+        """Extra (non-tensor) state to save in ``state_dict`` under ``_extra_state``."""
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never "
+                           "be called; override get_extra_state() to return extra state")
+
+    def set_extra_state(self, state) -> None:
+        """Restore what :meth:`get_extra_state` returned."""
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never "
+                           "be called; override set_extra_state() to restore extra state")
 
     def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
         """An ordered dict of every parameter and persistent buffer, by qualified name."""
@@ -770,12 +782,20 @@ class Module:
             param._data[...] = arr
             if param._vc is not None:
                 param._vc[0] += 1
+        extra_key = prefix + "_extra_state"
+        has_extra = type(self).set_extra_state is not Module.set_extra_state
+        if has_extra:
+            if extra_key in state_dict:
+                self.set_extra_state(state_dict[extra_key])
+            elif strict:
+                missing_keys.append(extra_key)
         if strict:
             for key in state_dict:
                 if key.startswith(prefix):
                     rest = key[len(prefix):]
                     head = rest.split(".", 1)[0]
-                    if head not in self._modules and rest not in local:
+                    if head not in self._modules and rest not in local and not (
+                            has_extra and key == extra_key):
                         unexpected_keys.append(key)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
