@@ -348,9 +348,6 @@ def test_dropping_stepper_with_breakpoints_frees_graph_without_gc():
     assert root() is None  # no reference cycle keeps the stepper (and the graph) alive
 
 
-@pytest.mark.xfail(reason="engine: when two outputs of one node feed the same leaf (x * x), the "
-                          "second is added in place into the first before the Step is yielded, "
-                          "so the Step's grad_inputs[0] shows the sum", strict=False)
 def test_step_of_square_via_mul_shows_each_partial():
     x = dt.tensor(np.array([1.0, 2.0]), requires_grad=True)
     s = BackwardStepper((x * x).sum())

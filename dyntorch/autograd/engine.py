@@ -181,6 +181,12 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                             buf[c] = [r]
                             fresh[c] = [own]
                             continue
+                    elif n_out > 1 and plain and _from_this_step(lst[nr], outs):
+                        # x * x: both partials go to x; adding the second into the first in
+                        # place would change what this step reports as sent
+                        lst[nr] = lst[nr] + r
+                        fresh[c][nr] = True
+                        continue
                     _add(buf, fresh, c, nr, r, own, create_graph)
                 if not retain_graph:
                     if node.__class__ is OpNode:
@@ -211,6 +217,13 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
         buf.clear()
         fresh.clear()
     return captured
+
+
+def _from_this_step(cur, outs) -> bool:
+    for o in outs:
+        if o is cur:
+            return True
+    return False
 
 
 def _once(outs, r) -> bool:
