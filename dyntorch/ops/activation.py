@@ -327,6 +327,10 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
 
 def _dim(input: Tensor, dim, name: str) -> int:
     if dim is None:  # torch's legacy implicit dim
+        import warnings
+
+        warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the "
+                      "call to include dim=X as an argument.", stacklevel=4)
         dim = 0 if input.ndim in (0, 1, 3) else 1
     return norm_dim(dim, input.ndim, name) if input.ndim else 0
 
