@@ -624,13 +624,13 @@ class Trainer:
                 shutdown = getattr(it, "_shutdown", None)
                 if shutdown is not None and not getattr(it._loader, "persistent_workers", False):
                     shutdown()
-            self._close_pbar()
             # ---- end of the epoch: validation, schedulers, hooks (checkpoints), logs
             if self._has_val and self._val_this_epoch() and (
                     not val_every or batch_idx % val_every != 0 or batch_idx >= n_batches):
                 self._run_eval("val", model, self._val_loaders, self.limit_val_batches)
             self._stage = "train"
             self._finish_epoch_metrics("train")
+            self._close_pbar()  # after validation: the bar ends with this epoch's metrics
             self._step_schedulers("epoch")
             self._epoch_done = True
             self._call("on_train_epoch_end")
