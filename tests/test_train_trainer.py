@@ -359,3 +359,17 @@ def test_fit_on_gpu_moves_model_and_batches(tmp_path):
     tr = _trainer(tmp_path, max_epochs=1, accelerator="gpu")
     tr.fit(m, *_loaders())
     assert next(iter(m.parameters())).is_cuda and tr.global_step == 5
+
+
+def test_hparams_saved_and_checkpoint_is_plain_data(tmp_path):
+    class H(Reg):
+        def __init__(self, width=8, act=None, name="h"):
+            super().__init__()
+            self.save_hyperparameters()
+
+    m = H(width=3, act=lambda x: x)
+    ck = ModelCheckpoint(dirpath=str(tmp_path / "ck"))
+    _trainer(tmp_path, max_epochs=1, callbacks=[ck]).fit(m, *_loaders())
+    assert m.hparams["width"] == 3 and callable(m.hparams["act"])
+    data = dyntorch.load(ck.best_model_path)  # weights_only=True works
+    assert data["hyper_parameters"] == {"width": 3, "name": "h"}

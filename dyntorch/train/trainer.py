@@ -877,7 +877,8 @@ class Trainer:
             "rng": rng,
             "train_epoch_acc": acc,
             "callback_metrics": {k: float(v.item()) for k, v in self.callback_metrics.items()},
-            "hyper_parameters": dict(getattr(model, "hparams", {}) or {}),
+            "hyper_parameters": {k: v for k, v in (getattr(model, "hparams", {}) or {}).items()
+                                 if _plain(v)},
         }
         for cb in self.callbacks:
             cb.on_save_checkpoint(self, model, ck)
@@ -1027,6 +1028,18 @@ def _move(obj, dev):
     if isinstance(obj, (list, tuple)):
         return type(obj)(_move(v, dev) for v in obj)
     return obj
+
+
+def _plain(v) -> bool:
+    """Data that the safe checkpoint format holds (hyper-parameters that aren't are dropped, so
+    that checkpoints load with ``weights_only=True``)."""
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return True
+    if isinstance(v, (list, tuple)):
+        return all(_plain(x) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, (str, int)) and _plain(x) for k, x in v.items())
+    return False
 
 
 def _as_list(loaders) -> list:
