@@ -272,7 +272,8 @@ export class GraphView implements HubView {
   }
 
   private install(svgText: string, vis: Visible): void {
-    const keep = this.svg !== null && !this.fitNext && !this.canvas.classList.contains('dt-static');
+    // keep the user's pan/zoom across redraws; otherwise fit the new drawing
+    const keep = this.svg !== null && this.userMoved && !this.fitNext && !this.canvas.classList.contains('dt-static');
     this.canvas.classList.remove('dt-static');
     this.canvas.innerHTML = svgText;
     this.svg = this.canvas.querySelector('svg');
@@ -290,12 +291,16 @@ export class GraphView implements HubView {
     if (keep) this.applyView();
     else this.fit();
     this.fitNext = false;
-    if (this.revealAfter) {
-      const c = this.svg.querySelector<SVGGElement>(`g.cluster[id="${CSS.escape(this.revealAfter)}"]`);
-      if (c) this.els.set(this.revealAfter, [c]);
-      this.reveal(this.revealAfter);
-      this.els.delete(this.revealAfter);
-      this.revealAfter = null;
+    const ra = this.revealAfter;
+    this.revealAfter = null;
+    if (ra && this.els.has(ra)) this.reveal(ra);
+    else if (ra) {
+      const c = this.svg.querySelector<SVGGElement>(`g.cluster[id="${CSS.escape(ra)}"]`);
+      if (c) {
+        this.els.set(ra, [c]);
+        this.reveal(ra);
+        this.els.delete(ra);
+      }
     }
   }
 
@@ -407,7 +412,8 @@ export class GraphView implements HubView {
     const id = g.id.split('~')[0];
     if (id.startsWith('s:') || id.startsWith('r:')) {
       this.folding.toggle(id);
-      this.revealAfter = 'c:' + id.slice(2);
+      // after the layout, show what opened: a group's first block, or the scope's cluster
+      this.revealAfter = id.startsWith('r:') ? 's:' + id.slice(2) : 'c:' + id.slice(2);
       this.select(id);
       this.structDirty = true;
       this.schedule(true);
@@ -468,6 +474,7 @@ export class GraphView implements HubView {
   }
 
   private dragged = false;
+  private userMoved = false; // the user panned or zoomed since the last fit
 
   private panZoom(): void {
     let start: { x: number; y: number; vx: number; vy: number } | null = null;
@@ -480,6 +487,7 @@ export class GraphView implements HubView {
       const v = this.view;
       const nw = v.w * k, nh = v.h * k;
       this.view = { x: v.x + (v.w - nw) * fx, y: v.y + (v.h - nh) * fy, w: nw, h: nh };
+      this.userMoved = true;
       this.applyView();
     }, { passive: false });
     this.canvas.addEventListener('pointerdown', ev => {
@@ -491,6 +499,7 @@ export class GraphView implements HubView {
       const dx = ev.clientX - start.x, dy = ev.clientY - start.y;
       if (!this.dragged && Math.hypot(dx, dy) < 4) return;
       this.dragged = true;
+      this.userMoved = true;
       const r = this.canvas.getBoundingClientRect();
       const s = Math.max(this.view.w / r.width, this.view.h / r.height);
       this.view.x = start.vx - dx * s;
@@ -506,6 +515,7 @@ export class GraphView implements HubView {
   /** The whole graph when it stays readable, else a readable window on the current node
    *  (stepper) or the output end of the graph. */
   fit(force = false): void {
+    this.userMoved = false;
     const r = this.canvas.getBoundingClientRect();
     const f = this.full;
     const s = r.width && r.height ? Math.min(r.width / f.w, r.height / f.h) : 1;

@@ -141,4 +141,11 @@ ts.step(40)
 ts
 '''
 
-CELLS = [SETUP, SHOW, STEPPER, PROBE, STEP_IN_CODE, PROBE, BIG, TRANSFORMER, LIVE, TF_STEPPER]
+NAN = '''\
+a = torch.tensor([-1.0, 4.0, 9.0], requires_grad=True)
+bad = BackwardStepper(torch.sqrt(a).sum())
+bad.step(2)
+bad
+'''
+
+CELLS = [SETUP, SHOW, STEPPER, PROBE, STEP_IN_CODE, PROBE, BIG, TRANSFORMER, LIVE, TF_STEPPER, NAN]

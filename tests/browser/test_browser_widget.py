@@ -17,6 +17,7 @@ from .conftest import ARTIFACTS
 from .notebook_cells import (
     BIG,
     LIVE,
+    NAN,
     PROBE,
     SETUP,
     SHOW,
@@ -28,8 +29,10 @@ from .notebook_cells import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CELLS = [SETUP, SHOW, STEPPER, PROBE, STEP_IN_CODE, PROBE, BIG, TRANSFORMER, LIVE, TF_STEPPER]
-C_SETUP, C_SHOW, C_STEPPER, C_PROBE, C_CODE, C_PROBE2, C_BIG, C_TF, C_LIVE, C_TFS = range(len(CELLS))
+CELLS = [SETUP, SHOW, STEPPER, PROBE, STEP_IN_CODE, PROBE, BIG, TRANSFORMER, LIVE, TF_STEPPER,
+         NAN]
+C_SETUP, C_SHOW, C_STEPPER, C_PROBE, C_CODE, C_PROBE2, C_BIG, C_TF, C_LIVE, C_TFS, C_NAN = (
+    range(len(CELLS)))
 TIMINGS: dict = {}
 
 
@@ -162,6 +165,32 @@ def test_keyboard_shortcut_from_plugin(nb):
                          arg=sel)
 
 
+def test_continue_reset_step_out_buttons(nb):
+    i, _ = view_of(nb, "stepper")
+    sel = root_sel(nb, i)
+    total = nb.evaluate("(i) => [...window.__dyntorchHub.views][i].doc.status.total", i)
+    _click_and_time(nb, sel, "reset", 0)
+    assert nb.locator(f"{sel} g.node.st-done").count() == 0
+    _click_and_time(nb, sel, "run", total)  # Continue: no breakpoint, runs to the end
+    assert nb.locator(f"{sel} g.node.st-done").count() >= total - 1
+    _click_and_time(nb, sel, "reset", 0)
+    _click_and_time(nb, sel, "step", 1)
+    nb.click(f'{sel} button[data-cmd="step_out"]')  # out of the top level: to the end
+    nb.wait_for_function("(s) => document.querySelector(s + ' .dt-status-text').dataset.step !== '1'",
+                         arg=sel)
+
+
+def test_nan_badge(nb):
+    run_cell(nb, C_NAN)
+    i, _ = view_of(nb, "stepper", 1)
+    wait_drawn(nb, i)
+    sel = root_sel(nb, i)
+    nb.click(f"{sel} g.node.st-current")
+    badge = nb.locator(f"{sel} .dt-inspector [data-badge=nan]").first
+    assert badge.is_visible() and "NaN" in badge.inner_text()
+    shot(nb, "inspector-nan-badge", nb.locator(sel))
+
+
 def test_big_graph_first_draw(nb):
     t0 = time.perf_counter()
     out = run_cell(nb, C_BIG)
@@ -198,7 +227,7 @@ def test_transformer_opens_folded(nb):
             continue
         before = views(nb)[i]["drawn"]
         t0 = time.perf_counter()
-        box.click()
+        box.dispatch_event("click")  # it may lie partly outside the visible window
         v = wait_drawn(nb, i, before + 1)
         opened.append((box_id := v["selected"], round((time.perf_counter() - t0) * 1e3, 1),
                        round(v["timings"][-1]["draw_ms"], 1), v["items"]))
@@ -227,7 +256,7 @@ def test_live_training_loop(nb):
 
 def test_transformer_debugger_and_dark_theme(nb):
     run_cell(nb, C_TFS)
-    i, _ = view_of(nb, "stepper", 1)
+    i, _ = view_of(nb, "stepper", 2)
     v = wait_drawn(nb, i)
     sel = root_sel(nb, i)
     assert v["status"]["step"] == 40
