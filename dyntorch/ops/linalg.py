@@ -306,10 +306,68 @@ def _parse_einsum(eq: str, shapes) -> tuple:
     return res, out
 
 
+def _einsum2(xp, sa, a, sb, b, so):
+    """Two-operand einsum as one batched GEMM (BLAS), or the library's einsum when the
+    subscripts need more (a letter repeated within an operand, size-1 broadcasting)."""
+    sizes = {}
+    for s_, x in ((sa, a), (sb, b)):
+        for c, n in zip(s_, x.shape):
+            if sizes.setdefault(c, n) != n:
+                return xp.einsum(f"{sa},{sb}->{so}", a, b)
+    if len(set(sa)) != len(sa) or len(set(sb)) != len(sb):
+        return xp.einsum(f"{sa},{sb}->{so}", a, b)
+    # letters only one operand has and the output lacks are summed out first
+    only_a = tuple(i for i, c in enumerate(sa) if c not in sb and c not in so)
+    if only_a:
+        a = a.sum(axis=only_a)
+        sa = "".join(c for i, c in enumerate(sa) if i not in only_a)
+    only_b = tuple(i for i, c in enumerate(sb) if c not in sa and c not in so)
+    if only_b:
+        b = b.sum(axis=only_b)
+        sb = "".join(c for i, c in enumerate(sb) if i not in only_b)
+    batch = [c for c in sa if c in sb and c in so]
+    contract = [c for c in sa if c in sb and c not in so]
+    left = [c for c in sa if c not in sb]
+    right = [c for c in sb if c not in sa]
+
+    def prod(cs):
+        n = 1
+        for c in cs:
+            n *= sizes[c]
+        return n
+
+    at = xp.transpose(a, [sa.index(c) for c in batch + left + contract])
+    bt = xp.transpose(b, [sb.index(c) for c in batch + contract + right])
+    r = xp.matmul(at.reshape(prod(batch), prod(left), prod(contract)),
+                  bt.reshape(prod(batch), prod(contract), prod(right)))
+    have = batch + left + right
+    r = r.reshape([sizes[c] for c in have])
+    return xp.transpose(r, [have.index(c) for c in so])
+
+
 def _einsum_xp(xp, eq, arrays):
-    if xp.__name__ == "numpy":
-        return xp.einsum(eq, *arrays, optimize=len(arrays) > 1)
-    return xp.einsum(eq, *arrays)
+    """einsum on arrays: pairwise, left to right, each pair as a batched GEMM."""
+    ins, so = eq.split("->")
+    subs = ins.split(",")
+    if len(arrays) == 1:
+        return xp.einsum(eq, arrays[0])
+    cur_s, cur = subs[0], arrays[0]
+    for k in range(1, len(arrays)):
+        later = set(so).union(*subs[k + 1:]) if k + 1 < len(subs) else set(so)
+        if k + 1 == len(arrays):
+            target = so
+        else:
+            target = "".join(dict.fromkeys(c for c in cur_s + subs[k] if c in later))
+        cur = _einsum2(xp, cur_s, cur, subs[k], arrays[k], target)
+        cur_s = target
+    return cur
+
+
+def _ein(ns, eq, *ops):
+    """einsum in a derivative: the GEMM path on arrays, graph-recording ops on Tensors."""
+    if ns.xp is not None:
+        return _einsum_xp(ns.xp, eq, [_dense(o) for o in ops])
+    return ns.einsum(eq, *ops)
 
 
 @op(name="einsum", promote=True)
@@ -329,7 +387,7 @@ def _(ns, g, *xs, eq, ins, osub, needs):
         avail = set(osub).union(*osubs) if osubs else set(osub)
         uniq = "".join(dict.fromkeys(c for c in target if c in avail))
         sub = ",".join([osub] + osubs) + "->" + uniq
-        gi = ns.einsum(sub, g, *others)
+        gi = _ein(ns, sub, g, *others)
         # letters only this operand has were summed in the forward: broadcast them back
         shape_i = tuple(xs[i].shape)
         full = "".join(dict.fromkeys(target))
