@@ -104,7 +104,7 @@ def test_multi_output_structure_and_list_outputs(rng):
 def test_same_input_twice_warns():
     x = dyntorch.randn(3)
     with pytest.warns(TracerWarning, match="same tensor"):
-        traced = jit.trace(lambda a, b: a * b, (x, x))
+        traced = jit.trace(lambda a, b: a * b, (x, x), check_trace=False)
     assert len(traced.graph.inputs) == 2
 
 
@@ -265,3 +265,26 @@ def test_load_other_zip_and_unknown_op_fail_clearly(tmp_path):
 def test_load_missing_file():
     with pytest.raises(FileNotFoundError):
         jit.load("/nonexistent/model.dtj")
+
+
+def test_index_from_inputs_baked_as_constant_warns():
+    def f(a):
+        return a[(a > 0).long()] * 2.0
+
+    with pytest.warns(TracerWarning, match="index tensor computed from the inputs"):
+        jit.trace(f, dyntorch.randn(5), check_trace=False)
+
+
+def test_check_trace_catches_values_frozen_by_untraced_code():
+    def f(a):
+        return a * a.sum().item()  # a Python number taken from the data
+
+    with pytest.warns(TracerWarning) as rec:
+        jit.trace(f, dyntorch.ones(4))
+    assert any("does not generalise" in str(w.message) for w in rec)
+
+
+def test_check_trace_quiet_for_a_clean_trace():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        jit.trace(lambda a: dyntorch.tanh(a * 2.0).sum(0), dyntorch.randn(3, 4))

@@ -212,7 +212,7 @@ def trace(func, example_inputs, check_trace: bool = True, strict: bool = True,
     if optimize:
         tm = optimize_for_inference(tm)
     if check_trace:
-        _check(tm, example_inputs, out)
+        _check(tm, example_inputs, out, func)
     return tm
 
 
@@ -262,21 +262,61 @@ def record(func, example_inputs, on_tracer=None):
     return g, tracer, out, label
 
 
-def _check(tm: TracedModule, inputs, eager) -> None:
+def _check(tm: TracedModule, inputs, eager, func=None) -> None:
+    """Replay on the example inputs, then on perturbed ones against a fresh eager run: a
+    value taken from the inputs by an op outside the dispatch door (or by Python control
+    flow) shows up as a difference there."""
     try:
         got = tm(*inputs)
     except Exception as e:  # a trace that cannot replay is a bug worth surfacing loudly
         raise RuntimeError(f"jit.trace(): the traced graph failed to replay on the example "
                            f"inputs: {e}") from e
-    flat_e, flat_g = list(_flat(eager)), list(_flat(got))
-    for a, b in zip(flat_e, flat_g):
-        xa, xb = B.to_numpy(a._data), B.to_numpy(b._data)
-        if xa.shape != xb.shape or not B.np.allclose(xa, xb, rtol=1e-5, atol=1e-5,
+    if not _same(eager, got):
+        warnings.warn("jit.trace(): the traced graph does not reproduce the eager output "
+                      "on the example inputs (nondeterministic or untraceable code?)",
+                      TracerWarning, stacklevel=3)
+        return
+    if func is None or getattr(func, "training", False):
+        return
+    from ..autograd.grad_mode import no_grad
+
+    other = tuple(_perturb(x, k) for k, x in enumerate(inputs))
+    try:
+        with no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = func(*other)
+        got = tm(*other)
+    except Exception:  # inputs the model rejects (e.g. out-of-range ids): nothing to compare
+        return
+    if not _same(want, got, tol=1e-4):
+        warnings.warn(
+            "jit.trace(): on other inputs of the same shapes the traced graph differs from "
+            "the eager forward: some values computed from the inputs were recorded as "
+            "constants (Python control flow on tensor values, or ops that do not pass the "
+            "dispatch door such as argmax/nonzero). The trace does not generalise.",
+            TracerWarning, stacklevel=3)
+
+
+def _perturb(x: Tensor, k: int) -> Tensor:
+    d = x._data
+    xp = B.xp_of(d)
+    if d.dtype.kind == "f":
+        rng = B.np.random.default_rng(1234 + k)
+        noise = xp.asarray(rng.standard_normal(d.shape).astype(d.dtype))
+        scale = float(B.to_numpy(abs(d)).mean()) if d.size else 1.0
+        return _make(d + noise * (0.5 * scale + 0.1))
+    if d.dtype.kind in "iu" and d.size > 1:
+        return _make(xp.roll(d.reshape(-1), 1).reshape(d.shape))
+    return x
+
+
+def _same(a, b, tol: float = 1e-5) -> bool:
+    for x, y in zip(_flat(a), _flat(b)):
+        xa, xb = B.to_numpy(x._data), B.to_numpy(y._data)
+        if xa.shape != xb.shape or not B.np.allclose(xa, xb, rtol=tol, atol=tol,
                                                       equal_nan=True):
-            warnings.warn("jit.trace(): the traced graph does not reproduce the eager output "
-                          "on the example inputs (nondeterministic or untraceable code?)",
-                          TracerWarning, stacklevel=3)
-            return
+            return False
+    return True
 
 
 def _flat(obj):

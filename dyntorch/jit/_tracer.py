@@ -40,6 +40,7 @@ class Tracer:
         self.vers: dict[int, int] = {}       # value index -> version when recorded
         self.dep: list[bool] = []            # value index -> depends on a graph input
         self.keep: list = []                 # keeps traced tensors alive so ids stay unique
+        self.data_ids: dict[int, int] = {}   # id(array) of input-dependent values -> index
         self.names = names or {}             # id(param/buffer) -> qualified name
         self.nconst = 0
         self._remove = None
@@ -55,6 +56,8 @@ class Tracer:
         while len(self.dep) <= idx:
             self.dep.append(False)
         self.dep[idx] = dep
+        if dep:
+            self.data_ids[id(t._data)] = idx
         return idx
 
     def add_input(self, t: Tensor, name: str) -> int:
@@ -110,7 +113,29 @@ class Tracer:
             i = self.g.add_value("node", str(len(self.g.values)), t._data.shape, t._data.dtype)
             self._bind(t, i, dep)
             idxs.append(i)
+        if attrs and self.data_ids:
+            self._check_attrs(op, attrs)
         self.g.nodes.append(Node(op.name, rargs, dict(attrs), idxs, D.scope))
+
+    def _check_attrs(self, op, attrs) -> None:
+        """Arrays in attributes (index keys ...) are constants of the trace; warn when one is
+        the data of a value computed from the inputs."""
+        stack = list(attrs.values())
+        while stack:
+            a = stack.pop()
+            if isinstance(a, (tuple, list)):
+                stack.extend(a)
+            elif hasattr(a, "__array_interface__") or hasattr(a, "__cuda_array_interface__"):
+                i = self.data_ids.get(id(a))
+                if i is None and getattr(a, "base", None) is not None:
+                    i = self.data_ids.get(id(a.base))
+                if i is not None:
+                    self.warn(
+                        f"{op.name}(): an index computed from the inputs (%"
+                        f"{self.g.values[i].name}) is passed as an attribute, so the trace "
+                        "records its current values as a constant; the graph will not follow "
+                        "other inputs. Use index ops that take tensors (gather, index_select, "
+                        "embedding) in traced code.", key=("attr", op.name, i))
 
     def warn(self, msg: str, key=None) -> None:
         if key is not None:
@@ -141,6 +166,23 @@ class Tracer:
         wrapped.__name__ = name
         return orig, wrapped
 
+    def _wrap_index(self, name: str):
+        orig = getattr(Tensor, name)
+        tracer = self
+
+        def wrapped(t, idx, *rest):
+            for v in (idx if isinstance(idx, tuple) else (idx,)):
+                i = tracer.ids.get(id(v)) if isinstance(v, Tensor) else None
+                if i is not None and tracer.dep[i] and v._data.ndim > 0:
+                    tracer.warn(
+                        f"Tensor.{name} with an index tensor computed from the inputs (%"
+                        f"{tracer.g.values[i].name}): the trace records its current values as "
+                        "a constant, so the graph will not follow other inputs. Use "
+                        "gather/index_select/embedding in traced code.", key=(name, i))
+            return orig(t, idx, *rest)
+
+        return orig, wrapped
+
     def _detach(self, orig):
         tracer = self
 
@@ -156,6 +198,10 @@ class Tracer:
     def __enter__(self):
         for name, what in _DATA_DEP.items():
             orig, wrapped = self._wrap_conversion(name, what)
+            self._saved[name] = orig
+            setattr(Tensor, name, wrapped)
+        for name in ("__getitem__", "__setitem__"):
+            orig, wrapped = self._wrap_index(name)
             self._saved[name] = orig
             setattr(Tensor, name, wrapped)
         self._saved["detach"] = Tensor.detach
