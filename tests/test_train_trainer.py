@@ -373,3 +373,18 @@ def test_hparams_saved_and_checkpoint_is_plain_data(tmp_path):
     assert m.hparams["width"] == 3 and callable(m.hparams["act"])
     data = dyntorch.load(ck.best_model_path)  # weights_only=True works
     assert data["hyper_parameters"] == {"width": 3, "name": "h"}
+
+
+def test_several_val_loaders_and_disabled_validation(tmp_path):
+    m = Reg()
+    tl, vl = _loaders()
+    vl2 = DataLoader(_data(8, seed=3), batch_size=4)
+    tr = _trainer(tmp_path, max_epochs=1)
+    tr.fit(m, tl, [vl, vl2])
+    assert "val_loss/dataloader_idx_0" in tr.callback_metrics
+    assert "val_loss/dataloader_idx_1" in tr.callback_metrics
+    res = tr.validate(m, [vl, vl2], verbose=False)[0]
+    assert res["val_loss/dataloader_idx_1"] != res["val_loss/dataloader_idx_0"]
+    tr2 = _trainer(tmp_path / "2", max_epochs=1, limit_val_batches=0)
+    tr2.fit(Reg(), tl, vl)
+    assert "val_loss" not in tr2.callback_metrics

@@ -224,6 +224,7 @@ class Trainer:
         self._epoch_rows: dict[str, float] = {}
         self._stage_metrics: dict[str, float] = {}
         self._val_loaders: list = []
+        self._dl_suffix = ""
 
     # ================================================================== properties
     @property
@@ -275,6 +276,8 @@ class Trainer:
     def _log(self, name: str, value, *, prog_bar: bool, logger: bool, on_step, on_epoch,
              reduce_fx: str, batch_size) -> None:
         v = _to_float(name, value)
+        if self._dl_suffix and self._in_step:
+            name += self._dl_suffix  # Lightning's naming with several eval dataloaders
         train_step = self._stage == "train" and self._in_step
         on_step = train_step if on_step is None else on_step
         on_epoch = (not train_step) if on_epoch is None else on_epoch
@@ -507,7 +510,8 @@ class Trainer:
         self._train_loader = train_dataloaders
         val_loaders = _as_list(val_dataloaders)
         self._val_loaders = val_loaders
-        self._has_val = bool(val_loaders) and _overrides(model, "validation_step")
+        self._has_val = bool(val_loaders) and _overrides(model, "validation_step") and \
+            self.limit_val_batches != 0
         self.num_training_batches = self._limit(self._loader_len(train_dataloaders),
                                                 self.limit_train_batches)
         if self.seed is not None:
@@ -756,6 +760,7 @@ class Trainer:
         self._call(f"on_{fn_name}_epoch_start")
         preds: list[list] = []
         multi = len(loaders) > 1
+        pass_idx = multi and _takes_dataloader_idx(step_fn)
         with no_grad():
             for dl_idx, loader in enumerate(loaders):
                 n = self._limit(self._loader_len(loader), limit)
@@ -768,7 +773,8 @@ class Trainer:
                         except StopIteration:
                             break
                         batch = self._to_device(batch)
-                        extra = (dl_idx,) if multi else ()
+                        extra = (dl_idx,) if pass_idx else ()
+                        self._dl_suffix = f"/dataloader_idx_{dl_idx}" if multi else ""
                         self._call(f"on_{fn_name}_batch_start", batch, batch_idx, *extra)
                         self._in_step = True
                         self._cur_bs = _batch_size(batch)
@@ -780,6 +786,7 @@ class Trainer:
                             outs.append(out)
                         self._call(f"on_{fn_name}_batch_end", out, batch, batch_idx, *extra)
                 finally:
+                    self._dl_suffix = ""
                     shutdown = getattr(it, "_shutdown", None)
                     if shutdown is not None and not getattr(it._loader, "persistent_workers",
                                                             False):
@@ -1028,6 +1035,17 @@ def _move(obj, dev):
     if isinstance(obj, (list, tuple)):
         return type(obj)(_move(v, dev) for v in obj)
     return obj
+
+
+def _takes_dataloader_idx(fn) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    pos = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(pos) >= 3 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
 def _plain(v) -> bool:
