@@ -38,12 +38,19 @@ GETITEM = [
     ("int + adv", lambda m, x: x[1, _t(m, [0, 0, 2])]),
     ("0-dim index tensor", lambda m, x: x[_t(m, 2)]),
     ("empty list", lambda m, x: x[_t(m, []).long()]),
+    ("list of tensors is a tuple", lambda m, x: x[[_t(m, [0, 1]), _t(m, [2, 2])]]),
 ]
 
 
+@pytest.mark.filterwarnings("ignore:Using a non-tuple sequence")
 @pytest.mark.parametrize("fn", [g[1] for g in GETITEM], ids=[g[0] for g in GETITEM])
 def test_getitem(torch, device, fn):
     check(torch, fn, X, device=device)
+
+
+@pytest.mark.filterwarnings("ignore:Using a non-tuple sequence")
+def test_getitem_legacy_list_of_lists(torch, device):
+    check(torch, lambda m, x: x[[[0, 1], [2, 3]]], X, device=device)
 
 
 def test_getitem_numpy_index(torch, device):

@@ -71,7 +71,12 @@ def _as_index_array(v, xp):
 def normalize_key(shape, idx, xp):
     """``(key, basic)``: ``idx`` as a tuple NumPy/CuPy can index with, checked against ``shape``."""
     if not isinstance(idx, tuple):
-        idx = (idx,)
+        if isinstance(idx, list) and len(idx) < 32 and builtins.any(
+                isinstance(v, (Tensor, list, tuple, slice)) or v is None or v is Ellipsis
+                for v in idx):
+            idx = tuple(idx)  # torch's (deprecated) rule: such a list means a tuple
+        else:
+            idx = (idx,)
     n_used = 0
     for v in idx:
         if v is None or v is Ellipsis:
