@@ -28,20 +28,25 @@ def _fsig(xp, z):
 
 
 # ----------------------------------------------------------------------------- gelu
-@op(name="gelu")
+@op(name="gelu", multi=True)
 def _gelu(xp, a, approximate="none"):
+    """(gelu(a), cdf): the Gaussian CDF (or the tanh value) is kept for backward, because
+    erf is by far the slowest part on NumPy and backward would need it again."""
     if approximate == "tanh":
-        return 0.5 * a * (1.0 + xp.tanh(_SQRT_2_PI * (a + _GELU_C * a * a * a)))
-    return 0.5 * a * (1.0 + erf_array(xp, a * _INV_SQRT2))
+        t = xp.tanh(_SQRT_2_PI * (a + _GELU_C * a * a * a))
+        return 0.5 * a * (1.0 + t), t
+    cdf = 0.5 * (1.0 + erf_array(xp, a * _INV_SQRT2))
+    return a * cdf, cdf
 
 
 @_gelu.def_derivative
-def _(ns, g, a, approximate="none"):
+def _(ns, g, a, out, approximate="none"):
+    plain = ns.xp is not None  # under create_graph recompute, so the formula has graph
     if approximate == "tanh":
-        t = ns.tanh(_SQRT_2_PI * (a + _GELU_C * a * a * a))
+        t = out[1] if plain else ns.tanh(_SQRT_2_PI * (a + _GELU_C * a * a * a))
         return g * (0.5 * (1.0 + t) +
                     0.5 * a * (1.0 - t * t) * _SQRT_2_PI * (1.0 + 3.0 * _GELU_C * a * a))
-    cdf = 0.5 * (1.0 + ns.erf(a * _INV_SQRT2))
+    cdf = out[1] if plain else 0.5 * (1.0 + ns.erf(a * _INV_SQRT2))
     return g * (cdf + a * ns.exp(-0.5 * a * a) * _INV_SQRT_2PI)
 
 
@@ -248,7 +253,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     if approximate not in ("none", "tanh"):
         raise RuntimeError(f"gelu(): approximate argument must be either none or tanh, got "
                            f"'{approximate}'")
-    return _gelu(_float(input), approximate=approximate)
+    return _gelu(_float(input), approximate=approximate)[0]
 
 
 def silu(input: Tensor) -> Tensor:

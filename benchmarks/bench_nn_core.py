@@ -1,0 +1,126 @@
+"""Benchmarks of the nn core hot paths (Linear, LayerNorm, GELU, softmax, cross-entropy,
+BatchNorm, an MLP train step, module-call overhead) against torch 2.13 in the same process.
+
+Run: ``.venv/bin/python benchmarks/bench_nn_core.py [--quick] [--threads N]``. Prints one line
+per case: ``name: dyntorch X ms, torch Y ms, ratio R`` (median of interleaved timings).
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+import dyntorch
+
+
+def _time(fn, inner: int) -> float:
+    t = time.perf_counter()
+    for _ in range(inner):
+        fn()
+    return (time.perf_counter() - t) / inner * 1e3
+
+
+def report(name: str, ours, ref, reps: int, inner: int) -> float:
+    for f in (ours, ref):
+        f()
+        f()
+    a, b = [], []
+    for _ in range(reps):  # interleaved, so load from other processes hits both alike
+        a.append(_time(ours, inner))
+        b.append(_time(ref, inner))
+    ma, mb = statistics.median(a), statistics.median(b)
+    print(f"{name}: dyntorch {ma:.3f} ms, torch {mb:.3f} ms, ratio {ma / mb:.2f}", flush=True)
+    return ma / mb
+
+
+def _pair(arr, grad=True):
+    return dyntorch.tensor(arr, requires_grad=grad), torch.tensor(arr, requires_grad=grad)
+
+
+def bench_ops(reps, inner):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((256, 512)).astype(np.float32)
+    dx, tx = _pair(x)
+    dw, tw = _pair(np.ones(512, np.float32))
+    db, tb = _pair(np.zeros(512, np.float32))
+    y = rng.integers(0, 512, 256)
+    dy, ty = dyntorch.tensor(y), torch.tensor(y)
+    xb = rng.standard_normal((32, 64, 16, 16)).astype(np.float32)
+    dxb, txb = _pair(xb)
+    dwb, twb = _pair(np.ones(64, np.float32))
+    cases = {
+        "layer_norm fwd+bwd (256,512)": lambda lib, x, w, b, *_: lib.nn.functional.layer_norm(
+            x, (512,), w, b).sum().backward(),
+        "gelu fwd+bwd (256,512)": lambda lib, x, *_: lib.nn.functional.gelu(x).sum().backward(),
+        "softmax fwd+bwd (256,512)": lambda lib, x, *_: lib.nn.functional.softmax(
+            x, 1).sum().backward(),
+        "cross_entropy fwd+bwd (256,512)": lambda lib, x, w, b, t, *_: (
+            lib.nn.functional.cross_entropy(x, t).backward()),
+        "batch_norm train fwd+bwd (32,64,16,16)": lambda lib, x, w, b, t, xb, wb: (
+            lib.nn.functional.batch_norm(xb, None, None, wb, None, True).sum().backward()),
+    }
+    for name, fn in cases.items():
+        report(name, lambda fn=fn: fn(dyntorch, dx, dw, db, dy, dxb, dwb),
+               lambda fn=fn: fn(torch, tx, tw, tb, ty, txb, twb), reps, inner)
+
+
+def _mlp(lib):
+    nn = lib.nn
+    lib.manual_seed(0)
+    return nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 256), nn.GELU(),
+                         nn.LayerNorm(256), nn.Linear(256, 10))
+
+
+def bench_mlp(reps, inner):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((64, 256)).astype(np.float32)
+    y = rng.integers(0, 10, 64)
+    runs = []
+    for lib in (dyntorch, torch):
+        m = _mlp(lib)
+        X, Y = lib.tensor(x), lib.tensor(y)
+        lf = lib.nn.CrossEntropyLoss()
+
+        def step(m=m, X=X, Y=Y, lf=lf):
+            loss = lf(m(X), Y)
+            m.zero_grad()
+            loss.backward()
+
+        runs.append(step)
+    report("MLP train step (64x256 -> 256 -> 256 -> 10)", runs[0], runs[1], reps, inner)
+    calls = []
+    for lib in (dyntorch, torch):
+        m = lib.nn.Sequential(*[lib.nn.Linear(8, 8) for _ in range(10)])
+        X = lib.randn(4, 8)
+
+        def fwd(m=m, X=X, lib=lib):
+            with lib.no_grad():
+                m(X)
+
+        calls.append(fwd)
+    report("10 tiny Linear layers forward (module-call overhead)", calls[0], calls[1], reps,
+           inner * 5)
+
+
+def main(argv) -> None:
+    quick = "--quick" in argv
+    if "--threads" in argv:
+        n = int(argv[argv.index("--threads") + 1])
+        torch.set_num_threads(n)
+        try:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(n)
+        except ImportError:
+            print("threadpoolctl missing: NumPy's BLAS threads are not limited")
+    print(f"threads: torch {torch.get_num_threads()}", flush=True)
+    reps, inner = (3, 3) if quick else (7, 10)
+    bench_ops(reps, inner)
+    bench_mlp(reps, inner)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
