@@ -388,8 +388,6 @@ class Trainer:
     def _configure_optimizers(self, model: TrainModule) -> None:
         conf = model.configure_optimizers()
         opts, scheds = [], []
-        monitor = None
-
         def sched_cfg(s, default_monitor=None):
             if isinstance(s, dict):
                 if "scheduler" not in s:
@@ -440,7 +438,6 @@ class Trainer:
                 "Training with multiple optimizers needs manual optimization: set "
                 "`self.automatic_optimization = False` in your module's __init__ and call "
                 "opt.step() yourself in training_step (see self.optimizers()).")
-        del monitor
         self.optimizers = opts
         self.lr_scheduler_configs = scheds
 
@@ -652,7 +649,7 @@ class Trainer:
         v = self.val_check_interval
         if isinstance(v, float):
             if v >= 1.0 or not math.isfinite(n_batches):
-                return 0 if v >= 1.0 else 0
+                return 0  # once, at the end of the epoch
             return max(1, int(n_batches * v))
         return int(v)
 
