@@ -112,7 +112,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
                            "instead (call .long() on the indices)")
     n = weight.shape[0]
     xp = B.xp_of(idx)
-    if idx.size and (bool(xp.any(idx >= n)) or bool(xp.any(idx < -n))):
+    if idx.size and (bool(xp.any(idx >= n)) or bool(xp.any(idx < 0))):
         raise IndexError(f"embedding(): index out of range in self (indices must be in "
                          f"[0, {n}) for a weight of {n} rows)")
     if padding_idx is not None and padding_idx < 0:
