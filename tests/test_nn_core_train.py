@@ -188,3 +188,40 @@ def test_functional_call():
     y.backward()
     assert w.grad.tolist() == [[1.0, 1.0]]
     assert m.weight is not w and isinstance(m.weight, nn.Parameter)
+
+
+def test_parametrized_weight_norm_matches_torch():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((4, 3))
+    tl, dl = torch.nn.Linear(3, 5).double(), nn.Linear(3, 5).double()
+    dl.load_state_dict({k: v.numpy() for k, v in tl.state_dict().items()})
+    tl = torch.nn.utils.parametrizations.weight_norm(tl)
+    dl = nn.utils.parametrizations.weight_norm(dl)
+    assert list(dl.state_dict()) == list(tl.state_dict())
+    assert [n for n, _ in dl.named_parameters()] == [n for n, _ in tl.named_parameters()]
+    tx, dx = torch.tensor(x, requires_grad=True), dt.tensor(x, requires_grad=True)
+    ty, dy = tl(tx), dl(dx)
+    np.testing.assert_allclose(dy.detach().numpy(), ty.detach().numpy(), atol=1e-12)
+    (ty ** 2).sum().backward()
+    (dy ** 2).sum().backward()
+    for (n, tp), (_, dp) in zip(tl.named_parameters(), dl.named_parameters()):
+        np.testing.assert_allclose(dp.grad.numpy(), tp.grad.numpy(), atol=1e-10, err_msg=n)
+    np.testing.assert_allclose(dx.grad.numpy(), tx.grad.numpy(), atol=1e-10)
+    assert nn.utils.parametrize.is_parametrized(dl, "weight")
+    nn.utils.parametrize.remove_parametrizations(dl, "weight")
+    assert type(dl) is nn.Linear and isinstance(dl.weight, nn.Parameter)
+    np.testing.assert_allclose(dl(dx).detach().numpy(), ty.detach().numpy(), atol=1e-12)
+
+
+def test_register_parametrization_custom():
+    class Symmetric(nn.Module):
+        def forward(self, x):
+            return x.triu() + x.triu(1).transpose(0, 1)
+
+    m = nn.Linear(3, 3)
+    nn.utils.parametrize.register_parametrization(m, "weight", Symmetric())
+    w = m.weight.detach().numpy()
+    np.testing.assert_allclose(w, w.T)
+    assert type(m).__name__ == "ParametrizedLinear" and isinstance(m, nn.Linear)
+    m(dt.randn(2, 3)).sum().backward()
+    assert m.parametrizations.weight.original.grad is not None

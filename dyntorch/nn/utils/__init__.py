@@ -2,7 +2,7 @@
 norm, functional_call, rnn packing."""
 from __future__ import annotations
 
-from . import rnn, stateless  # noqa: F401
+from . import parametrizations, parametrize, rnn, stateless  # noqa: F401
 from .clip_grad import (  # noqa: F401
     clip_grad_norm,
     clip_grad_norm_,
