@@ -133,3 +133,61 @@ def test_third_order_tanh(torch):
         out.append([np.array(g.detach().tolist()) for g in (g1, g2, g3)])
     for a, b in zip(*out):
         np.testing.assert_allclose(a, b, rtol=1e-10)
+
+
+SECOND_ORDER = {
+    "roll": lambda m, x: x.roll(1, 1)**2,
+    "roll none": lambda m, x: x.roll(2)**2,
+    "flip": lambda m, x: x.flip(0)**2,
+    "tril": lambda m, x: x.tril()**2,
+    "triu": lambda m, x: m.triu(x,1)**2,
+    "repeat": lambda m, x: x.repeat(2,1)**2,
+    "diag": lambda m, x: m.diag(x)**2,
+    "diag1d": lambda m, x: m.diag(x[0])**2,
+    "expand": lambda m, x: x[:1].expand(3,4)**2 * x,
+    "amax": lambda m, x: x.amax(1)**2,
+    "max": lambda m, x: x.max()**2 * x,
+    "min dim": lambda m, x: x.min(0).values**2,
+    "topk": lambda m, x: x.topk(2).values**2,
+    "prod": lambda m, x: x.prod(1)**2,
+    "std": lambda m, x: x.std(0)**2,
+    "var": lambda m, x: x.var()*x,
+    "norm1": lambda m, x: x.norm(1, 1)**2,
+    "norm inf": lambda m, x: x.norm(float('inf'), 1)**2,
+    "norm3": lambda m, x: x.norm(3)*x,
+    "cumprod": lambda m, x: x.cumprod(1)**2,
+    "logsumexp": lambda m, x: x.logsumexp(0)**2,
+    "scatter": lambda m, x: m.scatter(x, 1, m.tensor([[0,1],[2,3],[1,2]]), x[:, :2]*2)**2,
+    "scatter_add": lambda m, x: x.scatter_add(1, m.tensor([[0,1],[2,3],[1,1]]), x[:, :2]*2)**2,
+    "index_add": lambda m, x: x.index_add(0, m.tensor([0,0]), x[:2]*3)**2,
+    "index_put": lambda m, x: x.index_put((m.tensor([0,1]),), x[1:3]*2)**2,
+    "masked_select": lambda m, x: m.masked_select(x, x>0)**2,
+    "take_along": lambda m, x: m.take_along_dim(x, m.tensor([[0],[1],[3]]), 1)**2,
+    "cat": lambda m, x: m.cat([x, x*2], 0)**2,
+    "stack": lambda m, x: m.stack([x, x*2], 1)**2,
+    "unbind": lambda m, x: m.stack([r*r for r in x.unbind(1)]),
+    "split": lambda m, x: m.cat([p**2 for p in x.split(2, 1)], 0),
+    "einsum diag": lambda m, x: m.einsum('ii->i', x[:, :3])**2,
+    "einsum sum": lambda m, x: m.einsum('ij->', x)**2 * x,
+    "tensordot": lambda m, x: m.tensordot(x, x, dims=([1],[1]))**2,
+    "outer": lambda m, x: m.outer(x[0], x[1])**2,
+    "dot": lambda m, x: m.dot(x[0], x[1])**2 * x,
+    "median": lambda m, x: x.median(1).values**2,
+    "quantile": lambda m, x: m.quantile(x, 0.3, 1)**2,
+    "cross": lambda m, x: m.linalg.cross(x[:, :3], x[:, 1:])**2,
+    "slogdet": lambda m, x: m.linalg.slogdet(x[:, :3] + 3*m.eye(3, dtype=x.dtype)).logabsdet * x,
+    "solve": lambda m, x: m.linalg.solve(x[:, :3] + 3*m.eye(3, dtype=x.dtype), x[:, 3:]) ** 2,
+    "unfold": lambda m, x: x.unfold(1, 2, 1)**2,
+    "gather": lambda m, x: x.gather(0, m.tensor([[2,1,0,0]]))**2,
+    "sort desc": lambda m, x: x.sort(1, descending=True).values**2,
+    "cummax": lambda m, x: m.cummax(x, 1).values**2,
+    "diagonal": lambda m, x: x.diagonal(1)**2,
+    "movedim": lambda m, x: x.unsqueeze(0).movedim(0, 2)**2,
+    "rot90": lambda m, x: m.rot90(x)**2,
+}
+
+
+@pytest.mark.parametrize("name", sorted(SECOND_ORDER))
+def test_second_order_sweep(torch, name):
+    """create_graph=True through the core op families: second derivatives equal torch's."""
+    check_double(torch, SECOND_ORDER[name], R.standard_normal((3, 4)))
