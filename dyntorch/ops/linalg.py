@@ -8,6 +8,7 @@ before they reach BLAS, which otherwise falls back to a slow loop.
 """
 from __future__ import annotations
 
+import itertools
 import string
 
 from .. import _backend as B
@@ -418,8 +419,19 @@ def _to_target(ns, gi, have: str, target: str, shape_i):
     return ns.index_add(tuple(shape_i), key, gi, basic=True)
 
 
-_einsum.uses = type("_AllUsed", (), {"__getitem__": lambda s, i: True,
-                                     "__iter__": lambda s: iter((True,))})()
+class _AllInputsUsed:
+    """``OpDef.uses`` for a variable number of inputs that the derivative all reads."""
+
+    __slots__ = ()
+
+    def __getitem__(self, i):
+        return True
+
+    def __iter__(self):
+        return itertools.repeat(True)
+
+
+_einsum.uses = _AllInputsUsed()
 
 
 def einsum(equation: str, *operands) -> Tensor:
