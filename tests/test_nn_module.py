@@ -511,3 +511,19 @@ def test_extra_state_roundtrip():
     assert b.counter == 7
     with pytest.raises(RuntimeError, match="_extra_state"):
         b.load_state_dict({k: v for k, v in sd.items() if k != "_extra_state"})
+
+
+def test_sync_batchnorm_and_data_parallel():
+    m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    m(dt.randn(5, 3))
+    rm = m[1].running_mean.detach().numpy().copy()
+    s = nn.SyncBatchNorm.convert_sync_batchnorm(m)
+    assert isinstance(s[1], nn.SyncBatchNorm)
+    np.testing.assert_array_equal(s[1].running_mean.numpy(), rm)
+    dp = nn.DataParallel(m)
+    x = dt.randn(2, 3)
+    m.eval()
+    np.testing.assert_allclose(dp(x).detach().numpy(), m(x).detach().numpy())
+    assert list(dp.state_dict())[0] == "module.0.weight"
+    assert list(dp.state_dict()) == list(torch.nn.DataParallel(
+        torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))).state_dict())
