@@ -202,3 +202,19 @@ def test_transformer_decoder_matches_torch(rng):
     y = ours(dt.tensor(tgt), dt.tensor(mem), tgt_mask=dt.tensor(mask.numpy()))
     ty = ref(torch.tensor(tgt), torch.tensor(mem), tgt_mask=mask)
     _close(y, ty, 1e-8)
+
+
+def test_encoder_layer_trains_with_dropout(rng):
+    layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.3, batch_first=True)
+    x = dt.tensor(rng.standard_normal((2, 5, 8)).astype(np.float32), requires_grad=True)
+    dt.manual_seed(0)
+    y1 = layer(x)
+    dt.manual_seed(1)
+    y2 = layer(x)
+    assert not np.allclose(y1.detach().numpy(), y2.detach().numpy())
+    y1.sum().backward()
+    assert x.grad is not None and all(p.grad is not None for p in layer.parameters())
+    mha = nn.MultiheadAttention(8, 2, dropout=0.5)
+    q = dt.tensor(rng.standard_normal((5, 2, 8)).astype(np.float32))
+    out, w = mha(q, q, q)
+    assert tuple(w.shape) == (2, 5, 5) and tuple(out.shape) == (5, 2, 8)

@@ -218,3 +218,17 @@ def test_default_init_and_errors():
         m(dt.zeros(2, 1, 4))
     with pytest.raises(ValueError, match="nonlinearity"):
         nn.RNN(2, 2, nonlinearity="sigmoid")
+
+
+def test_dropout_between_layers_train_vs_eval(rng):
+    m = nn.LSTM(3, 4, num_layers=2, dropout=0.5, dtype=dt.float64)
+    x = dt.tensor(rng.standard_normal((5, 2, 3)), requires_grad=True)
+    dt.manual_seed(0)
+    a = m(x)[0]
+    dt.manual_seed(1)
+    b = m(x)[0]
+    assert not np.allclose(a.detach().numpy(), b.detach().numpy())  # dropout active
+    a.sum().backward()
+    assert x.grad is not None
+    m.eval()
+    np.testing.assert_array_equal(m(x)[0].detach().numpy(), m(x)[0].detach().numpy())

@@ -89,8 +89,7 @@ class _ConvNd(Module):
             f"stride={self.stride}"
         zero = (0,) * self._nd
         if self.padding != zero:
-            s += f", padding={self.padding!r}" if isinstance(self.padding, str) else \
-                f", padding={self.padding}"
+            s += f", padding={self.padding}"
         if self.dilation != (1,) * self._nd:
             s += f", dilation={self.dilation}"
         if self.output_padding != zero:
