@@ -288,3 +288,14 @@ def test_check_trace_quiet_for_a_clean_trace():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         jit.trace(lambda a: dyntorch.tanh(a * 2.0).sum(0), dyntorch.randn(3, 4))
+
+
+def test_ops_with_array_arguments_save_and_load(tmp_path, rng):
+    import dyntorch.nn.functional as F
+
+    def f(a):  # pooling/upsampling pass constant matrices as op arguments
+        return F.interpolate(F.adaptive_avg_pool2d(a, (2, 3)), scale_factor=2) + 1.0
+
+    x = dyntorch.tensor(rng.standard_normal((2, 3, 7, 7)))
+    jit.trace(f, x).save(tmp_path / "s.dtj")
+    _close(jit.load(tmp_path / "s.dtj")(x), f(x))

@@ -131,3 +131,59 @@ def test_opset_18_reductions(rng, tmp_path):
     x = dyntorch.tensor(rng.standard_normal((3, 4)).astype(np.float32))
     model, _ = check(lambda a: a.mean(1) + a.sum(0).mean(), x, tmp_path, opset_version=18)
     assert model.opset_import[0].version == 18
+
+
+def _m(mod):
+    dyntorch.manual_seed(0)
+    return mod.eval()
+
+
+IMG_FUNCS = {
+    "avg_pool": lambda a: F.avg_pool2d(a, 2),
+    "avg_pool_pad": lambda a: F.avg_pool2d(a, 3, stride=2, padding=1, count_include_pad=False),
+    "max_pool_ceil": lambda a: F.max_pool2d(a, 3, stride=2, ceil_mode=True),
+    "adaptive_avg": lambda a: F.adaptive_avg_pool2d(a, (2, 3)),
+    "pad": lambda a: F.pad(a, (1, 2, 0, 1), value=0.5),
+    "reflect_pad": lambda a: F.pad(a, (1, 1, 2, 1), mode="reflect"),
+    "upsample_nearest": lambda a: F.interpolate(a, scale_factor=2, mode="nearest"),
+    "upsample_bilinear": lambda a: F.interpolate(a, size=(9, 5), mode="bilinear",
+                                                 align_corners=False),
+    "group_norm": _m(dyntorch.nn.GroupNorm(2, 4)),
+    "prelu": _m(dyntorch.nn.PReLU(4)),
+    "conv_groups_stride": _m(dyntorch.nn.Conv2d(4, 8, 3, stride=2, padding=1, groups=2)),
+    "conv_dilated": _m(dyntorch.nn.Conv2d(4, 2, 3, dilation=2)),
+}
+
+TENSOR_FUNCS = {
+    "max_dim": lambda a: a.max(1)[0] + a.min(0).values.sum(),
+    "argmax_from_max": lambda a: a.max(1)[1].float(),
+    "amax": lambda a: a.amax(1) - a.amin(0).sum(),
+    "var_std": lambda a: a.var(1) + a.std(0, keepdim=True).sum() + a.var(),
+    "logsumexp": lambda a: dyntorch.logsumexp(a, 1),
+    "cumsum": lambda a: a.cumsum(1),
+    "topk": lambda a: a.topk(2, 1)[0],
+    "sort": lambda a: a.sort(1, descending=True)[0],
+    "index_basic": lambda a: a[1:, ::2] * 2.0 + a[:, None, 0].sum(),
+    "index_int": lambda a: a[-1, :3] + a[:, 2],
+    "index_array": lambda a: a[:, [0, 2, 2]],
+    "gather": lambda a: a.gather(1, dyntorch.tensor([[0, 1], [2, 2], [1, 0]])),
+    "index_select": lambda a: a.index_select(1, dyntorch.tensor([3, 0])),
+    "masked_fill": lambda a: a.masked_fill(a > 0.5, -1.0),
+    "norm": lambda a: dyntorch.linalg.vector_norm(a, dim=1),
+    "tril_flip_repeat": lambda a: a.tril().flip(1).repeat(2, 1),
+    "expand": lambda a: a[:, :1].expand(3, 4) + a,
+    "linear_3d": lambda a: F.linear(a.reshape(3, 2, 2), dyntorch.ones(5, 2)),
+    "einsum": lambda a: dyntorch.einsum("ij,kj->ik", a, a),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IMG_FUNCS))
+def test_image_layers(name, rng, tmp_path):
+    x = dyntorch.tensor(rng.standard_normal((2, 4, 7, 7)).astype(np.float32))
+    check(IMG_FUNCS[name], x, tmp_path)
+
+
+@pytest.mark.parametrize("name", sorted(TENSOR_FUNCS))
+def test_tensor_ops(name, rng, tmp_path):
+    x = dyntorch.tensor(rng.standard_normal((3, 4)).astype(np.float32))
+    check(TENSOR_FUNCS[name], x, tmp_path)

@@ -135,7 +135,7 @@ class Tracer:
                         f"{self.g.values[i].name}) is passed as an attribute, so the trace "
                         "records its current values as a constant; the graph will not follow "
                         "other inputs. Use index ops that take tensors (gather, index_select, "
-                        "embedding) in traced code.", key=("attr", op.name, i))
+                        "embedding) in traced code.", key=("index", i))
 
     def warn(self, msg: str, key=None) -> None:
         if key is not None:
@@ -178,7 +178,7 @@ class Tracer:
                         f"Tensor.{name} with an index tensor computed from the inputs (%"
                         f"{tracer.g.values[i].name}): the trace records its current values as "
                         "a constant, so the graph will not follow other inputs. Use "
-                        "gather/index_select/embedding in traced code.", key=(name, i))
+                        "gather/index_select/embedding in traced code.", key=("index", i))
             return orig(t, idx, *rest)
 
         return orig, wrapped

@@ -78,7 +78,8 @@ def _avg_pool2d(ctx, node):
                      count_include_pad=int(bool(a.get("include_pad", True))))]
 
 
-@converter("sandwich")
+@converter("sandwich", "adaptive_avg_pool2d", "upsample_nearest", "upsample_bilinear",
+           "pad_select")
 def _sandwich(ctx, node):
     x, A, B = (list(node.args) + [None, None])[:3]
     y = ctx.name(x)
