@@ -346,3 +346,11 @@ def test_float32_stays_float32(rng):
         if o.requires_grad:
             o.sum().backward()
     assert x.grad.dtype == dt.float32 and x4.grad.dtype == dt.float32
+
+
+@pytest.mark.parametrize("size", [1, 2, 5])
+def test_local_response_norm(rng, size):
+    check_module(tnn.LocalResponseNorm(size, alpha=0.1, beta=0.6, k=1.5),
+                 dnn.LocalResponseNorm(size, alpha=0.1, beta=0.6, k=1.5),
+                 [rng.standard_normal((2, 6, 3, 2))], rng)
+    assert repr(dnn.LocalResponseNorm(size)) == repr(tnn.LocalResponseNorm(size))

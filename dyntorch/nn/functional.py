@@ -353,6 +353,33 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     return y * weight if weight is not None else y
 
 
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 1.0) -> Tensor:
+    """x / (k + alpha/size * sum of x^2 over ``size`` neighbouring channels)^beta."""
+    if input.ndim < 3:
+        raise ValueError(f"Expected 3D or higher dimensionality input (got {input.ndim} "
+                         "dimensions)")
+    if input.numel() == 0:
+        return input
+    from ..ops.shape import cat
+
+    c = input.shape[1]
+    sq = input * input
+    before, after = size // 2, (size - 1) // 2
+    parts = []
+    if before:
+        parts.append(sq[:, :1] * 0.0 if before == 1 else
+                     (sq[:, :1] * 0.0).expand(-1, before, *sq.shape[2:]))
+    parts.append(sq)
+    if after:
+        parts.append((sq[:, :1] * 0.0).expand(-1, after, *sq.shape[2:]))
+    padded = cat(parts, 1) if len(parts) > 1 else sq
+    div = padded[:, 0:c]
+    for j in range(1, size):
+        div = div + padded[:, j:j + c]
+    return input / (div * (alpha / size) + k) ** beta
+
+
 def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None,
                          reduction="mean"):
     from ..ops.loss import _reduce, _reduction
