@@ -366,13 +366,9 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
     c = input.shape[1]
     sq = input * input
     before, after = size // 2, (size - 1) // 2
-    parts = []
-    if before:
-        parts.append(sq[:, :1] * 0.0 if before == 1 else
-                     (sq[:, :1] * 0.0).expand(-1, before, *sq.shape[2:]))
-    parts.append(sq)
-    if after:
-        parts.append((sq[:, :1] * 0.0).expand(-1, after, *sq.shape[2:]))
+    zero = sq[:, :1] * 0.0  # zero channels on both sides, on sq's device and dtype
+    parts = ([zero.expand(-1, before, *sq.shape[2:])] if before else []) + [sq] + (
+        [zero.expand(-1, after, *sq.shape[2:])] if after else [])
     padded = cat(parts, 1) if len(parts) > 1 else sq
     div = padded[:, 0:c]
     for j in range(1, size):
