@@ -72,7 +72,10 @@ def _sum_grad(ns, g, _a, *, axis=None, keepdims=False, dtype=None, in_shape=None
 
 
 def _mean_fwd(xp, a, axis=None, keepdims=False, in_shape=None):
-    return a.mean(axis=axis, keepdims=keepdims)
+    n = _count(a.shape, axis)
+    if n == 0 or a.dtype.itemsize < 4:  # NumPy's mean: nan for empty, f32 sums for f16
+        return a.mean(axis=axis, keepdims=keepdims)
+    return a.sum(axis=axis, keepdims=keepdims) / n  # ndarray.mean's Python layer costs 2x
 
 
 def _mean_grad(ns, g, _a, *, axis=None, keepdims=False, in_shape=None):
