@@ -47,6 +47,14 @@ def _windows(xp, a, kh, kw, oh, ow, stride, dil):
 _pad_cache: dict = {}  # padded scratch arrays, reused across calls (borders stay filled)
 
 
+def _windows_cm(xp, a, kh, kw, oh, ow, stride, dil):
+    """Channel-major strided view (C, kh, kw, N, oh, ow) of the padded array ``a``."""
+    s0, s1, s2, s3 = a.strides
+    return xp.lib.stride_tricks.as_strided(
+        a, (a.shape[1], kh, kw, a.shape[0], oh, ow),
+        (s1, s2 * dil[0], s3 * dil[1], s0, s2 * stride[0], s3 * stride[1]))
+
+
 def _padded(xp, x, pad, value=0.0):
     """``x`` with (top, bottom, left, right) padding; ``x`` itself when none.
 
@@ -97,24 +105,25 @@ def _conv2d(xp, x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dil=(1, 1), group
     oh = _out_size(h, kh, stride[0], dil[0], pad[0], pad[1])
     ow = _out_size(wd, kw, stride[1], dil[1], pad[2], pad[3])
     xp_ = _padded(xp, x, pad)
-    win = _windows(xp, xp_, kh, kw, oh, ow, stride, dil)
     L = oh * ow
     ck = cg * kh * kw
     y = xp.empty((n, o, L), dtype=x.dtype)
     if n == 0 or L == 0:
         return y.reshape(n, o, oh, ow)
     wm = xp.ascontiguousarray(w).reshape(g, og, ck)
+    # channel-major columns (C*kh*kw, images*L): one GEMM per chunk with a long inner size
+    # instead of one small GEMM per image
+    tw = _windows_cm(xp, xp_, kh, kw, oh, ow, stride, dil)
     bsz = _chunk(xp, c * kh * kw * L * x.itemsize, n)
-    cols = xp.empty((bsz, c, kh, kw, oh, ow), dtype=x.dtype)
-    yv = y.reshape(n, g, og, L)
+    cols = xp.empty((c, kh, kw, bsz, oh, ow), dtype=x.dtype)
+    tmp = xp.empty((g, og, bsz * L), dtype=x.dtype)
     for i in range(0, n, bsz):
         m = min(bsz, n - i)
-        cb = cols[:m]
-        cb[...] = win[i:i + m]
-        if g == 1:
-            xp.matmul(wm[0], cb.reshape(m, ck, L), out=y[i:i + m])
-        else:
-            xp.matmul(wm, cb.reshape(m, g, ck, L), out=yv[i:i + m])
+        cb = cols[:, :, :, :m] if m < bsz else cols
+        cb[...] = tw[:, :, :, i:i + m]
+        t = tmp[:, :, :m * L] if m < bsz else tmp
+        xp.matmul(wm, cb.reshape(g, ck, m * L), out=t)
+        y[i:i + m] = t.reshape(o, m, L).swapaxes(0, 1)
     if b is not None:
         y += b.reshape(1, o, 1)
     return y.reshape(n, o, oh, ow)
@@ -204,18 +213,19 @@ def _conv2d_weight(xp, x, g, khw=None, stride=(1, 1), pad=(0, 0, 0, 0), dil=(1, 
     dw = xp.zeros((G, og, ck), dtype=x.dtype)
     if n and L:
         xp_ = _padded(xp, x, pad)
-        win = _windows(xp, xp_, kh, kw, oh, ow, stride, dil)
-        gv = xp.ascontiguousarray(g).reshape(n, G, og, L)
+        tw = _windows_cm(xp, xp_, kh, kw, oh, ow, stride, dil)
         bsz = _chunk(xp, c * kh * kw * L * x.itemsize, n)
-        cols = xp.empty((bsz, c, kh, kw, oh, ow), dtype=x.dtype)
-        tmp = xp.empty((bsz, G, og, ck), dtype=x.dtype)
+        cols = xp.empty((c, kh, kw, bsz, oh, ow), dtype=x.dtype)
+        gt = xp.empty((o, bsz, L), dtype=x.dtype)
+        g3 = g.reshape(n, o, L)
         for i in range(0, n, bsz):
             m = min(bsz, n - i)
-            cb = cols[:m]
-            cb[...] = win[i:i + m]
-            t = tmp[:m]
-            xp.matmul(gv[i:i + m], cb.reshape(m, G, ck, L).swapaxes(2, 3), out=t)
-            dw += t[0] if m == 1 else t.sum(0)
+            cb = cols[:, :, :, :m] if m < bsz else cols
+            cb[...] = tw[:, :, :, i:i + m]
+            gb = gt[:, :m] if m < bsz else gt
+            gb[...] = g3[i:i + m].swapaxes(0, 1)
+            # one GEMM per chunk: dw += g (og, m*L) @ cols^T (m*L, ck), per group
+            dw += xp.matmul(gb.reshape(G, og, m * L), cb.reshape(G, ck, m * L).swapaxes(1, 2))
     return dw.reshape(o, cg, kh, kw)
 
 
