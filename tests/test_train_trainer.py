@@ -388,3 +388,14 @@ def test_several_val_loaders_and_disabled_validation(tmp_path):
     tr2 = _trainer(tmp_path / "2", max_epochs=1, limit_val_batches=0)
     tr2.fit(Reg(), tl, vl)
     assert "val_loss" not in tr2.callback_metrics
+
+
+def test_copies_of_the_module_leave_the_trainer_behind(tmp_path):
+    import copy
+
+    m = Reg()
+    tr = _trainer(tmp_path, max_epochs=1)
+    tr.fit(m, *_loaders())
+    c = copy.deepcopy(m)
+    assert m.trainer is tr and c.trainer is None
+    _assert_same(_params(m), _params(c))

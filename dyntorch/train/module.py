@@ -25,6 +25,13 @@ class TrainModule(Module):
         object.__setattr__(self, "automatic_optimization", True)
         object.__setattr__(self, "hparams", {})
 
+    def __getstate__(self) -> dict:
+        # copies and pickles of the model (EMA copies, saving the whole module) leave the
+        # Trainer, its loaders and worker processes behind
+        s = super().__getstate__()
+        s["trainer"] = None
+        return s
+
     # ------------------------------------------------------------------ the recipe
     def training_step(self, batch, batch_idx: int):
         """One training batch; return the loss (a 0-d tensor) or a dict with ``"loss"``."""
