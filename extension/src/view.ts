@@ -111,6 +111,18 @@ export class GraphView implements HubView {
     this.root.append(bar, h('div', { class: 'dt-main' }, this.canvas, this.inspector), this.charts, this.status);
     el.append(this.root);
     this.panZoom();
+    // Output areas may be laid out (or resized) after the first drawing: refit then, unless the
+    // user has moved the view.
+    if (typeof ResizeObserver !== 'undefined') {
+      let last = '';
+      new ResizeObserver(() => {
+        const r = this.canvas.getBoundingClientRect();
+        const k = `${Math.round(r.width)}x${Math.round(r.height)}`;
+        if (k === last || !r.width || !r.height) return;
+        last = k;
+        if (this.svg && !this.userMoved && !this.canvas.classList.contains('dt-static')) this.fit();
+      }).observe(this.canvas);
+    }
     this.canvas.addEventListener('click', ev => this.onClick(ev));
     this.root.addEventListener('pointerdown', () => this.touch());
     this.root.addEventListener('focusin', () => this.touch());
@@ -519,6 +531,13 @@ export class GraphView implements HubView {
     const r = this.canvas.getBoundingClientRect();
     const f = this.full;
     const s = r.width && r.height ? Math.min(r.width / f.w, r.height / f.h) : 1;
+    if (s > 1.2 && r.width && r.height) {
+      // small graphs: natural size (about 12 px text), centred, rather than blown up
+      const w = r.width / 1.2, h = r.height / 1.2;
+      this.view = { x: f.x + (f.w - w) / 2, y: f.y + (f.h - h) / 2, w, h };
+      this.applyView();
+      return;
+    }
     if (force || s >= 0.45) {
       this.view = { ...f };
       this.applyView();
@@ -528,8 +547,14 @@ export class GraphView implements HubView {
     const w = r.width / k, h = r.height / k;
     this.view = { x: f.x + (f.w - w) / 2, y: f.y + f.h - h, w, h };
     this.applyView();
-    const cur = this.doc && this.doc.status && this.doc.status.current;
-    const id = cur && this.vis ? this.vis.rep.get(cur) : null;
+    // anchor the window on the current node (stepper), else on the graph's output end
+    const doc = this.doc;
+    let anchor = doc && doc.status ? doc.status.current : null;
+    if (!anchor && doc && doc.nodes.length) {
+      const outs = doc.nodes.filter(n => n.kind === 'output');
+      anchor = (outs.length ? outs[outs.length - 1] : doc.nodes[doc.nodes.length - 1]).id;
+    }
+    const id = anchor && this.vis ? this.vis.rep.get(anchor) : null;
     if (id) this.reveal(id);
   }
 
