@@ -69,3 +69,43 @@ def test_layernorm_needs_opset_17(tmp_path):
     model, make, _ = build("attention_block")
     with pytest.raises(donnx.UnsupportedOperatorError, match="layer_norm.*opset_version >= 17"):
         donnx.export(model, make(2), tmp_path / "a.onnx", opset_version=16)
+
+
+@pytest.mark.parametrize("name", ["transformer_layer", "attention_block"])
+def test_batch_and_sequence_both_dynamic(name, tmp_path):
+    model, make, _ = build(name)
+    p = tmp_path / "t.onnx"
+    donnx.export(model, make(3), p, input_names=["x"],
+                 dynamic_axes={"x": {0: "batch", 1: "seq"}})
+    sess = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+    import dyntorch
+
+    for shape in [(2, 9, 16), (6, 1, 16)]:
+        check(model, sess, dyntorch.randn(*shape))
+
+
+def test_lstm_with_given_initial_state(tmp_path):
+    import dyntorch
+    import dyntorch.nn as nn
+
+    class WithState(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.LSTM(4, 6, num_layers=2, bidirectional=True)
+
+        def forward(self, x, h, c):
+            y, (hn, cn) = self.rnn(x, (h, c))
+            return y, hn, cn
+
+    dyntorch.manual_seed(0)
+    m = WithState().eval()
+    args = (dyntorch.randn(5, 3, 4), dyntorch.randn(4, 3, 6), dyntorch.randn(4, 3, 6))
+    p = tmp_path / "s.onnx"
+    donnx.export(m, args, p, input_names=["x", "h", "c"],
+                 dynamic_axes={"x": {0: "t", 1: "b"}, "h": {1: "b"}, "c": {1: "b"}})
+    sess = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+    for t, b in [(5, 3), (8, 2)]:
+        x, h, c = dyntorch.randn(t, b, 4), dyntorch.randn(4, b, 6), dyntorch.randn(4, b, 6)
+        got = sess.run(None, {"x": x.numpy(), "h": h.numpy(), "c": c.numpy()})
+        for g, w in zip(got, m(x, h, c)):
+            np.testing.assert_allclose(g, w.detach().numpy(), rtol=TOL, atol=TOL)

@@ -79,6 +79,9 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
     from ._ops import CONVERTERS
     from ._rnn import RnnCapture
 
+    if not export_params:
+        raise ValueError("onnx.export(): export_params=False (weights as graph inputs) is not "
+                         "supported; the parameters are always stored as initializers")
     opset = int(opset_version or DEFAULT_OPSET)
     if opset < 13:
         raise ValueError(f"onnx.export(): opset_version {opset} is not supported; use 13 or "
@@ -138,8 +141,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         used.add(nm)
         ctx.names[i] = nm
         data = B.to_numpy(arr)
-        ctx.inits.append(numpy_helper.from_array(data.copy() if export_params else
-                                                 data[:0].copy(), nm))
+        ctx.inits.append(numpy_helper.from_array(data.copy(), nm))
     for node in g.nodes:
         ctx.node = node
         conv = CONVERTERS.get(node.op)

@@ -316,41 +316,69 @@ def _sum(ctx, node):
 
 
 # ----------------------------------------------------------------------------- shapes
-def reshape_target(in_shape, in_dyn, out_shape, bases=()):
-    """ONNX Reshape target for ``in_shape -> out_shape`` that stays valid when the dims in
-    ``in_dyn`` change size: dynamic dims kept in place become 0 ("copy"), and one target dim
-    that absorbs the other dynamic dims becomes -1. ``bases`` are the traced sizes of the
-    dynamic input axes: a dim that absorbs them is a multiple of one (``N*H`` for batch N).
-    Returns (target, dynamic output dims)."""
-    tgt = [int(s) for s in out_shape]
-    if not in_dyn:
-        return tgt, set()
-    out_dyn: set = set()
-    rest = set(in_dyn)
-    for j in range(min(len(in_shape), len(out_shape))):
-        if j in in_dyn and out_shape[j] == in_shape[j] and all(
-                out_shape[k] == in_shape[k] for k in range(j)):
-            tgt[j] = 0
-            out_dyn.add(j)
-            rest.discard(j)
-    if rest:
-        bases = tuple(b for b in bases if b > 1) or tuple(in_shape[d] for d in rest)
-        cands = [j for j, s in enumerate(out_shape)
-                 if tgt[j] != 0 and s and any(s % b == 0 for b in bases)]
-        cands.sort(key=lambda j: (j not in in_dyn, j))
-        if cands:
-            tgt[cands[0]] = -1
-            out_dyn.add(cands[0])
-    return tgt, out_dyn
+def reshape_blocks(ins, outs) -> list:
+    """Pair runs of input dims with runs of output dims of equal product, left to right
+    (the way a reshape merges and splits dims): [([input dims], [output dims]), ...]."""
+    blocks = []
+    i = j = 0
+    while i < len(ins) or j < len(outs):
+        bi, bj = [], []
+        pi = pj = 1
+        while True:
+            if (not bi or pi < pj) and i < len(ins):
+                pi *= ins[i]
+                bi.append(i)
+                i += 1
+            elif (not bj or pj < pi) and j < len(outs):
+                pj *= outs[j]
+                bj.append(j)
+                j += 1
+            else:
+                break
+            if pi == pj and bi and bj:
+                break
+        blocks.append((bi, bj))
+    return blocks
 
 
 @converter("reshape", "reshape_copy", "squeeze", "unsqueeze", "view", "flatten")
 def _reshape(ctx, node):
     x = node.args[0]
-    out_shape = ctx.out_shape()
-    tgt, dyn = reshape_target(ctx.shape(x), ctx.dyn_of(x), out_shape, ctx.bases)
-    _set_dyn(ctx, dyn)
-    return [ctx.add1("Reshape", [ctx.name(x), ctx.ints(tgt)])]
+    ins, outs = ctx.shape(x), ctx.out_shape()
+    dyn = ctx.dyn_of(x)
+    if not dyn:
+        return [ctx.add1("Reshape", [ctx.name(x), ctx.ints(outs)])]
+    # sizes that follow the dynamic axes are computed from Shape(x) at run time
+    shape = ctx.add1("Shape", [ctx.name(x)])
+    bases = tuple(b for b in ctx.bases if b > 1)
+    parts, out_dyn = [], set()
+    for bi, bj in reshape_blocks(ins, outs):
+        live = [d for d in bi if d in dyn]
+        if not live:
+            parts.extend(ctx.ints([outs[j]]) for j in bj)
+            continue
+        prod = None
+        for d in bi:
+            g = ctx.add1("Gather", [shape, ctx.ints([d])])
+            prod = g if prod is None else ctx.add1("Mul", [prod, g])
+        if len(bj) == 1:
+            parts.append(prod)
+            out_dyn.add(bj[0])
+            continue
+        # a split: the dim carrying the dynamic factor (the first multiple of a dynamic
+        # axis' traced size) is the block's product over the other, static, dims
+        cand = [j for j in bj if outs[j] > 1 and any(outs[j] % b == 0 for b in bases)]
+        jd = cand[0] if cand else bj[0]
+        rest = int(np.prod([outs[j] for j in bj if j != jd]))
+        for j in bj:
+            if j == jd:
+                parts.append(ctx.add1("Div", [prod, ctx.ints([rest])]))
+                out_dyn.add(j)
+            else:
+                parts.append(ctx.ints([outs[j]]))
+    target = ctx.add1("Concat", parts, axis=0) if parts else ctx.ints([])
+    _set_dyn(ctx, out_dyn)
+    return [ctx.add1("Reshape", [ctx.name(x), target])]
 
 
 @converter("expand")
