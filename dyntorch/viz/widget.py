@@ -345,6 +345,8 @@ class LiveView(GraphWidget):
         self._gid = f"live{next(_ids)}"
         self._sig = None
         self.error: Exception | None = None  # the last failure to draw (forward went on)
+        self._cost = 0.0  # seconds the last drawing took in the kernel
+        self._last_metrics = 0.0
 
     # called by the dispatch door after every op
     def _on_op(self, _op, _args, _attrs, res) -> None:
@@ -358,21 +360,30 @@ class LiveView(GraphWidget):
                 fr.pop(e[0], None)
         fr[node] = t
         self._dirty = True
+        if self.iteration:  # in a training loop: draw whole iterations only (at backward)
+            return
         now = time.monotonic()
-        if now - self._last >= self.interval:
+        if now - self._last >= self._gap():
             try:
                 self.flush()
             except Exception as e:  # noqa: BLE001 - a viewer must never break the user's forward
                 self.error = e
+
+    def _gap(self) -> float:
+        # at most 1/interval redraws a second, and never more than ~20% of the time drawing
+        # (interval 0: every op, for tests and slow step-by-step demos)
+        return max(self.interval, 4 * self._cost) if self.interval > 0 else 0.0
 
     def flush(self) -> None:
         """Send what forward built since the last redraw."""
         if not self._dirty or not self._frontier:
             return
         self._dirty = False
-        self._last = time.monotonic()
+        t0 = time.monotonic()
+        self._last = t0
         outs = list(self._frontier.values())
         self._show(_graph_json(outs if len(outs) > 1 else outs[0], self.model))
+        self._cost = time.monotonic() - t0
 
     def _show(self, doc: dict) -> None:
         doc = dict(doc)
@@ -390,7 +401,12 @@ class LiveView(GraphWidget):
         if not outs:
             return
         self._dirty = False
+        t0 = time.monotonic()
+        if self.iteration and t0 - self._last < self._gap():
+            return  # a fast loop: the view shows a recent iteration, not every one
+        self._last = t0
         self._show(_graph_json(outs if len(outs) > 1 else outs[0], self.model))
+        self._cost = time.monotonic() - t0
 
     def _after_backward(self, tensors) -> None:
         from .._backend import xp_of
@@ -420,6 +436,13 @@ class LiveView(GraphWidget):
         self.grad_norms = {k: math.sqrt(v) for k, v in params.items()}
         self.iteration += 1
         self._frontier.clear()
+        now = time.monotonic()
+        if now - self._last_metrics >= self.interval:
+            self.push_metrics()
+
+    def push_metrics(self) -> None:
+        """Send the loss curve and gradient norms (throttled like the drawing)."""
+        self._last_metrics = time.monotonic()
         self.metrics = _clean({"loss": self.losses[-500:], "grad_norms": self.grad_norms,
                                "iteration": self.iteration})
 
@@ -511,3 +534,5 @@ def live(*, interval: float = 0.1, model=None, display: bool = True,
         if F.backward is backward:
             F.backward = original
         view.flush()
+        if view.iteration:
+            view.push_metrics()
