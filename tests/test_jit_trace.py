@@ -299,3 +299,17 @@ def test_ops_with_array_arguments_save_and_load(tmp_path, rng):
     x = dyntorch.tensor(rng.standard_normal((2, 3, 7, 7)))
     jit.trace(f, x).save(tmp_path / "s.dtj")
     _close(jit.load(tmp_path / "s.dtj")(x), f(x))
+
+
+def test_torch_compat_helpers():
+    seen = []
+
+    def f(a):
+        seen.append(jit.is_tracing())
+        return a + 1.0
+
+    jit.trace(f, dyntorch.randn(2), check_trace=False)
+    assert seen == [True] and not jit.is_tracing() and not jit.is_scripting()
+    with pytest.raises(NotImplementedError, match="jit.trace"):
+        jit.script(f)
+    assert jit.ignore(f) is f and jit.annotate(int, 3) == 3

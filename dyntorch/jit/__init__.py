@@ -26,7 +26,40 @@ from ._run import Plan, UnknownOpError
 from ._tracer import Tracer, TracerWarning
 
 __all__ = ["trace", "load", "save", "TracedModule", "ScriptModule", "TracerWarning",
-           "optimize_for_inference", "freeze", "LoadError", "UnknownOpError", "FORMAT_VERSION"]
+           "optimize_for_inference", "freeze", "LoadError", "UnknownOpError", "FORMAT_VERSION",
+           "script", "is_tracing", "is_scripting", "ignore", "unused", "export", "annotate"]
+
+_TRACING = [0]
+
+
+def is_tracing() -> bool:
+    """True while :func:`trace` records a forward (model code may branch on it)."""
+    return _TRACING[0] > 0
+
+
+def is_scripting() -> bool:
+    """Always False: dyntorch has no TorchScript compiler."""
+    return False
+
+
+def script(obj, *args, **kwargs):
+    """Not available: dyntorch records graphs by tracing, it does not compile Python."""
+    raise NotImplementedError(
+        "dyntorch.jit.script: dyntorch has no TorchScript compiler. Use "
+        "dyntorch.jit.trace(model.eval(), example_inputs) to get a static graph that saves, "
+        "loads and exports to ONNX.")
+
+
+def ignore(fn=None, **_kw):
+    """Decorator kept for torch compatibility (no effect under tracing)."""
+    return fn if fn is not None else (lambda f: f)
+
+
+unused = export = ignore
+
+
+def annotate(the_type, the_value):
+    return the_value
 
 
 class TracedModule:
@@ -251,11 +284,13 @@ def record(func, example_inputs, on_tracer=None):
     if on_tracer is not None:
         on_tracer(tracer)
     saved_scope = D.scope
+    _TRACING[0] += 1
     try:
         with no_grad(), tracer:
             out = func(*example_inputs)
             outputs = tracer.output(out)
     finally:
+        _TRACING[0] -= 1
         D.scope = saved_scope
     g = tracer.g
     g.outputs = outputs
