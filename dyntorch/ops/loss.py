@@ -83,7 +83,7 @@ def _(ns, g, _x, t, w, out, ignore_index=-100, reduction="mean", label_smoothing
     x = _x  # only read under create_graph (the saved log-probabilities serve otherwise)
     xa = _raw(out[1])
     xp = B.xp_of(xa)
-    if ns.xp is not None and xp.__name__ == "numpy":
+    if ns.xp is not None:
         return _ce_grad_sparse(xp, g, xa, t, w, ignore_index, reduction, label_smoothing), \
             None, None
     q, wt = _q_index(xp, xa, _raw(t), _raw(w), ignore_index, label_smoothing)
@@ -98,7 +98,7 @@ def _(ns, g, _x, t, w, out, ignore_index=-100, reduction="mean", label_smoothing
 
 def _ce_grad_sparse(xp, g, logp, t, w, ignore_index, reduction, ls):
     """The same gradient as p * sum(q) - q without building the dense q: scale the softmax
-    per row, then subtract at each target (what large-vocabulary models need)."""
+    per row, then subtract at each target (large vocabularies need no N x C one-hot)."""
     x = logp
     c = x.shape[1]
     valid, tt, wt = _index_parts(xp, t, w, c, ignore_index, x.dtype)
@@ -112,11 +112,19 @@ def _ce_grad_sparse(xp, g, logp, t, w, ignore_index, reduction, ls):
         wshape = (c,) + (1,) * (x.ndim - 2)
         wb = w.reshape(wshape) if w is not None else 1.0
         gx -= (ls / c) * wb * xp.expand_dims(valid * s, 1)
-    idx = xp.expand_dims(tt, 1)
-    at = xp.take_along_axis(gx, idx, axis=1)
-    at -= xp.expand_dims((1.0 - ls) * wt * s, 1)
-    xp.put_along_axis(gx, idx, at, axis=1)
+    gx[_target_index(xp, tt)] -= ((1.0 - ls) * wt * s).astype(gx.dtype, copy=False)
     return gx
+
+
+def _target_index(xp, tt):
+    """Index tuple picking element [n, tt[n, d...], d...] of an (N, C, d...) array; each
+    position appears once, so in-place updates through it are exact (NumPy and CuPy)."""
+    grids = []
+    for ax, n in enumerate(tt.shape):
+        shape = [1] * tt.ndim
+        shape[ax] = n
+        grids.append(xp.arange(n).reshape(shape))
+    return (grids[0], tt) + tuple(grids[1:])
 
 
 @op(name="cross_entropy_probs", backward_name="CrossEntropyLossBackward0")
@@ -160,9 +168,15 @@ def _nll_loss(xp, x, t, w, ignore_index=-100, reduction="mean"):
 
 @_nll_loss.def_derivative
 def _(ns, g, x, t, w, ignore_index=-100, reduction="mean"):
-    # Only x's shape and device are read; the gradient is -q times the upstream gradient.
+    # Only x's shape and device are read: the gradient is -weight at each target, else 0.
     xa = _raw(x)
     xp = B.xp_of(xa)
+    if ns.xp is not None:
+        _, tt, wt = _index_parts(xp, t, w, xa.shape[1], ignore_index, xa.dtype)
+        s = g if reduction != "mean" else g / wt.sum()
+        gx = xp.zeros(xa.shape, dtype=xa.dtype)
+        gx[_target_index(xp, tt)] = (-wt * s).astype(xa.dtype, copy=False)
+        return gx, None, None
     q, wt = _q_index(xp, xa, _raw(t), _raw(w), ignore_index, 0.0)
     return -_grad_scale(ns, g, reduction, wt.sum()) * _const(ns, q), None, None
 
