@@ -62,13 +62,21 @@ def test_conv2d_matches_torch(stride, padding, dilation, groups, bias, hw, k, rn
 
 
 def test_conv2d_large_batch_chunks_and_float32(rng):
-    # many images: several im2col chunks; float32 stays float32
-    x = rng.standard_normal((40, 3, 20, 20)).astype(np.float32)
+    # many images: several im2col chunks with a partial last one; float32 stays float32
+    x = rng.standard_normal((43, 3, 20, 20)).astype(np.float32)
     w = rng.standard_normal((5, 3, 5, 5)).astype(np.float32)
-    y = F.conv2d(dt.tensor(x), dt.tensor(w), padding=2)
+    g = rng.standard_normal((43, 5, 20, 20)).astype(np.float32)
+    xs, ws = dt.tensor(x, requires_grad=True), dt.tensor(w, requires_grad=True)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    y = F.conv2d(xs, ws, padding=2)
+    ty = TF.conv2d(tx, tw, padding=2)
     assert y.dtype == dt.float32
-    ref = TF.conv2d(torch.tensor(x), torch.tensor(w), padding=2).numpy()
-    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-4, atol=1e-4)
+    y.backward(dt.tensor(g))
+    ty.backward(torch.tensor(g))
+    assert xs.grad.dtype == dt.float32 and ws.grad.dtype == dt.float32
+    np.testing.assert_allclose(xs.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(ws.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-2)
 
 
 def test_conv2d_unbatched_and_errors(rng):

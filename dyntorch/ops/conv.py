@@ -7,11 +7,14 @@ family is three mutually adjoint ops, so ``create_graph=True`` works by calling 
 * ``conv2d_input(g, w)``      its adjoint in ``x`` (= ``conv_transpose2d``);
 * ``conv2d_weight(x, g)``     its adjoint in ``w``.
 
-Speed: im2col through a strided window view copied chunk by chunk into a small, cache-sized
-buffer, then one GEMM per chunk written straight into the output; the input gradient scatters
-columns back with one strided add per kernel offset (col2im). Pooling and resampling use the
-same offset loops, or a pair of small matrices (``A @ x @ B``) for separable linear maps
-(adaptive average pooling, bilinear/nearest interpolation, reflect/replicate padding).
+Speed: im2col through a strided window view, copied chunk by chunk (a few images at a time,
+about one L2 cache) into a reused buffer laid out channel-major (C*kh*kw, images*L), then one
+GEMM per chunk. The weight gradient uses the same chunks; the input gradient is, for stride 1,
+a convolution of ``g`` with the flipped kernel, otherwise a scatter of ``w^T g`` back with one
+strided add per kernel offset (col2im). Padded copies are scratch arrays reused across calls.
+Pooling uses the same offset loops (max pooling keeps no index array unless asked), and
+separable linear maps (adaptive average pooling, nearest/bilinear interpolation,
+reflect/replicate/circular padding) are a pair of small matrices (``A @ x @ B``).
 All array work goes through ``xp`` (NumPy or CuPy).
 """
 from __future__ import annotations
