@@ -184,3 +184,23 @@ def test_loaded_model_runs_without_autograd_and_model_class(tmp_path):
     y = loaded(x.numpy())
     assert not y.requires_grad
     assert_same(y, model(x))
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn_bn", "attention_block", "transformer_layer",
+                                  "embedding"])
+def test_traced_graph_follows_another_batch_size(name, tmp_path):
+    """Reshape targets baked at trace time follow the input (merge/split blocks)."""
+    model, make, _ = build(name)
+    traced = jit.trace(model, make(3))
+    traced.save(tmp_path / "m.dtj")
+    loaded = jit.load(tmp_path / "m.dtj")
+    for n in (1, 7):
+        x = make(n)
+        assert_same(loaded(x), model(x))
+
+
+def test_sequence_length_also_follows():
+    model, make, _ = build("transformer_layer")
+    traced = jit.trace(model, make(3))
+    x = dyntorch.randn(2, 9, 16)
+    assert_same(traced(x), model(x))

@@ -59,6 +59,10 @@ class Plan:
                 op = resolve_op(node.op, f" (scope '{node.scope}')" if node.scope else "")
                 fwd = op.forward
                 multi = op.multi
+                if node.op in _RESHAPES and "shape" in node.attrs and node.args and \
+                        isinstance(node.args[0], Ref):
+                    fwd = _follow_shapes(fwd, node.op, graph.values[node.args[0].i].shape,
+                                         graph.values[node.outs[0]].shape)
             spec = []
             for a in node.args:
                 if isinstance(a, Ref):
@@ -103,6 +107,51 @@ class Plan:
             for i in free:
                 env[i] = None
         return _collect(self.graph.outputs, env)
+
+
+_RESHAPES = frozenset({"reshape", "reshape_copy", "squeeze", "unsqueeze", "expand"})
+
+
+def _follow_shapes(fwd, name: str, t_in: tuple, t_out: tuple):
+    """Wrap a reshape-like forward so that its baked target follows a different input size
+    (another batch size, say): the traced input/output dims are paired into merge/split
+    blocks; a merged dim becomes the product of the actual input dims, and in a split the
+    first dim that can absorb the change takes it."""
+    from ._blocks import reshape_blocks
+
+    t_in, t_out = tuple(t_in), tuple(t_out)
+    blocks = reshape_blocks(t_in, t_out) if name != "expand" else None
+
+    def run(xp, a, shape=None, **attrs):
+        sh = a.shape
+        if sh == t_in:
+            return fwd(xp, a, shape=shape, **attrs)
+        new = list(t_out)
+        if blocks is None:  # expand: non-broadcast dims follow the input
+            lead = len(t_out) - len(t_in)
+            for d, n in enumerate(t_in):
+                if n != 1:
+                    new[d + lead] = sh[d]
+        else:
+            for bi, bj in blocks:
+                if all(sh[d] == t_in[d] for d in bi):
+                    continue
+                got = 1
+                for d in bi:
+                    got *= sh[d]
+                was = 1
+                for d in bi:
+                    was *= t_in[d]
+                if len(bj) == 1:
+                    new[bj[0]] = got
+                    continue
+                for j in bj:
+                    if was and (t_out[j] * got) % was == 0:
+                        new[j] = t_out[j] * got // was
+                        break
+        return fwd(xp, a, shape=tuple(new), **attrs)
+
+    return run
 
 
 def _iter(obj):
