@@ -206,3 +206,19 @@ def test_stepper_displays_as_its_widget():
     data = bundle[0] if isinstance(bundle, tuple) else bundle
     assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == w.model_id
     s.close()
+
+
+def test_live_view_log_replaces_the_automatic_loss():
+    torch.manual_seed(9)
+    w1 = torch.randn(3, 4, requires_grad=True)
+    x = torch.randn(6, 4)
+    logged = []
+    with W.live(display=False) as view:
+        for _ in range(3):
+            loss = F.linear(x, w1).pow(2).mean()
+            loss.backward()
+            logged.append(float(loss.item()) * 2)
+            view.log(loss=logged[-1], lr=0.1)
+    assert view.losses == pytest.approx(logged)  # not the backward() losses as well
+    assert view.metrics["loss"] == pytest.approx(logged)
+    assert view.metrics["series"] == {"lr": [0.1, 0.1, 0.1]}

@@ -347,6 +347,8 @@ class LiveView(GraphWidget):
         self.error: Exception | None = None  # the last failure to draw (forward went on)
         self._cost = 0.0  # seconds the last drawing took in the kernel
         self._last_metrics = 0.0
+        self._manual_loss = False
+        self.series: dict = {}  # other scalars given to log()
 
     # called by the dispatch door after every op
     def _on_op(self, _op, _args, _attrs, res) -> None:
@@ -414,7 +416,7 @@ class LiveView(GraphWidget):
         from ..autograd.node import AccumulateGrad
 
         outs = list(tensors)
-        if len(outs) == 1 and outs[0].numel() == 1:
+        if len(outs) == 1 and outs[0].numel() == 1 and not self._manual_loss:
             self.losses.append(float(outs[0].item()))
         params = {}
         doc = self.current or {}
@@ -440,11 +442,30 @@ class LiveView(GraphWidget):
         if now - self._last_metrics >= self.interval:
             self.push_metrics()
 
+    def log(self, **scalars: float) -> None:
+        """Add points to the charts: ``view.log(loss=loss.item(), acc=acc)``.
+
+        Once ``loss`` is logged by hand, the loss of ``backward()`` is no longer recorded
+        automatically (the curve would count each iteration twice).
+        """
+        for k, v in scalars.items():
+            v = float(v)
+            if k == "loss":
+                if not self._manual_loss:
+                    self._manual_loss = True
+                    self.losses = []
+                self.losses.append(v)
+            else:
+                self.series.setdefault(k, []).append(v)
+        if time.monotonic() - self._last_metrics >= self.interval:
+            self.push_metrics()
+
     def push_metrics(self) -> None:
         """Send the loss curve and gradient norms (throttled like the drawing)."""
         self._last_metrics = time.monotonic()
         self.metrics = _clean({"loss": self.losses[-500:], "grad_norms": self.grad_norms,
-                               "iteration": self.iteration})
+                               "iteration": self.iteration,
+                               "series": {k: v[-500:] for k, v in self.series.items()}})
 
 
 def _signature(doc: dict) -> tuple:
@@ -534,5 +555,5 @@ def live(*, interval: float = 0.1, model=None, display: bool = True,
         if F.backward is backward:
             F.backward = original
         view.flush()
-        if view.iteration:
+        if view.iteration or view.losses or view.series:
             view.push_metrics()

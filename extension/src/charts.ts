@@ -4,7 +4,7 @@ import { fmt, h } from './inspector';
 
 const NS = 'http://www.w3.org/2000/svg';
 
-export function lossCurve(loss: number[]): SVGSVGElement {
+export function lossCurve(loss: number[], name = 'loss'): SVGSVGElement {
   const W = 260, H = 90;
   const svg = document.createElementNS(NS, 'svg');
   svg.setAttribute('viewBox', `0 0 ${W} ${H + 14}`);
@@ -21,7 +21,7 @@ export function lossCurve(loss: number[]): SVGSVGElement {
     const t = document.createElementNS(NS, 'text');
     t.setAttribute('x', '0');
     t.setAttribute('y', String(H + 12));
-    t.textContent = `loss ${fmt(loss[loss.length - 1])}  (min ${fmt(lo)}, ${loss.length} it)`;
+    t.textContent = `${name} ${fmt(loss[loss.length - 1])}  (min ${fmt(lo)}, max ${fmt(hi)}, ${loss.length} points)`;
     svg.append(t);
   }
   return svg;
@@ -46,6 +46,9 @@ export function gradNorms(norms: Record<string, number>): HTMLElement {
 export function chartsPanel(m: Metrics): HTMLElement {
   const box = h('div', { class: 'dt-charts-inner' });
   if (m.loss && m.loss.length) box.append(h('div', { class: 'dt-sec-title' }, 'loss'), lossCurve(m.loss));
+  for (const [k, v] of Object.entries(m.series || {})) {
+    if (v && v.length) box.append(h('div', { class: 'dt-sec-title' }, k), lossCurve(v, k));
+  }
   if (m.grad_norms && Object.keys(m.grad_norms).length) {
     box.append(h('div', { class: 'dt-sec-title' }, 'gradient norm per module'), gradNorms(m.grad_norms));
   }

@@ -108,4 +108,5 @@ export interface Metrics {
   loss?: number[];
   grad_norms?: Record<string, number>;
   iteration?: number;
+  series?: Record<string, number[]>;
 }
