@@ -149,6 +149,8 @@ IMG_FUNCS = {
     "upsample_bilinear": lambda a: F.interpolate(a, size=(9, 5), mode="bilinear",
                                                  align_corners=False),
     "group_norm": _m(dyntorch.nn.GroupNorm(2, 4)),
+    "batch_norm_no_running_stats": _m(dyntorch.nn.BatchNorm2d(4, track_running_stats=False)),
+    "instance_norm": _m(dyntorch.nn.InstanceNorm2d(4, affine=True)),
     "prelu": _m(dyntorch.nn.PReLU(4)),
     "conv_groups_stride": _m(dyntorch.nn.Conv2d(4, 8, 3, stride=2, padding=1, groups=2)),
     "conv_dilated": _m(dyntorch.nn.Conv2d(4, 2, 3, dilation=2)),

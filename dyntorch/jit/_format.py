@@ -97,6 +97,12 @@ def _enc_steps(steps, arrays, where):
 
 
 # ----------------------------------------------------------------------------- save
+def _dyntorch_version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
 def save_graph(graph: Graph, path, meta: dict | None = None) -> None:
     arrays: dict = {}
     nodes = []
@@ -113,6 +119,7 @@ def save_graph(graph: Graph, path, meta: dict | None = None) -> None:
     doc = {
         "format": MAGIC,
         "version": FORMAT_VERSION,
+        "dyntorch": _dyntorch_version(),
         "meta": meta or {},
         "values": [[v.kind, v.name, list(v.shape), v.dtype] for v in graph.values],
         "inputs": list(graph.inputs),
