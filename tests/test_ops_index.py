@@ -328,3 +328,26 @@ def test_isin_bincount_histc_tri_indices(torch, device):
     check(torch, lambda m: (m.tril_indices(3, 4), m.triu_indices(4, 3, 1), m.tril_indices(3, 3,
                                                                                           -1)),
           grad=False)
+
+
+def test_in_place_on_views_while_recording(torch, device):
+    """Writes through views (select, slice, transpose, diagonal) keep autograd exact."""
+    def run(m, x, w):
+        y = x * 1
+        y[0][1:3] = w * 2
+        y.t()[2].mul_(w[0])
+        y.diagonal().add_(w[1])
+        r = y[1]
+        r.exp_()
+        z = m.zeros(3, 4, dtype=x.dtype)
+        z[1][2] = w[0] * w[1]
+        z.narrow(1, 0, 2).copy_(x[:, :2] * 3)
+        return y ** 2, z
+
+    check(torch, run, R.standard_normal((3, 4)), np.array([1.5, -0.5]), device=device)
+
+
+def test_in_place_on_view_of_leaf_raises():
+    x = dyntorch.ones(3, 4, requires_grad=True)
+    with pytest.raises(RuntimeError, match="view of a leaf Variable"):
+        x[0].mul_(2)

@@ -17,7 +17,6 @@ from . import creation as C
 from . import elementwise as E
 from ._util import method
 
-
 _CAT = {"b": 0, "i": 1, "u": 1, "f": 2}
 
 
@@ -71,10 +70,7 @@ def inplace(t: Tensor, name: str, compute, *others) -> Tensor:
         bump(t)
         return t
     if t._base is not None:
-        raise RuntimeError(
-            f"{name}(): in-place change of a view while recording gradients is not supported "
-            "in dyntorch. Use an out-of-place op and assign the result (e.g. "
-            "`y = torch.cat(...)` or `x = x.index_put(...)`), or clone() the view first.")
+        return _inplace_on_view(t, name, compute)
     alias = _make(t._data, t.grad_fn)
     alias._rg = t._rg
     alias._out_nr = t._out_nr
@@ -96,6 +92,71 @@ def inplace(t: Tensor, name: str, compute, *others) -> Tensor:
             from ..autograd.hooks import rebase_retain_grad
 
             rebase_retain_grad(t)
+    return t
+
+
+def _alias(t: Tensor) -> Tensor:
+    a = _make(t._data, t.grad_fn)
+    a._rg = t._rg
+    a._out_nr = t._out_nr
+    a._acc = t._acc
+    return a
+
+
+def _view_positions(view, base):
+    """Flat positions in ``base`` (C-contiguous) of each element of its strided ``view``."""
+    xp = B.xp_of(base)
+    item = base.itemsize
+    ptr = (lambda a: a.ctypes.data) if xp is np else (lambda a: a.data.ptr)
+    off = (ptr(view) - ptr(base)) // item
+    ids = xp.arange(base.size, dtype=np.int64)
+    pos = xp.lib.stride_tricks.as_strided(
+        ids[off:], shape=view.shape, strides=tuple(st // item * 8 for st in view.strides))
+    return xp.ascontiguousarray(pos)
+
+
+def _inplace_on_view(t: Tensor, name: str, compute) -> Tensor:
+    """In-place change of a view while recording: the view's new value is computed out of
+    place, written into the base's memory, and the base gets a node that puts it at the
+    view's positions (so gradients reach both the old base and the new values); the view
+    is then re-derived from the new base."""
+    from .index import _adv, _index_put
+
+    base = t._base
+    bd = base._data
+    if not bd.flags.c_contiguous or not t._data.flags.writeable:
+        raise RuntimeError(
+            f"{name}(): in-place change of this view while recording gradients is not "
+            "supported in dyntorch (its base is not contiguous, or it is an expanded view). "
+            "Use an out-of-place op and assign the result, or clone() the view first.")
+    if base._rg and base.grad_fn is None:
+        raise RuntimeError(
+            f"{name}(): a view of a leaf Variable that requires grad is being used in an "
+            "in-place operation. Wrap it in `with dyntorch.no_grad():` or clone() first.")
+    pos = _view_positions(t._data, bd).reshape(-1)
+    alias = _alias(t)
+    res = compute(alias)
+    node = res.grad_fn
+    if node is not None and getattr(node, "inputs", None) is not None:
+        for i, a in enumerate(node.inputs):
+            if a is alias and node.op.uses[i]:
+                alias._data = t._data.copy()  # the derivative needs the old value
+                break
+    if res._data.dtype != bd.dtype:
+        _store(t, res._data, name)  # raises the cast error for a lossy result type
+        res = res.to(B.from_np(bd.dtype))
+    flat = _alias(base).reshape(-1)
+    new = _index_put(flat, res.reshape(-1), key=(pos,), accumulate=False)
+    _store(t, res._data, name)
+    bump(t)
+    new_base = new.reshape(bd.shape)
+    base.grad_fn = new_base.grad_fn
+    base._out_nr = new_base._out_nr
+    base._rg = True
+    again = _adv(new, key=(pos.reshape(t._data.shape),), in_shape=(bd.size,))
+    t.grad_fn = again.grad_fn
+    t._out_nr = again._out_nr
+    t._rg = True
     return t
 
 
