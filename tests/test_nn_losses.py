@@ -243,3 +243,40 @@ def test_more_losses(rng):
 def test_distance_modules(rng, name, kw, shapes):
     arrs = [rng.standard_normal(s) for s in shapes]
     check_loss(name, kw, arrs, rng)
+
+
+@pytest.mark.parametrize("reduction", RED)
+@pytest.mark.parametrize("concat", [False, True])
+def test_ctc_loss(rng, reduction, concat):
+    T, N, C = 12, 4, 5
+    logits = rng.standard_normal((T, N, C))
+    in_len = np.array([12, 10, 7, 12])
+    tg_len = np.array([4, 3, 0, 5])
+    tg = rng.integers(1, C, (N, 5))
+    tg[0, 1] = tg[0, 2]  # a repeated label needs a blank between
+    targets = np.concatenate([tg[i, :tg_len[i]] for i in range(N)]) if concat else tg
+    res = []
+    for lib in (torch, dt):
+        x = lib.tensor(logits, requires_grad=True)
+        lp = lib.nn.functional.log_softmax(x, 2)
+        lp.retain_grad()
+        loss = lib.nn.CTCLoss(blank=0, reduction=reduction)(
+            lp, lib.tensor(targets), lib.tensor(in_len), lib.tensor(tg_len))
+        g = np.linspace(0.5, 1.5, N) if reduction == "none" else np.array(1.0)
+        loss.backward(lib.tensor(g))
+        res.append((loss.detach().numpy(), x.grad.numpy(), lp.grad.numpy()))
+    for a, b in zip(*res):
+        np.testing.assert_allclose(b, a, atol=1e-9, rtol=1e-7)
+
+
+def test_ctc_zero_infinity():
+    lp = np.log(np.full((2, 1, 3), 1 / 3))
+    res = []
+    for lib in (torch, dt):
+        x = lib.tensor(lp, requires_grad=True)
+        loss = lib.nn.functional.ctc_loss(x, lib.tensor([[1, 1, 2]]), [2], [3],
+                                          zero_infinity=True, reduction="sum")
+        loss.backward()
+        res.append((loss.item(), x.grad.numpy()))
+    assert res[1][0] == res[0][0] == 0.0
+    np.testing.assert_allclose(res[1][1], res[0][1])

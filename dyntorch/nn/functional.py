@@ -18,6 +18,7 @@ from ..ops.loss import (  # noqa: F401
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    ctc_loss,
     huber_loss,
     kl_div,
     l1_loss,

@@ -230,6 +230,112 @@ def _(ns, g, x, t, pw, needs):
     return gx, gt, gpw
 
 
+# ----------------------------------------------------------------------------- ctc
+def _lse(xp, *terms):
+    """Elementwise log(sum(exp(terms))) that tolerates all -inf."""
+    m = terms[0]
+    for t in terms[1:]:
+        m = xp.maximum(m, t)
+    safe = xp.where(xp.isfinite(m), m, 0.0)
+    acc = sum(xp.exp(t - safe) for t in terms)
+    with _quiet(xp):
+        return xp.log(acc) + safe
+
+
+def _quiet(xp):
+    import contextlib
+
+    return xp.errstate(divide="ignore", invalid="ignore") if xp.__name__ == "numpy" \
+        else contextlib.nullcontext()
+
+
+def _ctc_labels(xp, tg, blank):
+    """Extended label rows (blank, l1, blank, l2, ..., blank) and the skip-allowed mask."""
+    n, lmax = tg.shape
+    ext = xp.full((n, 2 * lmax + 1), blank, dtype=xp.int64)
+    ext[:, 1::2] = tg
+    skip = xp.zeros(ext.shape, dtype=bool)
+    skip[:, 2:] = (ext[:, 2:] != blank) & (ext[:, 2:] != ext[:, :-2])
+    return ext, skip
+
+
+@op(name="ctc_loss", multi=True, backward_name="CtcLossBackward0")
+def _ctc(xp, lp, tg, in_len, tg_len, blank=0):
+    """(per-sample negative log-likelihood, log-alpha). ``lp`` is (T, N, C)."""
+    t_max, n, _ = lp.shape
+    ext, skip = _ctc_labels(xp, tg, blank)
+    s_max = ext.shape[1]
+    rows = xp.arange(n)[:, None]
+    neg = -xp.inf
+    alpha = xp.full((t_max, n, s_max), neg, dtype=lp.dtype)
+    emit0 = lp[0][rows, ext]
+    alpha[0, :, 0] = emit0[:, 0]
+    if s_max > 1:
+        alpha[0, :, 1] = xp.where(tg_len > 0, emit0[:, 1], neg)
+    s_ok = xp.arange(s_max)[None, :] < (2 * tg_len + 1)[:, None]
+    for t in range(1, t_max):
+        a = alpha[t - 1]
+        a1 = xp.concatenate([xp.full((n, 1), neg, lp.dtype), a[:, :-1]], axis=1)
+        a2 = xp.concatenate([xp.full((n, 2), neg, lp.dtype), a[:, :-2]], axis=1)
+        a2 = xp.where(skip, a2, neg)
+        new = _lse(xp, a, a1, a2) + lp[t][rows, ext]
+        new = xp.where(s_ok, new, neg)
+        alpha[t] = xp.where((t < in_len)[:, None], new, neg)
+    last = alpha[in_len - 1, xp.arange(n)]  # (N, S)
+    end = 2 * tg_len
+    a_end = xp.take_along_axis(last, end[:, None], axis=1)[:, 0]
+    a_prev = xp.take_along_axis(last, xp.maximum(end - 1, 0)[:, None], axis=1)[:, 0]
+    a_prev = xp.where(tg_len > 0, a_prev, neg)
+    return -_lse(xp, a_end, a_prev), alpha
+
+
+@_ctc.def_derivative
+def _(ns, g, lp, tg, in_len, tg_len, out, blank=0):
+    if ns.xp is None:
+        raise RuntimeError("ctc_loss: double backward (create_graph=True) is not supported, "
+                           "as in torch")
+    xp = ns.xp
+    nll, alpha = out
+    t_max, n, c = lp.shape
+    ext, skip = _ctc_labels(xp, tg, blank)
+    s_max = ext.shape[1]
+    rows = xp.arange(n)[:, None]
+    neg = -xp.inf
+    s_idx = xp.arange(s_max)[None, :]
+    end = 2 * tg_len
+    # skip into s+2 is allowed when it was allowed out of s into s+2 forward
+    skip_next = xp.concatenate([skip[:, 2:], xp.zeros((n, 2), dtype=bool)], axis=1)
+    beta = xp.full((t_max, n, s_max), neg, dtype=lp.dtype)
+    cur = xp.full((n, s_max), neg, dtype=lp.dtype)
+    for t in range(t_max - 1, -1, -1):
+        emit = lp[t][rows, ext]
+        init = xp.where((s_idx == end[:, None]) | ((s_idx == end[:, None] - 1) &
+                                                    (tg_len[:, None] > 0)), emit, neg)
+        b1 = xp.concatenate([cur[:, 1:], xp.full((n, 1), neg, lp.dtype)], axis=1)
+        b2 = xp.concatenate([cur[:, 2:], xp.full((n, 2), neg, lp.dtype)], axis=1)
+        b2 = xp.where(skip_next, b2, neg)
+        rec = _lse(xp, cur, b1, b2) + emit
+        rec = xp.where(s_idx <= end[:, None], rec, neg)
+        cur = xp.where((t == in_len - 1)[:, None], init,
+                       xp.where((t < in_len - 1)[:, None], rec, neg))
+        beta[t] = cur
+    ab = alpha + beta  # log of (paths through s at t) * y_t(l'_s)
+    m = ab.max(axis=2, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0.0)
+    lin = xp.zeros((t_max, n, c), dtype=lp.dtype)
+    from ._ns import _add_at
+
+    ti = xp.arange(t_max)[:, None, None]
+    ni = xp.arange(n)[None, :, None]
+    _add_at(xp, lin, (ti, ni, xp.broadcast_to(ext[None], ab.shape)), xp.exp(ab - m))
+    with _quiet(xp):
+        post = lin * xp.exp(m + nll[None, :, None] - lp)  # posterior of label c at t
+    valid_t = (xp.arange(t_max)[:, None] < in_len[None, :])[:, :, None]
+    # torch's convention: the gradient as if lp were log_softmax outputs (exp(lp) - posterior)
+    grad = xp.where(valid_t & xp.isfinite(nll)[None, :, None], xp.exp(lp) - post, 0.0)
+    return grad * g[None, :, None], None, None, None
+
+
 # ----------------------------------------------------------------------------- public
 def _reduction(size_average, reduce, reduction: str) -> str:
     if size_average is not None or reduce is not None:  # torch's deprecated arguments
@@ -441,6 +547,55 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
     return _reduce(loss, reduction)
+
+
+def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths,
+             blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> Tensor:
+    """Connectionist temporal classification loss of ``log_probs`` (T, N, C) (or (T, C))
+    against ``targets`` (N, S) padded or 1-D concatenated, with per-sample lengths."""
+    import numpy as _np
+
+    reduction = _reduction(None, None, reduction)
+    unbatched = log_probs.ndim == 2
+    if unbatched:
+        log_probs = log_probs.reshape(log_probs.shape[0], 1, log_probs.shape[1])
+    lpd = log_probs._data
+    t_max, n, c = lpd.shape
+    il = _np.asarray(B.to_numpy(input_lengths._data) if isinstance(input_lengths, Tensor)
+                     else input_lengths, dtype=_np.int64).reshape(-1)
+    tl = _np.asarray(B.to_numpy(target_lengths._data) if isinstance(target_lengths, Tensor)
+                     else target_lengths, dtype=_np.int64).reshape(-1)
+    tgt = B.to_numpy(targets._data).astype(_np.int64)
+    if unbatched and tgt.ndim == 1 and tl.size == 1 and tgt.size == tl[0]:
+        tgt = tgt.reshape(1, -1)
+    if il.size != n or tl.size != n:
+        raise RuntimeError(f"ctc_loss(): expected {n} input and target lengths, got {il.size} "
+                           f"and {tl.size}")
+    if (il > t_max).any() or (il < 1).any():
+        raise RuntimeError(f"ctc_loss(): input lengths must be in [1, {t_max}], got {il}")
+    lmax = int(tl.max()) if tl.size else 0
+    padded = _np.full((n, max(lmax, 1)), blank, dtype=_np.int64)
+    if tgt.ndim == 1:  # concatenated targets
+        off = _np.concatenate([[0], _np.cumsum(tl)])
+        for i in range(n):
+            padded[i, :tl[i]] = tgt[off[i]:off[i + 1]]
+    else:
+        for i in range(n):
+            padded[i, :tl[i]] = tgt[i, :tl[i]]
+    padded = padded[:, :lmax] if lmax else padded[:, :0]
+    dev = B.device_of(lpd)
+    as_dev = lambda a: _make(B.move(a, dev))  # noqa: E731
+    nll = _ctc(log_probs, as_dev(padded), as_dev(il), as_dev(tl), blank=blank)[0]
+    if zero_infinity:
+        from .elementwise import where
+
+        nll = where(nll.isinf(), 0.0, nll)
+    if reduction == "none":
+        return nll.reshape(()) if unbatched else nll
+    if reduction == "sum":
+        return nll.sum()
+    denom = as_dev(_np.maximum(tl, 1).astype(lpd.dtype))
+    return (nll / denom).mean()
 
 
 PUBLIC: dict = {}

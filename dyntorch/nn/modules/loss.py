@@ -244,3 +244,20 @@ NLLLoss2d = NLLLoss
 
 __all__ += ["HingeEmbeddingLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss",
             "TripletMarginLoss", "TripletMarginWithDistanceLoss", "NLLLoss2d"]
+
+
+class CTCLoss(_Loss):
+    """Connectionist temporal classification loss (log-probabilities (T, N, C))."""
+
+    def __init__(self, blank: int = 0, reduction: str = "mean",
+                 zero_infinity: bool = False) -> None:
+        super().__init__(reduction=reduction)
+        self.blank = blank
+        self.zero_infinity = zero_infinity
+
+    def forward(self, log_probs, targets, input_lengths, target_lengths):
+        return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank,
+                          self.reduction, self.zero_infinity)
+
+
+__all__ += ["CTCLoss"]
