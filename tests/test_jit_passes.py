@@ -160,3 +160,16 @@ def test_batchnorm_not_folded_when_conv_output_is_used_elsewhere():
     opt = jit.optimize_for_inference(jit.trace(f, x))
     assert "batch_norm" in opt.graph.op_counts()
     np.testing.assert_allclose(opt(x).numpy(), f(x).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_dag_of_chains_fuses_into_one_node():
+    def gelu(a):  # two chains meet in the last multiply
+        return 0.5 * a * (1.0 + dyntorch.tanh(0.79788456 * (a + 0.044715 * a * a * a)))
+
+    x = dyntorch.randn(6, 7)
+    opt = jit.optimize_for_inference(jit.trace(gelu, x))
+    assert opt.graph.op_counts() == {FUSED: 1}
+    np.testing.assert_allclose(opt(x).numpy(), gelu(x).numpy(), rtol=1e-6, atol=1e-6)
+    node = opt.graph.nodes[0]
+    src, _ = _fusion.cpu_source(node.steps, len(node.args), (), "float32")
+    assert src.count("out=") == len(node.steps) - 2  # two buffers for nine ops

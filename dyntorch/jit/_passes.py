@@ -102,16 +102,21 @@ def fuse_elementwise(graph: Graph, min_len: int = 2) -> Graph:
     for k, n in enumerate(g.nodes):
         if n.op not in ELEMENTWISE or len(n.outs) != 1:
             continue
-        gi = None
-        for i in n.refs():
+        # every chain whose last result only this op reads joins it (a DAG such as
+        # 0.5 * x * (1 + tanh(...)) becomes one node)
+        joined = []
+        for i in dict.fromkeys(n.refs()):
             if i in tail_of and uses.get(i) and all(u == k for u in uses[i]):
-                gi = tail_of.pop(i)
-                break
-        if gi is None:
+                joined.append(tail_of.pop(i))
+        if not joined:
             groups.append([k])
             gi = len(groups) - 1
         else:
-            groups[gi].append(k)
+            gi = joined[0]
+            for other in joined[1:]:
+                groups[gi].extend(groups[other])
+                groups[other] = []
+            groups[gi] = sorted(groups[gi]) + [k]
         tail_of[n.outs[0]] = gi
     replace: dict[int, Node] = {}
     drop: set = set()
