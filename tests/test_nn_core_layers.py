@@ -354,3 +354,14 @@ def test_local_response_norm(rng, size):
                  dnn.LocalResponseNorm(size, alpha=0.1, beta=0.6, k=1.5),
                  [rng.standard_normal((2, 6, 3, 2))], rng)
     assert repr(dnn.LocalResponseNorm(size)) == repr(tnn.LocalResponseNorm(size))
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag(rng, mode):
+    tm, dm = tnn.EmbeddingBag(7, 3, mode=mode), dnn.EmbeddingBag(7, 3, mode=mode)
+    check_module(tm, dm, [np.array([[0, 2, 6], [2, 2, 1]])], rng)
+    _copy_weights(tm, dm)
+    idx, offs = np.array([1, 2, 4, 5, 4, 3, 2, 6]), np.array([0, 3, 5])
+    ty = tm(torch.tensor(idx), torch.tensor(offs))
+    dy = dm(dt.tensor(idx), dt.tensor(offs))
+    np.testing.assert_allclose(dy.detach().numpy(), ty.detach().numpy(), atol=1e-12)
