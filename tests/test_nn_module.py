@@ -527,3 +527,31 @@ def test_sync_batchnorm_and_data_parallel():
     assert list(dp.state_dict())[0] == "module.0.weight"
     assert list(dp.state_dict()) == list(torch.nn.DataParallel(
         torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))).state_dict())
+
+
+def _container_ops(lib):
+    nn = lib.nn
+    out = []
+    s = nn.Sequential(nn.Linear(1, 1), nn.ReLU(), nn.Tanh())
+    s.insert(1, nn.Sigmoid())
+    s.insert(-1, nn.Identity())
+    out.append([type(m).__name__ for m in s])
+    del s[1:3]
+    out.append(list(s._modules))
+    out.append(type(s.pop(0)).__name__)
+    ml = nn.ModuleList([nn.ReLU(), nn.Tanh(), nn.Sigmoid(), nn.GELU()])
+    del ml[1:3]
+    ml.insert(1, nn.Identity())
+    out.append([type(m).__name__ for m in ml])
+    md = nn.ModuleDict({"a": nn.ReLU(), "b": nn.Tanh()})
+    md.pop("a")
+    md.update([("c", nn.GELU())])
+    out.append(list(md.keys()))
+    pl = nn.ParameterList([nn.Parameter(lib.zeros(2, 3)), nn.Parameter(lib.zeros(1))])
+    pd = nn.ParameterDict({"a": nn.Parameter(lib.zeros(2, 3))})
+    out.append((repr(pl) + repr(pd)).replace("dyntorch", "torch"))
+    return out
+
+
+def test_container_operations_like_torch():
+    assert _container_ops(dt) == _container_ops(torch)

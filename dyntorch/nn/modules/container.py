@@ -88,7 +88,8 @@ class Sequential(Module):
         n = len(self._modules)
         if not -n <= index <= n:
             raise IndexError(f"Index out of range: {index}")
-        index %= n + 1 if n else 1
+        if index < 0:  # torch: -1 inserts before the last module
+            index += n
         mods = list(self._modules.values())
         mods.insert(index, module)
         self._modules.clear()
@@ -300,15 +301,10 @@ class ParameterList(Module):
         lines = []
         for k, p in enumerate(self):
             if isinstance(p, Tensor):
-                size = "x".join(str(s) for s in p.shape)
-                lines.append(f"  ({k}): Parameter containing: [{_tname(p)} of size {size}]")
+                lines.append(f"  ({k}): {_param_str(p, str(p.dtype))}")
             else:
                 lines.append(f"  ({k}): Object of type: {type(p).__name__}")
         return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        e = self.extra_repr()
-        return "ParameterList(" + ("\n" + e + "\n" if e else "") + ")"
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ParameterList is not callable")
@@ -374,18 +370,18 @@ class ParameterDict(Module):
     def extra_repr(self) -> str:
         lines = []
         for k, p in self.items():
-            size = "x".join(str(s) for s in p.shape)
-            lines.append(f"  ({k}): Parameter containing: [{_tname(p)} of size {size}]")
+            if isinstance(p, Tensor):
+                lines.append(f"  ({k}): {_param_str(p, p.type())}")
+            else:
+                lines.append(f"  ({k}): Object of type: {type(p).__name__}")
         return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        e = self.extra_repr()
-        return "ParameterDict(" + ("\n" + e + "\n" if e else "") + ")"
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ParameterDict is not callable")
 
 
-def _tname(p: Tensor) -> str:
-    return {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
-            "float16": "torch.HalfTensor"}.get(p.dtype.name, str(p.dtype))
+def _param_str(p: Tensor, type_name: str) -> str:
+    size = "x".join(str(x) for x in p.shape)
+    dev = f" ({p.device})" if p.device.type == "cuda" else ""
+    kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
+    return f"{kind} containing: [{type_name} of size {size}{dev}]"
