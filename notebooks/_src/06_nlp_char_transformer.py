@@ -84,7 +84,7 @@ opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
 # %%
 print("uniform guess:", math.log(len(chars)))
 start, losses = time.perf_counter(), []
-for step in range(300):
+for step in range(200):
     x, y = get_batch()
     loss = F.cross_entropy(model(x).reshape(-1, len(chars)), y.reshape(-1))
     opt.zero_grad()
