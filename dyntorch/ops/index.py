@@ -213,7 +213,25 @@ def _fast_key(shape, idx):
 
 
 def getitem(self: Tensor, idx) -> Tensor:
-    """``x[idx]`` with torch/NumPy semantics; basic keys give views (``Tensor.__getitem__``)."""
+    """``x[idx]`` (``Tensor.__getitem__``).
+
+    Parameters
+    ----------
+    idx : int, slice, None, Ellipsis, Tensor, list, ndarray or a tuple of these
+        Basic keys (ints, slices, None, ...) give views; integer and bool tensors/lists
+        index as in torch/NumPy (advanced indexing copies).
+
+    Returns
+    -------
+    Tensor
+        Its gradient scatters back into the input's shape (repeated indices add up).
+
+    Raises
+    ------
+    IndexError
+        "index 3 is out of bounds for dimension 0 with size 3", a bad mask shape, too many
+        indices, or a float index tensor.
+    """
     shp = self._data.shape
     key = _fast_key(shp, idx)
     if key is not None:
@@ -385,7 +403,25 @@ def _(ns, g, _a, index, *, axis, in_shape=None):
 
 
 def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
-    """Values of ``input`` at ``index`` along ``dim`` (``torch.gather``)."""
+    """Values of ``input`` at ``index`` along ``dim`` (``torch.gather``).
+
+    Parameters
+    ----------
+    input : Tensor
+    dim : int
+    index : Tensor
+        Integer, same number of dims as ``input``, no larger than it outside ``dim``.
+
+    Returns
+    -------
+    Tensor
+        Shaped like ``index``: ``out[i][j] = input[index[i][j]][j]`` for ``dim=0``.
+
+    Raises
+    ------
+    IndexError
+        For an index out of range ("index 5 is out of bounds for dimension 1 with size 3").
+    """
     _check_index_tensor(index, "gather")
     d = norm_dim(dim, input._data.ndim, "gather")
     _check_along(input, d, index, "gather")
@@ -474,7 +510,25 @@ def _(ns, g, _a, index, src, *, axis, reduce=None, needs):
 
 def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None,
             reduce=None) -> Tensor:
-    """Write ``src`` (or ``value``) into a copy of ``input`` at ``index`` along ``dim``."""
+    """Write ``src`` (or ``value``) into a copy of ``input`` at ``index`` along ``dim``.
+
+    Parameters
+    ----------
+    input : Tensor
+    dim : int
+    index : Tensor
+        Integer, same number of dims as ``input``.
+    src : Tensor or number
+        What is written (only its leading ``index.shape`` part is used).
+    value : number, optional
+        Keyword spelling of a number ``src``.
+    reduce : {None, 'add', 'multiply'}
+        Combine with the present values instead of overwriting.
+
+    Returns
+    -------
+    Tensor
+    """
     if src is None:
         src = value
     if src is None:
@@ -753,7 +807,22 @@ _sort.def_derivative(_vi_derivative)
 
 
 def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
-    """Sorted values and their indices along ``dim`` (ties keep their order)."""
+    """Sorted values and their indices along ``dim`` (``torch.sort``).
+
+    Parameters
+    ----------
+    input : Tensor
+    dim : int
+    descending : bool
+        Largest first; NaN counts as the largest, as in torch.
+    stable : bool
+        Accepted for torch compatibility; the sort is always stable.
+
+    Returns
+    -------
+    (values, indices)
+        A named tuple; gradients of ``values`` go back to the sorted positions.
+    """
     d = norm_dim(dim, input._data.ndim, "sort")
     v, i = _sort(input, axis=d, descending=bool(descending), in_shape=input._data.shape)
     return _sort_rt(v, i)
@@ -782,7 +851,22 @@ _topk.def_derivative(_vi_derivative)
 
 
 def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
-    """The ``k`` largest (or smallest) values along ``dim`` and their indices."""
+    """The ``k`` largest (or smallest) values along ``dim`` (``torch.topk``).
+
+    Parameters
+    ----------
+    input : Tensor
+    k : int
+    dim : int
+    largest : bool
+        False: the ``k`` smallest.
+    sorted : bool
+        Accepted; the values always come sorted.
+
+    Returns
+    -------
+    (values, indices)
+    """
     d = norm_dim(dim, input._data.ndim, "topk")
     n = input._data.shape[d] if input._data.ndim else 1
     if not 0 <= k <= n:

@@ -95,7 +95,27 @@ def _as_tensors(a, b, name):
 
 
 def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
-    """Matrix product with torch's 1-D and batch-broadcasting rules (``torch.matmul``)."""
+    """Matrix product with torch's 1-D and batch-broadcasting rules (``torch.matmul``).
+
+    Parameters
+    ----------
+    input, other : Tensor
+        At least 1-D, same dtype. A 1-D first operand gets a leading dim (removed again), a
+        1-D second operand a trailing one; dims before the last two broadcast.
+    out : Tensor, optional
+        Written in place with the result.
+
+    Returns
+    -------
+    Tensor
+        ``(*batch, n, m)``, with the 1-D dims dropped.
+
+    Raises
+    ------
+    RuntimeError
+        When the inner dims differ ("mat1 and mat2 shapes cannot be multiplied (2x3 and
+        4x5)"), batch dims do not broadcast, or the dtypes differ.
+    """
     _as_tensors(input, other, "matmul")
     sa, sb = input._data.shape, other._data.shape
     if not sa or not sb:
@@ -435,7 +455,21 @@ _einsum.uses = _AllInputsUsed()
 
 
 def einsum(equation: str, *operands) -> Tensor:
-    """Einstein summation over ``operands`` (``torch.einsum``; '...' broadcasts)."""
+    """Einstein summation over ``operands`` (``torch.einsum``).
+
+    Parameters
+    ----------
+    equation : str
+        Subscripts such as ``"bij,bjk->bik"``; ``...`` stands for broadcast dims, and
+        without ``->`` the output is the letters seen once, in alphabetical order.
+    *operands : Tensor
+        One tensor per comma-separated term (a single list is accepted too).
+
+    Returns
+    -------
+    Tensor
+        Contracted pairwise, left to right, each pair as one batched GEMM.
+    """
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     for k, o in enumerate(operands):
@@ -447,7 +481,19 @@ def einsum(equation: str, *operands) -> Tensor:
 
 
 def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
-    """Contract ``dims`` of ``a`` with ``dims`` of ``b`` (``torch.tensordot``)."""
+    """Contract ``dims`` of ``a`` with ``dims`` of ``b`` (``torch.tensordot``).
+
+    Parameters
+    ----------
+    a, b : Tensor
+    dims : int or (list, list)
+        The last ``dims`` dims of ``a`` with the first ``dims`` of ``b``, or explicit lists.
+
+    Returns
+    -------
+    Tensor
+        The free dims of ``a`` followed by those of ``b``.
+    """
     na, nb = a._data.ndim, b._data.ndim
     if isinstance(dims, Tensor):
         dims = dims.tolist()

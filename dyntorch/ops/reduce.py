@@ -104,7 +104,22 @@ _mean_dim = variant(_mean, "MeanBackward1")
 
 
 def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    """Sum over ``dim`` (all dims when None); bool/int inputs sum as int64 (``torch.sum``)."""
+    """Sum over ``dim`` (``torch.sum``).
+
+    Parameters
+    ----------
+    input : Tensor
+    dim : int or tuple of int, optional
+        Dims to reduce; all when None (or an empty tuple).
+    keepdim : bool
+        Keep the reduced dims with size 1.
+    dtype : dtype, optional
+        Cast the input first. Without it, bool and integer inputs sum as int64.
+
+    Returns
+    -------
+    Tensor
+    """
     npdt = None
     if dtype is not None:
         input = input.to(B.to_dtype(dtype))
@@ -116,7 +131,23 @@ def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor
 
 
 def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    """Mean over ``dim`` (all dims when None) (``torch.mean``)."""
+    """Mean over ``dim`` (``torch.mean``).
+
+    Parameters
+    ----------
+    input : Tensor
+        Floating point (or give ``dtype``).
+    dim : int or tuple of int, optional
+        Dims to reduce; all when None.
+    keepdim : bool
+        Keep the reduced dims with size 1.
+    dtype : dtype, optional
+        Cast the input first.
+
+    Returns
+    -------
+    Tensor
+    """
     if dtype is not None:
         input = input.to(B.to_dtype(dtype))
     if input._data.dtype.kind != "f":
@@ -193,7 +224,25 @@ def _var_args(input, dim, unbiased, keepdim, correction, name):
 
 def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *,
         correction=None) -> Tensor:
-    """Variance over ``dim`` with Bessel's ``correction`` (default 1) (``torch.var``)."""
+    """Variance over ``dim`` (``torch.var``).
+
+    Parameters
+    ----------
+    input : Tensor
+        Floating point.
+    dim : int or tuple of int, optional
+        Dims to reduce; all when None.
+    unbiased : bool, optional
+        Old spelling of ``correction`` (True: 1, False: 0).
+    keepdim : bool
+        Keep the reduced dims with size 1.
+    correction : int or float, optional
+        Subtracted from the element count in the divisor; default 1 (Bessel).
+
+    Returns
+    -------
+    Tensor
+    """
     axis, c = _var_args(input, dim, unbiased, keepdim, correction, "var")
     return _var(input, axis=axis, correction=c, keepdims=keepdim)
 
@@ -335,7 +384,22 @@ def _max_min(input, dim, keepdim, other, all_op, dim_op, binary, rt, name):
 
 
 def max(input: Tensor, dim=None, keepdim: bool = False, *, other=None):
-    """Largest value; with ``dim``: ``(values, indices)``; with a tensor: ``maximum``."""
+    """The largest value (``torch.max``).
+
+    Parameters
+    ----------
+    input : Tensor
+    dim : int or Tensor, optional
+        None: the largest element, whose gradient is shared evenly among ties. An int: a
+        ``(values, indices)`` named tuple along that dim (the gradient goes to the index).
+        A tensor: elementwise ``maximum(input, dim)``.
+    keepdim : bool
+        With ``dim``: keep it with size 1.
+
+    Returns
+    -------
+    Tensor or (values, indices)
+    """
     from .elementwise import maximum
 
     return _max_min(input, dim, keepdim, other, _max_all, _max_dim, maximum, _max_rt, "max")
@@ -482,7 +546,21 @@ def _(ns, g, a, out, *, axis=None, keepdims=False):
 
 
 def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
-    """log(sum(exp(input))) over ``dim``, computed without overflow (``torch.logsumexp``)."""
+    """log(sum(exp(input))) over ``dim``, without overflow (``torch.logsumexp``).
+
+    Parameters
+    ----------
+    input : Tensor
+    dim : int or tuple of int
+        Dims to reduce.
+    keepdim : bool
+        Keep the reduced dims with size 1.
+
+    Returns
+    -------
+    Tensor
+        Rows that are all -inf give -inf (not nan).
+    """
     if input._data.dtype.kind != "f":
         from .elementwise import _int_to_float
 
@@ -545,7 +623,25 @@ def vector_norm(input: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=
 
 def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, out=None,
          dtype=None) -> Tensor:
-    """Vector p-norm (or Frobenius norm) over ``dim`` (``torch.norm``)."""
+    """Vector p-norm (or Frobenius norm) over ``dim`` (``torch.norm``).
+
+    Parameters
+    ----------
+    input : Tensor
+        Floating point.
+    p : float, 'fro' or 'nuc'
+        2 (= 'fro'), 1, inf, -inf, 0 or any other real order.
+    dim : int or tuple of int, optional
+        Dims to reduce; all when None.
+    keepdim : bool
+        Keep the reduced dims with size 1.
+
+    Returns
+    -------
+    Tensor
+        Its gradient is 0 where the norm is 0 (like torch); inf-norm gradients are shared
+        evenly among the maximal elements.
+    """
     if p is None or p == "fro":
         p = 2
     elif p == "nuc":

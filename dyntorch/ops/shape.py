@@ -174,7 +174,17 @@ def view(self: Tensor, *shape) -> Tensor:
 
 
 def reshape(self: Tensor, *shape) -> Tensor:
-    """A tensor with a new shape: a view when possible, else a copy."""
+    """A tensor with a new shape: a view when the strides allow it, else a copy.
+
+    Parameters
+    ----------
+    *shape : int or sequence of int
+        The new shape; one entry may be -1 (inferred).
+
+    Returns
+    -------
+    Tensor
+    """
     shape = infer_shape(shape_arg(shape), self._data.size, "reshape")
     if shape == self._data.shape:
         return self
@@ -309,7 +319,18 @@ def _(ns, g, _a, *, dim0, dim1):
 
 
 def permute(input: Tensor, *dims) -> Tensor:
-    """Reorder dims (a view) (``torch.permute``)."""
+    """Reorder dims (a view) (``torch.permute``).
+
+    Parameters
+    ----------
+    input : Tensor
+    *dims : int or sequence of int
+        A permutation of the dims (negative ones count from the end).
+
+    Returns
+    -------
+    Tensor
+    """
     nd = input._data.ndim
     dims = shape_arg(dims) if dims else ()
     if len(dims) != nd:
@@ -709,7 +730,19 @@ def _tensors(tensors, name):
 
 
 def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
-    """Join tensors along an existing dim (``torch.cat``)."""
+    """Join tensors along an existing dim (``torch.cat``).
+
+    Parameters
+    ----------
+    tensors : sequence of Tensor
+        Same shape except in ``dim``; dtypes promote; legacy empty 1-D tensors are skipped.
+    dim : int
+        The dim to join along.
+
+    Returns
+    -------
+    Tensor
+    """
     tensors = _tensors(tensors, "cat")
     # torch skips legacy empty 1-D tensors of shape (0,)
     ts = [t for t in tensors if not (t._data.ndim == 1 and t._data.shape[0] == 0)] or tensors[:1]
@@ -738,7 +771,18 @@ def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
 
 
 def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
-    """Join tensors along a new dim (``torch.stack``)."""
+    """Join equally shaped tensors along a new dim (``torch.stack``).
+
+    Parameters
+    ----------
+    tensors : sequence of Tensor
+    dim : int
+        Where the new dim goes (``-1``: last).
+
+    Returns
+    -------
+    Tensor
+    """
     tensors = _tensors(tensors, "stack")
     shp = tensors[0]._data.shape
     for i, t in enumerate(tensors):
