@@ -221,6 +221,7 @@ class Module:
         d["_state_dict_hooks"] = OrderedDict()
         d["_load_state_dict_pre_hooks"] = OrderedDict()
         d["_load_state_dict_post_hooks"] = OrderedDict()
+        d["_state_dict_pre_hooks"] = OrderedDict()
         d["_dt_sc"] = None  # cached (parent, parent scope, own scope)
         d["_dt_hooked"] = False  # set once any hook is registered: the slow call path
 
@@ -286,6 +287,14 @@ class Module:
             _running = parent
 
     _call_impl = __call__
+    _wrapped_call_impl = __call__
+
+    def _slow_forward(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def compile(self, *args, **kwargs) -> None:
+        """``torch.compile`` in place: eager dyntorch runs as is (kept for API parity)."""
+        return None
 
     def _call_with_hooks(self, args, kwargs):
         for hid, hook in itertools.chain(list(_global_forward_pre_hooks.items()),
@@ -435,6 +444,7 @@ class Module:
         for k, v in (("_forward_hooks_with_kwargs", set()), ("_forward_hooks_always_called",
                      set()), ("_forward_pre_hooks_with_kwargs", set()),
                      ("_backward_pre_hooks", OrderedDict()), ("_dt_sc", None),
+                     ("_state_dict_pre_hooks", OrderedDict()),
                      ("_dt_hooked", True)):
             self.__dict__.setdefault(k, v)
 
@@ -697,6 +707,19 @@ class Module:
     def half(self) -> Module:
         return self._apply(lambda t: _cast_float(t, np.float16))
 
+    def bfloat16(self) -> Module:
+        raise TypeError("bfloat16 is not supported by dyntorch (NumPy has no bfloat16); use "
+                        ".half() or .float()")
+
+    def to_empty(self, *, device=None, recurse: bool = True) -> Module:
+        """Move to ``device`` with uninitialised (here: zero) storage of the same shapes."""
+        dev = B.to_device(device)
+
+        def fresh(t):
+            return _make(B.xp_for(dev).zeros(t._data.shape, dtype=t._data.dtype))
+
+        return self._apply(fresh, recurse)
+
     # ------------------------------------------------------------------ state dict
     def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
         for name, p in self._parameters.items():
@@ -729,6 +752,8 @@ class Module:
         if destination is None:
             destination = OrderedDict()
             destination._metadata = OrderedDict()
+        for hook in self.__dict__.get("_state_dict_pre_hooks", {}).values():
+            hook(self, prefix, keep_vars)
         meta = getattr(destination, "_metadata", None)
         if meta is not None:
             meta[prefix[:-1]] = {"version": self._version}
@@ -846,6 +871,17 @@ class Module:
     def register_load_state_dict_post_hook(self, hook) -> RemovableHandle:
         h = RemovableHandle(self._load_state_dict_post_hooks)
         self._load_state_dict_post_hooks[h.id] = hook
+        return h
+
+    def register_load_state_dict_pre_hook(self, hook) -> RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)`` runs before this module loads its entries."""
+        return self._register_load_state_dict_pre_hook(hook, with_module=True)
+
+    def register_state_dict_pre_hook(self, hook) -> RemovableHandle:
+        """``hook(module, prefix, keep_vars)`` runs before ``state_dict`` collects."""
+        h = RemovableHandle(self._state_dict_pre_hooks)
+        self._state_dict_pre_hooks[h.id] = hook
         return h
 
     def _register_load_state_dict_pre_hook(self, hook, with_module: bool = False):
