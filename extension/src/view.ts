@@ -57,6 +57,7 @@ export class GraphView implements HubView {
   private full = { x: 0, y: 0, w: 100, h: 100 };
   private svg: SVGSVGElement | null = null;
   private disposed = false;
+  private cleanups: (() => void)[] = [];
 
   constructor(public el: HTMLElement, public host: Host) {
     this.root = h('div', { class: `dt-root dt-mode-${host.mode}`, tabindex: '0', 'data-view': this.id });
@@ -115,13 +116,15 @@ export class GraphView implements HubView {
     // user has moved the view.
     if (typeof ResizeObserver !== 'undefined') {
       let last = '';
-      new ResizeObserver(() => {
+      const ro = new ResizeObserver(() => {
         const r = this.canvas.getBoundingClientRect();
         const k = `${Math.round(r.width)}x${Math.round(r.height)}`;
         if (k === last || !r.width || !r.height) return;
         last = k;
         if (this.svg && !this.userMoved && !this.canvas.classList.contains('dt-static')) this.fit();
-      }).observe(this.canvas);
+      });
+      ro.observe(this.canvas);
+      this.cleanups.push(() => ro.disconnect());
     }
     this.canvas.addEventListener('click', ev => this.onClick(ev));
     this.root.addEventListener('pointerdown', () => this.touch());
@@ -131,6 +134,8 @@ export class GraphView implements HubView {
 
   dispose(): void {
     this.disposed = true;
+    for (const c of this.cleanups) c();
+    this.cleanups = [];
     hub().unregister(this);
     this.root.remove();
   }
@@ -448,8 +453,30 @@ export class GraphView implements HubView {
     if (id.includes(':')) {
       const it = this.vis && this.vis.items.get(id);
       const scope = id.slice(2);
-      const box = h('div', { class: 'dt-insp' }, h('b', {}, scope), h('div', { class: 'dt-muted' },
-        it ? `${it.members.length} nodes, folded. Click again to open.` : 'opened'));
+      const info = this.folding.scopeInfo.get(scope);
+      const box = h('div', { class: 'dt-insp', 'data-scope': scope },
+        h('b', {}, (id.startsWith('r:') && it && it.scopes ? `${info?.type || scope} \u00d7 ${it.scopes.length}` : scope)),
+        info && info.type ? h('span', { class: 'dt-muted' }, ' ' + info.type) : '',
+        h('div', { class: 'dt-muted' }, it ? `${it.members.length} nodes, folded (click the box to open it)` : 'open'));
+      if (it) {
+        const m = byId(doc);
+        const counts: Record<string, number> = {};
+        let gmax = -1, gname = '';
+        const params: string[] = [];
+        for (const nid of it.members) {
+          const n = m.get(nid)!;
+          counts[n.state] = (counts[n.state] || 0) + 1;
+          if (n.param) params.push(n.param);
+          for (const sm of n.grad ? [...(n.grad.in || []), ...(n.grad.out || [])] : []) {
+            if (sm && sm.norm !== null && sm.norm > gmax) { gmax = sm.norm; gname = n.op; }
+          }
+        }
+        const t = h('table', { class: 'dt-kv' });
+        t.append(h('tr', {}, h('td', {}, 'states'), h('td', {}, Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', '))));
+        if (params.length) t.append(h('tr', {}, h('td', {}, 'parameters'), h('td', {}, params.slice(0, 12).join(', ') + (params.length > 12 ? ', \u2026' : ''))));
+        if (gmax >= 0) t.append(h('tr', {}, h('td', {}, 'largest grad'), h('td', {}, `${fmt(gmax)} (${gname})`)));
+        box.append(t);
+      }
       if (it) {
         const fold = h('button', { class: 'dt-btn' }, 'Fold');
         fold.addEventListener('click', () => { this.folding.fold(scope); this.structDirty = true; this.schedule(true); });
@@ -506,7 +533,7 @@ export class GraphView implements HubView {
       start = { x: ev.clientX, y: ev.clientY, vx: this.view.x, vy: this.view.y };
       this.dragged = false;
     });
-    window.addEventListener('pointermove', ev => {
+    const move = (ev: PointerEvent) => {
       if (!start || !this.svg) return;
       const dx = ev.clientX - start.x, dy = ev.clientY - start.y;
       if (!this.dragged && Math.hypot(dx, dy) < 4) return;
@@ -517,10 +544,16 @@ export class GraphView implements HubView {
       this.view.x = start.vx - dx * s;
       this.view.y = start.vy - dy * s;
       this.applyView();
-    });
-    window.addEventListener('pointerup', () => {
+    };
+    const up = () => {
       start = null;
       setTimeout(() => (this.dragged = false), 0);
+    };
+    window.addEventListener('pointermove', move);
+    window.addEventListener('pointerup', up);
+    this.cleanups.push(() => {
+      window.removeEventListener('pointermove', move);
+      window.removeEventListener('pointerup', up);
     });
   }
 

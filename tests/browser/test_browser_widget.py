@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 
 import pytest
@@ -38,6 +39,7 @@ TIMINGS: dict = {}
 
 def record(name: str, value) -> None:
     TIMINGS[name] = value
+    TIMINGS["load_average_1min"] = os.getloadavg()[0]  # the machine is shared: read with this
     print(f"[timing] {name}: {value}")
     (ARTIFACTS / "browser-timings.json").write_text(json.dumps(TIMINGS, indent=2))
 
@@ -173,6 +175,19 @@ def test_continue_reset_step_out_buttons(nb):
     assert nb.locator(f"{sel} g.node.st-done").count() == 0
     _click_and_time(nb, sel, "run", total)  # Continue: no breakpoint, runs to the end
     assert nb.locator(f"{sel} g.node.st-done").count() >= total - 1
+    _click_and_time(nb, sel, "reset", 0)
+    # a breakpoint on a node from the view: Continue stops there
+    target = nb.evaluate("(i) => [...window.__dyntorchHub.views][i].doc.nodes"
+                         ".find(n => n.op === 'GeluBackward0').id", i)
+    nb.locator(f'{sel} g.node[id="{target}"]').click()
+    nb.click(f'{sel} button[data-cmd="break"]')
+    nb.wait_for_selector(f'{sel} g.node.dt-bp[id="{target}"]')
+    nb.click(f'{sel} button[data-cmd="run"]')
+    nb.wait_for_function("([s, t]) => document.querySelector(s + ' .dt-status-text').dataset.current === t",
+                         arg=[sel, target])
+    nb.click(f'{sel} button[data-cmd="break"]')  # off again
+    nb.wait_for_function("([s, t]) => !document.querySelector(s + ` g.node[id='${t}']`).classList.contains('dt-bp')",
+                         arg=[sel, target])
     _click_and_time(nb, sel, "reset", 0)
     _click_and_time(nb, sel, "step", 1)
     nb.click(f'{sel} button[data-cmd="step_out"]')  # out of the top level: to the end
