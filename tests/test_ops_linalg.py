@@ -190,3 +190,24 @@ def test_cross_cdist_chain(torch, device):
 def test_second_order_solvers(torch):
     check_double(torch, lambda m, a: m.det(a) * a, _r(3, 3) + 3 * np.eye(3))
     check_double(torch, lambda m, a: m.linalg.cholesky(a) ** 2, _spd(3))
+
+
+def test_hand_written_attention_block(torch, device):
+    """Views, matmul, masked_fill, softmax, gather, logsumexp and einsum composed."""
+    def attn(m, x, wq, wk, wv):
+        B, T, C = x.shape
+        H = 2
+        q = (x @ wq).view(B, T, H, C // H).transpose(1, 2)
+        k = (x @ wk).view(B, T, H, C // H).transpose(1, 2)
+        v = (x @ wv).view(B, T, H, C // H).transpose(1, 2)
+        att = (q @ k.transpose(-2, -1)) / (C // H) ** 0.5
+        mask = m.tril(m.ones(T, T, dtype=x.dtype)).view(1, 1, T, T)
+        att = m.softmax(att.masked_fill(mask == 0, float("-inf")), dim=-1)
+        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+        logits = y.reshape(-1, C)
+        tgt = m.tensor([0, 3, 1, 2, 2, 1])
+        nll = (logits.logsumexp(-1) - logits.gather(1, tgt[:, None]).squeeze(1)).mean()
+        acc = (logits.argmax(-1) == tgt).float().mean()
+        return nll, acc, y.norm(dim=-1).max(), m.einsum("btc,btc->b", y, x)
+
+    check(torch, attn, _r(2, 3, 4), _r(4, 4), _r(4, 4), _r(4, 4), device=device)
