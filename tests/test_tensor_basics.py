@@ -191,3 +191,36 @@ SECOND_ORDER = {
 def test_second_order_sweep(torch, name):
     """create_graph=True through the core op families: second derivatives equal torch's."""
     check_double(torch, SECOND_ORDER[name], R.standard_normal((3, 4)))
+
+
+def _set_rows(m, x):
+    y = x * 1
+    y[0] = 2.5
+    y[1, :2] = x[2, :2] * 3
+    return y
+
+
+FLOAT32 = {
+    "sum/mean": lambda m, x: (x.sum(), x.sum(1), x.mean(), x.mean(0)),
+    "var/std": lambda m, x: (x.var(), x.std(1)),
+    "prod": lambda m, x: x.abs().prod(1),
+    "max": lambda m, x: (x.max(), x.max(1), x.amax(0)),
+    "logsumexp": lambda m, x: x.logsumexp(1),
+    "norm": lambda m, x: (x.norm(), x.norm(1, 1), x.norm(float("inf")), x.norm(3, 0)),
+    "cumulative": lambda m, x: (x.cumsum(1), x.cumprod(0)),
+    "quantile": lambda m, x: (x.median(), m.quantile(x, 0.3, 1)),
+    "products": lambda m, x: (x @ x.t(), m.einsum("ij,kj->ik", x, x),
+                              m.det(x[:, :3] + 3 * m.eye(3)), m.cdist(x, x * 2)),
+    "indexing": lambda m, x: (x[[0, 2], 1:], x.masked_fill(x > 0, 1.5), _set_rows(m, x),
+                              x.sort(1, descending=True), x.topk(2)),
+    "joins": lambda m, x: (m.cat([x, x * 2]), m.stack([x, x]), m.trapezoid(x, dx=0.5)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FLOAT32))
+def test_float32_results_keep_dtype(torch, name):
+    """float32 in, float32 out (no silent float64), values and grads within float32 rounding."""
+    from _opcheck import check
+
+    check(torch, FLOAT32[name], R.standard_normal((3, 4)).astype(np.float32), rtol=2e-5,
+          atol=1e-5)
