@@ -58,6 +58,7 @@ export class GraphView implements HubView {
   private svg: SVGSVGElement | null = null;
   private disposed = false;
   private cleanups: (() => void)[] = [];
+  phase: Record<string, number> = {}; // where the last drawing's time went
 
   constructor(public el: HTMLElement, public host: Host) {
     this.root = h('div', { class: `dt-root dt-mode-${host.mode}`, tabindex: '0', 'data-view': this.id });
@@ -268,6 +269,7 @@ export class GraphView implements HubView {
         const res = await (await engine).layout(vis.dot);
         const t1 = performance.now();
         this.install(res.svg, vis); // classes and colours are set before the first page layout
+        this.phase.worker_ms = res.ms;
         this.lastDraw = performance.now();
         this.timings.push({ layout_ms: t1 - t0, draw_ms: this.lastDraw - t0, items: vis.items.size, at: Date.now() });
         if (this.timings.length > 50) this.timings.shift();
@@ -292,7 +294,9 @@ export class GraphView implements HubView {
     // keep the user's pan/zoom across redraws; otherwise fit the new drawing
     const keep = this.svg !== null && this.userMoved && !this.fitNext && !this.canvas.classList.contains('dt-static');
     this.canvas.classList.remove('dt-static');
+    const p0 = performance.now();
     this.canvas.innerHTML = svgText;
+    this.phase.parse_ms = performance.now() - p0;
     this.svg = this.canvas.querySelector('svg');
     this.vis = vis;
     if (!this.svg) return;
@@ -304,9 +308,13 @@ export class GraphView implements HubView {
     this.svg.setAttribute('data-items', String(vis.items.size));
     this.svg.setAttribute('data-nodes', String(this.doc ? this.doc.nodes.length : 0));
     this.followed = this.doc && this.doc.status ? this.doc.status.current : null; // fit() shows it
+    const p1 = performance.now();
     this.restyle();
+    const p2 = performance.now();
     if (keep) this.applyView();
     else this.fit();
+    this.phase.style_ms = p2 - p1;
+    this.phase.fit_ms = performance.now() - p2;
     this.fitNext = false;
     const ra = this.revealAfter;
     this.revealAfter = null;
@@ -628,6 +636,7 @@ export class GraphView implements HubView {
       first_draw_ms: this.firstDrawMs,
       rev: this.doc ? this.doc.rev : -1,
       timings: this.timings,
+      phase: this.phase,
       selected: this.selected,
       status: this.doc ? this.doc.status : null
     };
