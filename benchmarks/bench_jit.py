@@ -2,24 +2,39 @@
 elementwise fusion) vs onnxruntime, and the int8 path on the digits CNN (size, accuracy).
 
 Run: `.venv/bin/python benchmarks/bench_jit.py` (add `--no-quant` to skip the training part).
-Times are the best mean CPU time per call in milliseconds (process time over all threads,
-interleaved rounds; NumPy backend). Wall-clock numbers on an idle machine are similar.
+Times are the best mean CPU time per call in milliseconds (process time, interleaved rounds,
+one thread for BLAS and onnxruntime; NumPy backend).
 """
 from __future__ import annotations
 
 import os
-import sys
-import tempfile
-import time
-import timeit
 
-import numpy as np
+# One thread everywhere (BLAS and onnxruntime): CPU-time figures are then comparable on a
+# shared machine, where idle BLAS threads spinning would otherwise be counted.
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
 
-import dyntorch as dt
-import dyntorch.nn as nn
-import dyntorch.nn.functional as F
-from dyntorch import jit
-from dyntorch import onnx as donnx
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import timeit  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import dyntorch as dt  # noqa: E402
+import dyntorch.nn as nn  # noqa: E402
+import dyntorch.nn.functional as F  # noqa: E402
+from dyntorch import jit  # noqa: E402
+from dyntorch import onnx as donnx  # noqa: E402
+
+
+def ort_session(path):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
 def best(fn, number: int, repeat: int = 5) -> float:
@@ -81,7 +96,6 @@ class _First(nn.Module):
 
 
 def speed() -> None:
-    import onnxruntime as ort
 
     print(f"{'model':38s} {'eager':>9s} {'no_grad':>9s} {'traced':>9s} {'+fold':>9s} "
           f"{'+fuse':>9s} {'ort':>9s}   speed-up traced+passes vs eager no_grad")
@@ -99,7 +113,7 @@ def speed() -> None:
 
         p = os.path.join(tmp, "m.onnx")
         donnx.export(model, x, p)
-        sess = ort.InferenceSession(p, providers=["CPUExecutionProvider"])
+        sess = ort_session(p)
         feed = {sess.get_inputs()[0].name: x.numpy()}
         t_eager, t_ng, t_tr, t_fo, t_fu, t_ort = compare(
             [lambda: model(x), ng, lambda: traced(x), lambda: folded(x),  # noqa: B023
@@ -140,7 +154,6 @@ def digits_cnn(epochs: int = 4, seed: int = 0):
 
 
 def quant() -> None:
-    import onnxruntime as ort
 
     from dyntorch.onnx.quantize import quantize_dynamic, quantize_static
 
@@ -165,7 +178,7 @@ def quant() -> None:
     base = os.path.getsize(fp32)
     for label, path in (("onnx fp32", fp32), ("onnx int8 dynamic", dyn),
                         ("onnx int8 static (QDQ)", sta)):
-        s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        s = ort_session(path)
         acc = float((s.run(None, {"x": Xte})[0].argmax(1) == yte).mean())
         ms = compare([lambda s=s: s.run(None, {"x": Xte})], 10)[0]
         size = os.path.getsize(path)
