@@ -351,3 +351,10 @@ def test_in_place_on_view_of_leaf_raises():
     x = dyntorch.ones(3, 4, requires_grad=True)
     with pytest.raises(RuntimeError, match="view of a leaf Variable"):
         x[0].mul_(2)
+
+
+def test_topk_large_uses_partial_selection(torch, device):
+    a = R.standard_normal((3, 400))
+    a[0, 7] = np.nan
+    check(torch, lambda m, x: (x.topk(5), x.topk(9, largest=False), m.topk(x, 3, 0)), a,
+          device=device)

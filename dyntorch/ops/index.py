@@ -842,8 +842,15 @@ def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool
 def _topk(xp, a, k, axis, largest=True, in_shape=None):
     if a.ndim == 0:
         return a.copy(), xp.zeros((), dtype=np.int64)
-    idx = _argsort(xp, a, axis, largest)
-    idx = xp.take(idx, xp.arange(k), axis=axis)
+    n = a.shape[axis]
+    if 0 < k and 8 * k <= n and a.dtype.kind == "f":
+        # a partial selection first (O(n)), then only the k winners are sorted
+        part = xp.argpartition(a, n - k if largest else k - 1, axis=axis)
+        part = xp.take(part, xp.arange(n - k, n) if largest else xp.arange(k), axis=axis)
+        order = _argsort(xp, xp.take_along_axis(a, part, axis=axis), axis, largest)
+        idx = xp.take_along_axis(part, order, axis=axis)
+    else:
+        idx = xp.take(_argsort(xp, a, axis, largest), xp.arange(k), axis=axis)
     return xp.take_along_axis(a, idx, axis=axis), idx.astype(np.int64, copy=False)
 
 
