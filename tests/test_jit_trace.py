@@ -313,3 +313,10 @@ def test_torch_compat_helpers():
     with pytest.raises(NotImplementedError, match="jit.trace"):
         jit.script(f)
     assert jit.ignore(f) is f and jit.annotate(int, 3) == 3
+
+
+def test_replay_error_names_the_op_and_traced_shapes():
+    c = dyntorch.randn(4)
+    traced = jit.trace(lambda a: (a * 2.0) + c, dyntorch.randn(3, 4))
+    with pytest.raises(RuntimeError, match=r"op #1 'add' failed.*Float\(3, 4\)"):
+        traced(dyntorch.randn(3, 5))

@@ -95,10 +95,13 @@ class Plan:
             env[i] = a
         for i, a in zip(self.inputs, arrays):
             env[i] = a
-        for fwd, spec, attrs, outs, multi, free in self.steps:
+        for n, (fwd, spec, attrs, outs, multi, free) in enumerate(self.steps):
             args = [env[x] if k == 0 else (x if k == 1 else _resolve(x, env))
                     for k, x in spec]
-            out = fwd(xp, *args, **attrs)
+            try:
+                out = fwd(xp, *args, **attrs)
+            except Exception as e:  # name the op, where it ran, and what it got vs traced
+                raise self._error(n, args, e) from e
             if multi:
                 for o, r in zip(outs, out):
                     env[o] = r if r.__class__ is ndarray else xp.asarray(r)
@@ -152,6 +155,23 @@ def _follow_shapes(fwd, name: str, t_in: tuple, t_out: tuple):
         return fwd(xp, a, shape=tuple(new), **attrs)
 
     return run
+
+
+def _replay_error(plan: Plan, n: int, args, err) -> RuntimeError:
+    g = plan.graph
+    node = g.nodes[n]
+    got = ", ".join(f"{a.dtype.name}{list(a.shape)}" if hasattr(a, "shape") else repr(a)
+                    for a in args)
+    traced = ", ".join(g.values[r.i].type_str() for r in node.args if isinstance(r, Ref))
+    where = f" in module '{node.scope}'" if node.scope else ""
+    return RuntimeError(
+        f"traced graph, op #{n} '{node.op}'{where} failed: {err}. It got ({got}); at trace time "
+        f"its tensor inputs were ({traced}). Inputs of other sizes work where the graph "
+        "follows them (elementwise ops, matmul, reshapes); tensors created in the forward "
+        "with sizes read from the input are constants of the trace.")
+
+
+Plan._error = lambda self, n, args, err: _replay_error(self, n, args, err)
 
 
 def _iter(obj):
