@@ -358,3 +358,11 @@ def test_topk_large_uses_partial_selection(torch, device):
     a[0, 7] = np.nan
     check(torch, lambda m, x: (x.topk(5), x.topk(9, largest=False), m.topk(x, 3, 0)), a,
           device=device)
+
+
+def test_repeat_interleave(torch, device):
+    check(torch, lambda m, x: (x.repeat_interleave(2), m.repeat_interleave(x, 3, dim=1),
+                               x.repeat_interleave(m.tensor([1, 0, 2]), dim=0),
+                               m.repeat_interleave(x, m.tensor([2]), dim=-1),
+                               m.repeat_interleave(m.tensor([2, 0, 1]))),
+          R.standard_normal((3, 4)), device=device)

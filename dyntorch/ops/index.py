@@ -1042,6 +1042,35 @@ def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None
     return _tri_indices(row, col, offset, True, dtype, device)
 
 
+def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None) -> Tensor:
+    """Repeat each element (or slice along ``dim``) ``repeats`` times, in place order.
+
+    ``repeat_interleave(repeats_tensor)`` alone gives ``arange(len)`` repeated that way.
+    """
+    if repeats is None:  # torch.repeat_interleave(repeats)
+        xp = xp_like(input)
+        r = input._data.reshape(-1)
+        return _make(xp.repeat(xp.arange(r.shape[0], dtype=np.int64), r))
+    x = input.reshape(-1) if dim is None else input
+    d = 0 if dim is None else norm_dim(dim, input._data.ndim, "repeat_interleave")
+    n = x._data.shape[d] if x._data.ndim else 1
+    xp = xp_like(x)
+    if isinstance(repeats, Tensor):
+        reps = repeats._data.reshape(-1)
+        if reps.shape[0] not in (1, n):
+            raise RuntimeError(f"repeat_interleave(): repeats must have the same size as input "
+                               f"along dim, but got repeats.size(0) = {reps.shape[0]} and "
+                               f"input.size({d}) = {n}")
+        if reps.shape[0] == 1:
+            reps = int(reps[0])
+    else:
+        reps = int(repeats)
+    idx = xp.repeat(xp.arange(n, dtype=np.int64), reps)
+    if x._data.ndim == 0:
+        x = x.reshape(1)
+    return _index_select(x, _make(idx), axis=d, in_shape=x._data.shape)
+
+
 # ----------------------------------------------------------------------------- methods
 def _index_put_m(self, indices, values, accumulate=False):
     return index_put(self, indices, values, accumulate)
@@ -1089,6 +1118,8 @@ method("masked_scatter_", _masked_scatter_)
 method("isin", lambda self, test_elements, *, assume_unique=False, invert=False: isin(
     self, test_elements, invert=invert))
 method("bincount", lambda self, weights=None, minlength=0: bincount(self, weights, minlength))
+method("repeat_interleave", lambda self, repeats=None, dim=None, *, output_size=None:
+       repeat_interleave(self, repeats, dim))
 method("histc", lambda self, bins=100, min=0, max=0: histc(self, bins, min, max))
 
 PUBLIC = {
@@ -1101,5 +1132,5 @@ PUBLIC = {
     "msort": msort, "unique": unique, "unique_consecutive": unique_consecutive,
     "bucketize": bucketize, "searchsorted": searchsorted, "index_copy": index_copy,
     "isin": isin, "bincount": bincount, "histc": histc, "tril_indices": tril_indices,
-    "triu_indices": triu_indices,
+    "triu_indices": triu_indices, "repeat_interleave": repeat_interleave,
 }
