@@ -280,3 +280,22 @@ def test_ctc_zero_infinity():
         res.append((loss.item(), x.grad.numpy()))
     assert res[1][0] == res[0][0] == 0.0
     np.testing.assert_allclose(res[1][1], res[0][1])
+
+
+def test_pdist_and_embedding_bag_weights(rng):
+    x = rng.standard_normal((5, 3))
+    for p in (2.0, 1.0):
+        tx, dx = torch.tensor(x, requires_grad=True), dt.tensor(x, requires_grad=True)
+        ty, dy = torch.nn.functional.pdist(tx, p), dnn.functional.pdist(dx, p)
+        np.testing.assert_allclose(dy.detach().numpy(), ty.detach().numpy(), atol=1e-12)
+        ty.sum().backward()
+        dy.sum().backward()
+        np.testing.assert_allclose(dx.grad.numpy(), tx.grad.numpy(), atol=1e-10)
+    w = rng.standard_normal((6, 2))
+    idx, offs, psw = np.array([1, 2, 4, 5, 0]), np.array([0, 2]), rng.standard_normal(5)
+    ty = torch.nn.functional.embedding_bag(torch.tensor(idx), torch.tensor(w),
+                                           torch.tensor(offs), mode="sum",
+                                           per_sample_weights=torch.tensor(psw))
+    dy = dnn.functional.embedding_bag(dt.tensor(idx), dt.tensor(w), dt.tensor(offs),
+                                      mode="sum", per_sample_weights=dt.tensor(psw))
+    np.testing.assert_allclose(dy.numpy(), ty.numpy(), atol=1e-12)

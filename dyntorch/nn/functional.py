@@ -377,6 +377,67 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
     return input / (div * (alpha / size) + k) ** beta
 
 
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                          inplace: bool = False) -> Tensor:
+    """Alpha dropout of whole channels (dims 0 and 1 pick the channel; the rest share)."""
+    if not training or p == 0.0:
+        return input
+    from ..ops.creation import _rng
+
+    alpha_p = -1.7580993408473766
+    shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
+    keep = _rng(None, input.device).random(shape) >= p
+    a = (1.0 / ((1 - p) * (1 + p * alpha_p ** 2))) ** 0.5
+    b = -a * alpha_p * p
+    k = _make(keep.astype(input._data.dtype))
+    return (input * k + alpha_p * (1 - k)) * a + b
+
+
+def pdist(input: Tensor, p: float = 2.0) -> Tensor:
+    """Distances between every pair of rows i < j of an (N, M) input, as a flat vector."""
+    n = input.shape[0]
+    if input.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
+    xp = B.xp_of(input._data)
+    i, j = xp.triu_indices(n, 1)
+    a, b = input[_make(i)], input[_make(j)]
+    return _pnorm(a - b, p, -1, False)
+
+
+def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
+                  max_norm=None, norm_type: float = 2, scale_grad_by_freq: bool = False,
+                  mode: str = "mean", sparse: bool = False, per_sample_weights=None,
+                  include_last_offset: bool = False, padding_idx=None) -> Tensor:
+    """Sum, mean or max of embedding bags (rows of a 2-D input, or 1-D input + offsets)."""
+    from ..ops.shape import stack
+
+    if input.ndim == 2:
+        bags = [input[i] for i in range(input.shape[0])]
+        ws = [per_sample_weights[i] for i in range(input.shape[0])] \
+            if per_sample_weights is not None else None
+    else:
+        offs = [int(o) for o in offsets.tolist()]
+        if not include_last_offset:
+            offs = offs + [input.shape[0]]
+        bags = [input[offs[i]:offs[i + 1]] for i in range(len(offs) - 1)]
+        ws = [per_sample_weights[offs[i]:offs[i + 1]] for i in range(len(offs) - 1)] \
+            if per_sample_weights is not None else None
+    rows = []
+    for k, bag in enumerate(bags):
+        e = embedding(bag, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq)
+        if ws is not None:
+            e = e * ws[k].unsqueeze(-1)
+        if bag.numel() == 0:
+            rows.append(weight[0] * 0.0)
+        elif mode == "sum":
+            rows.append(e.sum(0))
+        elif mode == "max":
+            rows.append(e.amax(0))
+        else:
+            rows.append(e.mean(0))
+    return stack(rows, 0)
+
+
 def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None,
                          reduction="mean"):
     from ..ops.loss import _reduce, _reduction

@@ -109,25 +109,12 @@ class EmbeddingBag(Module):
 
     def forward(self, input: Tensor, offsets: Tensor | None = None,
                 per_sample_weights: Tensor | None = None) -> Tensor:
-        if input.ndim == 2:
-            bags = [input[i] for i in range(input.shape[0])]
-        else:
-            offs = [int(o) for o in offsets.tolist()]
-            if not self.include_last_offset:
-                offs = offs + [input.shape[0]]
-            bags = [input[offs[i]:offs[i + 1]] for i in range(len(offs) - 1)]
-        rows = []
-        for b in bags:
-            e = embedding(b, self.weight)
-            if self.mode == "sum":
-                rows.append(e.sum(0))
-            elif self.mode == "max":
-                rows.append(e.amax(0))
-            else:
-                rows.append(e.mean(0))
-        from ...ops.shape import stack
+        from .. import functional as F
 
-        return stack(rows, 0)
+        return F.embedding_bag(input, self.weight, offsets, mode=self.mode,
+                               per_sample_weights=per_sample_weights,
+                               include_last_offset=self.include_last_offset,
+                               padding_idx=self.padding_idx)
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}, mode='{self.mode}'"
