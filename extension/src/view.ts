@@ -44,6 +44,7 @@ export class GraphView implements HubView {
   lastActive = Date.now();
   timings: Timing[] = [];
   drawn = 0; // completed drawings
+  snapshots = 0; // drawings stored in the widget state
   createdAt = performance.now();
   firstDrawMs: number | null = null; // from the view's creation to its first drawing
   private structDirty = true;
@@ -623,7 +624,10 @@ export class GraphView implements HubView {
     if (this.snapTimer !== null) clearTimeout(this.snapTimer);
     this.snapTimer = window.setTimeout(() => {
       this.snapTimer = null;
-      if (this.svg && this.host.saveSnapshot) this.host.saveSnapshot(this.svg.outerHTML);
+      if (this.svg && this.host.saveSnapshot) {
+        this.host.saveSnapshot(this.svg.outerHTML);
+        this.snapshots++;
+      }
     }, 1500);
   }
 
@@ -634,6 +638,7 @@ export class GraphView implements HubView {
       items: this.vis ? this.vis.items.size : 0,
       drawn: this.drawn,
       first_draw_ms: this.firstDrawMs,
+      snapshots: this.snapshots,
       rev: this.doc ? this.doc.rev : -1,
       timings: this.timings,
       phase: this.phase,

@@ -310,7 +310,9 @@ def test_overlay_colours_by_gradient_norm(nb):
 
 
 def test_saved_notebook_shows_last_drawing_without_its_kernel(nb, lab):
-    nb.wait_for_timeout(2500)  # views store their drawing 1.5 s after the last layout
+    # views store their drawing in the widget state 1.5 s after their last layout
+    nb.wait_for_function("() => [...window.__dyntorchHub.views].every(v => !v.drawn || v.snapshots > 0)")
+    nb.wait_for_timeout(300)  # the state update reaches the kernel-side model
     nb.evaluate(f"() => {APP}.commands.execute('docmanager:save')")
     nb.wait_for_function(f"() => !{APP}.shell.currentWidget.context.model.dirty")
     saved = json.loads((lab.root / "tutorial.ipynb").read_text())
