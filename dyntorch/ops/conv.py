@@ -8,13 +8,14 @@ family is three mutually adjoint ops, so ``create_graph=True`` works by calling 
 * ``conv2d_weight(x, g)``     its adjoint in ``w``.
 
 Speed: im2col through a strided window view, copied chunk by chunk (a few images at a time,
-about one L2 cache) into a reused buffer laid out channel-major (C*kh*kw, images*L), then one
-GEMM per chunk. The weight gradient uses the same chunks; the input gradient is, for stride 1,
-a convolution of ``g`` with the flipped kernel, otherwise a scatter of ``w^T g`` back with one
-strided add per kernel offset (col2im). Padded copies are scratch arrays reused across calls.
-Pooling uses the same offset loops (max pooling keeps no index array unless asked), and
-separable linear maps (adaptive average pooling, nearest/bilinear interpolation,
-reflect/replicate/circular padding) are a pair of small matrices (``A @ x @ B``).
+about one L2 cache) into a small buffer, then one GEMM per image written straight into the
+output. Per-image GEMMs stay small on purpose: on a busy 2-core machine OpenBLAS's threaded
+path for big GEMMs was measured 10x slower. The weight gradient uses the same chunks; the
+input gradient is, for stride 1, a convolution of ``g`` with the flipped kernel, otherwise a
+scatter of ``w^T g`` with one strided add per kernel offset (col2im). Padded copies are
+scratch arrays reused across calls. Pooling uses the same offset loops (max pooling keeps no
+index array unless asked); separable linear maps (adaptive average pooling, nearest/bilinear
+interpolation, reflect/replicate/circular padding) are a pair of small matrices (A @ x @ B).
 All array work goes through ``xp`` (NumPy or CuPy).
 """
 from __future__ import annotations
@@ -48,14 +49,6 @@ def _windows(xp, a, kh, kw, oh, ow, stride, dil):
 
 
 _pad_cache: dict = {}  # padded scratch arrays, reused across calls (borders stay filled)
-
-
-def _windows_cm(xp, a, kh, kw, oh, ow, stride, dil):
-    """Channel-major strided view (C, kh, kw, N, oh, ow) of the padded array ``a``."""
-    s0, s1, s2, s3 = a.strides
-    return xp.lib.stride_tricks.as_strided(
-        a, (a.shape[1], kh, kw, a.shape[0], oh, ow),
-        (s1, s2 * dil[0], s3 * dil[1], s0, s2 * stride[0], s3 * stride[1]))
 
 
 def _padded(xp, x, pad, value=0.0):
@@ -108,25 +101,24 @@ def _conv2d(xp, x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dil=(1, 1), group
     oh = _out_size(h, kh, stride[0], dil[0], pad[0], pad[1])
     ow = _out_size(wd, kw, stride[1], dil[1], pad[2], pad[3])
     xp_ = _padded(xp, x, pad)
+    win = _windows(xp, xp_, kh, kw, oh, ow, stride, dil)
     L = oh * ow
     ck = cg * kh * kw
     y = xp.empty((n, o, L), dtype=x.dtype)
     if n == 0 or L == 0:
         return y.reshape(n, o, oh, ow)
     wm = xp.ascontiguousarray(w).reshape(g, og, ck)
-    # channel-major columns (C*kh*kw, images*L): one GEMM per chunk with a long inner size
-    # instead of one small GEMM per image
-    tw = _windows_cm(xp, xp_, kh, kw, oh, ow, stride, dil)
     bsz = _chunk(xp, c * kh * kw * L * x.itemsize, n)
-    cols = xp.empty((c, kh, kw, bsz, oh, ow), dtype=x.dtype)
-    tmp = xp.empty((g, og, bsz * L), dtype=x.dtype)
+    cols = xp.empty((bsz, c, kh, kw, oh, ow), dtype=x.dtype)
+    yv = y.reshape(n, g, og, L)
     for i in range(0, n, bsz):
         m = min(bsz, n - i)
-        cb = cols[:, :, :, :m] if m < bsz else cols
-        cb[...] = tw[:, :, :, i:i + m]
-        t = tmp[:, :, :m * L] if m < bsz else tmp
-        xp.matmul(wm, cb.reshape(g, ck, m * L), out=t)
-        y[i:i + m] = t.reshape(o, m, L).swapaxes(0, 1)
+        cb = cols[:m]
+        cb[...] = win[i:i + m]
+        if g == 1:
+            xp.matmul(wm[0], cb.reshape(m, ck, L), out=y[i:i + m])
+        else:
+            xp.matmul(wm, cb.reshape(m, g, ck, L), out=yv[i:i + m])
     if b is not None:
         y += b.reshape(1, o, 1)
     return y.reshape(n, o, oh, ow)
@@ -216,19 +208,18 @@ def _conv2d_weight(xp, x, g, khw=None, stride=(1, 1), pad=(0, 0, 0, 0), dil=(1, 
     dw = xp.zeros((G, og, ck), dtype=x.dtype)
     if n and L:
         xp_ = _padded(xp, x, pad)
-        tw = _windows_cm(xp, xp_, kh, kw, oh, ow, stride, dil)
+        win = _windows(xp, xp_, kh, kw, oh, ow, stride, dil)
+        gv = xp.ascontiguousarray(g).reshape(n, G, og, L)
         bsz = _chunk(xp, c * kh * kw * L * x.itemsize, n)
-        cols = xp.empty((c, kh, kw, bsz, oh, ow), dtype=x.dtype)
-        gt = xp.empty((o, bsz, L), dtype=x.dtype)
-        g3 = g.reshape(n, o, L)
+        cols = xp.empty((bsz, c, kh, kw, oh, ow), dtype=x.dtype)
+        tmp = xp.empty((bsz, G, og, ck), dtype=x.dtype)
         for i in range(0, n, bsz):
             m = min(bsz, n - i)
-            cb = cols[:, :, :, :m] if m < bsz else cols
-            cb[...] = tw[:, :, :, i:i + m]
-            gb = gt[:, :m] if m < bsz else gt
-            gb[...] = g3[i:i + m].swapaxes(0, 1)
-            # one GEMM per chunk: dw += g (og, m*L) @ cols^T (m*L, ck), per group
-            dw += xp.matmul(gb.reshape(G, og, m * L), cb.reshape(G, ck, m * L).swapaxes(1, 2))
+            cb = cols[:m]
+            cb[...] = win[i:i + m]
+            t = tmp[:m]
+            xp.matmul(gv[i:i + m], cb.reshape(m, G, ck, L).swapaxes(2, 3), out=t)
+            dw += t[0] if m == 1 else t.sum(0)
     return dw.reshape(o, cg, kh, kw)
 
 
