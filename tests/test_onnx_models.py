@@ -109,3 +109,29 @@ def test_lstm_with_given_initial_state(tmp_path):
         got = sess.run(None, {"x": x.numpy(), "h": h.numpy(), "c": c.numpy()})
         for g, w in zip(got, m(x, h, c)):
             np.testing.assert_allclose(g, w.detach().numpy(), rtol=TOL, atol=TOL)
+
+
+def test_class_token_expanded_to_a_dynamic_batch(tmp_path):
+    import dyntorch
+    import dyntorch.nn as nn
+
+    class TinyViT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cls = nn.Parameter(dyntorch.randn(1, 1, 8))
+            self.proj = nn.Linear(4, 8)
+            self.enc = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+
+        def forward(self, x):
+            t = self.proj(x)
+            c = self.cls.expand(t.shape[0], -1, -1)
+            return self.enc(dyntorch.cat([c, t], 1))[:, 0]
+
+    dyntorch.manual_seed(0)
+    m = TinyViT().eval()
+    p = tmp_path / "vit.onnx"
+    donnx.export(m, dyntorch.randn(3, 5, 4), p, input_names=["x"],
+                 dynamic_axes={"x": {0: "batch"}})
+    sess = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+    for n in (1, 6):
+        check(m, sess, dyntorch.randn(n, 5, 4))

@@ -37,11 +37,12 @@ def dce(graph: Graph) -> Graph:
     return g
 
 
-def fold_constants(graph: Graph, max_growth: int = 4, min_bytes: int = 1 << 20) -> Graph:
+def fold_constants(graph: Graph, max_growth: int = 4, min_bytes: int = 1 << 20,
+                   keep=()) -> Graph:
     """Evaluate, once, every node whose inputs are all constants (e.g. ``weight.t()``).
 
     A result much larger than its inputs (an ``expand`` of a scalar, say) is left unfolded
-    so that the saved file does not grow.
+    so that the saved file does not grow. Ops named in ``keep`` are never folded.
     """
     from ._run import resolve_op
 
@@ -49,7 +50,7 @@ def fold_constants(graph: Graph, max_growth: int = 4, min_bytes: int = 1 << 20) 
     kept = []
     for n in g.nodes:
         refs = n.refs()
-        if (n.op == FUSED or any(s in n.op for s in _IMPURE)
+        if (n.op == FUSED or n.op in keep or any(s in n.op for s in _IMPURE)
                 or any(g.values[i].kind != "const" for i in refs)):
             kept.append(n)
             continue

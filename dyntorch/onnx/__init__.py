@@ -99,7 +99,9 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         if was_training:
             model.train()
     g = rnn.collapse(g)
-    g = compact(fold_constants(dce(g)) if do_constant_folding else dce(g))
+    # with dynamic axes, a broadcast of a constant may have to follow the batch at run time
+    keep = ("expand", "repeat") if dynamic_axes else ()
+    g = compact(fold_constants(dce(g), keep=keep) if do_constant_folding else dce(g))
 
     ctx = ExportContext(g, opset)
     ctx.used = {i for n in g.nodes for i in n.refs()} | {r.i for r in g.output_refs()}
@@ -128,6 +130,8 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         sym = axes.get(nm, {})
         ctx.dyn[i] = set(sym)
         ctx.bases.update(g.values[i].shape[d] for d in sym)
+        for d in sym:
+            ctx.axis_sources.setdefault(g.values[i].shape[d], (nm, d))
         inputs.append(vinfo(nm, g.values[i], sym))
     used = set(in_names) | set(out_names)
     for i, arr in g.consts.items():

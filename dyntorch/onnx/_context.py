@@ -34,6 +34,7 @@ class ExportContext:
         self.node = None                    # the traced node being converted
         self.used: set = set()              # value indices some node or output reads
         self.bases: set = set()             # traced sizes of the dynamic input axes
+        self.axis_sources: dict = {}        # traced size -> (input name, axis) of a dyn axis
 
     # ------------------------------------------------------------------ names
     def fresh(self, hint: str = "t") -> str:

@@ -368,7 +368,21 @@ def _expand(ctx, node):
         if ish[i] != 1:  # keep the input's (dynamic) size: Expand broadcasts 1 to it
             tgt[i + lead] = 1
             dyn.add(i + lead)
+    # a constant broadcast to the size of a dynamic axis (a class token expanded to the
+    # batch): take that size from the graph input at run time
+    pieces = []
+    for j, n in enumerate(osh):
+        src = ctx.axis_sources.get(n) if j not in dyn and (
+            j < lead or ish[j - lead] == 1) and n > 1 else None
+        if src is not None:
+            shp = ctx.add1("Shape", [src[0]])
+            pieces.append(ctx.add1("Gather", [shp, ctx.ints([src[1]])]))
+            dyn.add(j)
+        else:
+            pieces.append(ctx.ints([tgt[j]]))
     _set_dyn(ctx, dyn)
+    if any(j in dyn and tgt[j] != 1 for j in range(len(osh))):
+        return [ctx.add1("Expand", [ctx.name(x), ctx.add1("Concat", pieces, axis=0)])]
     return [ctx.add1("Expand", [ctx.name(x), ctx.ints(tgt)])]
 
 
