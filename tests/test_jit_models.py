@@ -204,3 +204,18 @@ def test_sequence_length_also_follows():
     traced = jit.trace(model, make(3))
     x = dyntorch.randn(2, 9, 16)
     assert_same(traced(x), model(x))
+
+
+def test_constant_expanded_to_the_batch_follows():
+    class ClsToken(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cls = nn.Parameter(dyntorch.randn(1, 1, 4))
+
+        def forward(self, x):
+            return dyntorch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1).sum(1)
+
+    m = ClsToken().eval()
+    traced = jit.trace(m, dyntorch.randn(3, 5, 4))
+    x = dyntorch.randn(7, 5, 4)
+    assert_same(traced(x), m(x))

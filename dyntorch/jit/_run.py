@@ -43,6 +43,7 @@ class Plan:
         from ._fusion import build_fused
 
         self.graph = graph
+        self.subst: dict = {}  # traced size -> size of this call, for input dims that differ
         self.n = len(graph.values)
         self.inputs = list(graph.inputs)
         out_ids = {r.i for r in graph.output_refs()}
@@ -62,7 +63,7 @@ class Plan:
                 if node.op in _RESHAPES and "shape" in node.attrs and node.args and \
                         isinstance(node.args[0], Ref):
                     fwd = _follow_shapes(fwd, node.op, graph.values[node.args[0].i].shape,
-                                         graph.values[node.outs[0]].shape)
+                                         graph.values[node.outs[0]].shape, self.subst)
             spec = []
             for a in node.args:
                 if isinstance(a, Ref):
@@ -76,6 +77,7 @@ class Plan:
             steps.append((fwd, tuple(spec), node.attrs, tuple(node.outs), multi, free))
         self.steps = steps
         self._consts: dict = {}
+        self._in_shapes = [tuple(graph.values[i].shape) for i in self.inputs]
 
     def consts_for(self, dev) -> list:
         key = str(dev)
@@ -93,8 +95,14 @@ class Plan:
         env = [None] * self.n
         for i, a in self.consts_for(dev):
             env[i] = a
-        for i, a in zip(self.inputs, arrays):
+        subst = self.subst
+        subst.clear()
+        for i, a, t in zip(self.inputs, arrays, self._in_shapes):
             env[i] = a
+            if a.shape != t:
+                for n_t, n_a in zip(t, a.shape):
+                    if n_t != n_a and n_t > 1:
+                        subst.setdefault(n_t, n_a)
         for n, (fwd, spec, attrs, outs, multi, free) in enumerate(self.steps):
             args = [env[x] if k == 0 else (x if k == 1 else _resolve(x, env))
                     for k, x in spec]
@@ -115,7 +123,7 @@ class Plan:
 _RESHAPES = frozenset({"reshape", "reshape_copy", "squeeze", "unsqueeze", "expand"})
 
 
-def _follow_shapes(fwd, name: str, t_in: tuple, t_out: tuple):
+def _follow_shapes(fwd, name: str, t_in: tuple, t_out: tuple, subst: dict):
     """Wrap a reshape-like forward so that its baked target follows a different input size
     (another batch size, say): the traced input/output dims are paired into merge/split
     blocks; a merged dim becomes the product of the actual input dims, and in a split the
@@ -127,14 +135,17 @@ def _follow_shapes(fwd, name: str, t_in: tuple, t_out: tuple):
 
     def run(xp, a, shape=None, **attrs):
         sh = a.shape
-        if sh == t_in:
+        if sh == t_in and (blocks is not None or not subst):
             return fwd(xp, a, shape=shape, **attrs)
         new = list(t_out)
-        if blocks is None:  # expand: non-broadcast dims follow the input
-            lead = len(t_out) - len(t_in)
-            for d, n in enumerate(t_in):
-                if n != 1:
-                    new[d + lead] = sh[d]
+        if blocks is None:  # expand: non-broadcast dims follow the input; broadcast ones
+            lead = len(t_out) - len(t_in)  # follow a graph input's size they were traced at
+            for j in range(len(t_out)):
+                d = j - lead
+                if d >= 0 and t_in[d] != 1:
+                    new[j] = sh[d]
+                elif t_out[j] in subst:
+                    new[j] = subst[t_out[j]]
         else:
             for bi, bj in blocks:
                 if all(sh[d] == t_in[d] for d in bi):
