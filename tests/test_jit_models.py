@@ -219,3 +219,4 @@ def test_constant_expanded_to_the_batch_follows():
     traced = jit.trace(m, dyntorch.randn(3, 5, 4))
     x = dyntorch.randn(7, 5, 4)
     assert_same(traced(x), m(x))
+    assert_same(jit.optimize_for_inference(traced)(x), m(x))

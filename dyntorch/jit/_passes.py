@@ -38,11 +38,12 @@ def dce(graph: Graph) -> Graph:
 
 
 def fold_constants(graph: Graph, max_growth: int = 4, min_bytes: int = 1 << 20,
-                   keep=()) -> Graph:
+                   keep=("expand",)) -> Graph:
     """Evaluate, once, every node whose inputs are all constants (e.g. ``weight.t()``).
 
     A result much larger than its inputs (an ``expand`` of a scalar, say) is left unfolded
-    so that the saved file does not grow. Ops named in ``keep`` are never folded.
+    so that the saved file does not grow. Ops named in ``keep`` are never folded (``expand``
+    is a free view, and kept it can follow the batch size at replay).
     """
     from ._run import resolve_op
 

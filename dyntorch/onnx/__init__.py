@@ -100,7 +100,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
             model.train()
     g = rnn.collapse(g)
     # with dynamic axes, a broadcast of a constant may have to follow the batch at run time
-    keep = ("expand", "repeat") if dynamic_axes else ()
+    keep = ("expand", "repeat") if dynamic_axes else ("expand",)
     g = compact(fold_constants(dce(g), keep=keep) if do_constant_folding else dce(g))
 
     ctx = ExportContext(g, opset)
