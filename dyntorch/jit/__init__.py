@@ -21,7 +21,14 @@ from .. import _backend as B
 from .._tensor import Tensor, _make
 from ._format import FORMAT_VERSION, LoadError, load_graph, save_graph
 from ._ir import Graph
-from ._passes import compact, dce, fold_constants, fuse_elementwise, optimize
+from ._passes import (  # noqa: F401  (the passes, for users who run them one by one)
+    compact,
+    dce,
+    fold_batchnorm,
+    fold_constants,
+    fuse_elementwise,
+    optimize,
+)
 from ._run import Plan, UnknownOpError
 from ._tracer import Tracer, TracerWarning
 
@@ -400,5 +407,3 @@ def load(path, map_location=None) -> TracedModule:
         tm = tm.to(map_location)
     return tm
 
-
-_ = (fuse_elementwise,)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
-
 from .. import _dispatch as D
 from .._tensor import Tensor
 from ._ir import Graph, Node, Ref
@@ -240,7 +238,3 @@ def _refs(obj):
     elif isinstance(obj, (tuple, list)):
         for o in obj:
             yield from _refs(o)
-
-
-def as_numpy_const(arr):
-    return arr if isinstance(arr, np.ndarray) else arr.get()

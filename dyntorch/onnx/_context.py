@@ -8,7 +8,7 @@ other sizes on those axes.
 from __future__ import annotations
 
 import numpy as np
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 from ..jit._ir import Graph, Ref
 
@@ -105,5 +105,3 @@ class ExportContext:
             f"{self.opset}{': ' + why if why else ''}. Rewrite that part of the model with "
             "supported ops, or export a different opset_version.")
 
-
-TYPE_FLOAT = TensorProto.FLOAT
