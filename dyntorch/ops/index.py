@@ -1077,6 +1077,8 @@ def _index_put_m(self, indices, values, accumulate=False):
 
 
 method("__getitem__", getitem)
+method("__contains__", lambda self, element: bool(xp_like(self).any(
+    self._data == (_raw(element) if isinstance(element, Tensor) else element))))
 method("__setitem__", setitem)
 method("index_put_", index_put_)
 method("index_put", _index_put_m)
