@@ -220,3 +220,13 @@ def test_constant_expanded_to_the_batch_follows():
     x = dyntorch.randn(7, 5, 4)
     assert_same(traced(x), m(x))
     assert_same(jit.optimize_for_inference(traced)(x), m(x))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("name", ["mlp", "cnn_bn", "attention_block"])
+def test_loaded_model_runs_on_the_gpu(name, tmp_path):
+    model, make, _ = build(name)
+    x = make(3)
+    jit.optimize_for_inference(jit.trace(model, x)).save(tmp_path / "g.dtj")
+    loaded = jit.load(tmp_path / "g.dtj", map_location="cuda")
+    assert_same(loaded(x.cuda()).cpu(), model(x), tol=1e-4)
