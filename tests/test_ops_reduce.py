@@ -233,3 +233,16 @@ def test_trapezoid(torch, device):
                                   m.cumulative_trapezoid(a), m.cumulative_trapezoid(a, b),
                                   m.cumulative_trapezoid(a, dx=2.0, dim=0)), y, xs,
           device=device)
+
+
+@pytest.mark.parametrize("interp", ["linear", "lower", "higher", "midpoint", "nearest"])
+def test_nanquantile(torch, device, interp):
+    a = R.standard_normal((4, 7))
+    a[0, 2] = a[0, 5] = a[2, 0] = np.nan
+    a[3] = np.nan
+    check(torch, lambda m, x: (m.nanquantile(x, 0.3, 1, interpolation=interp),
+                               x.nanquantile(0.8, 1, keepdim=True, interpolation=interp),
+                               m.nanquantile(x, m.tensor([0.0, 0.5, 1.0], dtype=x.dtype), dim=1,
+                                             interpolation=interp),
+                               m.nanquantile(x[:3], 0.4, interpolation=interp)), a,
+          device=device)

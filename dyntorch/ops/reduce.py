@@ -875,6 +875,47 @@ def quantile(input: Tensor, q, dim=None, keepdim: bool = False, *,
     return stack(outs, 0)  # one q per row, as torch puts the q dim first
 
 
+def nanquantile(input: Tensor, q, dim=None, keepdim: bool = False, *,
+                interpolation: str = "linear") -> Tensor:
+    """Like :func:`quantile`, ignoring NaN (a slice of only NaN gives NaN)."""
+    from .index import gather, sort
+    from .shape import reshape, squeeze, stack
+
+    _need_float(input, "nanquantile")
+    scalar_q = not isinstance(q, Tensor) or q._data.ndim == 0
+    qs = [float(q)] if scalar_q else [float(v) for v in q.reshape(-1).tolist()]
+    if builtins.any(not 0 <= v <= 1 for v in qs):
+        raise RuntimeError("nanquantile() q values must be in the range [0, 1]")
+    x = reshape(input, -1) if dim is None else input
+    d = 0 if dim is None else norm_dim(dim, input._data.ndim, "nanquantile")
+    xp = B.xp_of(x._data)
+    v = sort(x, d).values  # NaN sorts last
+    valid = xp.sum(~xp.isnan(x._data), axis=d, keepdims=True)
+    outs = []
+    for qv in qs:
+        pos = qv * xp.maximum(valid - 1, 0)
+        lo, hi = xp.floor(pos), xp.ceil(pos)
+        if interpolation == "lower":
+            hi = lo
+        elif interpolation == "higher":
+            lo = hi
+        elif interpolation == "nearest":
+            lo = hi = xp.round(pos)
+        elif interpolation not in ("linear", "midpoint"):
+            raise RuntimeError(f"nanquantile() interpolation must be one of linear, lower, "
+                               f"higher, midpoint or nearest. Got {interpolation}")
+        a = gather(v, d, _make(lo.astype(np.int64)))
+        b = gather(v, d, _make(hi.astype(np.int64)))
+        frac = 0.5 * (hi > lo) if interpolation == "midpoint" else pos - lo
+        r = a + (b - a) * _make(frac.astype(x._data.dtype))  # all-NaN slices pick a NaN
+        if not keepdim:
+            r = squeeze(r, d)
+        elif dim is None:
+            r = reshape(r, (1,) * input._data.ndim)
+        outs.append(r)
+    return outs[0] if scalar_q else stack(outs, 0)
+
+
 def trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
     """Integral of ``y`` along ``dim`` by the trapezoidal rule (``torch.trapezoid``)."""
     from .shape import narrow
@@ -925,7 +966,8 @@ for _n, _f in (("sum", sum), ("mean", mean), ("nansum", nansum), ("nanmean", nan
                ("norm", norm), ("dist", dist), ("cumsum", cumsum), ("cumprod", cumprod),
                ("cummax", cummax), ("cummin", cummin), ("logcumsumexp", logcumsumexp),
                ("all", all), ("any", any), ("count_nonzero", count_nonzero),
-               ("trace", trace), ("diff", diff), ("quantile", quantile)):
+               ("trace", trace), ("diff", diff), ("quantile", quantile),
+               ("nanquantile", nanquantile)):
     method(_n, _f)
 
 PUBLIC = {
@@ -936,7 +978,7 @@ PUBLIC = {
     "logsumexp": logsumexp, "norm": norm, "dist": dist, "cumsum": cumsum,
     "cumprod": cumprod, "cummax": cummax, "cummin": cummin, "logcumsumexp": logcumsumexp,
     "all": all, "any": any, "count_nonzero": count_nonzero, "trace": trace, "diff": diff,
-    "quantile": quantile, "trapezoid": trapezoid, "trapz": trapezoid,
+    "quantile": quantile, "nanquantile": nanquantile, "trapezoid": trapezoid, "trapz": trapezoid,
     "cumulative_trapezoid": cumulative_trapezoid,
 }
 _ = builtins
