@@ -754,10 +754,6 @@ def argwhere(input: Tensor) -> Tensor:
     return nonzero(input)
 
 
-def count_nonzero_arrays(input: Tensor):
-    return nonzero(input)
-
-
 # ----------------------------------------------------------------------------- sorting
 def return_type(name: str, fields=("values", "indices")):
     """A named tuple printed like ``torch.return_types.<name>(values=..., indices=...)``."""

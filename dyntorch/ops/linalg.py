@@ -13,7 +13,7 @@ import string
 
 from .. import _backend as B
 from .._dispatch import op
-from .._tensor import Tensor, _make
+from .._tensor import Tensor
 from ._util import method
 from .index import return_type
 
@@ -802,4 +802,3 @@ PUBLIC = {
     "cholesky": cholesky, "matrix_power": matrix_power, "cross": cross, "cdist": cdist,
     "chain_matmul": chain_matmul,
 }
-_ = _make

@@ -981,4 +981,3 @@ PUBLIC = {
     "quantile": quantile, "nanquantile": nanquantile, "trapezoid": trapezoid, "trapz": trapezoid,
     "cumulative_trapezoid": cumulative_trapezoid,
 }
-_ = builtins

@@ -997,4 +997,3 @@ PUBLIC = {
     "atleast_3d": atleast_3d, "rot90": rot90, "block_diag": block_diag,
     "cartesian_prod": cartesian_prod,
 }
-_ = _make
