@@ -7,6 +7,7 @@ without them. Screenshots go to ``test-artifacts/``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -60,8 +61,8 @@ class Lab:
         return name
 
 
-@pytest.fixture(scope="session")
-def lab():
+@contextlib.contextmanager
+def _running_lab(plugin: bool = True):
     if not Path(CHROMIUM).exists():
         unavailable(f"Chromium is not installed at {CHROMIUM} (make browser-deps installs it "
                     "as root: apt-get install chromium)")
@@ -74,9 +75,14 @@ def lab():
     root = Path(tempfile.mkdtemp(prefix="dyntorch-lab-"))
     port = _free_port()
     ARTIFACTS.mkdir(exist_ok=True)
-    log = ARTIFACTS / "jupyterlab.log"
+    log = ARTIFACTS / ("jupyterlab.log" if plugin else "jupyterlab-no-plugin.log")
+    config = root / ".jupyter-config"
+    if not plugin:  # the widget alone, as in VS Code, Colab or a lab without our extension
+        (config / "labconfig").mkdir(parents=True)
+        (config / "labconfig/page_config.json").write_text(
+            json.dumps({"disabledExtensions": {"dyntorch-jupyter": True}}))
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               JUPYTER_CONFIG_DIR=str(root / ".jupyter-config"),
+               JUPYTER_CONFIG_DIR=str(config),
                JUPYTERLAB_SETTINGS_DIR=str(root / ".lab-settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(root / ".lab-workspaces"))
     cmd = [str(jupyter), "lab", "--allow-root", "--no-browser", f"--port={port}",
@@ -112,6 +118,18 @@ def lab():
         except subprocess.TimeoutExpired:
             proc.kill()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def lab():
+    with _running_lab() as lab_:
+        yield lab_
+
+
+@pytest.fixture(scope="session")
+def lab_without_plugin():
+    with _running_lab(plugin=False) as lab_:
+        yield lab_
 
 
 @pytest.fixture(scope="session")
