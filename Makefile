@@ -13,7 +13,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,notebook,viz]'
+	$(PY) -m pip install -q -e '.[dev,notebook,viz,onnx]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
