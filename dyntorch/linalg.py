@@ -4,14 +4,27 @@ from __future__ import annotations
 import math
 
 from ._tensor import Tensor
-from .ops.linalg import cholesky, det, matmul, matrix_power, slogdet, solve
+from .ops.linalg import (
+    cholesky,
+    det,
+    eigh,
+    eigvalsh,
+    matmul,
+    matrix_power,
+    qr,
+    slogdet,
+    solve,
+    svd,
+    svdvals,
+)
 from .ops.linalg import cross as _cross
 from .ops.linalg import inverse as inv
 from .ops.reduce import amax, amin, vector_norm
 from .ops.reduce import sum as _sum
 
 __all__ = ["norm", "vector_norm", "matrix_norm", "inv", "det", "slogdet", "solve", "cholesky",
-           "matrix_power", "cross", "vecdot", "multi_dot", "inv_ex", "cholesky_ex"]
+           "matrix_power", "cross", "vecdot", "multi_dot", "inv_ex", "cholesky_ex", "eigh",
+           "eigvalsh", "svd", "svdvals", "qr"]
 
 
 def _two_dims(A: Tensor, dim, name: str) -> tuple:
@@ -35,8 +48,11 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,
     if ord == "fro":
         return vector_norm(A, 2, (d0, d1), keepdim)
     if ord == "nuc" or ord in (2, -2):
-        raise NotImplementedError(f"linalg.matrix_norm(ord={ord!r}) needs an SVD, which "
-                                  "dyntorch does not provide yet; use 'fro', 1, -1, inf or -inf")
+        s = svdvals(A.movedim((d0, d1), (-2, -1)))
+        r = s.sum(-1) if ord == "nuc" else (s.amax(-1) if ord == 2 else s.amin(-1))
+        if keepdim:
+            r = r.unsqueeze(min(d0, d1)).unsqueeze(max(d0, d1))
+        return r
     if ord in (1, -1):
         col = _sum(A.abs(), d0, keepdim=True)
         r = amax(col, d1, keepdim=True) if ord == 1 else amin(col, d1, keepdim=True)

@@ -211,3 +211,42 @@ def test_hand_written_attention_block(torch, device):
         return nll, acc, y.norm(dim=-1).max(), m.einsum("btc,btc->b", y, x)
 
     check(torch, attn, _r(2, 3, 4), _r(4, 4), _r(4, 4), _r(4, 4), device=device)
+
+
+def test_eigh_values_and_vectors(torch, device):
+    A = _spd(4)
+    # eigenvectors are defined up to sign: compare sign-free functions of them
+    check(torch, lambda m, a: (m.linalg.eigvalsh(a), m.linalg.eigh(a).eigenvalues,
+                               m.linalg.eigh(a).eigenvectors ** 2,
+                               m.linalg.eigh(a)[1][:, :2] @ m.linalg.eigh(a)[1][:, :2].mT),
+          A, device=device, rtol=1e-6, atol=1e-8)
+    check(torch, lambda m, a: m.linalg.eigvalsh(a), _spd(3, (2,)), device=device, rtol=1e-6)
+
+
+def test_svd_family(torch, device):
+    A = _r(4, 3)
+    check(torch, lambda m, a: (m.linalg.svdvals(a), m.linalg.svd(a, full_matrices=False).S,
+                               m.linalg.matrix_norm(a, "nuc"), m.linalg.matrix_norm(a, 2),
+                               m.linalg.matrix_norm(a, -2), m.linalg.norm(a, "nuc"),
+                               m.norm(a, "nuc")), A, device=device, rtol=1e-6, atol=1e-8)
+    U, S, Vh = dyntorch.linalg.svd(dyntorch.tensor(A), full_matrices=False)
+    np.testing.assert_allclose((U * S[None]) @ Vh, A, atol=1e-10)
+    Q, Rm = dyntorch.linalg.qr(dyntorch.tensor(A))
+    np.testing.assert_allclose(Q @ Rm, A, atol=1e-10)
+    np.testing.assert_allclose(Rm.tril(-1), 0, atol=1e-12)
+    x = dyntorch.tensor(A, requires_grad=True)
+    with pytest.raises(NotImplementedError, match="not implemented"):
+        dyntorch.linalg.svd(x).U.sum().backward()
+    with pytest.raises(NotImplementedError, match="not implemented"):
+        dyntorch.linalg.qr(x).R.sum().backward()
+
+
+def test_second_order_eigvalsh(torch):
+    check_double(torch, lambda m, a: m.linalg.eigvalsh(a) ** 2, _spd(3))
+    check_double(torch, lambda m, a: m.linalg.eigh(a).eigenvectors[:, 0] ** 2, _spd(3))
+    # svdvals: the first derivative needs U and Vh, whose own gradients are not implemented,
+    # so a second derivative raises rather than coming out silently incomplete
+    x = dyntorch.tensor(_r(3, 2), requires_grad=True)
+    (g,) = dyntorch.autograd.grad(dyntorch.linalg.svdvals(x).sum(), x, create_graph=True)
+    with pytest.raises(NotImplementedError):
+        g.sum().backward()

@@ -13,7 +13,7 @@ import string
 
 from .. import _backend as B
 from .._dispatch import op
-from .._tensor import Tensor
+from .._tensor import Tensor, _make
 from ._util import method
 from .index import return_type
 
@@ -758,6 +758,158 @@ def chain_matmul(*matrices) -> Tensor:
     for m in matrices[1:]:
         r = mm(r, m)
     return r
+
+
+# ----------------------------------------------------------------------------- decompositions
+def _sym_check(A, name):
+    _square(A, name)
+
+
+@op(name="linalg_eigvalsh", backward_name="LinalgEighBackward0")
+def _eigvalsh(xp, a, uplo="L"):
+    return xp.linalg.eigvalsh(a, UPLO=uplo)
+
+
+@_eigvalsh.def_derivative
+def _(ns, g, a, *, uplo="L"):
+    # dw_i = v_i^T dA v_i  ->  gA = V diag(g) V^T
+    v = _eigvecs(ns, a, uplo)
+    return ns.matmul(v * ns.expand_dims(g, -2), _mT(ns, v))
+
+
+@op(name="linalg_eigh_vectors", backward_name="LinalgEighBackward0")
+def _eigh_vectors(xp, a, uplo="L"):
+    return xp.linalg.eigh(a, UPLO=uplo)[1]
+
+
+@_eigh_vectors.def_derivative
+def _(ns, g, a, out, *, uplo="L"):
+    # gA = V (F * (V^T gV)) V^T, F_ij = 1 / (w_j - w_i) off the diagonal (distinct w)
+    w = _eigvals(ns, a, uplo)
+    diff = ns.expand_dims(w, -2) - ns.expand_dims(w, -1)
+    off = diff != 0
+    f = ns.where(off, 1.0, 0.0) / ns.where(off, diff, 1.0)
+    inner = ns.matmul(_mT(ns, out), g) * f
+    ga = ns.matmul(ns.matmul(out, inner), _mT(ns, out))
+    return (ga + _mT(ns, ga)) * 0.5  # A is symmetric: torch returns the symmetric part
+
+
+def _eigvecs(ns, a, uplo):
+    if isinstance(a, Tensor):
+        return _eigh_vectors(a, uplo=uplo)
+    return ns.xp.linalg.eigh(a, UPLO=uplo)[1]
+
+
+def _eigvals(ns, a, uplo):
+    if isinstance(a, Tensor):
+        return _eigvalsh(a, uplo=uplo)
+    return ns.xp.linalg.eigvalsh(a, UPLO=uplo)
+
+
+_eigh_rt = return_type("eigh", ("eigenvalues", "eigenvectors"))
+
+
+def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:
+    """Eigenvalues (ascending) of symmetric matrices (``torch.linalg.eigvalsh``)."""
+    _sym_check(A, "eigvalsh")
+    return _eigvalsh(A, uplo=UPLO)
+
+
+def eigh(A: Tensor, UPLO: str = "L"):
+    """Eigenvalues (ascending) and eigenvectors of symmetric matrices (``torch.linalg.eigh``).
+
+    Both outputs are differentiable; eigenvector gradients need distinct eigenvalues.
+    """
+    _sym_check(A, "eigh")
+    return _eigh_rt(_eigvalsh(A, uplo=UPLO), _eigh_vectors(A, uplo=UPLO))
+
+
+@op(name="linalg_svdvals", backward_name="LinalgSvdBackward0")
+def _svdvals(xp, a):
+    return xp.linalg.svd(a, compute_uv=False)
+
+
+@_svdvals.def_derivative
+def _(ns, g, a):
+    # ds_i = u_i^T dA v_i  ->  gA = U diag(g) Vh (reduced SVD)
+    if isinstance(a, Tensor):
+        u, _s, vh = _svd_factors(a, full_matrices=False)
+    else:
+        u, _s, vh = ns.xp.linalg.svd(a, full_matrices=False)
+    return ns.matmul(u * ns.expand_dims(g, -2), vh)
+
+
+def _no_grad_factor(name, what):
+    """An op for one factor of a decomposition whose gradient dyntorch does not implement:
+    backward raises instead of silently dropping the contribution."""
+    def fwd(xp, a, **kw):
+        return what(xp, a, **kw)
+
+    f = op(name=name)(fwd)
+
+    @f.def_derivative
+    def _(ns, g, _a, **kw):
+        raise NotImplementedError(
+            f"{name}: gradients through this factor are not implemented in dyntorch (the "
+            "singular/eigen values are differentiable). Detach it if it should be constant.")
+
+    return f
+
+
+_svd_u = _no_grad_factor("linalg_svd_u", lambda xp, a, full_matrices=True: xp.linalg.svd(
+    a, full_matrices=full_matrices)[0])
+_svd_vh = _no_grad_factor("linalg_svd_vh", lambda xp, a, full_matrices=True: xp.linalg.svd(
+    a, full_matrices=full_matrices)[2])
+_qr_q = _no_grad_factor("linalg_qr_q", lambda xp, a, mode="reduced": xp.linalg.qr(a, mode)[0])
+_qr_r = _no_grad_factor("linalg_qr_r", lambda xp, a, mode="reduced": xp.linalg.qr(a, mode)[1])
+
+
+def _svd_factors(A, full_matrices):
+    if A._rg:
+        return (_svd_u(A, full_matrices=full_matrices), _svdvals(A),
+                _svd_vh(A, full_matrices=full_matrices))
+    xp = B.xp_of(A._data)
+    u, s, vh = xp.linalg.svd(A._data, full_matrices=full_matrices)
+    return _make(u), _make(s), _make(vh)
+
+
+_svd_rt = return_type("svd", ("U", "S", "Vh"))
+
+
+def svd(A: Tensor, full_matrices: bool = True):
+    """``(U, S, Vh)`` with ``A = U diag(S) Vh`` (``torch.linalg.svd``).
+
+    S is differentiable; gradients through U or Vh raise NotImplementedError (not silently
+    dropped).
+    """
+    if A._data.ndim < 2:
+        raise RuntimeError(f"linalg.svd(): The input tensor A must have at least 2 dimensions, "
+                           f"got {A._data.ndim}")
+    return _svd_rt(*_svd_factors(A, full_matrices))
+
+
+def svdvals(A: Tensor) -> Tensor:
+    """Singular values, descending (``torch.linalg.svdvals``)."""
+    if A._data.ndim < 2:
+        raise RuntimeError("linalg.svdvals(): The input tensor A must have at least 2 "
+                           "dimensions")
+    return _svdvals(A)
+
+
+_qr_rt = return_type("qr", ("Q", "R"))
+
+
+def qr(A: Tensor, mode: str = "reduced"):
+    """``(Q, R)`` with ``A = Q R`` (``torch.linalg.qr``); backward raises NotImplementedError."""
+    if mode not in ("reduced", "complete", "r"):
+        raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of "
+                           "'reduced' (default), 'r', or 'complete'")
+    m = "reduced" if mode == "r" else mode
+    if A._rg:
+        q, r = _qr_q(A, mode=m), _qr_r(A, mode=m)
+    else:
+        q, r = (_make(x) for x in B.xp_of(A._data).linalg.qr(A._data, m))
+    return _qr_rt(A.new_zeros(0) if mode == "r" else q, r)
 
 
 def _rmatmul(self, other):
