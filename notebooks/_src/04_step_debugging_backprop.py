@@ -66,22 +66,18 @@ print("same gradients as backward():",
 # and names the *first* bad op, its module and your line of code.
 
 # %%
-class Risky(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(4, 4)
-
-    def forward(self, x):
-        h = self.fc(x)
+class LogScore(nn.Module):
+    def forward(self, h):
         return torch.log(h).sum()       # log of negative numbers -> nan
 
 
+risky = nn.Sequential(nn.Linear(4, 4), LogScore())
 try:
     with detect_nonfinite():
-        Risky()(torch.randn(8, 4)).backward()
+        risky(torch.randn(8, 4)).backward()
 except NonFiniteError as err:
     print(err)
-    print("direction:", err.direction, "| op:", err.op, "| scope:", err.scope,
+    print("direction:", err.direction, "| op:", err.op, "| scope:", repr(err.scope),
           "| line:", err.source[1])
 
 # %% [markdown]
