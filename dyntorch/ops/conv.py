@@ -49,6 +49,7 @@ def _windows(xp, a, kh, kw, oh, ow, stride, dil):
 
 
 _pad_cache: dict = {}  # padded scratch arrays, reused across calls (borders stay filled)
+_PAD_CACHE_MAX_BYTES = 64 << 20
 
 
 def _padded(xp, x, pad, value=0.0):
@@ -74,9 +75,10 @@ def _padded(xp, x, pad, value=0.0):
             out[:, :, :, :pl] = value
         if pr:
             out[:, :, :, w + pl:] = value
-        if len(_pad_cache) >= 16:
-            _pad_cache.pop(next(iter(_pad_cache)))
-        _pad_cache[key] = out
+        if out.nbytes <= _PAD_CACHE_MAX_BYTES:  # big ones are not worth pinning in memory
+            if len(_pad_cache) >= 16:
+                _pad_cache.pop(next(iter(_pad_cache)))
+            _pad_cache[key] = out
     out[:, :, pt:pt + h, pl:pl + w] = x
     return out
 
