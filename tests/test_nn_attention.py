@@ -218,3 +218,25 @@ def test_encoder_layer_trains_with_dropout(rng):
     q = dt.tensor(rng.standard_normal((5, 2, 8)).astype(np.float32))
     out, w = mha(q, q, q)
     assert tuple(w.shape) == (2, 5, 5) and tuple(out.shape) == (5, 2, 8)
+
+
+def test_full_transformer_matches_torch(rng):
+    kw = dict(d_model=8, nhead=2, num_encoder_layers=1, num_decoder_layers=2,
+              dim_feedforward=16, batch_first=True)
+    ref = torch.nn.Transformer(**kw)
+    ours = nn.Transformer(**kw)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    ours, ref = _twin(ours, ref)
+    ours.eval()
+    ref.eval()
+    src, tgt = rng.standard_normal((2, 5, 8)), rng.standard_normal((2, 4, 8))
+    mask = torch.nn.Transformer.generate_square_subsequent_mask(4).double()
+    ts, tt = dt.tensor(src, requires_grad=True), dt.tensor(tgt, requires_grad=True)
+    rs, rt = torch.tensor(src, requires_grad=True), torch.tensor(tgt, requires_grad=True)
+    y = ours(ts, tt, tgt_mask=dt.tensor(mask.numpy()))
+    ty = ref(rs, rt, tgt_mask=mask)
+    _close(y, ty, 1e-8)
+    y.sum().backward()
+    ty.sum().backward()
+    _close(ts.grad, rs.grad, 1e-8)
+    _close(tt.grad, rt.grad, 1e-8)
