@@ -184,7 +184,8 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                     elif n_out > 1 and plain and _from_this_step(lst[nr], outs):
                         # x * x: both partials go to x; adding the second into the first in
                         # place would change what this step reports as sent
-                        lst[nr] = lst[nr] + r
+                        s = lst[nr] + r
+                        lst[nr] = s if s.__class__ is r.__class__ else _xp(r).asarray(s)
                         fresh[c][nr] = True
                         continue
                     _add(buf, fresh, c, nr, r, own, create_graph)
@@ -219,6 +220,12 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     return captured
 
 
+def _xp(arr):
+    from .._backend import xp_of
+
+    return xp_of(arr)
+
+
 def _from_this_step(cur, outs) -> bool:
     for o in outs:
         if o is cur:
@@ -250,7 +257,8 @@ def _add(buf, fresh, node, nr, g, is_fresh, create_graph):
     elif fl[nr] and cur.shape == g.shape and cur.dtype == g.dtype and cur.flags.writeable:
         cur += g
     else:
-        lst[nr] = cur + g
+        s = cur + g
+        lst[nr] = s if s.__class__ is cur.__class__ else _xp(cur).asarray(s)  # 0-d sums
         fl[nr] = True
 
 
@@ -304,7 +312,7 @@ def _accumulate(node, g, is_fresh, create_graph):
         if old is None:
             t._grad = _make(g if is_fresh and g.flags.writeable else g.copy())
         elif old._rg or old.grad_fn is not None:
-            t._grad = _make(old._data + g)
+            t._grad = _make(_xp(g).asarray(old._data + g))
         else:
             d = old._data
             if d.shape == g.shape and d.flags.writeable:
@@ -312,7 +320,7 @@ def _accumulate(node, g, is_fresh, create_graph):
                 if old._vc is not None:
                     old._vc[0] += 1
             else:
-                old._data = d + g
+                old._data = _xp(g).asarray(d + g)
     for h in tuple((t._extra or {}).get("post_hooks", {}).values()):
         h(t)
 
