@@ -75,3 +75,30 @@ def test_gelu_float32_matches_torch(approximate):
     ya.backward(dyntorch.tensor(g))
     yb.backward(torch.tensor(g))
     np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=2e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_layer_norm_fast_path_matches_torch(affine, dtype):
+    """The per-row in-place layer_norm path: 2 normalised dims, a non-contiguous input."""
+    torch = pytest.importorskip("torch")
+    import dyntorch
+
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((6, 7, 5, 3)) * 2 + 1).astype(dtype).transpose(1, 0, 2, 3)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    w = rng.standard_normal((5, 3)).astype(dtype) if affine else None
+    b = rng.standard_normal((5, 3)).astype(dtype) if affine else None
+    tol = dict(rtol=2e-4, atol=2e-5) if dtype == "float32" else dict(rtol=1e-10, atol=1e-12)
+
+    def run(lib):
+        xs = lib.tensor(x, requires_grad=True)
+        ws = lib.tensor(w, requires_grad=True) if affine else None
+        bs = lib.tensor(b, requires_grad=True) if affine else None
+        y = lib.nn.functional.layer_norm(xs, (5, 3), ws, bs)
+        y.backward(lib.tensor(g))
+        return [y.detach().numpy(), xs.grad.numpy()] + (
+            [ws.grad.numpy(), bs.grad.numpy()] if affine else [])
+
+    for a, b_ in zip(run(dyntorch), run(torch)):
+        np.testing.assert_allclose(a, b_, **tol)

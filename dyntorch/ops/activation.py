@@ -35,8 +35,25 @@ def _gelu(xp, a, approximate="none"):
     if approximate == "tanh":
         t = xp.tanh(_SQRT_2_PI * (a + _GELU_C * a * a * a))
         return 0.5 * a * (1.0 + t), t
-    cdf = 0.5 * (1.0 + erf_array(xp, a * _INV_SQRT2))
+    cdf = erf_array(xp, a * _INV_SQRT2)  # a new array: finish the CDF in place
+    cdf += 1.0
+    cdf *= 0.5
     return a * cdf, cdf
+
+
+def _gelu_grad_arrays(xp, g, a, cdf):
+    """Plain-path gelu gradient g * (cdf + a * pdf(a)), the ``ns`` formula below computed
+    in place on one new array (fewer temporaries: GELU's backward is memory-bound)."""
+    p = a * a
+    p *= -0.5
+    xp.exp(p, out=p)
+    p *= a
+    p *= _INV_SQRT_2PI
+    p += cdf
+    if p.dtype == g.dtype:
+        p *= g
+        return p
+    return g * p
 
 
 @_gelu.def_derivative
@@ -46,6 +63,8 @@ def _(ns, g, a, out, approximate="none"):
         t = out[1] if plain else ns.tanh(_SQRT_2_PI * (a + _GELU_C * a * a * a))
         return g * (0.5 * (1.0 + t) +
                     0.5 * a * (1.0 - t * t) * _SQRT_2_PI * (1.0 + 3.0 * _GELU_C * a * a))
+    if plain and a.ndim:
+        return _gelu_grad_arrays(ns.xp, g, a, out[1])
     cdf = out[1] if plain else 0.5 * (1.0 + ns.erf(a * _INV_SQRT2))
     return g * (cdf + a * ns.exp(-0.5 * a * a) * _INV_SQRT_2PI)
 
