@@ -199,10 +199,21 @@ class Tensor:
         return bool(self.item())
 
     def __float__(self) -> float:
+        if self._data.size != 1:
+            raise self._not_scalar("float")
         return float(self.item())
 
     def __int__(self) -> int:
+        if self._data.size != 1:
+            raise self._not_scalar("int")
         return int(self.item())
+
+    def _not_scalar(self, kind: str) -> ValueError:
+        # torch raises ValueError here (RuntimeError only from .item())
+        return ValueError(
+            f"only one element tensors can be converted to Python scalars: {kind}() got a "
+            f"tensor of shape {list(self._data.shape)} ({self._data.size} elements); reduce "
+            "it first (e.g. .sum(), .mean()) or index a single element")
 
     def __index__(self) -> int:
         if self._data.dtype.kind not in "iub" or self._data.size != 1:
