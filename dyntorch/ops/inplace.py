@@ -7,6 +7,8 @@ the version counter lets backward catch saved tensors changed afterwards.
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from .. import _backend as B
@@ -169,12 +171,34 @@ def _fast(t: Tensor, others) -> bool:
         isinstance(o, Tensor) and o._rg for o in others))) and t._data.flags.writeable
 
 
+def _fast_error(self: Tensor, name: str, others) -> RuntimeError:
+    """torch's message for a fast-path in-place op NumPy refused (a shape that does not
+    broadcast into ``self``, or an operand on another device)."""
+    ts = [o for o in others if isinstance(o, Tensor)]
+    if any(o._data.__class__ is not self._data.__class__ for o in ts):
+        return _device_error(SimpleNamespace(name=name), (self, *ts))
+    shapes = [list(o.shape) for o in ts]
+    try:
+        bshape = list(np.broadcast_shapes(self._data.shape, *(o._data.shape for o in ts)))
+    except ValueError:
+        return RuntimeError(
+            f"{name}(): the size of the other operand{'s' if len(ts) > 1 else ''} {shapes} "
+            f"does not broadcast with the tensor's shape {list(self.shape)}")
+    return RuntimeError(
+        f"{name}(): output with shape {list(self.shape)} doesn't match the broadcast shape "
+        f"{bshape} (other operand shapes {shapes}). An in-place op cannot change the "
+        "tensor's shape; use the out-of-place op instead.")
+
+
 def add_(self, other, *, alpha=1):
     if _fast(self, (other,)) and self._data.dtype.kind == "f":
         o = _scalar_or_data(other)
         if isinstance(other, Tensor) and other._data.__class__ is not self._data.__class__:
             raise _device_error(E.add, (self, other))
-        self._data += o if alpha == 1 else o * alpha
+        try:
+            self._data += o if alpha == 1 else o * alpha
+        except ValueError:
+            raise _fast_error(self, "add_", (other,)) from None
         bump(self)
         return self
     return inplace(self, "add_", lambda s: E.add_(s, other, alpha=alpha), other)
@@ -183,7 +207,10 @@ def add_(self, other, *, alpha=1):
 def sub_(self, other, *, alpha=1):
     if _fast(self, (other,)) and self._data.dtype.kind == "f":
         o = _scalar_or_data(other)
-        self._data -= o if alpha == 1 else o * alpha
+        try:
+            self._data -= o if alpha == 1 else o * alpha
+        except (ValueError, TypeError):
+            raise _fast_error(self, "sub_", (other,)) from None
         bump(self)
         return self
     return inplace(self, "sub_", lambda s: E.sub_(s, other, alpha=alpha), other)
@@ -191,7 +218,10 @@ def sub_(self, other, *, alpha=1):
 
 def mul_(self, other):
     if _fast(self, (other,)) and self._data.dtype.kind == "f":
-        self._data *= _scalar_or_data(other)
+        try:
+            self._data *= _scalar_or_data(other)
+        except (ValueError, TypeError):
+            raise _fast_error(self, "mul_", (other,)) from None
         bump(self)
         return self
     return inplace(self, "mul_", lambda s: E.mul(s, other), other)
@@ -199,7 +229,10 @@ def mul_(self, other):
 
 def div_(self, other, *, rounding_mode=None):
     if rounding_mode is None and _fast(self, (other,)) and self._data.dtype.kind == "f":
-        self._data /= _scalar_or_data(other)
+        try:
+            self._data /= _scalar_or_data(other)
+        except (ValueError, TypeError):
+            raise _fast_error(self, "div_", (other,)) from None
         bump(self)
         return self
     return inplace(self, "div_", lambda s: E.true_divide(s, other, rounding_mode=rounding_mode),
@@ -274,7 +307,10 @@ for _n, _f in E.FLOAT_UNARY.items():
 
 def addcmul_(self, t1, t2, *, value=1):
     if _fast(self, (t1, t2)):
-        self._data += value * (t1._data * t2._data)
+        try:
+            self._data += value * (t1._data * t2._data)
+        except (ValueError, TypeError):
+            raise _fast_error(self, "addcmul_", (t1, t2)) from None
         bump(self)
         return self
     return inplace(self, "addcmul_", lambda s: s + value * t1 * t2, t1, t2)
@@ -282,7 +318,10 @@ def addcmul_(self, t1, t2, *, value=1):
 
 def addcdiv_(self, t1, t2, *, value=1):
     if _fast(self, (t1, t2)):
-        self._data += value * (t1._data / t2._data)
+        try:
+            self._data += value * (t1._data / t2._data)
+        except (ValueError, TypeError):
+            raise _fast_error(self, "addcdiv_", (t1, t2)) from None
         bump(self)
         return self
     return inplace(self, "addcdiv_", lambda s: s + value * t1 / t2, t1, t2)
