@@ -41,8 +41,12 @@ def _infer(data):
     try:
         arr = np.array(data)
     except ValueError as e:
-        raise ValueError(f"tensor(): could not build a tensor from the data: {e}. Nested "
-                         "lists must have the same length at each level.") from None
+        where = _ragged(data)
+        if where is None:
+            raise ValueError(f"tensor(): could not build a tensor from the data: {e}") from None
+        raise ValueError(f"tensor(): expected sequence of length {where[0]} at dim {where[1]} "
+                         f"(got {where[2]}); nested lists must have the same length at each "
+                         "level (pad them, or use nn.utils.rnn.pad_sequence)") from None
     if arr.dtype == object:
         raise TypeError("tensor(): could not infer dtype; nested sequences must be regular and "
                         f"hold numbers (got {type(data).__name__})")
@@ -56,6 +60,26 @@ def _infer(data):
     else:
         raise TypeError(f"tensor(): unsupported data of NumPy type {arr.dtype}")
     return arr, dt
+
+
+def _ragged(data, dim=0):
+    """(expected length, dim, got) for the first ragged level of nested lists, or None."""
+    if not isinstance(data, (list, tuple)):
+        return None
+    items = [x for x in data if isinstance(x, (list, tuple))]
+    if not items:
+        return None
+    if len(items) != len(data):
+        return (len(items[0]), dim + 1, "a scalar")
+    n = len(items[0])
+    for x in items[1:]:
+        if len(x) != n:
+            return (n, dim + 1, len(x))
+    for x in items:
+        found = _ragged(x, dim + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def _flat(data):
@@ -116,10 +140,22 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
     return _make(ndarray)
 
 
+def _nonneg(shape: tuple) -> tuple:
+    for s in shape:
+        if s < 0:
+            raise RuntimeError(
+                f"Trying to create tensor with negative dimension {s}: {list(shape)}")
+    return shape
+
+
+def _need_tensor(name: str, input) -> None:
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(input).__name__}")
+
+
 def _filled(fill, size, dtype, device, requires_grad, default=None):
-    shape = shape_arg(size)
-    if any(s < 0 for s in shape):
-        raise RuntimeError(f"Trying to create tensor with negative dimension: {list(shape)}")
+    shape = _nonneg(shape_arg(size))
     dt = _dt(dtype, default)
     xp = B.xp_for(B.to_device(device))
     if fill is None:
@@ -171,20 +207,24 @@ def _like(fn, input, dtype, device, requires_grad, *extra):
 
 
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    _need_tensor("zeros_like", input)
     return _filled(0, input.shape, dtype or input.dtype, device or input.device, requires_grad)
 
 
 def ones_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    _need_tensor("ones_like", input)
     return _filled(1, input.shape, dtype or input.dtype, device or input.device, requires_grad)
 
 
 def empty_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    _need_tensor("empty_like", input)
     return _filled(None, input.shape, dtype or input.dtype, device or input.device,
                    requires_grad)
 
 
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False,
               memory_format=None):
+    _need_tensor("full_like", input)
     return full(input.shape, fill_value, dtype=dtype or input.dtype,
                 device=device or input.device, requires_grad=requires_grad)
 
@@ -256,7 +296,7 @@ def _rng(generator, device):
 
 
 def _random(kind, size, generator, dtype, device, requires_grad, **kw):
-    shape = shape_arg(size)
+    shape = _nonneg(shape_arg(size))
     dt = _dt(dtype)
     if not dt.is_floating_point:
         raise RuntimeError(f"{kind}(): expected a floating point dtype, got {dt}")
@@ -280,29 +320,37 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, o
 
 
 def rand_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
+    _need_tensor("rand_like", input)
     return rand(input.shape, dtype=dtype or input.dtype, device=device or input.device,
                 requires_grad=requires_grad, generator=generator)
 
 
 def randn_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
+    _need_tensor("randn_like", input)
     return randn(input.shape, dtype=dtype or input.dtype, device=device or input.device,
                  requires_grad=requires_grad, generator=generator)
 
 
-def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None,
+def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None,
             requires_grad=False):
-    """Random integers in [low, high)."""
-    if high is None:
+    """Random integers in [low, high); ``randint(high, size)`` starts at 0 like torch."""
+    if size is None and isinstance(high, (tuple, list)):
+        low, high, size = 0, low, high  # randint(10, (3,))
+    elif high is None:
         low, high = 0, low
     if size is None:
         raise TypeError("randint(): missing the 'size' argument, e.g. randint(0, 10, (3,))")
-    shape = shape_arg((size,) if isinstance(size, int) else size)
+    shape = _nonneg(shape_arg((size,) if isinstance(size, int) else size))
+    if low >= high:
+        raise RuntimeError(f"randint(): expects 'low' to be less than 'high', but got "
+                           f"low={low} >= high={high}")
     dt = _dt(dtype, B.int64)
     arr = _rng(generator, device).integers(low, high, size=shape)
     return _make(arr.astype(dt.np, copy=False))
 
 
 def randint_like(input, low=0, high=None, *, dtype=None, device=None):
+    _need_tensor("randint_like", input)
     return randint(low, high, input.shape, dtype=dtype or input.dtype,
                    device=device or input.device)
 
@@ -316,6 +364,11 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False)
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None,
            requires_grad=False):
     """Normal samples with the given mean and std (numbers or tensors)."""
+    if isinstance(std, Tensor):
+        if std.numel() and bool((std < 0).any()):
+            raise RuntimeError("normal expects all elements of std >= 0.0")
+    elif std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         ref = mean if isinstance(mean, Tensor) else std
         return randn(ref.shape, generator=generator, dtype=ref.dtype, device=ref.device) * \
