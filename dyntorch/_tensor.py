@@ -5,6 +5,8 @@ file holds only what a tensor is, not what can be computed with it.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from . import _backend as B
@@ -124,7 +126,20 @@ class Tensor:
 
     @property
     def grad(self):
-        return self._grad
+        g = self._grad
+        if g is None and self.grad_fn is not None and not (
+                self._extra and self._extra.get("retains")):
+            # torch warns here: a common slip is `w = randn(3, requires_grad=True).to(dev)`,
+            # whose `.grad` stays None because `w` is no longer the leaf
+            warnings.warn(
+                "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. "
+                "Its .grad attribute won't be populated during autograd.backward(). If you "
+                "indeed want the .grad field to be populated for a non-leaf Tensor, use "
+                ".retain_grad() on the non-leaf Tensor. If you access the non-leaf Tensor by "
+                "mistake (e.g. `w = dyntorch.randn(3, requires_grad=True).to(device)`), make "
+                "sure you access the leaf Tensor instead (create it on the device, or call "
+                ".requires_grad_() after moving it).", UserWarning, stacklevel=2)
+        return g
 
     @grad.setter
     def grad(self, value) -> None:
