@@ -9,6 +9,19 @@ from .._tensor import Tensor, _make
 from .engine import steps
 from .node import accumulator
 
+#: Objects told about every ``backward()``: ``before_backward(outputs)`` runs before the engine
+#: and ``after_backward(outputs)`` after it (the live view follows training loops this way).
+#: An observer's exception is its own business: it never breaks the user's backward.
+backward_observers: list = []
+
+
+def _notify(method: str, outputs) -> None:
+    for o in tuple(backward_observers):
+        try:
+            getattr(o, method)(outputs)
+        except Exception as e:  # noqa: BLE001 - drawing must never break training
+            o.error = e
+
 
 def _seq(x) -> tuple:
     if x is None:
@@ -79,6 +92,17 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     """Accumulate gradients of ``tensors`` into the leaves' ``.grad``."""
     if retain_graph is None:
         retain_graph = create_graph
+    if backward_observers:
+        outs = _seq(tensors)
+        _notify("before_backward", outs)
+        try:
+            return _backward(tensors, grad_tensors, retain_graph, create_graph, inputs)
+        finally:
+            _notify("after_backward", outs)
+    return _backward(tensors, grad_tensors, retain_graph, create_graph, inputs)
+
+
+def _backward(tensors, grad_tensors, retain_graph, create_graph, inputs):
     roots, seeds = make_roots(tensors, grad_tensors, create_graph)
     capture = None
     accumulate = True

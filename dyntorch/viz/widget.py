@@ -493,6 +493,27 @@ def _rename_like(doc: dict, old: dict) -> dict:
     return out
 
 
+class _BackwardObserver:
+    """Connects a live view to ``autograd.functional_api.backward_observers``."""
+
+    def __init__(self, view):
+        self.view = view
+
+    def before_backward(self, outputs) -> None:
+        self.view._before_backward(outputs)
+
+    def after_backward(self, outputs) -> None:
+        self.view._after_backward(outputs)
+
+    @property
+    def error(self):
+        return self.view.error
+
+    @error.setter
+    def error(self, e) -> None:
+        self.view.error = e
+
+
 @contextlib.contextmanager
 def live(*, interval: float = 0.1, model=None, display: bool = True,
          **kw: Any) -> Iterator[LiveView]:
@@ -530,30 +551,15 @@ def live(*, interval: float = 0.1, model=None, display: bool = True,
             _display(view)
         except ImportError:
             pass
-    original = F.backward
-
-    def backward(tensors, *args, **kwargs):
-        ts = F._seq(tensors)
-        try:
-            view._before_backward(ts)
-        except Exception as e:  # noqa: BLE001 - drawing must never break training
-            view.error = e
-        r = original(tensors, *args, **kwargs)
-        try:
-            view._after_backward(ts)
-        except Exception as e:  # noqa: BLE001
-            view.error = e
-        return r
-
-    # Tensor.backward looks F.backward up at call time; the engine has no backward observer.
-    F.backward = backward
+    observer = _BackwardObserver(view)
+    F.backward_observers.append(observer)
     remove = D.add_hook(view._on_op)
     try:
         yield view
     finally:
         remove()
-        if F.backward is backward:
-            F.backward = original
+        if observer in F.backward_observers:
+            F.backward_observers.remove(observer)
         view.flush()
         if view.iteration or view.losses or view.series:
             view.push_metrics()
