@@ -102,3 +102,30 @@ def test_layer_norm_fast_path_matches_torch(affine, dtype):
 
     for a, b_ in zip(run(dyntorch), run(torch)):
         np.testing.assert_allclose(a, b_, **tol)
+
+
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("grads", [(True, True, True), (False, True, False), (True, False, True)])
+@pytest.mark.parametrize("shape", [(8, 4), (5, 4, 3, 6)])
+def test_batch_norm_fast_path_matches_torch(train, grads, shape):
+    """Per-channel BLAS statistics and the folded gradient, for every subset of inputs that
+    need a gradient, in float32 and 2-D (S = 1) as well as 4-D input."""
+    torch = pytest.importorskip("torch")
+    import dyntorch
+
+    rng = np.random.default_rng(7)
+    c = shape[1]
+    x = (rng.standard_normal(shape) * 3 + 2).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    w, b = rng.standard_normal(c).astype(np.float32), rng.standard_normal(c).astype(np.float32)
+    rm, rv = rng.standard_normal(c).astype(np.float32), rng.random(c).astype(np.float32) + 0.5
+
+    def run(lib):
+        ts = [lib.tensor(a, requires_grad=r) for a, r in zip((x, w, b), grads)]
+        y = lib.nn.functional.batch_norm(ts[0], lib.tensor(rm), lib.tensor(rv), ts[1], ts[2],
+                                         training=train)
+        y.backward(lib.tensor(g))
+        return [y.detach().numpy()] + [t.grad.numpy() for t, r in zip(ts, grads) if r]
+
+    for a, b_ in zip(run(dyntorch), run(torch)):
+        np.testing.assert_allclose(a, b_, rtol=1e-4, atol=1e-4)

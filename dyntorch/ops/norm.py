@@ -166,18 +166,83 @@ def _batch_norm(xp, x, w, b, mean=None, var=None, eps=1e-5):
     axes = (0,) + tuple(range(2, x.ndim))
     cshape = (x.shape[1],) + (1,) * (x.ndim - 2)
     if mean is None:
+        if x.size:
+            return _bn_train_arrays(xp, x, w, b, eps)
         xc, m, v, rstd = _stats(xp, x, axes, eps)
     else:
         m = mean.reshape(cshape).copy()  # running stats change in place later
         v = var.reshape(cshape).copy()
         rstd = 1.0 / xp.sqrt(v + eps)
         xc = x - m
-    y = xc * rstd
+    y = xc  # a new array: scale and shift it in place
+    y *= rstd
     if w is not None:
         y *= w.reshape(cshape)
     if b is not None:
         y += b.reshape(cshape)
     return y, m, v, rstd
+
+
+def _chan_sum(xp, a3):
+    """Per-channel sums of an (N, C, S) array: S-long rows by BLAS, then over N."""
+    if a3.shape[2] > 1 and a3.dtype.char in "fd":
+        return (a3 @ xp.ones(a3.shape[2], dtype=a3.dtype)).sum(axis=0)
+    return a3.sum(axis=(0, 2))
+
+
+def _chan_dot(xp, a3, b3):
+    """Per-channel sums of a3 * b3 without the full-size product where it can."""
+    vecdot = getattr(xp, "vecdot", None)
+    if vecdot is not None and a3.shape[2] > 1 and a3.dtype == b3.dtype and \
+            a3.dtype.char in "fd":
+        return vecdot(a3, b3).sum(axis=0)
+    return (a3 * b3).sum(axis=(0, 2))
+
+
+def _bn_train_arrays(xp, x, w, b, eps):
+    """Training-mode batch_norm forward on an (N, C, S) view: per-channel BLAS statistics
+    and one output array updated in place (the scale folds rstd and weight together)."""
+    n, c = x.shape[0], x.shape[1]
+    x3 = x.reshape(n, c, -1)
+    count = n * x3.shape[2]
+    stat_shape = (1, c) + (1,) * (x.ndim - 2)
+    m = _chan_sum(xp, x3) / count
+    y = x3 - m[:, None]
+    v = _chan_dot(xp, y, y) / count
+    rstd = 1.0 / xp.sqrt(v + eps)
+    y *= (rstd * w.reshape(c) if w is not None else rstd)[:, None]
+    if b is not None:
+        y += b.reshape(c)[:, None]
+    return (y.reshape(x.shape), m.reshape(stat_shape), v.reshape(stat_shape),
+            rstd.reshape(stat_shape))
+
+
+def _bn_backward_arrays(xp, g, x, w, m, rstd, train, needs):
+    """Plain-path batch_norm gradients: the ``ns`` formula below per channel on (N, C, S)
+    views. With gxh = g * w, mean(gxh) and mean(gxh * xhat) are w times the bias and weight
+    gradients over the count, so gx = rstd * w * (g - gb / count - xhat * gw / count)."""
+    n, c = x.shape[0], x.shape[1]
+    x3, g3 = x.reshape(n, c, -1), g.reshape(n, c, -1)
+    count = n * x3.shape[2]
+    r = rstd.reshape(c)
+    xhat = x3 - m.reshape(c)[:, None]
+    xhat *= r[:, None]
+    need_stats = needs[0] and train
+    gw = _chan_dot(xp, g3, xhat) if needs[1] and w is not None or need_stats else None
+    gb = _chan_sum(xp, g3) if needs[2] or need_stats else None
+    gx = None
+    if needs[0]:
+        scale = r * w.reshape(c) if w is not None else r
+        if train:
+            xhat *= (gw / count)[:, None]  # xhat is not needed any more: reuse its memory
+            xhat += (gb / count)[:, None]
+            gx = xp.subtract(g3, xhat, out=xhat)
+            gx *= scale[:, None]
+        else:
+            gx = g3 * scale[:, None]
+        gx = gx.reshape(x.shape)
+    return (gx, gw.reshape(w.shape) if needs[1] and w is not None else None,
+            gb if needs[2] else None)
 
 
 @_batch_norm.def_derivative
@@ -187,6 +252,8 @@ def _(ns, g, x, w, _b, out, mean=None, var=None, eps=1e-5, needs=(True, True, Tr
     train = mean is None
     if ns.xp is not None:
         m, rstd = out[1], out[3]
+        if x.size and g.dtype == x.dtype:
+            return _bn_backward_arrays(ns.xp, g, x, w, m, rstd, train, needs)
     elif train:
         m, rstd = _stats_ns(ns, x, axes, eps)
     else:
