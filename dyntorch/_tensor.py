@@ -20,6 +20,9 @@ class Tensor:
     # Hot fields are slots; rarely set ones are class-level defaults that an instance
     # overrides in its __dict__ only when needed, so creating a tensor writes four fields.
     __slots__ = ("_data", "_rg", "grad_fn", "_vc", "__dict__", "__weakref__")
+    # NumPy defers binary operators to ours (np.float64(2) * t is a Tensor, with its graph,
+    # not an ndarray that silently drops autograd); torch sets the same priority
+    __array_priority__ = 1000
     _out_nr = 0
     _grad = None
     _base = None

@@ -460,3 +460,20 @@ def test_numpy_style_reduction_keywords():
     x = dyntorch.ones(2, 3)
     assert x.sum(axis=1).tolist() == [3.0, 3.0]
     assert tuple(x.mean(1, keepdims=True).shape) == (2, 1)
+
+
+@pytest.mark.parametrize("expr", [
+    "np.float64(2.0) * x", "x * np.float64(2.0)", "np.sqrt(4.0) * x", "x / np.sqrt(4.0)",
+    "np.float32(2) + x", "np.int64(3) - x", "np.float64(2.0) / x", "x ** np.int64(2)",
+])
+def test_numpy_scalars_act_like_python_numbers(expr):
+    """NumPy scalars (np.sqrt(d), a np.float64 read from a NumPy array) behave as Python
+    numbers in torch: the result stays a float32 tensor and keeps its graph."""
+    results = {}
+    for name, lib in LIBS.items():
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        y = eval(expr, {"np": np, "x": x})
+        assert type(y).__name__ == "Tensor", f"{name}: {type(y)}"
+        y.sum().backward()
+        results[name] = (_dt(y.dtype), y.detach().numpy(), x.grad.numpy())
+    _close(results["torch"], results["dyntorch"])

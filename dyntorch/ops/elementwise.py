@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 from .. import _backend as B
 from .._dispatch import OpDef, apply, op
 from .._tensor import Tensor, _make
@@ -684,12 +686,21 @@ FLOAT_UNARY = _make_float_unaries()
 
 
 # ----------------------------------------------------------------------------- Tensor methods
+_NP_SCALAR = np.generic
+
+
 def _binary(fn):
+    # A NumPy scalar operand (np.float64(2), np.sqrt(d)) counts as a Python number, as in
+    # torch: it must not turn a float32 tensor into float64 (NEP 50 makes np.float64 strong)
     if isinstance(fn, OpDef):  # straight to the door: this is the hottest path there is
         def m(self, other):
+            if other.__class__ is not Tensor and isinstance(other, _NP_SCALAR):
+                other = other.item()
             return apply(fn, self, other)
     else:
         def m(self, other):
+            if other.__class__ is not Tensor and isinstance(other, _NP_SCALAR):
+                other = other.item()
             return fn(self, other)
 
     return m
@@ -698,9 +709,13 @@ def _binary(fn):
 def _rbinary(fn):
     if isinstance(fn, OpDef):
         def m(self, other):
+            if isinstance(other, _NP_SCALAR):
+                other = other.item()
             return apply(fn, other, self)
     else:
         def m(self, other):
+            if isinstance(other, _NP_SCALAR):
+                other = other.item()
             return fn(other, self)
 
     return m
