@@ -29,6 +29,7 @@ from ._backend import (
     set_default_dtype,
     uint8,
 )
+from ._dtype_info import finfo, iinfo
 from ._tensor import Size, Tensor
 from ._printing import set_printoptions
 from . import ops as _ops

@@ -477,3 +477,24 @@ def test_numpy_scalars_act_like_python_numbers(expr):
         y.sum().backward()
         results[name] = (_dt(y.dtype), y.detach().numpy(), x.grad.numpy())
     _close(results["torch"], results["dyntorch"])
+
+
+def test_finfo_iinfo_match_torch():
+    """torch.finfo(x.dtype).min is the usual fill for attention masks."""
+    for name in ["float16", "float32", "float64"]:
+        ours, ref = dyntorch.finfo(getattr(dyntorch, name)), reference.finfo(getattr(reference,
+                                                                                      name))
+        for attr in ["bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution"]:
+            assert getattr(ours, attr) == pytest.approx(getattr(ref, attr), rel=1e-6), attr
+        assert ours.dtype == ref.dtype
+    assert dyntorch.finfo().eps == reference.finfo().eps
+    for name in ["uint8", "int8", "int16", "int32", "int64"]:
+        ours, ref = dyntorch.iinfo(getattr(dyntorch, name)), reference.iinfo(getattr(reference,
+                                                                                      name))
+        assert (ours.bits, ours.min, ours.max, ours.dtype) == (ref.bits, ref.min, ref.max,
+                                                               ref.dtype)
+    with pytest.raises(TypeError, match="iinfo"):
+        dyntorch.finfo(dyntorch.int64)
+    x = dyntorch.zeros(2, 3)
+    filled = x.masked_fill(dyntorch.ones(2, 3, dtype=dyntorch.bool), dyntorch.finfo(x.dtype).min)
+    assert filled.min().item() == reference.finfo(reference.float32).min
