@@ -30,7 +30,7 @@ class finfo:
         self.max = float(info.max)
         self.min = float(info.min)
         self.tiny = self.smallest_normal = float(info.smallest_normal)
-        self.resolution = float(info.resolution)
+        self.resolution = 10.0 ** -int(info.precision)  # exact, as torch gives it
         self.dtype = dt.name
 
     def __repr__(self) -> str:
