@@ -160,6 +160,7 @@ def test_weight_norm_matches_torch():
 
 
 def test_spectral_norm_matches_torch():
+    torch.manual_seed(6)  # the init comes from torch's global RNG: make it independent of order
     rng = np.random.default_rng(6)
     x = rng.standard_normal((4, 3))
     tl, dl = torch.nn.Linear(3, 5).double(), nn.Linear(3, 5).double()
@@ -176,7 +177,9 @@ def test_spectral_norm_matches_torch():
     np.testing.assert_allclose(dl.weight_orig.grad.numpy(), tl.weight_orig.grad.numpy(),
                                atol=1e-10)
     s = np.linalg.svd(dl.weight.detach().numpy(), compute_uv=False)[0]
-    assert abs(s - 1.0) < 0.05
+    s_ref = np.linalg.svd(tl.weight.detach().numpy(), compute_uv=False)[0]
+    np.testing.assert_allclose(s, s_ref, rtol=1e-9)  # same power-iteration estimate as torch
+    assert abs(s - 1.0) < 0.2  # and it does normalise (3 iterations: roughly)
 
 
 def test_functional_call():
