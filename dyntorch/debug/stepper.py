@@ -18,6 +18,7 @@ from .. import _backend as B
 from .. import _dispatch as D
 from .._tensor import Tensor, _make
 from ..autograd import engine as E
+from ..autograd.engine import Step as EngineStep
 from ..autograd.functional_api import _edge, _seq, make_roots
 from ..autograd.node import AccumulateGrad
 from .summary import summary
@@ -57,14 +58,11 @@ def schedule(root_nodes, targets=None) -> tuple[list, list]:
 
 
 # ----------------------------------------------------------------------------- a step
-def _wrap(g):
-    if g is None or isinstance(g, Tensor):
-        return g
-    return _make(g)
-
-
-class Step:
+class Step(EngineStep):
     """One node of backward: the gradients that came in and the gradients it sent on.
+
+    The engine's :class:`~dyntorch.autograd.engine.Step` (``grad_outputs`` flowing in,
+    ``grad_inputs`` sent on, aligned with ``node.next_functions``) plus cached summaries.
 
     Attributes
     ----------
@@ -77,26 +75,12 @@ class Step:
         The breakpoint that stopped :meth:`BackwardStepper.run` here.
     """
 
-    __slots__ = ("node", "index", "total", "_gout", "_gin", "_sin", "_sout", "hit")
+    __slots__ = ("_sin", "_sout", "hit")
 
     def __init__(self, node, gout, gin, index, total):
-        self.node = node
-        self._gout = gout
-        self._gin = gin
-        self.index = index
-        self.total = total
+        super().__init__(node, gout, gin, index, total)
         self._sin = self._sout = None
         self.hit = None
-
-    @property
-    def grad_outputs(self) -> tuple:
-        """Gradients flowing into the node (one per output of its forward op)."""
-        return tuple(_wrap(g) for g in self._gout)
-
-    @property
-    def grad_inputs(self) -> tuple:
-        """Gradients the node sent on, aligned with ``node.next_functions``."""
-        return tuple(_wrap(g) for g in self._gin)
 
     @property
     def summary_in(self) -> list:

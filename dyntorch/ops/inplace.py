@@ -73,17 +73,8 @@ def inplace(t: Tensor, name: str, compute, *others) -> Tensor:
         return t
     if t._base is not None:
         return _inplace_on_view(t, name, compute)
-    alias = _make(t._data, t.grad_fn)
-    alias._rg = t._rg
-    alias._out_nr = t._out_nr
-    alias._acc = t._acc
-    res = compute(alias)
+    res = _compute_on_alias(t, compute)
     node = res.grad_fn
-    if node is not None and getattr(node, "inputs", None) is not None:
-        for i, a in enumerate(node.inputs):
-            if a is alias and node.op.uses[i]:
-                alias._data = t._data.copy()  # the derivative needs the old value
-                break
     _store(t, res._data, name)
     bump(t)
     if node is not None:
@@ -103,6 +94,21 @@ def _alias(t: Tensor) -> Tensor:
     a._out_nr = t._out_nr
     a._acc = t._acc
     return a
+
+
+def _compute_on_alias(t: Tensor, compute) -> Tensor:
+    """``compute`` run on an alias of ``t`` (same graph identity); when the recorded node saves
+    that alias for its derivative, it gets a copy of the old values, which the in-place write
+    is about to overwrite."""
+    alias = _alias(t)
+    res = compute(alias)
+    node = res.grad_fn
+    if node is not None and getattr(node, "inputs", None) is not None:
+        for i, a in enumerate(node.inputs):
+            if a is alias and node.op.uses[i]:
+                alias._data = t._data.copy()
+                break
+    return res
 
 
 def _view_positions(view, base):
@@ -136,14 +142,7 @@ def _inplace_on_view(t: Tensor, name: str, compute) -> Tensor:
             f"{name}(): a view of a leaf Variable that requires grad is being used in an "
             "in-place operation. Wrap it in `with dyntorch.no_grad():` or clone() first.")
     pos = _view_positions(t._data, bd).reshape(-1)
-    alias = _alias(t)
-    res = compute(alias)
-    node = res.grad_fn
-    if node is not None and getattr(node, "inputs", None) is not None:
-        for i, a in enumerate(node.inputs):
-            if a is alias and node.op.uses[i]:
-                alias._data = t._data.copy()  # the derivative needs the old value
-                break
+    res = _compute_on_alias(t, compute)
     if res._data.dtype != bd.dtype:
         _store(t, res._data, name)  # raises the cast error for a lossy result type
         res = res.to(B.from_np(bd.dtype))
