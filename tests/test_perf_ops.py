@@ -129,3 +129,27 @@ def test_batch_norm_fast_path_matches_torch(train, grads, shape):
 
     for a, b_ in zip(run(dyntorch), run(torch)):
         np.testing.assert_allclose(a, b_, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("grads", [(True, True, True), (False, True, True), (True, False, False)])
+@pytest.mark.parametrize("shape,groups", [((4, 6, 5, 3), 3), ((5, 6), 2), ((3, 4, 7), 4)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_group_norm_fast_path_matches_torch(grads, shape, groups, dtype):
+    torch = pytest.importorskip("torch")
+    import dyntorch
+
+    rng = np.random.default_rng(11)
+    c = shape[1]
+    x = (rng.standard_normal(shape) * 2 - 1).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    w, b = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
+    tol = dict(rtol=2e-4, atol=2e-5) if dtype == "float32" else dict(rtol=1e-10, atol=1e-12)
+
+    def run(lib):
+        ts = [lib.tensor(a, requires_grad=r) for a, r in zip((x, w, b), grads)]
+        y = lib.nn.functional.group_norm(ts[0], groups, ts[1], ts[2])
+        y.backward(lib.tensor(g))
+        return [y.detach().numpy()] + [t.grad.numpy() for t, r in zip(ts, grads) if r]
+
+    for a, b_ in zip(run(dyntorch), run(torch)):
+        np.testing.assert_allclose(a, b_, **tol)

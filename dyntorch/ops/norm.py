@@ -126,6 +126,8 @@ def _(ns, g, x, w, _b, out, ndim=1, eps=1e-5, needs=(True, True, True)):
 @op(name="group_norm", multi=True, backward_name="NativeGroupNormBackward0")
 def _group_norm(xp, x, w, b, groups=1, eps=1e-5):
     n, c = x.shape[0], x.shape[1]
+    if x.size:
+        return _gn_arrays(xp, x, w, b, groups, eps)
     xr = x.reshape(n, groups, -1)
     xc, mean, _, rstd = _stats(xp, xr, (2,), eps)
     y = (xc * rstd).reshape(x.shape)
@@ -137,10 +139,60 @@ def _group_norm(xp, x, w, b, groups=1, eps=1e-5):
     return y, mean, rstd
 
 
+def _gn_arrays(xp, x, w, b, groups, eps):
+    """group_norm forward: statistics per (sample, group) row of an (N*G, C/G*S) view, then
+    one per-channel scale (rstd folded with the weight) and shift, in place."""
+    n, c = x.shape[0], x.shape[1]
+    xr = x.reshape(n * groups, -1)
+    ln = xr.shape[1]
+    mean = _row_mean(xp, xr)
+    y = xr - mean[:, None]
+    var = _row_dot(xp, y, y)
+    var /= ln
+    var += eps
+    rstd = 1.0 / xp.sqrt(var)
+    y3 = y.reshape(n, c, -1)
+    scale = xp.repeat(rstd.reshape(n, groups), c // groups, axis=1)  # (N, C)
+    if w is not None:
+        scale = scale * w.reshape(c)
+    y3 *= scale[:, :, None]
+    if b is not None:
+        y3 += b.reshape(c)[:, None]
+    return y3.reshape(x.shape), mean.reshape(n, groups, 1), rstd.reshape(n, groups, 1)
+
+
+def _gn_backward_arrays(xp, g, x, w, mean, rstd, groups, needs):
+    """Plain-path group_norm gradients: the ``ns`` formula below on row and channel views,
+    with in-place updates of the arrays allocated here."""
+    n, c = x.shape[0], x.shape[1]
+    rows = n * groups
+    xhat = x.reshape(rows, -1) - mean.reshape(rows, 1)
+    xhat *= rstd.reshape(rows, 1)
+    ln = xhat.shape[1]
+    g3, xhat3 = g.reshape(n, c, -1), xhat.reshape(n, c, -1)
+    gw = _chan_dot(xp, g3, xhat3).reshape(w.shape) if needs[1] and w is not None else None
+    gb = _chan_sum(xp, g3) if needs[2] else None
+    gx = None
+    if needs[0]:
+        gxh = (g3 * w.reshape(c)[:, None]).reshape(rows, ln) if w is not None \
+            else g.reshape(rows, ln)
+        m1 = _row_mean(xp, gxh)
+        m2 = _row_dot(xp, gxh, xhat)
+        m2 /= ln
+        xhat *= m2[:, None]  # xhat is not needed any more: it becomes the correction term
+        xhat += m1[:, None]
+        gx = xp.subtract(gxh, xhat, out=xhat)
+        gx *= rstd.reshape(rows, 1)
+        gx = gx.reshape(x.shape)
+    return gx, gw, gb
+
+
 @_group_norm.def_derivative
 def _(ns, g, x, w, _b, out, groups=1, eps=1e-5, needs=(True, True, True)):
     n, c = x.shape[0], x.shape[1]
     cshape = (c,) + (1,) * (x.ndim - 2)
+    if ns.xp is not None and x.size and g.dtype == x.dtype:
+        return _gn_backward_arrays(ns.xp, g, x, w, out[1], out[2], groups, needs)
     xr = ns.reshape(x, (n, groups, -1))
     if ns.xp is not None:
         mean, rstd = out[1], out[2]
