@@ -34,6 +34,8 @@ def _norm_backward(ns, gxh, xhat, rstd, axes):
 # ----------------------------------------------------------------------------- layer norm
 def _row_dot(xp, a, b):
     """Per-row dot product of two (M, N) arrays, one pass and no (M, N) temporary."""
+    if a.dtype.char not in "fd" or a.dtype != b.dtype:  # half floats: NumPy's float32 sums
+        return (a * b).mean(axis=1) * a.shape[1]
     vecdot = getattr(xp, "vecdot", None)
     return vecdot(a, b) if vecdot is not None else xp.einsum("ij,ij->i", a, b)
 
@@ -42,6 +44,8 @@ def _row_mean(xp, a):
     """Per-row mean of an (M, N) array as a matrix-vector product (BLAS; ~3x np.mean's
     speed on short rows, whose pairwise sums pay a per-row setup)."""
     n = a.shape[1]
+    if a.dtype.char not in "fd":
+        return a.mean(axis=1)
     return (a @ xp.ones(n, dtype=a.dtype)) / n
 
 
