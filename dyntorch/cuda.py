@@ -44,3 +44,21 @@ def get_device_name(device=None) -> str:
     B.require_cuda("cuda.get_device_name()")
     idx = B.to_device(device or "cuda").index or 0
     return B._cp.cuda.runtime.getDeviceProperties(idx)["name"].decode()
+
+
+def __getattr__(name):
+    # torch.cuda.amp.autocast / GradScaler: the device-neutral ones from dyntorch.amp
+    if name == "amp":
+        from types import SimpleNamespace
+
+        from . import amp as _amp
+
+        ns = SimpleNamespace(autocast=lambda enabled=True, dtype=None, cache_enabled=None:
+                             _amp.autocast("cuda", dtype, enabled, cache_enabled),
+                             GradScaler=lambda init_scale=2.0 ** 16, growth_factor=2.0,
+                             backoff_factor=0.5, growth_interval=2000, enabled=True:
+                             _amp.GradScaler("cuda", init_scale, growth_factor, backoff_factor,
+                                             growth_interval, enabled))
+        globals()["amp"] = ns
+        return ns
+    raise AttributeError(f"module 'dyntorch.cuda' has no attribute '{name}'")
