@@ -29,6 +29,12 @@ from ._backend import (
     set_default_dtype,
     uint8,
 )
+from ._compat import (
+    BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor, IntTensor,
+    LongTensor, ShortTensor, are_deterministic_algorithms_enabled, compile,
+    get_num_interop_threads, get_num_threads, is_deterministic_algorithms_warn_only_enabled,
+    set_num_interop_threads, set_num_threads, use_deterministic_algorithms,
+)
 from ._dtype_info import finfo, iinfo
 from ._tensor import Size, Tensor
 from ._printing import set_printoptions
@@ -89,7 +95,7 @@ def __getattr__(name):
     import importlib
 
     if name in ("nn", "optim", "utils", "debug", "viz", "jit", "onnx", "train", "linalg",
-                "special", "distributions", "testing", "fft"):
+                "special", "distributions", "testing", "fft", "backends", "amp"):
         mod = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = mod
         return mod
@@ -98,4 +104,9 @@ def __getattr__(name):
 
         globals().update(save=save, load=load)
         return globals()[name]
+    if name == "autocast":
+        from .amp import autocast
+
+        globals()["autocast"] = autocast
+        return autocast
     raise AttributeError(f"module 'dyntorch' has no attribute '{name}'")

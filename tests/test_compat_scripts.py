@@ -498,3 +498,87 @@ def test_finfo_iinfo_match_torch():
     x = dyntorch.zeros(2, 3)
     filled = x.masked_fill(dyntorch.ones(2, 3, dtype=dyntorch.bool), dyntorch.finfo(x.dtype).min)
     assert filled.min().item() == reference.finfo(reference.float32).min
+
+
+def script_boilerplate(torch):
+    """The lines training scripts start with, and legacy constructors."""
+    nn = torch.nn
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.cuda.manual_seed_all(0)
+    torch.use_deterministic_algorithms(True)
+    det = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(False)
+    n = torch.get_num_threads()
+    torch.set_num_threads(n)
+    mps = torch.backends.mps.is_available()
+    device = torch.device("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
+    model = torch.compile(nn.Linear(2, 1).to(device))
+    _init(torch, model)
+
+    @torch.compile
+    def double(x):
+        return x * 2
+
+    with torch.autocast(device_type="cpu", enabled=False):
+        out = model(torch.ones(3, 2, device=device))
+    return {"det": det, "threads_int": isinstance(n, int) and n >= 1, "device": str(device),
+            "out": out.detach().numpy(), "double": double(torch.ones(2)).tolist(),
+            "float": torch.FloatTensor([1, 2]).tolist(), "long": _dt(torch.LongTensor([1]).dtype),
+            "sized": tuple(torch.FloatTensor(2, 3).shape),
+            "isinstance": (isinstance(torch.ones(1), torch.FloatTensor),
+                           isinstance(torch.ones(1), torch.LongTensor)),
+            "cudnn": torch.backends.cudnn.deterministic,
+            "type_legacy": torch.ones(2).type(torch.LongTensor).tolist(),
+            "type_str": _dt(torch.ones(2).type("torch.IntTensor").dtype)}
+
+
+def grad_scaler_loop(torch):
+    """A mixed-precision style loop with GradScaler on the CPU, including an inf step."""
+    nn = torch.nn
+    model = nn.Linear(3, 1)
+    _init(torch, model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cpu", init_scale=4.0, growth_interval=2)
+    rng = np.random.default_rng(8)
+    x = torch.tensor(rng.standard_normal((4, 3)).astype(np.float32))
+    scales, weights = [], []
+    for i in range(5):
+        opt.zero_grad()
+        with torch.autocast("cpu", enabled=False):
+            loss = model(x).pow(2).mean()
+        if i == 2:
+            loss = loss * float("inf")
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        scaler.step(opt)
+        scaler.update()
+        scales.append(scaler.get_scale())
+        weights.append(model.weight.detach().numpy().copy())
+    sd = scaler.state_dict()
+    s2 = torch.amp.GradScaler("cpu")
+    s2.load_state_dict(sd)
+    return {"scales": scales, "weights": weights, "loaded": s2.get_scale(),
+            "sd": sorted(sd)}
+
+
+@pytest.mark.parametrize("script", [script_boilerplate, grad_scaler_loop],
+                         ids=lambda s: s.__name__)
+def test_boilerplate_matches_torch(script):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours, ref = _both(script)
+    _close(_normalise(ref), _normalise(ours))
+
+
+def test_cuda_grad_scaler_without_cuda_disables_like_torch():
+    if dyntorch.cuda.is_available():
+        pytest.skip("CUDA present")
+    with pytest.warns(UserWarning, match="CUDA is not available"):
+        s = dyntorch.cuda.amp.GradScaler()
+    assert not s.is_enabled() and s.get_scale() == 1.0
+    loss = dyntorch.ones(1, requires_grad=True)
+    assert s.scale(loss) is loss

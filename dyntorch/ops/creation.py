@@ -475,6 +475,15 @@ def _type(self, dtype=None, non_blocking=False):
                  B.int32: "IntTensor", B.bool_: "BoolTensor", B.float16: "HalfTensor",
                  B.uint8: "ByteTensor", B.int8: "CharTensor", B.int16: "ShortTensor"}
         return f"dyntorch.{names[self.dtype]}"
+    if isinstance(getattr(dtype, "dtype", None), B.dtype):  # x.type(dyntorch.LongTensor)
+        dtype = dtype.dtype
+    elif isinstance(dtype, str) and dtype.endswith("Tensor"):  # x.type('torch.LongTensor')
+        from .. import _compat
+
+        legacy = getattr(_compat, dtype.rsplit(".", 1)[-1], None)
+        if legacy is None:
+            raise ValueError(f"type(): invalid type: '{dtype}'")
+        dtype = legacy.dtype
     return to(self, dtype)
 
 
