@@ -282,6 +282,11 @@ class Module:
             if self._dt_hooked or _global_forward_hooks or _global_forward_pre_hooks:
                 return self._call_with_hooks(args, kwargs)
             return self.forward(*args, **kwargs)
+        except AttributeError as e:
+            te = _not_tensor_error(self, args, e)
+            if te is None:
+                raise
+            raise te from None
         finally:
             D.scope = pscope
             _running = parent
@@ -1029,3 +1034,22 @@ def _cast_float(t: Tensor, npdt) -> Tensor:
     if t._data.dtype.kind == "f" and t._data.dtype != npdt:
         return _make(t._data.astype(npdt))
     return t
+
+
+def _not_tensor_error(module, args, err: AttributeError):
+    """torch's TypeError when a layer is given a NumPy array or a list instead of a Tensor
+    (inside, the op fails on ``._data``); None when the AttributeError is something else."""
+    if "_data" not in str(err):
+        return None
+    for i, a in enumerate(args):
+        if not isinstance(a, Tensor) and (isinstance(a, (list, tuple)) or
+                                          type(a).__module__ == "numpy"):
+            if isinstance(a, tuple) and a and all(isinstance(x, Tensor) for x in a):
+                continue  # a tuple of tensors (LSTM state) is a legitimate argument
+            kind = f"{type(a).__module__}.{type(a).__name__}" if type(
+                a).__module__ == "numpy" else type(a).__name__
+            return TypeError(
+                f"{type(module).__name__}: argument {i} (position {i + 1}) of forward() must be "
+                f"a Tensor, not {kind}; convert it first with dyntorch.from_numpy(x) or "
+                "dyntorch.tensor(x)")
+    return None
