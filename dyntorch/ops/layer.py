@@ -8,6 +8,18 @@ from .._tensor import Tensor, _make
 from .linalg import fold_matmul
 
 
+def _not_tensor(name: str, *named) -> TypeError:
+    """torch's TypeError for the first argument that is not a Tensor."""
+    for pos, (arg, val) in enumerate(named, 1):
+        if not isinstance(val, Tensor):
+            kind = type(val).__name__
+            if type(val).__module__ == "numpy":
+                kind = "numpy." + kind
+            return TypeError(f"{name}(): argument '{arg}' (position {pos}) must be Tensor, not "
+                             f"{kind}; convert it with dyntorch.from_numpy / dyntorch.tensor")
+    return TypeError(f"{name}(): expected Tensor arguments")
+
+
 def _raw(a):
     return a._data if isinstance(a, Tensor) else a
 
@@ -35,7 +47,10 @@ def _(ns, g, x, w, _b, needs):
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = input @ weight.T + bias (``torch.nn.functional.linear``)."""
-    xd, wd = input._data, weight._data
+    try:
+        xd, wd = input._data, weight._data
+    except AttributeError:
+        raise _not_tensor("linear", ("input", input), ("weight", weight)) from None
     if wd.ndim == 2 and xd.ndim and xd.shape[-1] == wd.shape[1] and xd.dtype == wd.dtype:
         return _linear(input, weight, bias)  # the common case, checked cheaply
     if xd.ndim == 0 or wd.ndim not in (1, 2) or xd.shape[-1] != wd.shape[-1]:
@@ -105,6 +120,10 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
               scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """Rows of ``weight`` at the integer indices ``input``; no gradient flows to the
     ``padding_idx`` row."""
+    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
+        raise _not_tensor("embedding", ("input", input), ("weight", weight))
+    if weight._data.ndim != 2:
+        raise RuntimeError(f"embedding(): 'weight' must be 2-D, got shape {list(weight.shape)}")
     idx = input._data
     if idx.dtype.kind not in "iu":
         raise RuntimeError(f"embedding(): Expected tensor for argument #1 'indices' to have one "
