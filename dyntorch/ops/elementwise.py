@@ -738,8 +738,20 @@ method("__rpow__", _rbinary(pow))
 method("__neg__", lambda self: neg(self))
 method("__pos__", lambda self: self)
 method("__abs__", lambda self: abs(self))
-method("__eq__", _binary(eq))
-method("__ne__", _binary(ne))
+def _eq_none(fn, result):
+    """``t == None`` is False (``!=`` True) as in torch, so `if mask == None:` works."""
+    m = _binary(fn)
+
+    def cmp(self, other):
+        if other is None:
+            return result
+        return m(self, other)
+
+    return cmp
+
+
+method("__eq__", _eq_none(eq, False))
+method("__ne__", _eq_none(ne, True))
 method("__lt__", _binary(lt))
 method("__le__", _binary(le))
 method("__gt__", _binary(gt))
