@@ -279,6 +279,22 @@ CASES = [
         [t.ones(2), t.ones(3)], batch_size=2))), ["stack", "equal size", "collate_fn"]),
     ("random_split_lengths", lambda t: _data(t).random_split(range(10), [3, 3]),
      ["6", "10"]),
+    # ---- NumPy arrays / lists where a Tensor is expected
+    ("linear_numpy_input", lambda t: t.nn.Linear(2, 2)(np.ones((1, 2), dtype=np.float32)),
+     ["linear", "Tensor", "numpy.ndarray", "from_numpy"]),
+    ("linear_list_input", lambda t: t.nn.functional.linear([[1.0, 2.0]], t.ones(2, 2)),
+     ["linear", "Tensor", "list"]),
+    ("conv_numpy_input", lambda t: t.nn.Conv2d(1, 1, 1)(np.ones((1, 1, 2, 2), np.float32)),
+     ["Conv2d", "Tensor", "numpy.ndarray"]),
+    ("sequential_numpy_input", lambda t: t.nn.Sequential(t.nn.Linear(2, 2))(np.ones((1, 2))),
+     ["Tensor", "numpy.ndarray"]),
+    ("loss_module_numpy_target", lambda t: t.nn.CrossEntropyLoss()(t.ones(2, 3),
+                                                                    np.array([0, 1])),
+     ["CrossEntropyLoss", "Tensor", "numpy.ndarray"]),
+    ("embedding_numpy_input", lambda t: t.nn.Embedding(3, 2)(np.array([1])),
+     ["embedding", "Tensor", "numpy.ndarray"]),
+    ("embedding_1d_weight", lambda t: t.nn.functional.embedding(t.tensor([0]), t.ones(3)),
+     ["embedding", "2-D", "[3]"]),
     ("loss_class_not_instantiated", lambda t: t.nn.CrossEntropyLoss(
         t.randn(2, 3), t.tensor([0, 1])), ["ambiguous"]),
 ]
@@ -343,6 +359,13 @@ def test_no_kernel_crash_on_huge_alloc():
     assert np.isfinite(dyntorch.ones(2).sum().item())
 
 
+def test_compare_with_none_like_torch():
+    """`if mask == None:` is a plain bool in torch, not an ambiguous tensor."""
+    t = dyntorch.ones(2)
+    assert (t == None) is False and (t != None) is True  # noqa: E711
+    assert (reference.ones(2) == None) is False  # noqa: E711
+
+
 # ----------------------------------------------------------------------------------------
 # Problems in files owned by other engineers: documented here, fixed there.
 
@@ -397,3 +420,31 @@ def test_max_pool_output_too_small():
 def test_einsum_message_names_operand():
     with pytest.raises(RuntimeError, match="operand 1"):
         dyntorch.einsum("ij,jk->ik", dyntorch.ones(2, 3), dyntorch.ones(4, 5))
+
+
+@pytest.mark.xfail(reason="ops/loss.py: F.cross_entropy(logits, numpy_target) fails with "
+                          "AttributeError '_data' (torch: TypeError 'argument target must be "
+                          "Tensor, not numpy.ndarray'); the nn.CrossEntropyLoss module path is "
+                          "covered by Module.__call__", strict=False)
+def test_functional_cross_entropy_numpy_target():
+    with pytest.raises(TypeError, match="Tensor"):
+        dyntorch.nn.functional.cross_entropy(dyntorch.ones(2, 3), np.array([0, 1]))
+
+
+@pytest.mark.xfail(reason="ops/reduce.py: sum(dim='a') / max(dim=[0, 1]) give Python-internal "
+                          "TypeErrors ('<=' not supported between int and str; tuple indices "
+                          "must be integers) instead of naming the op and the bad dim",
+                   strict=False)
+def test_reduction_bad_dim_type_message():
+    with pytest.raises(TypeError, match="sum"):
+        dyntorch.ones(2).sum(dim="a")
+    with pytest.raises(TypeError, match="max"):
+        dyntorch.max(dyntorch.ones(2, 3), dim=[0, 1])
+
+
+@pytest.mark.xfail(reason="_dispatch.py: tensor + 'a' leaks NumPy's \"ufunc 'add' did not "
+                          "contain a loop with signature\" text; torch says unsupported operand "
+                          "type(s) for +: 'Tensor' and 'str'", strict=False)
+def test_add_string_message():
+    with pytest.raises(TypeError, match="unsupported operand"):
+        dyntorch.ones(2) + "a"
