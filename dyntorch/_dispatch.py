@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
+from time import perf_counter as _perf
 
 import numpy as np
 
@@ -24,6 +25,7 @@ _getframe = sys._getframe
 # Global switches, read as module globals on the hot path.
 grad_enabled = True
 record_source = True
+profile = False  # when on, each recorded node gets its forward time in microseconds
 scope = ""  # qualified name of the nn.Module whose forward is running ('' outside any)
 _hooks: list = []  # forward observers: fn(op, args, attrs, result)
 
@@ -163,6 +165,7 @@ class OpNode(Node):
     out = None
     out_box = None
     vers = None
+    time_us = None
 
     def name(self) -> str:
         return self.op.bname
@@ -309,6 +312,8 @@ def apply(op, *args, **attrs):
             if track:
                 nxt.append(None)
     xp = np if cls is ndarray or cls is None else B.xp_of(first)
+    if profile:
+        t0 = _perf()
     try:
         out = op.forward(xp, *arrays, **attrs)
     except Exception as e:  # name the op, the shapes, dtypes and devices
@@ -329,6 +334,9 @@ def apply(op, *args, **attrs):
         node.ometa = (out.shape, out.dtype, None if cls is ndarray else B.device_of(out))
         node.next = nxt
         node.inputs = args
+        if profile:
+            B.synchronize()  # GPU work is asynchronous: time what ran, not what was queued
+            node.time_us = (_perf() - t0) * 1e6
         if changed:
             node.vers = _versions(args, op.uses)
         res = _make(out, node)

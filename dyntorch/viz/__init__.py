@@ -30,7 +30,7 @@ _LAZY = {
     "to_dot": ".dot", "DotGraph": ".dot", "GraphvizNotInstalled": ".dot",
     "plot_grad_flow": ".plots", "plot_grad_hist": ".plots", "GradNormRecorder": ".plots",
     "grad_norms": ".plots",
-    "show": ".widget", "live": ".widget",
+    "show": ".widget", "live": ".widget", "profile": ".profile",
 }
 
 __all__ = ["SCHEMA", "DIFF_SCHEMA", "SCHEMA_VERSION", "GraphTracker", "apply_diff",

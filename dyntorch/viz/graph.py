@@ -300,7 +300,7 @@ def graph_json(source, *, model=None, grads: bool = True) -> dict:
                 grad = {"in": list(step.summary_in), "out": list(step.summary_out)}
         d["state"] = state
         d["grad"] = grad
-        d["time_us"] = None
+        d["time_us"] = getattr(node, "time_us", None)
         docs_nodes.append(d)
         me = entry["id"]
         for child, slot, nr in links:

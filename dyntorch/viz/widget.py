@@ -554,9 +554,11 @@ def live(*, interval: float = 0.1, model=None, display: bool = True,
     observer = _BackwardObserver(view)
     F.backward_observers.append(observer)
     remove = D.add_hook(view._on_op)
+    was_profiling, D.profile = D.profile, True  # the "colour: time" overlay of the live view
     try:
         yield view
     finally:
+        D.profile = was_profiling
         remove()
         if observer in F.backward_observers:
             F.backward_observers.remove(observer)
