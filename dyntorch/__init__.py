@@ -96,7 +96,14 @@ def __getattr__(name):
 
     if name in ("nn", "optim", "utils", "debug", "viz", "jit", "onnx", "train", "linalg",
                 "special", "distributions", "testing", "fft", "backends", "amp"):
-        mod = importlib.import_module(f"{__name__}.{name}")
+        try:
+            mod = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{name}":
+                raise
+            # AttributeError, so hasattr(torch, "fft")-style feature probes answer False
+            raise AttributeError(f"module 'dyntorch' has no attribute '{name}': torch.{name} "
+                                 "is not implemented in dyntorch yet") from None
         globals()[name] = mod
         return mod
     if name in ("save", "load"):

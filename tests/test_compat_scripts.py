@@ -582,3 +582,13 @@ def test_cuda_grad_scaler_without_cuda_disables_like_torch():
     assert not s.is_enabled() and s.get_scale() == 1.0
     loss = dyntorch.ones(1, requires_grad=True)
     assert s.scale(loss) is loss
+
+
+def test_feature_probe_of_missing_submodule_is_false():
+    """hasattr(torch, 'fft') is how libraries probe features: it must answer, not raise."""
+    assert hasattr(dyntorch, "nn") and hasattr(dyntorch, "backends")
+    for name in ["fft", "special", "distributions"]:
+        if (__import__("importlib").util.find_spec(f"dyntorch.{name}")) is None:
+            assert not hasattr(dyntorch, name)
+            with pytest.raises(AttributeError, match=f"torch.{name} is not implemented"):
+                getattr(dyntorch, name)
