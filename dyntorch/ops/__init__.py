@@ -8,9 +8,11 @@ from . import (  # noqa: F401  (importing a family attaches its Tensor methods)
     inplace,
     linalg,
     loss,
+    math_extra,
     norm,
     reduce,
     shape,
 )
 
-FAMILIES = (elementwise, reduce, shape, index, linalg, conv, norm, loss, activation)
+FAMILIES = (elementwise, reduce, shape, index, linalg, conv, norm, loss, activation,
+            math_extra)
