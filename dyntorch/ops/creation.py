@@ -1,6 +1,8 @@
 """Constructors, random sampling, dtype/device conversion."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import _backend as B
@@ -28,6 +30,10 @@ def _finish(arr, device, requires_grad) -> Tensor:
 def _infer(data):
     """An ndarray and the dtype torch would give ``data``."""
     if isinstance(data, Tensor):
+        warnings.warn("To copy construct from a tensor, it is recommended to use "
+                      "sourceTensor.detach().clone() or "
+                      "sourceTensor.detach().clone().requires_grad_(True), rather than "
+                      "dyntorch.tensor(sourceTensor).", UserWarning, stacklevel=3)
         return B.to_numpy(data._data), B.from_np(data._data.dtype)
     if isinstance(data, (np.ndarray, np.generic)):
         arr = np.asarray(data)
