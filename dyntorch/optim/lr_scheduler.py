@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import types
+import warnings
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -68,6 +69,8 @@ class LRScheduler:
 
     def step(self, epoch: int | None = None) -> None:
         """Advance one step (call after ``optimizer.step()``)."""
+        if self._step_count == 1 and not self._is_initial:
+            _warn_if_optimizer_not_stepped(self.optimizer)
         self._step_count += 1
         self._update_lr(epoch)
 
@@ -618,3 +621,13 @@ class ReduceLROnPlateau:
 
 
 _LRScheduler = LRScheduler
+
+
+def _warn_if_optimizer_not_stepped(optimizer: Optimizer) -> None:
+    # torch's hint for the classic order slip: the first lr of the schedule is skipped
+    if not getattr(optimizer, "_opt_called", False):
+        warnings.warn(
+            "Detected call of `lr_scheduler.step()` before `optimizer.step()`. You should call "
+            "them in the opposite order: `optimizer.step()` before `lr_scheduler.step()`. "
+            "Failure to do this will result in skipping the first value of the learning rate "
+            "schedule.", UserWarning, stacklevel=3)

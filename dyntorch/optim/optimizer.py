@@ -141,6 +141,7 @@ class Optimizer:
             h(self, (), {})
         for group in self.param_groups:
             self._update_group(group)
+        self._opt_called = True  # lets a scheduler warn when it is stepped first
         for h in list(self._post_hooks.values()):
             h(self, (), {})
         return loss
