@@ -344,6 +344,26 @@ def test_nonleaf_grad_warns():
         assert (dyntorch.ones(2, requires_grad=True) * 2).grad is None
 
 
+def test_tensor_from_tensor_warns():
+    with pytest.warns(UserWarning, match=r"detach\(\)\.clone\(\)"):
+        dyntorch.tensor(dyntorch.ones(2))
+
+
+def test_scheduler_before_optimizer_warns_once():
+    for lib in (dyntorch, reference):
+        opt = lib.optim.SGD(lib.nn.Linear(1, 1).parameters(), lr=1.0)
+        sched = lib.optim.lr_scheduler.StepLR(opt, 1)
+        with pytest.warns(UserWarning, match=r"`lr_scheduler.step\(\)` before `optimizer.step"):
+            sched.step()
+    opt = dyntorch.optim.SGD(dyntorch.nn.Linear(1, 1).parameters(), lr=1.0)
+    sched = dyntorch.optim.lr_scheduler.StepLR(opt, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.step()
+        sched.step()
+        sched.step()
+
+
 def test_randint_high_and_size():
     """torch.randint(high, size) - the two-argument form - starts at 0."""
     r = dyntorch.randint(10, (3, 4))
