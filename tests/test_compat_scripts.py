@@ -423,9 +423,102 @@ def autograd_basics(torch):
             "detach_rg": y.detach().requires_grad, "gf": y.grad_fn is not None}
 
 
+def custom_function_and_hooks(torch):
+    """A custom autograd.Function (straight-through clamp), tensor and module hooks."""
+    nn = torch.nn
+
+    class ClampST(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, lo, hi):
+            ctx.save_for_backward(x)
+            ctx.lo = lo
+            return x.clamp(lo, hi)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * (x > ctx.lo).to(g.dtype), None, None
+
+    lin = nn.Linear(3, 2)
+    _init(torch, lin)
+    seen = []
+    h = lin.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape)))
+    x = torch.tensor([[0.5, -1.0, 2.0], [1.0, 1.0, -3.0]], requires_grad=True)
+    x.register_hook(lambda g: g * 10)
+    y = ClampST.apply(lin(x), -0.1, 0.3)
+    y.sum().backward()
+    h.remove()
+    lin(x)
+    return {"y": y.detach().numpy(), "xg": x.grad.numpy(), "wg": lin.weight.grad.numpy(),
+            "seen": seen}
+
+
+def gan_two_optimizers(torch):
+    """GAN-style alternating updates with detach() and two optimizers."""
+    nn, F = torch.nn, torch.nn.functional
+    G = nn.Sequential(nn.Linear(2, 4), nn.LeakyReLU(0.2), nn.Linear(4, 2))
+    D = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1))
+    _init(torch, G, 1)
+    _init(torch, D, 2)
+    og = torch.optim.Adam(G.parameters(), lr=0.01, betas=(0.5, 0.999))
+    od = torch.optim.Adam(D.parameters(), lr=0.01, betas=(0.5, 0.999))
+    rng = np.random.default_rng(9)
+    real = torch.tensor(rng.standard_normal((8, 2)).astype(np.float32))
+    z = torch.tensor(rng.standard_normal((8, 2)).astype(np.float32))
+    ones, zeros = torch.ones(8, 1), torch.zeros(8, 1)
+    hist = []
+    for _ in range(3):
+        fake = G(z)
+        od.zero_grad()
+        ld = F.binary_cross_entropy_with_logits(D(real), ones) + \
+            F.binary_cross_entropy_with_logits(D(fake.detach()), zeros)
+        ld.backward()
+        od.step()
+        og.zero_grad()
+        lg = F.binary_cross_entropy_with_logits(D(fake), ones)
+        lg.backward()
+        og.step()
+        hist.append((ld.item(), lg.item()))
+    return {"hist": hist, "g0": G[0].weight.detach().numpy()}
+
+
+def freeze_tie_accumulate(torch):
+    """Frozen layers, tied embedding/output weights, gradient accumulation over micro-batches."""
+    nn, F = torch.nn, torch.nn.functional
+
+    class LM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(7, 4)
+            self.mid = nn.Linear(4, 4)
+            self.out = nn.Linear(4, 7, bias=False)
+            self.out.weight = self.emb.weight  # weight tying
+
+        def forward(self, t):
+            return self.out(torch.relu(self.mid(self.emb(t))))
+
+    m = LM()
+    _init(torch, m)
+    for p in m.mid.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.1)
+    toks = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    tgt = torch.tensor([[2, 3, 4], [5, 6, 0]])
+    opt.zero_grad()
+    for i in range(2):  # two micro-batches, one step
+        logits = m(toks[i:i + 1])
+        loss = F.cross_entropy(logits.view(-1, 7), tgt[i:i + 1].reshape(-1)) / 2
+        loss.backward()
+    opt.step()
+    return {"n_params": len(list(m.parameters())), "n_train": len(opt.param_groups[0]["params"]),
+            "tied": m.out.weight is m.emb.weight, "mid_grad": m.mid.weight.grad is None,
+            "emb": m.emb.weight.detach().numpy(), "sd": sorted(m.state_dict().keys())}
+
+
 SCRIPTS = [mlp_mnist_loop, cnn_bn_dropout, custom_dataset, module_list_residual, lstm_packed,
            transformer_classifier, clip_and_schedule, save_load_resume, inference_no_grad,
-           tensor_idioms, autograd_basics]
+           tensor_idioms, autograd_basics, custom_function_and_hooks, gan_two_optimizers,
+           freeze_tie_accumulate]
 
 
 @pytest.mark.parametrize("lib", ["dyntorch", "torch"])
