@@ -98,6 +98,7 @@ def _(ns, g, a, b, out, needs):
 
 @op(promote=True)
 def remainder(xp, a, b):
+    _int_divisor_check("remainder", a, b)
     return xp.remainder(a, b)
 
 
@@ -108,6 +109,7 @@ def _(ns, g, a, b):
 
 @op(promote=True)
 def fmod(xp, a, b):
+    _int_divisor_check("fmod", a, b)
     return xp.fmod(a, b)
 
 
@@ -119,7 +121,26 @@ def _(ns, g, a, b):
 
 @op(promote=True)
 def floor_divide(xp, a, b):
+    _int_divisor_check("floor_divide", a, b)
     return xp.floor_divide(a, b)
+
+
+def _kind(x) -> str:
+    dt = getattr(x, "dtype", None)
+    if dt is not None:
+        return dt.kind
+    return "i" if isinstance(x, int) else "f"
+
+
+def _int_divisor_check(name: str, a, b) -> None:
+    """Integer division by zero raises, as in torch on the CPU (NumPy would give 0 and a
+    RuntimeWarning that dyntorch silences)."""
+    if _kind(a) not in "iub" or _kind(b) not in "iub":
+        return
+    zero = (b == 0) if isinstance(b, int) else bool((b == 0).any())
+    if zero:
+        raise RuntimeError(f"{name}(): ZeroDivisionError: integer division by zero; divide "
+                           "a float tensor (x.float()) to get inf/nan instead")
 
 
 @op(promote=True)
@@ -589,6 +610,8 @@ def true_divide(a, b, *, rounding_mode=None, out=None):
     if rounding_mode == "floor":
         return _write_out(out, floor_divide(a, b))
     if rounding_mode == "trunc":
+        _int_divisor_check("div", a._data if isinstance(a, Tensor) else a,
+                           b._data if isinstance(b, Tensor) else b)
         q = div(a, b)
         q = trunc(q)
         dt = B.result_type(*(x for x in (a, b)))
