@@ -207,6 +207,11 @@ CASES = [
     ("zeros_like_list", lambda t: t.zeros_like([1, 2]), ["zeros_like", "Tensor", "list"]),
     ("ones_float_size", lambda t: t.ones(2.5), ["2.5"]),
     ("arange_zero_step", lambda t: t.arange(0, 5, 0), ["step must be nonzero"]),
+    ("int_floor_div_zero", lambda t: t.tensor([1, 2]) // 0, ["floor_divide", "ZeroDivisionError"]),
+    ("int_remainder_zero", lambda t: t.tensor([1, 2]) % t.tensor([1, 0]),
+     ["remainder", "ZeroDivisionError"]),
+    ("int_trunc_div_zero", lambda t: t.tensor([1]).div(0, rounding_mode="trunc"),
+     ["ZeroDivisionError"]),
     ("from_numpy_list", lambda t: t.from_numpy([1, 2]), ["np.ndarray", "list"]),
     # ---- nn layers
     ("conv2d_channels", lambda t: t.nn.Conv2d(3, 4, 3)(t.ones(1, 1, 8, 8)),
