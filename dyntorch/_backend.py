@@ -135,6 +135,11 @@ def to_numpy(arr) -> np.ndarray:
     return arr if arr.__class__ is np.ndarray else arr.get()
 
 
+def writeable(arr) -> bool:
+    """May we write into ``arr``? NumPy marks broadcast views read-only; CuPy has no flag."""
+    return getattr(arr.flags, "writeable", True)
+
+
 def synchronize() -> None:
     if _cp is not None and _CUDA_COUNT:
         _cp.cuda.Device().synchronize()

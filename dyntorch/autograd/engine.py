@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 
 from .. import _dispatch as D
+from .._backend import writeable, xp_of
 from .._tensor import Tensor, _make
 from .hooks import captured_grad
 from .node import AccumulateGrad
@@ -185,7 +186,7 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                         # x * x: both partials go to x; adding the second into the first in
                         # place would change what this step reports as sent
                         s = lst[nr] + r
-                        lst[nr] = s if s.__class__ is r.__class__ else _xp(r).asarray(s)
+                        lst[nr] = s if s.__class__ is r.__class__ else xp_of(r).asarray(s)
                         fresh[c][nr] = True
                         continue
                     _add(buf, fresh, c, nr, r, own, create_graph)
@@ -220,12 +221,6 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     return captured
 
 
-def _xp(arr):
-    from .._backend import xp_of
-
-    return xp_of(arr)
-
-
 def _from_this_step(cur, outs) -> bool:
     for o in outs:
         if o is cur:
@@ -254,11 +249,11 @@ def _add(buf, fresh, node, nr, g, is_fresh, create_graph):
         fl[nr] = is_fresh
     elif create_graph:
         lst[nr] = cur + g
-    elif fl[nr] and cur.shape == g.shape and cur.dtype == g.dtype and cur.flags.writeable:
+    elif fl[nr] and cur.shape == g.shape and cur.dtype == g.dtype and writeable(cur):
         cur += g
     else:
         s = cur + g
-        lst[nr] = s if s.__class__ is cur.__class__ else _xp(cur).asarray(s)  # 0-d sums
+        lst[nr] = s if s.__class__ is cur.__class__ else xp_of(cur).asarray(s)  # 0-d sums
         fl[nr] = True
 
 
@@ -310,17 +305,17 @@ def _accumulate(node, g, is_fresh, create_graph):
             g = g._data
         old = t._grad
         if old is None:
-            t._grad = _make(g if is_fresh and g.flags.writeable else g.copy())
+            t._grad = _make(g if is_fresh and writeable(g) else g.copy())
         elif old._rg or old.grad_fn is not None:
-            t._grad = _make(_xp(g).asarray(old._data + g))
+            t._grad = _make(xp_of(g).asarray(old._data + g))
         else:
             d = old._data
-            if d.shape == g.shape and d.flags.writeable:
+            if d.shape == g.shape and writeable(d):
                 d += g
                 if old._vc is not None:
                     old._vc[0] += 1
             else:
-                old._data = _xp(g).asarray(d + g)
+                old._data = xp_of(g).asarray(d + g)
     for h in tuple((t._extra or {}).get("post_hooks", {}).values()):
         h(t)
 

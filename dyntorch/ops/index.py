@@ -325,7 +325,7 @@ def _put(self: Tensor, key, value, accumulate, name) -> Tensor:
     if _recording(self, v):
         return inplace(self, name, lambda s: _index_put(s, v, key=key, accumulate=accumulate), v)
     d = self._data
-    if not d.flags.writeable:
+    if not B.writeable(d):
         raise RuntimeError(
             f"{name}(): unsupported operation: more than one element of the written-to tensor "
             "refers to a single memory location (it is an expanded view). Please clone() the "

@@ -53,7 +53,7 @@ def _store(t: Tensor, arr, name: str) -> None:
             raise RuntimeError(
                 f"{name}(): output with shape {list(d.shape)} doesn't match the broadcast shape "
                 f"of the result {list(arr.shape)}")
-    if not d.flags.writeable:
+    if not B.writeable(d):
         raise RuntimeError(
             f"{name}(): unsupported operation: more than one element of the written-to tensor "
             "refers to a single memory location (it is an expanded view). Please clone() the "
@@ -132,7 +132,7 @@ def _inplace_on_view(t: Tensor, name: str, compute) -> Tensor:
 
     base = t._base
     bd = base._data
-    if not bd.flags.c_contiguous or not t._data.flags.writeable:
+    if not bd.flags.c_contiguous or not B.writeable(t._data):
         raise RuntimeError(
             f"{name}(): in-place change of this view while recording gradients is not "
             "supported in dyntorch (its base is not contiguous, or it is an expanded view). "
@@ -167,7 +167,7 @@ def _scalar_or_data(o):
 
 def _fast(t: Tensor, others) -> bool:
     return (not D.grad_enabled or (not t._rg and not any(
-        isinstance(o, Tensor) and o._rg for o in others))) and t._data.flags.writeable
+        isinstance(o, Tensor) and o._rg for o in others))) and B.writeable(t._data)
 
 
 def _fast_error(self: Tensor, name: str, others) -> RuntimeError:
@@ -259,7 +259,7 @@ def _store_cast(t: Tensor, arr) -> None:
     d = t._data
     if arr.__class__ is not d.__class__:
         arr = B.move(arr, B.device_of(d))
-    if not d.flags.writeable:
+    if not B.writeable(d):
         raise RuntimeError("copy_(): the destination is an expanded view; clone() it first")
     try:
         d[...] = arr
