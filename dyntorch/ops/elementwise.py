@@ -712,18 +712,42 @@ FLOAT_UNARY = _make_float_unaries()
 _NP_SCALAR = np.generic
 
 
-def _binary(fn):
+def _other(other):
+    """A NumPy scalar as its Python number; NotImplemented for operands torch refuses
+    (str, None, dict ...), so Python raises torch's 'unsupported operand type(s)'."""
+    if isinstance(other, _NP_SCALAR):
+        return other.item()
+    if other is None or isinstance(other, (str, bytes, dict, set)):
+        return NotImplemented
+    return other
+
+
+def _refuse(fn, other):
+    name = getattr(fn, "name", getattr(fn, "__name__", "op"))
+    raise TypeError(f"{name}(): argument 'other' must be Tensor or Number, not "
+                    f"{type(other).__name__}")
+
+
+def _binary(fn, operator: bool = True):
     # A NumPy scalar operand (np.float64(2), np.sqrt(d)) counts as a Python number, as in
     # torch: it must not turn a float32 tensor into float64 (NEP 50 makes np.float64 strong)
     if isinstance(fn, OpDef):  # straight to the door: this is the hottest path there is
         def m(self, other):
-            if other.__class__ is not Tensor and isinstance(other, _NP_SCALAR):
-                other = other.item()
+            c = other.__class__
+            if c is not Tensor and c is not float and c is not int:
+                o = _other(other)
+                if o is NotImplemented:
+                    return o if operator else _refuse(fn, other)
+                other = o
             return apply(fn, self, other)
     else:
         def m(self, other):
-            if other.__class__ is not Tensor and isinstance(other, _NP_SCALAR):
-                other = other.item()
+            c = other.__class__
+            if c is not Tensor and c is not float and c is not int:
+                o = _other(other)
+                if o is NotImplemented:
+                    return o if operator else _refuse(fn, other)
+                other = o
             return fn(self, other)
 
     return m
@@ -732,13 +756,19 @@ def _binary(fn):
 def _rbinary(fn):
     if isinstance(fn, OpDef):
         def m(self, other):
-            if isinstance(other, _NP_SCALAR):
-                other = other.item()
+            c = other.__class__
+            if c is not float and c is not int:
+                other = _other(other)
+                if other is NotImplemented:
+                    return other
             return apply(fn, other, self)
     else:
         def m(self, other):
-            if isinstance(other, _NP_SCALAR):
-                other = other.item()
+            c = other.__class__
+            if c is not float and c is not int:
+                other = _other(other)
+                if other is NotImplemented:
+                    return other
             return fn(other, self)
 
     return m
@@ -761,6 +791,8 @@ method("__rpow__", _rbinary(pow))
 method("__neg__", lambda self: neg(self))
 method("__pos__", lambda self: self)
 method("__abs__", lambda self: abs(self))
+
+
 def _eq_none(fn, result):
     """``t == None`` is False (``!=`` True) as in torch, so `if mask == None:` works."""
     m = _binary(fn)
@@ -792,17 +824,17 @@ method("__invert__", lambda self: logical_not(self) if self.dtype is B.bool_
 method("add", lambda self, other, *, alpha=1: add_(self, other, alpha=alpha))
 method("sub", lambda self, other, *, alpha=1: sub_(self, other, alpha=alpha))
 method("subtract", lambda self, other, *, alpha=1: sub_(self, other, alpha=alpha))
-method("mul", _binary(mul))
-method("multiply", _binary(mul))
+method("mul", _binary(mul, operator=False))
+method("multiply", _binary(mul, operator=False))
 method("div", lambda self, other, *, rounding_mode=None: true_divide(
     self, other, rounding_mode=rounding_mode))
 method("divide", lambda self, other, *, rounding_mode=None: true_divide(
     self, other, rounding_mode=rounding_mode))
-method("true_divide", _binary(true_divide))
-method("floor_divide", _binary(floor_divide))
-method("remainder", _binary(remainder))
-method("fmod", _binary(fmod))
-method("pow", _binary(pow))
+method("true_divide", _binary(true_divide, operator=False))
+method("floor_divide", _binary(floor_divide, operator=False))
+method("remainder", _binary(remainder, operator=False))
+method("fmod", _binary(fmod, operator=False))
+method("pow", _binary(pow, operator=False))
 method("neg", lambda self: apply(neg, self))
 method("negative", lambda self: neg(self))
 method("abs", lambda self: apply(abs, self))
@@ -832,22 +864,22 @@ method("clamp", lambda self, min=None, max=None: clamp(self, min, max))
 method("clip", lambda self, min=None, max=None: clamp(self, min, max))
 method("clamp_min", lambda self, min: clamp(self, min=min))
 method("clamp_max", lambda self, max: clamp(self, max=max))
-method("maximum", _binary(maximum))
-method("minimum", _binary(minimum))
-method("atan2", _binary(atan2))
+method("maximum", _binary(maximum, operator=False))
+method("minimum", _binary(minimum, operator=False))
+method("atan2", _binary(atan2, operator=False))
 method("lerp", lambda self, end, weight: lerp(self, end, weight))
 method("where", lambda self, condition, other: where(condition, self, other))
-method("eq", _binary(eq))
-method("ne", _binary(ne))
-method("lt", _binary(lt))
-method("le", _binary(le))
-method("gt", _binary(gt))
-method("ge", _binary(ge))
-method("greater", _binary(gt))
-method("less", _binary(lt))
-method("logical_and", _binary(logical_and))
-method("logical_or", _binary(logical_or))
-method("logical_xor", _binary(logical_xor))
+method("eq", _binary(eq, operator=False))
+method("ne", _binary(ne, operator=False))
+method("lt", _binary(lt, operator=False))
+method("le", _binary(le, operator=False))
+method("gt", _binary(gt, operator=False))
+method("ge", _binary(ge, operator=False))
+method("greater", _binary(gt, operator=False))
+method("less", _binary(lt, operator=False))
+method("logical_and", _binary(logical_and, operator=False))
+method("logical_or", _binary(logical_or, operator=False))
+method("logical_xor", _binary(logical_xor, operator=False))
 method("logical_not", lambda self: apply(logical_not, self))
 method("isnan", lambda self: apply(isnan, self))
 method("isinf", lambda self: apply(isinf, self))
