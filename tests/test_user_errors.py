@@ -467,12 +467,17 @@ def test_reduction_bad_dim_type_message():
         dyntorch.max(dyntorch.ones(2, 3), dim=[0, 1])
 
 
-@pytest.mark.xfail(reason="_dispatch.py: tensor + 'a' leaks NumPy's \"ufunc 'add' did not "
-                          "contain a loop with signature\" text; torch says unsupported operand "
-                          "type(s) for +: 'Tensor' and 'str'", strict=False)
 def test_add_string_message():
-    with pytest.raises(TypeError, match="unsupported operand"):
-        dyntorch.ones(2) + "a"
+    """Operands torch refuses give Python's own 'unsupported operand' TypeError, and named
+    methods say which argument is wrong."""
+    for lib in (dyntorch, reference):
+        with pytest.raises(TypeError, match=r"unsupported operand type\(s\) for \+: 'Tensor' "
+                                            "and 'str'"):
+            lib.ones(2) + "a"
+        with pytest.raises(TypeError, match="unsupported operand"):
+            None * lib.ones(2)
+        with pytest.raises(TypeError, match=r"mul\(\): argument 'other'"):
+            lib.ones(2).mul("a")
 
 
 @pytest.mark.xfail(reason="ops/shape.py: x.T on a tensor that is not 2-D silently reverses all "
