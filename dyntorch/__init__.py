@@ -12,9 +12,9 @@ import warnings as _warnings
 _warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"dyntorch(\.|$)")
 
 from . import _backend
+from . import ops as _ops
 from ._backend import (
     Generator,
-    bool_ as bool,
     device,
     dtype,
     float16,
@@ -29,21 +29,63 @@ from ._backend import (
     set_default_dtype,
     uint8,
 )
+from ._backend import (
+    bool_ as bool,
+)
 from ._compat import (
-    BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor, IntTensor,
-    LongTensor, ShortTensor, are_deterministic_algorithms_enabled, compile,
-    get_num_interop_threads, get_num_threads, is_deterministic_algorithms_warn_only_enabled,
-    set_num_interop_threads, set_num_threads, use_deterministic_algorithms,
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
+    are_deterministic_algorithms_enabled,
+    compile,
+    get_num_interop_threads,
+    get_num_threads,
+    is_deterministic_algorithms_warn_only_enabled,
+    set_num_interop_threads,
+    set_num_threads,
+    use_deterministic_algorithms,
 )
 from ._dtype_info import finfo, iinfo
-from ._tensor import Size, Tensor
 from ._printing import set_printoptions
-from . import ops as _ops
+from ._tensor import Size, Tensor
 from .ops.creation import (
-    arange, as_tensor, asarray, bernoulli, empty, empty_like, eye, from_numpy, full,
-    full_like, get_rng_state, initial_seed, linspace, logspace, manual_seed, multinomial,
-    normal, ones, ones_like, rand, rand_like, randint, randint_like, randn, randn_like,
-    randperm, seed, set_rng_state, tensor, zeros, zeros_like,
+    arange,
+    as_tensor,
+    asarray,
+    bernoulli,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    get_rng_state,
+    initial_seed,
+    linspace,
+    logspace,
+    manual_seed,
+    multinomial,
+    normal,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    seed,
+    set_rng_state,
+    tensor,
+    zeros,
+    zeros_like,
 )
 from .ops.inplace import addcdiv, addcmul
 

@@ -270,6 +270,18 @@ def _annotate(op, args, attrs, err):
     return cls(f"{op.name}(): {msg} (inputs: {ins}{extra})")
 
 
+def _scalars_to_device(args):
+    """``args`` with 0-dim CPU tensors moved to the one other device, or None if the devices
+    still differ (as in torch, a 0-dim CPU tensor behaves like a number)."""
+    devs = {B.device_of(a._data) for a in args
+            if isinstance(a, Tensor) and not (a._data.ndim == 0 and a._data.__class__ is ndarray)}
+    if len(devs) != 1:
+        return None
+    (dev,) = devs
+    return tuple(a.to(dev) if isinstance(a, Tensor) and a._data.ndim == 0 and
+                 a._data.__class__ is ndarray else a for a in args)
+
+
 def _device_error(op, args):
     devs = [str(a.device) for a in args if isinstance(a, Tensor)]
     return RuntimeError(
@@ -298,7 +310,10 @@ def apply(op, *args, **attrs):
                 cls = d.__class__
                 first = d
             elif d.__class__ is not cls or (cls is not ndarray and d.device != first.device):
-                raise _device_error(op, args)
+                moved = _scalars_to_device(args)  # torch lets 0-dim CPU tensors join in
+                if moved is None:
+                    raise _device_error(op, args)
+                return apply(op, *moved, **attrs)
             push(d)
             if track:
                 if a._rg:

@@ -124,7 +124,10 @@ def _add_at(xp, out, idx, g):
 def _along_index(xp, idx, axis):
     """Full index tuple for ``out[idx along axis]`` with the other axes as grids."""
     axis = axis % idx.ndim
-    grids = list(xp.indices(idx.shape, sparse=True))
+    nd = idx.ndim
+    # open grids, as np.indices(..., sparse=True) gives (CuPy's indices has no `sparse`)
+    grids = [xp.arange(n).reshape((1,) * i + (n,) + (1,) * (nd - i - 1))
+             for i, n in enumerate(idx.shape)]
     grids[axis] = idx
     return tuple(grids)
 
