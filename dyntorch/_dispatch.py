@@ -20,6 +20,7 @@ from ._tensor import Tensor, _make
 from .autograd.node import Node, accumulator, next_seq
 
 ndarray = np.ndarray
+_ARRAYS = frozenset(B.ARRAY_TYPES)  # array classes of every module (to_device changes module)
 _getframe = sys._getframe
 
 # Global switches, read as module globals on the hot path.
@@ -335,10 +336,10 @@ def apply(op, *args, **attrs):
         raise _annotate(op, args, attrs, e) from e
     special = op.special
     if special and op.multi:
-        outs = tuple(o if o.__class__ is ndarray else xp.asarray(o) for o in out)
+        outs = tuple(o if o.__class__ in _ARRAYS else xp.asarray(o) for o in out)
         out = outs[0]
-    elif out.__class__ is not ndarray:
-        out = xp.asarray(out)
+    elif out.__class__ is not ndarray and out.__class__ not in _ARRAYS:
+        out = xp.asarray(out)  # NumPy gives scalars for 0-d results; keep arrays
     if rg:
         node = _new_node(OpNode)
         node.op = op

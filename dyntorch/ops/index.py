@@ -306,6 +306,8 @@ def _(ns, g, _a, _v, *, key, accumulate=False, needs):
 
 def _value_like(self: Tensor, value) -> Tensor:
     if isinstance(value, Tensor):
+        if value._data.__class__ is not self._data.__class__ and value._data.ndim == 0:
+            value = value.to(self.device)  # a 0-dim CPU tensor acts like a number (torch)
         if value._data.__class__ is not self._data.__class__:
             raise RuntimeError(f"setitem: expected the value on {self.device}, got it on "
                                f"{value.device}. Move it with `.to(device)` first.")
