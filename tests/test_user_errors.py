@@ -394,19 +394,12 @@ def test_compare_with_none_like_torch():
 # ----------------------------------------------------------------------------------------
 # Problems in files owned by other engineers: documented here, fixed there.
 
-@pytest.mark.xfail(reason="ops/loss.py: cross_entropy accepts integer logits (torch: "
-                          "NotImplementedError/RuntimeError 'expected floating point input')",
-                   strict=False)
 def test_cross_entropy_int_logits():
     with pytest.raises((RuntimeError, NotImplementedError), match="float"):
         dyntorch.nn.functional.cross_entropy(dyntorch.tensor([[1, 2], [3, 4]]),
                                              dyntorch.tensor([0, 1]))
 
 
-@pytest.mark.xfail(reason="ops/loss.py: a float target of shape (N,) is read as class "
-                          "probabilities; the message should say class indices must be int64 "
-                          "(torch: 'expected target dtype to be Long') and suggest .long()",
-                   strict=False)
 def test_cross_entropy_float_index_target_mentions_long():
     with pytest.raises(RuntimeError, match=r"\.long\(\)"):
         dyntorch.nn.functional.cross_entropy(dyntorch.randn(3, 5),
@@ -447,10 +440,6 @@ def test_einsum_message_names_operand():
         dyntorch.einsum("ij,jk->ik", dyntorch.ones(2, 3), dyntorch.ones(4, 5))
 
 
-@pytest.mark.xfail(reason="ops/loss.py: F.cross_entropy(logits, numpy_target) fails with "
-                          "AttributeError '_data' (torch: TypeError 'argument target must be "
-                          "Tensor, not numpy.ndarray'); the nn.CrossEntropyLoss module path is "
-                          "covered by Module.__call__", strict=False)
 def test_functional_cross_entropy_numpy_target():
     with pytest.raises(TypeError, match="Tensor"):
         dyntorch.nn.functional.cross_entropy(dyntorch.ones(2, 3), np.array([0, 1]))
@@ -488,9 +477,6 @@ def test_T_on_3d_warns():
         dyntorch.ones(2, 3, 4).T
 
 
-@pytest.mark.xfail(reason="nn/modules/rnn.py: LSTM(num_layers=1, dropout=0.5) silently ignores "
-                          "dropout; torch warns that dropout needs num_layers > 1",
-                   strict=False)
 def test_lstm_dropout_single_layer_warns():
     with pytest.warns(UserWarning, match="num_layers"):
         dyntorch.nn.LSTM(2, 2, num_layers=1, dropout=0.5)

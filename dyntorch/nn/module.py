@@ -282,7 +282,7 @@ class Module:
             if self._dt_hooked or _global_forward_hooks or _global_forward_pre_hooks:
                 return self._call_with_hooks(args, kwargs)
             return self.forward(*args, **kwargs)
-        except AttributeError as e:
+        except (AttributeError, TypeError) as e:
             te = _not_tensor_error(self, args, e)
             if te is None:
                 raise
@@ -1036,9 +1036,11 @@ def _cast_float(t: Tensor, npdt) -> Tensor:
     return t
 
 
-def _not_tensor_error(module, args, err: AttributeError):
+def _not_tensor_error(module, args, err: Exception):
     """torch's TypeError when a layer is given a NumPy array or a list instead of a Tensor
-    (inside, the op fails on ``._data``); None when the AttributeError is something else."""
+    (inside, the op fails on ``._data`` or names the argument); None for other errors."""
+    if "must be Tensor" in str(err):  # the op named the argument already: say which layer
+        return TypeError(f"{type(module).__name__}: {err}")
     if "_data" not in str(err):
         return None
     for i, a in enumerate(args):

@@ -392,9 +392,26 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy(): label_smoothing must be in [0, 1], got "
                          f"{label_smoothing}")
+    for name, t in (("input", input), ("target", target)):
+        if not isinstance(t, Tensor):
+            kind = type(t).__name__
+            if type(t).__module__ == "numpy":
+                kind = "numpy." + kind
+            raise TypeError(f"cross_entropy(): argument '{name}' must be Tensor, not {kind}; "
+                            "wrap it with dyntorch.as_tensor(...)")
     if input.ndim == 0:
         raise ValueError("cross_entropy(): input must have at least 1 dimension (C,)")
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(
+            f"cross_entropy(): expected floating point input (logits), got {input.dtype}. "
+            "Convert it with .float().")
     probs = target._data.dtype.kind == "f"
+    if probs and target.ndim != input.ndim:
+        raise RuntimeError(
+            f"cross_entropy(): expected target dtype to be int64 (class indices of shape "
+            f"{[input.shape[0]] + list(input.shape[2:])}), got a {target.dtype} target of shape "
+            f"{list(target.shape)}; use target.long(). (A float target must hold class "
+            f"probabilities with the input's shape {list(input.shape)}.)")
     unbatched = input.ndim == 1
     if unbatched:
         input = input.reshape(1, input.shape[0])

@@ -8,6 +8,7 @@ finished sequences, which gives torch's final states for every length.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -47,6 +48,10 @@ class RNNBase(Module):
                              "probability of an element being zeroed")
         if hidden_size <= 0 or num_layers <= 0:
             raise ValueError("hidden_size and num_layers must be positive integers")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"dropout option adds dropout after all but last recurrent layer, so "
+                          f"non-zero dropout expects num_layers greater than 1, but got "
+                          f"dropout={dropout} and num_layers={num_layers}", stacklevel=3)
         self.mode = mode
         self.input_size = input_size
         self.hidden_size = hidden_size
