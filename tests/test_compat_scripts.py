@@ -546,9 +546,6 @@ def test_script_matches_torch(script):
     _close(_normalise(ref), _normalise(ours))
 
 
-@pytest.mark.xfail(reason="ops/reduce.py: torch accepts NumPy's `axis=`/`keepdims=` aliases on "
-                          "reductions (x.sum(axis=1), x.mean(1, keepdims=True)); dyntorch "
-                          "raises TypeError", strict=False)
 def test_numpy_style_reduction_keywords():
     x = dyntorch.ones(2, 3)
     assert x.sum(axis=1).tolist() == [3.0, 3.0]

@@ -958,6 +958,20 @@ def _m_min(self, dim=None, keepdim=False):
     return min(self, dim, keepdim)
 
 
+def _numpy_aliases(fn):
+    """Accept NumPy's ``axis=``/``keepdims=`` for ``dim=``/``keepdim=``, as torch does."""
+    def wrapped(*args, **kwargs):
+        if kwargs:
+            if "axis" in kwargs:
+                kwargs["dim"] = kwargs.pop("axis")
+            if "keepdims" in kwargs:
+                kwargs["keepdim"] = kwargs.pop("keepdims")
+        return fn(*args, **kwargs)
+
+    wrapped.__name__, wrapped.__doc__, wrapped.__wrapped__ = fn.__name__, fn.__doc__, fn
+    return wrapped
+
+
 for _n, _f in (("sum", sum), ("mean", mean), ("nansum", nansum), ("nanmean", nanmean),
                ("var", var), ("std", std), ("prod", prod), ("max", _m_max), ("min", _m_min),
                ("amax", amax), ("amin", amin), ("aminmax", aminmax), ("argmax", argmax),
@@ -968,7 +982,7 @@ for _n, _f in (("sum", sum), ("mean", mean), ("nansum", nansum), ("nanmean", nan
                ("all", all), ("any", any), ("count_nonzero", count_nonzero),
                ("trace", trace), ("diff", diff), ("quantile", quantile),
                ("nanquantile", nanquantile)):
-    method(_n, _f)
+    method(_n, _numpy_aliases(_f))
 
 PUBLIC = {
     "sum": sum, "mean": mean, "nansum": nansum, "nanmean": nanmean, "var": var, "std": std,
@@ -981,3 +995,4 @@ PUBLIC = {
     "quantile": quantile, "nanquantile": nanquantile, "trapezoid": trapezoid, "trapz": trapezoid,
     "cumulative_trapezoid": cumulative_trapezoid,
 }
+PUBLIC = {k: _numpy_aliases(v) for k, v in PUBLIC.items()}
