@@ -86,7 +86,7 @@ def test_setitem_no_grad_and_dtype_cast(torch, device):
         x = x.detach().clone()
         x[0, 1:3] = 7
         x[x < -1] = -1
-        x[[1, 2], [0, 0], 0] = m.tensor([10.0, 11.0], dtype=x.dtype)
+        x[[1, 2], [0, 0], 0] = m.tensor([10.0, 11.0], dtype=x.dtype, device=x.device)
         i = m.tensor([1, 2, 3])
         i[0] = 2.7  # torch casts the value to the tensor's dtype
         return x, i
@@ -104,6 +104,9 @@ def test_setitem_on_leaf_requiring_grad_raises():
 
 
 def test_index_put(torch, device):
+    if device == "cuda":  # `a` writes one place twice: the winner is unspecified on CUDA (torch too)
+        pytest.skip("duplicate indices without accumulate are nondeterministic on CUDA")
+
     def run(m, x, v):
         y = x * 1
         i = (m.tensor([0, 1, 1]), m.tensor([2, 0, 0]))
@@ -117,6 +120,8 @@ def test_index_put(torch, device):
 
 
 def test_gather_scatter(torch, device):
+    if device == "cuda":  # random indices repeat: scatter's winner is unspecified on CUDA
+        pytest.skip("scatter with duplicate indices is nondeterministic on CUDA (torch too)")
     idx = R.integers(0, 5, (4, 3, 6))
     src = R.standard_normal((4, 3, 6))
 
@@ -137,21 +142,22 @@ def test_gather_scatter(torch, device):
 
 def test_scatter_in_place_and_reduce(torch, device):
     idx = np.array([[0, 1, 0], [2, 2, 1]])
+    unique = np.array([[0, 1, 3], [2, 0, 1]])  # plain scatter_ with repeats is undefined on CUDA
 
     def run(m, x, s):
         y = x * 1
-        y.scatter_(1, idx_t(m), s)
+        y.scatter_(1, m.tensor(unique, device=x.device), s)
         z = x * 1
-        z.scatter_add_(1, idx_t(m), s)
-        return y, z, m.scatter_reduce(x, 1, idx_t(m), s, "sum"),\
-            m.scatter_reduce(x, 1, idx_t(m), s, "mean", include_self=False)
+        z.scatter_add_(1, idx_t(m, x), s)
+        return y, z, m.scatter_reduce(x, 1, idx_t(m, x), s, "sum"),\
+            m.scatter_reduce(x, 1, idx_t(m, x), s, "mean", include_self=False)
 
-    def idx_t(m):
-        return m.tensor(idx)
+    def idx_t(m, like=None):
+        return m.tensor(idx, device=None if like is None else like.device)
 
     check(torch, run, R.standard_normal((2, 4)), R.standard_normal((2, 3)), device=device)
-    check(torch, lambda m, x, s: (m.scatter_reduce(x, 1, idx_t(m), s, "amax"),
-                                  m.scatter_reduce(x, 1, idx_t(m), s, "prod",
+    check(torch, lambda m, x, s: (m.scatter_reduce(x, 1, idx_t(m, x), s, "amax"),
+                                  m.scatter_reduce(x, 1, idx_t(m, x), s, "prod",
                                                    include_self=False)),
           R.standard_normal((2, 4)), R.standard_normal((2, 3)), grad=False)
 
@@ -160,12 +166,12 @@ def test_index_select_index_add_take(torch, device):
     i = np.array([3, 0, 3])
 
     def run(m, x, s):
-        it = m.tensor(i)
+        it = m.tensor(i, device=x.device)
         y = x * 1
         y.index_add_(2, it, s, alpha=2.0)
         return (m.index_select(x, 2, it), x.index_select(0, it), m.index_add(x, 2, it, s),
-                x.index_add(2, it, s, alpha=-0.5), y, m.take(x, m.tensor([[0, 7], [119, 7]])),
-                x.index_fill(1, m.tensor([0, 2]), -3.0))
+                x.index_add(2, it, s, alpha=-0.5), y, m.take(x, m.tensor([[0, 7], [119, 7]], device=x.device)),
+                x.index_fill(1, m.tensor([0, 2], device=x.device), -3.0))
 
     check(torch, run, X, R.standard_normal((4, 5, 3)), device=device)
 
@@ -268,7 +274,7 @@ def test_basic_index_is_a_view():
 
 
 def test_repeated_indices_accumulate(torch, device):
-    check(torch, lambda m, x: x[m.tensor([1, 1, 1, 0])] * m.arange(4.0).to(x.dtype)[:, None],
+    check(torch, lambda m, x: x[m.tensor([1, 1, 1, 0])] * m.arange(4.0).to(x)[:, None],
           R.standard_normal((3, 2)), device=device)
 
 
@@ -319,9 +325,9 @@ def test_index_copy_fill_scatter_in_place(torch, device):
 
 def test_isin_bincount_histc_tri_indices(torch, device):
     a = R.integers(0, 6, (10,))
-    check(torch, lambda m, x: (m.isin(x, m.tensor([1, 3])), m.isin(x, m.tensor([2]), invert=True),
+    check(torch, lambda m, x: (m.isin(x, m.tensor([1, 3]).to(x)), m.isin(x, m.tensor([2]).to(x), invert=True),
                                m.bincount(x), x.bincount(minlength=9),
-                               m.bincount(x, m.linspace(0, 1, 10, dtype=m.float64))),
+                               m.bincount(x, m.linspace(0, 1, 10, dtype=m.float64).to(x.device))),
           a, device=device)
     check(torch, lambda m, x: (m.histc(x, 5), x.histc(4, -1.0, 1.0)), R.standard_normal(50),
           device=device, grad=False)
@@ -339,7 +345,7 @@ def test_in_place_on_views_while_recording(torch, device):
         y.diagonal().add_(w[1])
         r = y[1]
         r.exp_()
-        z = m.zeros(3, 4, dtype=x.dtype)
+        z = m.zeros(3, 4, dtype=x.dtype, device=x.device)
         z[1][2] = w[0] * w[1]
         z.narrow(1, 0, 2).copy_(x[:, :2] * 3)
         return y ** 2, z
@@ -362,7 +368,7 @@ def test_topk_large_uses_partial_selection(torch, device):
 
 def test_repeat_interleave(torch, device):
     check(torch, lambda m, x: (x.repeat_interleave(2), m.repeat_interleave(x, 3, dim=1),
-                               x.repeat_interleave(m.tensor([1, 0, 2]), dim=0),
-                               m.repeat_interleave(x, m.tensor([2]), dim=-1),
-                               m.repeat_interleave(m.tensor([2, 0, 1]))),
+                               x.repeat_interleave(m.tensor([1, 0, 2]).to(x.device), dim=0),
+                               m.repeat_interleave(x, m.tensor([2]).to(x.device), dim=-1),
+                               m.repeat_interleave(m.tensor([2, 0, 1]).to(x.device))),
           R.standard_normal((3, 4)), device=device)

@@ -201,11 +201,11 @@ def test_hand_written_attention_block(torch, device):
         k = (x @ wk).view(B, T, H, C // H).transpose(1, 2)
         v = (x @ wv).view(B, T, H, C // H).transpose(1, 2)
         att = (q @ k.transpose(-2, -1)) / (C // H) ** 0.5
-        mask = m.tril(m.ones(T, T, dtype=x.dtype)).view(1, 1, T, T)
+        mask = m.tril(m.ones(T, T, dtype=x.dtype, device=x.device)).view(1, 1, T, T)
         att = m.softmax(att.masked_fill(mask == 0, float("-inf")), dim=-1)
         y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
         logits = y.reshape(-1, C)
-        tgt = m.tensor([0, 3, 1, 2, 2, 1])
+        tgt = m.tensor([0, 3, 1, 2, 2, 1], device=x.device)
         nll = (logits.logsumexp(-1) - logits.gather(1, tgt[:, None]).squeeze(1)).mean()
         acc = (logits.argmax(-1) == tgt).float().mean()
         return nll, acc, y.norm(dim=-1).max(), m.einsum("btc,btc->b", y, x)

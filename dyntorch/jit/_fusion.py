@@ -192,7 +192,11 @@ def build_fused(node, graph):
         if not gpu_cache:  # first GPU call: build the kernel (or fall back)
             k = _cuda_kernel(steps, in_dtypes, out.dtype)
             gpu_cache.append((lambda _xp, *a: k(*a)) if k is not None else _stepwise(steps))
-        return gpu_cache[0](xp, *ins)
+        try:
+            return gpu_cache[0](xp, *ins)
+        except TypeError:  # the kernel's declared types do not fit these inputs: op by op
+            gpu_cache[0] = _stepwise(steps)
+            return gpu_cache[0](xp, *ins)
 
     fused.cpu = cpu
     fused.steps = steps

@@ -841,8 +841,9 @@ def _topk(xp, a, k, axis, largest=True, in_shape=None):
     if a.ndim == 0:
         return a.copy(), xp.zeros((), dtype=np.int64)
     n = a.shape[axis]
-    if 0 < k and 8 * k <= n and a.dtype.kind == "f":
-        # a partial selection first (O(n)), then only the k winners are sorted
+    if 0 < k and 8 * k <= n and a.dtype.kind == "f" and xp is np:
+        # a partial selection first (O(n)), then only the k winners are sorted (NumPy's
+        # argpartition orders NaN as the largest, like torch; CuPy's does not: full sort there)
         part = xp.argpartition(a, n - k if largest else k - 1, axis=axis)
         part = xp.take(part, xp.arange(n - k, n) if largest else xp.arange(k), axis=axis)
         order = _argsort(xp, xp.take_along_axis(a, part, axis=axis), axis, largest)
@@ -1055,6 +1056,8 @@ def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None
     xp = xp_like(x)
     if isinstance(repeats, Tensor):
         reps = repeats._data.reshape(-1)
+        if reps.__class__ is not x._data.__class__:  # repeats may live on the CPU (torch too)
+            reps = xp.asarray(B.to_numpy(reps))
         if reps.shape[0] not in (1, n):
             raise RuntimeError(f"repeat_interleave(): repeats must have the same size as input "
                                f"along dim, but got repeats.size(0) = {reps.shape[0]} and "
