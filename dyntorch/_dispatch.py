@@ -127,8 +127,6 @@ class OpDef:
         self.derivative = fn
         return fn
 
-    derivative_of = def_derivative
-
     def __call__(self, *args, **attrs):
         return apply(self, *args, **attrs)
 
@@ -153,8 +151,6 @@ def op(name=None, **kw):
         return wrap(fn)
     return wrap
 
-
-OpDef.derivative_decorator = OpDef.def_derivative
 
 
 # ----------------------------------------------------------------------------- the node
@@ -347,7 +343,7 @@ def apply(op, *args, **attrs):
         node.seq = next_seq()
         node.scope = scope
         node._src = capture_source() if record_source else None
-        node.ometa = (out.shape, out.dtype, None if cls is ndarray else B.device_of(out))
+        node.ometa = (out.shape, out.dtype, None if out.__class__ is ndarray else B.device_of(out))
         node.next = nxt
         node.inputs = args
         if profile:
@@ -459,7 +455,8 @@ def run_node(node: OpNode, g, create_graph: bool):
                 args = args + (o,)
     else:
         cls = g.__class__
-        ns = _ns_cache.get(np if cls is ndarray else B.xp_of(g)) or array_ns(B.xp_of(g))
+        gxp = np if cls is ndarray else B.xp_of(g)
+        ns = _ns_cache.get(gxp) or array_ns(gxp)
         args = [a._data if isinstance(a, Tensor) else a for a in inputs]
         if op.uses_out:
             args.append(node.out)

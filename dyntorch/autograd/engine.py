@@ -82,13 +82,34 @@ def _needed(order, targets) -> set:
     return reach
 
 
-def plan(roots, targets=None) -> list:
-    """The nodes that will run, in the order they will run."""
-    deps, order = collect(roots)
-    if targets:
-        keep = _needed(order, targets)
-        order = [n for n in order if n in keep]
-    return sorted(order, key=lambda n: -n.seq)
+def plan(root_nodes, targets=None) -> tuple[list, list]:
+    """The exact order the engine will run nodes in, and when each becomes ready.
+
+    Mirrors :func:`steps` without running anything: dependency
+    counts, then a ready heap keyed on reverse creation order. (Sorting by ``-seq`` alone is
+    not enough: a leaf's ``AccumulateGrad`` is created after the first op that uses it.)
+    Returns ``(order, ready_at)`` where ``ready_at[i]`` is how many nodes had run when
+    ``order[i]`` entered the ready heap.
+    """
+    deps, order = collect(root_nodes)
+    keep = _needed(order, targets) if targets is not None else None
+    ready = [(-n.seq, id(n), n) for n in set(root_nodes) if deps.get(n, 0) == 0]
+    heapq.heapify(ready)
+    when = {n: 0 for _, _, n in ready}
+    out = []
+    while ready:
+        node = heapq.heappop(ready)[2]
+        out.append(node)
+        for e in node.next:
+            if e is None:
+                continue
+            c = e[0]
+            left = deps[c] - 1
+            deps[c] = left
+            if left == 0 and (keep is None or c in keep or c in targets):
+                heapq.heappush(ready, (-c.seq, id(c), c))
+                when[c] = len(out)
+    return out, [when[n] for n in out]
 
 
 def _fresh(r, gs) -> bool:

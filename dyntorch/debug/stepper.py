@@ -8,7 +8,6 @@ stepper) frees the graph's saved values the way ``backward()`` would have.
 from __future__ import annotations
 
 import fnmatch
-import heapq
 import weakref
 from collections.abc import Callable, Iterable
 
@@ -27,34 +26,7 @@ __all__ = ["BackwardStepper", "Step", "Breakpoint", "schedule"]
 
 
 # ----------------------------------------------------------------------------- the order
-def schedule(root_nodes, targets=None) -> tuple[list, list]:
-    """The exact order the engine will run nodes in, and when each becomes ready.
-
-    Mirrors :func:`dyntorch.autograd.engine.steps` without running anything: dependency
-    counts, then a ready heap keyed on reverse creation order. (Sorting by ``-seq`` alone is
-    not enough: a leaf's ``AccumulateGrad`` is created after the first op that uses it.)
-    Returns ``(order, ready_at)`` where ``ready_at[i]`` is how many nodes had run when
-    ``order[i]`` entered the ready heap.
-    """
-    deps, order = E.collect(root_nodes)
-    keep = E._needed(order, targets) if targets is not None else None
-    ready = [(-n.seq, id(n), n) for n in set(root_nodes) if deps.get(n, 0) == 0]
-    heapq.heapify(ready)
-    when = {n: 0 for _, _, n in ready}
-    out = []
-    while ready:
-        node = heapq.heappop(ready)[2]
-        out.append(node)
-        for e in node.next:
-            if e is None:
-                continue
-            c = e[0]
-            left = deps[c] - 1
-            deps[c] = left
-            if left == 0 and (keep is None or c in keep or c in targets):
-                heapq.heappush(ready, (-c.seq, id(c), c))
-                when[c] = len(out)
-    return out, [when[n] for n in out]
+schedule = E.plan  # the engine's own run order, with when each node became ready
 
 
 # ----------------------------------------------------------------------------- a step

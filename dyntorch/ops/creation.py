@@ -206,12 +206,6 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> T
     return t
 
 
-def _like(fn, input, dtype, device, requires_grad, *extra):
-    return fn(*extra, input.shape, dtype=dtype if dtype is not None else input.dtype,
-              device=device if device is not None else input.device,
-              requires_grad=requires_grad)
-
-
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
     _need_tensor("zeros_like", input)
     return _filled(0, input.shape, dtype or input.dtype, device or input.device, requires_grad)

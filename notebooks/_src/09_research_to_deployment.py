@@ -88,5 +88,6 @@ from dyntorch.onnx.quantize import quantize_dynamic
 qpath = quantize_dynamic(str(path), str(out / "digits.int8.onnx"))
 qsess = ort.InferenceSession(qpath, providers=["CPUExecutionProvider"])
 q_pred = qsess.run(None, {"image": X[1400:].numpy()})[0].argmax(1)
-print(f"size {path.stat().st_size / 1024:.1f} KiB -> {pathlib.Path(qpath).stat().st_size / 1024:.1f} KiB;"
+size, qsize = path.stat().st_size / 1024, pathlib.Path(qpath).stat().st_size / 1024
+print(f"size {size:.1f} KiB -> {qsize:.1f} KiB;"
       f" accuracy {acc:.3f} -> {(q_pred == y[1400:].numpy()).mean():.3f}")
