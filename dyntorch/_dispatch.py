@@ -16,7 +16,7 @@ from time import perf_counter as _perf
 import numpy as np
 
 from . import _backend as B
-from ._tensor import Tensor, _make
+from ._tensor import MUTATIONS, Tensor, _make
 from .autograd.node import Node, accumulator, next_seq
 
 ndarray = np.ndarray
@@ -157,8 +157,9 @@ def op(name=None, **kw):
 class OpNode(Node):
     """The graph node of one dispatched op."""
 
-    __slots__ = ("op", "inputs", "attrs", "ometa")
-    freed = False
+    # ``arrays``: the input arrays as the forward saw them (backward reads them directly);
+    # ``epoch``: MUTATIONS when recorded, -1 once freed (see run_node)
+    __slots__ = ("op", "inputs", "arrays", "attrs", "ometa", "epoch")
     out = None
     out_box = None
     vers = None
@@ -166,6 +167,11 @@ class OpNode(Node):
 
     def name(self) -> str:
         return self.op.bname
+
+    @property
+    def freed(self) -> bool:
+        """True once backward has dropped what this node saved."""
+        return self.epoch == -1
 
     def input_tensors(self) -> tuple:
         if self.inputs is None:
@@ -346,6 +352,8 @@ def apply(op, *args, **attrs):
         node.ometa = (out.shape, out.dtype, None if out.__class__ is ndarray else B.device_of(out))
         node.next = nxt
         node.inputs = args
+        node.arrays = arrays
+        node.epoch = MUTATIONS[0]
         if profile:
             B.synchronize()  # GPU work is asynchronous: time what ran, not what was queued
             node.time_us = (_perf() - t0) * 1e6
@@ -388,14 +396,18 @@ def _versions(args, uses):
 
 # ----------------------------------------------------------------------------- backward of a node
 _ns_cache: dict = {}
+_np_ns = None  # array_ns(numpy), once made
 
 
 def array_ns(xp):
+    global _np_ns
     ns = _ns_cache.get(xp)
     if ns is None:
         from .ops._ns import ArrayNS
 
         ns = _ns_cache[xp] = ArrayNS(xp)
+        if xp is np:
+            _np_ns = ns
     return ns
 
 
@@ -433,16 +445,11 @@ def _check_saved(node: OpNode):
 def run_node(node: OpNode, g, create_graph: bool):
     """Gradients for each input of ``node`` given the gradient ``g`` of its output."""
     op = node.op
-    inputs = node.inputs
-    if node.freed or node.vers is not None or node.out_box is not None:
+    if node.epoch != MUTATIONS[0]:  # something changed in place since (or node freed): check
         _check_saved(node)
-    else:
-        for a, u in zip(inputs, op.uses):
-            if u and a.__class__ is Tensor and a._vc is not None and a._vc[0]:
-                _check_saved(node)
     if create_graph:
         ns = tensor_ns()
-        args = inputs
+        args = node.inputs
         if op.uses_out:
             out = node.out
             if op.multi:
@@ -455,25 +462,30 @@ def run_node(node: OpNode, g, create_graph: bool):
                 args = args + (o,)
     else:
         cls = g.__class__
-        gxp = np if cls is ndarray else B.xp_of(g)
-        ns = _ns_cache.get(gxp) or array_ns(gxp)
-        args = [a._data if isinstance(a, Tensor) else a for a in inputs]
+        ns = _np_ns if cls is ndarray and _np_ns is not None else array_ns(B.xp_of(g))
+        args = node.arrays
         if op.uses_out:
-            args.append(node.out)
+            args = args + [node.out]
     if op.wants_needs:
         res = op.derivative(ns, g, *args, needs=tuple(e is not None for e in node.next),
                             **node.attrs)
-    else:
+    elif node.attrs:
         res = op.derivative(ns, g, *args, **node.attrs)
+    else:
+        res = op.derivative(ns, g, *args)
     nxt = node.next
     if len(nxt) == 1:
         res = (res,)
     fixed = []
-    for e, r, a in zip(nxt, res, inputs):
-        if e is None or r is None:
+    arrays = node.arrays
+    i = 0
+    for e in nxt:
+        r = res[i]
+        ad = arrays[i]
+        i += 1
+        if r is None or e is None:
             fixed.append(None)
             continue
-        ad = a._data
         if create_graph:
             if not isinstance(r, Tensor):
                 r = Tensor._wrap_like(r, ad)
@@ -494,9 +506,8 @@ def run_node(node: OpNode, g, create_graph: bool):
 
 def free_node(node: OpNode) -> None:
     """Drop what backward saved (inputs, output) so memory goes back as the graph is walked."""
-    node.freed = True
-    node.inputs = None
-    node.out = None
+    node.inputs = node.arrays = node.out = None
+    node.epoch = -1
 
 
 OpNode._apply = run_node

@@ -334,6 +334,28 @@ class Size(tuple):
         return n
 
 
+#: How many in-place writes have happened, anywhere. A graph node remembers the count at its
+#: creation; while it is unchanged, nothing the node saved can have changed, so backward skips
+#: the per-input version checks.
+MUTATIONS = [0]
+
+
+def bump_version(t, create: bool = True) -> None:
+    """Mark ``t`` as changed in place (its autograd version counter, and :data:`MUTATIONS`).
+
+    With ``create=False`` a tensor that never had a counter keeps none (a swap of ``.data``
+    that torch does not count as an in-place change).
+    """
+    vc = t._vc
+    if vc is None:
+        if not create:
+            return
+        t._vc = [1]
+    else:
+        vc[0] += 1
+    MUTATIONS[0] += 1
+
+
 def _init(t, data):
     t._data = data
     t._rg = False

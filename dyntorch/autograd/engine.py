@@ -11,7 +11,7 @@ import heapq
 
 from .. import _dispatch as D
 from .._backend import writeable, xp_of
-from .._tensor import Tensor, _make
+from .._tensor import Tensor, _make, bump_version
 from .hooks import captured_grad
 from .node import AccumulateGrad
 
@@ -55,19 +55,21 @@ def collect(roots) -> tuple[dict, list]:
     """Count, for every node reachable from ``roots``, how many edges point at it."""
     deps: dict = {}
     order = []
-    stack = [n for n in roots if n is not None]
-    seen = set(stack)
+    stack = [n for n in dict.fromkeys(roots) if n is not None]
+    roots = set(stack)
+    push, pop, visit = stack.append, stack.pop, order.append
     while stack:
-        n = stack.pop()
-        order.append(n)
+        n = pop()
+        visit(n)
         for e in n.next:
-            if e is None:
-                continue
-            c = e[0]
-            deps[c] = deps.get(c, 0) + 1
-            if c not in seen:
-                seen.add(c)
-                stack.append(c)
+            if e is not None:
+                c = e[0]
+                if c in deps:
+                    deps[c] += 1
+                else:
+                    deps[c] = 1
+                    if c not in roots:
+                        push(c)
     return deps, order
 
 
@@ -82,6 +84,13 @@ def _needed(order, targets) -> set:
     return reach
 
 
+def _start(root_nodes, deps) -> list:
+    # Ready heap of (-seq, node): seq is unique, so nodes themselves are never compared.
+    ready = [(-n.seq, n) for n in set(root_nodes) if deps.get(n, 0) == 0]
+    heapq.heapify(ready)
+    return ready
+
+
 def plan(root_nodes, targets=None) -> tuple[list, list]:
     """The exact order the engine will run nodes in, and when each becomes ready.
 
@@ -93,12 +102,11 @@ def plan(root_nodes, targets=None) -> tuple[list, list]:
     """
     deps, order = collect(root_nodes)
     keep = _needed(order, targets) if targets is not None else None
-    ready = [(-n.seq, id(n), n) for n in set(root_nodes) if deps.get(n, 0) == 0]
-    heapq.heapify(ready)
-    when = {n: 0 for _, _, n in ready}
+    ready = _start(root_nodes, deps)
+    when = {n: 0 for _, n in ready}
     out = []
     while ready:
-        node = heapq.heappop(ready)[2]
+        node = heapq.heappop(ready)[1]
         out.append(node)
         for e in node.next:
             if e is None:
@@ -107,9 +115,143 @@ def plan(root_nodes, targets=None) -> tuple[list, list]:
             left = deps[c] - 1
             deps[c] = left
             if left == 0 and (keep is None or c in keep or c in targets):
-                heapq.heappush(ready, (-c.seq, id(c), c))
+                heapq.heappush(ready, (-c.seq, c))
                 when[c] = len(out)
     return out, [when[n] for n in out]
+
+
+def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
+          accumulate=True, record=True):
+    """Run backward from ``roots`` (edges ``(node, nr)``) seeded with ``grads``.
+
+    ``capture`` maps edges to result slots (``autograd.grad``); with it, only nodes that lead
+    to a captured edge run, and leaves get ``.grad`` only when ``accumulate``. Yields a
+    :class:`Step` after each node; returns the captured gradients. With ``record=False``
+    and no observer registered it runs to the end without yielding (plain ``backward()``:
+    nobody reads those Steps, so none is built).
+    """
+    root_nodes = [e[0] for e in roots]
+    deps, order = collect(root_nodes)
+    # Pending gradients per node, flat: [grad of output 0, owned?, grad of output 1, ...].
+    # "Owned" means this engine made the array and nobody else holds it, so later partial
+    # gradients may be added into it in place.
+    buf: dict = {}
+    for (node, nr), g in zip(roots, grads):
+        _add(buf, node, nr, g, False, create_graph)
+    keep = targets = captured = None
+    if capture is not None:
+        targets = {e[0] for e in capture}
+        keep = _needed(order, targets)
+        captured = [None] * (max(capture.values()) + 1 if capture else 0)
+    ready = _start(root_nodes, deps)
+    total = len(order) if keep is None else len(keep) + len(
+        [t for t in targets if t not in keep])
+    heappop, heappush = heapq.heappop, heapq.heappush
+    OpNode, run_node, single = D.OpNode, D.run_node, (D.OpNode, AccumulateGrad)
+    plain = not create_graph
+    hot = plain and targets is None  # plain OpNodes may skip the general bookkeeping
+    index = 0
+    try:
+        while ready:
+            node = heappop(ready)[1]
+            entry = buf.pop(node, None)
+            nxt = node.next
+            outs = None
+            try:  # zero cost unless raised (3.11+)
+                if hot and node.__class__ is OpNode and node._plain:
+                    # the common node: one output, no hooks, nothing captured
+                    if entry is None:
+                        gs = (None,)
+                    else:
+                        gs = (entry[0],)
+                        outs = run_node(node, entry[0], False)
+                else:
+                    if entry is None:
+                        gs, fl = [None] * node.num_outputs, None
+                    else:
+                        gs, fl = entry[0::2], entry[1::2]
+                    runs = True
+                    if targets is not None:
+                        if node in targets:
+                            _capture(node, gs, capture, captured, create_graph)
+                        runs = node in keep or (accumulate and node.__class__ is AccumulateGrad
+                                                and node in targets)
+                    if runs:
+                        if node.__class__ is OpNode and node._plain:
+                            if gs[0] is not None:
+                                outs = run_node(node, gs[0], create_graph)
+                        else:
+                            gs, outs = _run(node, gs, fl, create_graph,
+                                            accumulate or keep is None)
+                            if len(outs) < len(nxt):  # an AccumulateGrad sends nothing on
+                                outs = list(outs) + [None] * (len(nxt) - len(outs))
+            except Exception as e:
+                for ob in tuple(observers):
+                    on_error = getattr(ob, "on_error", None)
+                    if on_error is not None:
+                        on_error(node, e)
+                raise
+            report = record or observers
+            if outs is None:
+                outs = [None] * len(nxt)
+            elif not retain_graph:
+                if node.__class__ is OpNode:
+                    node.inputs = node.arrays = node.out = None  # free_node, inlined
+                    node.epoch = -1
+                else:
+                    free = getattr(node, "_free", None)  # e.g. autograd.Function nodes
+                    if free is not None:
+                        free()
+            g0 = gs[0] if gs else None
+            i = 0
+            for e in nxt:
+                if e is not None:
+                    c = e[0]
+                    r = outs[i]
+                    if r is not None:
+                        # may we later add into r in place? only if we made it and nobody
+                        # else has it
+                        own = plain and r.base is None and r is not g0 and (
+                            len(outs) == 1 or _once(outs, r)) and (
+                                len(gs) == 1 or _fresh(r, gs))
+                        got = buf.get(c)
+                        if got is None and c.__class__ in single:
+                            buf[c] = [r, own]
+                        elif got is not None and report and len(outs) > 1 and plain and \
+                                _from_this_step(got[2 * e[1]], outs):
+                            # x * x: both partials go to x; adding the second into the first
+                            # in place would change what this step reports as sent
+                            s = got[2 * e[1]] + r
+                            got[2 * e[1]] = s if s.__class__ is r.__class__ else \
+                                xp_of(r).asarray(s)
+                            got[2 * e[1] + 1] = True
+                        else:
+                            _add(buf, c, e[1], r, own, create_graph)
+                    left = deps[c] - 1
+                    deps[c] = left
+                    if left == 0 and (keep is None or c in keep or c in targets):
+                        heappush(ready, (-c.seq, c))
+                i += 1
+            if report:  # nobody reads Steps of a plain backward: it runs without pausing
+                step = Step(node, gs, outs, index, total)
+                if observers:
+                    for fn in tuple(observers):
+                        fn(step)
+                yield step
+            index += 1
+    finally:
+        buf.clear()
+    return captured
+
+
+def _capture(node, gs, capture, captured, create_graph) -> None:
+    for nr in range(len(gs)):
+        slot = capture.get((node, nr))
+        if slot is not None and gs[nr] is not None:
+            g = gs[nr]
+            if node._meta is not None or node.__class__ is AccumulateGrad:
+                g = captured_grad(node, nr, g, create_graph)  # tensor hooks
+            captured[slot] = g
 
 
 def _fresh(r, gs) -> bool:
@@ -120,128 +262,6 @@ def _fresh(r, gs) -> bool:
     return True
 
 
-def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
-          accumulate=True, record=True):
-    """Run backward from ``roots`` (edges ``(node, nr)``) seeded with ``grads``.
-
-    ``capture`` maps edges to result slots (``autograd.grad``); with it, only nodes that lead
-    to a captured edge run, and leaves get ``.grad`` only when ``accumulate``. Yields a
-    :class:`Step` after each node (``record=False``: yields None unless an observer is
-    registered, which saves building Steps nobody reads); returns the captured gradients.
-    """
-    root_nodes = [e[0] for e in roots]
-    deps, order = collect(root_nodes)
-    buf: dict = {}
-    fresh: dict = {}
-    for (node, nr), g in zip(roots, grads):
-        _add(buf, fresh, node, nr, g, False, create_graph)
-    keep = targets = captured = None
-    if capture is not None:
-        targets = {e[0] for e in capture}
-        keep = _needed(order, targets)
-        captured = [None] * (max(capture.values()) + 1 if capture else 0)
-    ready = [(-n.seq, id(n), n) for n in set(root_nodes) if deps.get(n, 0) == 0]
-    heapq.heapify(ready)
-    total = len(order) if keep is None else len(keep) + len(
-        [t for t in targets if t not in keep])
-    heappop, heappush = heapq.heappop, heapq.heappush
-    OpNode, run_node = D.OpNode, D.run_node
-    plain = not create_graph
-    index = 0
-    try:
-        while ready:
-            node = heappop(ready)[2]
-            gs = buf.pop(node, None)
-            fl = fresh.pop(node, None)
-            fast = node.__class__ is OpNode and node._pre_hooks is None and node._hooks is None
-            if gs is None:
-                gs = [None] * (1 if fast else node.num_outputs)
-            runs = True
-            if targets is not None:
-                if node in targets:
-                    for nr in range(len(gs)):
-                        slot = capture.get((node, nr))
-                        if slot is not None and gs[nr] is not None:
-                            g = gs[nr]
-                            if node._meta is not None or node.__class__ is AccumulateGrad:
-                                g = captured_grad(node, nr, g, create_graph)  # tensor hooks
-                            captured[slot] = g
-                runs = node in keep or (accumulate and node.__class__ is AccumulateGrad and
-                                        node in targets)
-            nxt = node.next
-            if not runs:
-                outs = [None] * len(nxt)
-            else:
-                try:
-                    if fast:
-                        g = gs[0]
-                        outs = run_node(node, g, create_graph) if g is not None else \
-                            [None] * len(nxt)
-                    else:
-                        gs, outs = _run(node, gs, fl, create_graph, accumulate or keep is None)
-                except Exception as e:  # zero cost unless raised (3.11+)
-                    for fn in tuple(observers):
-                        on_error = getattr(fn, "on_error", None)
-                        if on_error is not None:
-                            on_error(node, e)
-                    raise
-                n_out = len(outs)
-                for i in range(n_out):
-                    r = outs[i]
-                    if r is None:
-                        continue
-                    e = nxt[i]
-                    if e is None:
-                        continue
-                    c, nr = e
-                    # may we later add into r in place? only if we made it and nobody else has it
-                    own = plain and r.base is None and r is not gs[0] and (
-                        n_out == 1 or _once(outs, r)) and (len(gs) == 1 or _fresh(r, gs))
-                    lst = buf.get(c)
-                    if lst is None:
-                        if c.__class__ is OpNode:
-                            buf[c] = [r]
-                            fresh[c] = [own]
-                            continue
-                    elif n_out > 1 and plain and _from_this_step(lst[nr], outs):
-                        # x * x: both partials go to x; adding the second into the first in
-                        # place would change what this step reports as sent
-                        s = lst[nr] + r
-                        lst[nr] = s if s.__class__ is r.__class__ else xp_of(r).asarray(s)
-                        fresh[c][nr] = True
-                        continue
-                    _add(buf, fresh, c, nr, r, own, create_graph)
-                if not retain_graph:
-                    if node.__class__ is OpNode:
-                        node.freed = True  # free_node, inlined: drop what backward saved
-                        node.inputs = node.out = None
-                    else:
-                        free = getattr(node, "_free", None)  # e.g. autograd.Function nodes
-                        if free is not None:
-                            free()
-            for e in nxt:
-                if e is None:
-                    continue
-                c = e[0]
-                left = deps[c] - 1
-                deps[c] = left
-                if left == 0 and (keep is None or c in keep or c in targets):
-                    heappush(ready, (-c.seq, id(c), c))
-            if record or observers:
-                step = Step(node, gs, outs, index, total)
-                if observers:
-                    for fn in tuple(observers):
-                        fn(step)
-                yield step
-            else:
-                yield None
-            index += 1
-    finally:
-        buf.clear()
-        fresh.clear()
-    return captured
-
-
 def _from_this_step(cur, outs) -> bool:
     for o in outs:
         if o is cur:
@@ -250,6 +270,8 @@ def _from_this_step(cur, outs) -> bool:
 
 
 def _once(outs, r) -> bool:
+    if len(outs) == 2:
+        return outs[0] is not outs[1]
     n = 0
     for o in outs:
         if o is r:
@@ -257,25 +279,23 @@ def _once(outs, r) -> bool:
     return n == 1
 
 
-def _add(buf, fresh, node, nr, g, is_fresh, create_graph):
-    lst = buf.get(node)
-    if lst is None:
-        lst = buf[node] = [None] * node.num_outputs
-        fl = fresh[node] = [False] * len(lst)
-    else:
-        fl = fresh[node]
-    cur = lst[nr]
+def _add(buf, node, nr, g, is_fresh, create_graph):
+    entry = buf.get(node)
+    if entry is None:
+        entry = buf[node] = [None, False] * node.num_outputs
+    k = 2 * nr
+    cur = entry[k]
     if cur is None:
-        lst[nr] = g
-        fl[nr] = is_fresh
+        entry[k] = g
+        entry[k + 1] = is_fresh
     elif create_graph:
-        lst[nr] = cur + g
-    elif fl[nr] and cur.shape == g.shape and cur.dtype == g.dtype and writeable(cur):
+        entry[k] = cur + g
+    elif entry[k + 1] and cur.shape == g.shape and cur.dtype == g.dtype and writeable(cur):
         cur += g
     else:
         s = cur + g
-        lst[nr] = s if s.__class__ is cur.__class__ else xp_of(cur).asarray(s)  # 0-d sums
-        fl[nr] = True
+        entry[k] = s if s.__class__ is cur.__class__ else xp_of(cur).asarray(s)  # 0-d sums
+        entry[k + 1] = True
 
 
 def _run(node, gs, fl, create_graph, accumulate):
@@ -333,8 +353,7 @@ def _accumulate(node, g, is_fresh, create_graph):
             d = old._data
             if d.shape == g.shape and writeable(d):
                 d += g
-                if old._vc is not None:
-                    old._vc[0] += 1
+                bump_version(old, create=False)
             else:
                 old._data = xp_of(g).asarray(d + g)
     for h in tuple((t._extra or {}).get("post_hooks", {}).values()):

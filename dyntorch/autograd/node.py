@@ -33,6 +33,7 @@ class Node:
     _pre_hooks = None
     _hooks = None
     _meta = None
+    _plain = True  # no node hooks: the engine may take its fast path (hooks make it False)
 
     def name(self) -> str:
         return type(self).__name__
@@ -53,6 +54,7 @@ class Node:
         if self._hooks is None:
             self._hooks = []
         self._hooks.append(fn)
+        self._plain = False
         return _RemovableHandle(self._hooks, fn)
 
     def register_prehook(self, fn):
@@ -60,6 +62,7 @@ class Node:
         if self._pre_hooks is None:
             self._pre_hooks = []
         self._pre_hooks.append(fn)
+        self._plain = False
         return _RemovableHandle(self._pre_hooks, fn)
 
     @property

@@ -5,7 +5,7 @@ import math
 import warnings
 
 from .. import _backend as B
-from .._tensor import Tensor
+from .._tensor import Tensor, bump_version
 from ..autograd.grad_mode import no_grad
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_",
@@ -65,9 +65,7 @@ def _write(tensor: Tensor, arr) -> Tensor:
     d = tensor._data
     if arr is not d:
         d[...] = B.move(arr, B.device_of(d)).astype(d.dtype, copy=False)
-    if tensor._vc is None:
-        tensor._vc = [0]
-    tensor._vc[0] += 1
+    bump_version(tensor)
     return tensor
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import _backend as B
 from .. import _dispatch as D
-from .._tensor import Tensor, _make
+from .._tensor import Tensor, _make, bump_version
 from ..autograd.node import Node
 from .parameter import Buffer, Parameter
 
@@ -657,8 +657,7 @@ class Module:
             new = fn(p)
             if new._data is not p._data:
                 p._data = new._data
-                if p._vc is not None:
-                    p._vc[0] += 1
+                bump_version(p, create=False)
             if p._grad is not None:
                 g = fn(p._grad)
                 p._grad = g if g._data is p._grad._data else _make(g._data)
@@ -810,8 +809,7 @@ class Module:
                     self._buffers[name] = _make(arr)
                 continue
             param._data[...] = arr
-            if param._vc is not None:
-                param._vc[0] += 1
+            bump_version(param, create=False)
         extra_key = prefix + "_extra_state"
         has_extra = type(self).set_extra_state is not Module.set_extra_state
         if has_extra:

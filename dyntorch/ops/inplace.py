@@ -14,7 +14,7 @@ import numpy as np
 from .. import _backend as B
 from .. import _dispatch as D
 from .._dispatch import _device_error
-from .._tensor import Tensor, _make
+from .._tensor import Tensor, _make, bump_version
 from . import creation as C
 from . import elementwise as E
 from ._util import method
@@ -22,10 +22,7 @@ from ._util import method
 _CAT = {"b": 0, "i": 1, "u": 1, "f": 2}
 
 
-def bump(t: Tensor) -> None:
-    if t._vc is None:
-        t._vc = [0]
-    t._vc[0] += 1
+bump = bump_version
 
 
 def _leaf_check(t: Tensor, name: str) -> None:
@@ -106,7 +103,7 @@ def _compute_on_alias(t: Tensor, compute) -> Tensor:
     if node is not None and getattr(node, "inputs", None) is not None:
         for i, a in enumerate(node.inputs):
             if a is alias and node.op.uses[i]:
-                alias._data = t._data.copy()
+                alias._data = node.arrays[i] = t._data.copy()
                 break
     return res
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import _backend as B
 from .._dispatch import op
-from .._tensor import Tensor, _make
+from .._tensor import Tensor, _make, bump_version
 from .linalg import fold_matmul
 
 
@@ -169,9 +169,7 @@ def _renorm_rows(weight: Tensor, idx, max_norm: float, norm_type: float) -> None
     norms = (xp.abs(sub) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
     scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
     w[rows] = sub * scale[:, None].astype(w.dtype)
-    if weight._vc is None:
-        weight._vc = [0]
-    weight._vc[0] += 1
+    bump_version(weight)
 
 
 # ----------------------------------------------------------------------------- dropout

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import _backend as B
-from .._tensor import Tensor, _make
+from .._tensor import Tensor, _make, bump_version
 from ..autograd.grad_mode import enable_grad
 
 
@@ -26,13 +26,7 @@ class _Required:
 required = _Required()
 
 
-def bump(t: Tensor) -> None:
-    """Mark ``t`` as changed in place (the autograd version counter)."""
-    vc = t._vc
-    if vc is None:
-        t._vc = [1]
-    else:
-        vc[0] += 1
+bump = bump_version
 
 
 def _zeros_like(p: Tensor) -> Tensor:

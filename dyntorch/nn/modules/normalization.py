@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ... import _backend as B
-from ..._tensor import Tensor
+from ..._tensor import Tensor, bump_version
 from ...ops.creation import empty, ones, tensor, zeros
 from .. import functional as F
 from .. import init
@@ -196,8 +196,7 @@ class _BatchNorm(_NormBase):
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             nbt = self.num_batches_tracked
             nbt._data[...] += 1
-            if nbt._vc is not None:
-                nbt._vc[0] += 1
+            bump_version(nbt, create=False)
             if self.momentum is None:  # cumulative moving average
                 factor = 1.0 / float(nbt._data)
         bn_training = self.training or (self.running_mean is None and self.running_var is None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from ... import _backend as B
-from ..._tensor import Tensor, _make
+from ..._tensor import Tensor, _make, bump_version
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_"]
 
@@ -82,10 +82,7 @@ def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
         _bump(p.grad)
 
 
-def _bump(t: Tensor) -> None:
-    if t._vc is None:
-        t._vc = [0]
-    t._vc[0] += 1
+_bump = bump_version
 
 
 clip_grad_norm = clip_grad_norm_

@@ -1,7 +1,7 @@
 """``parameters_to_vector`` and ``vector_to_parameters``."""
 from __future__ import annotations
 
-from ..._tensor import Tensor
+from ..._tensor import Tensor, bump_version
 
 __all__ = ["parameters_to_vector", "vector_to_parameters"]
 
@@ -28,6 +28,5 @@ def vector_to_parameters(vec: Tensor, parameters) -> None:
             raise RuntimeError(f"vector_to_parameters(): vector of length {v.shape[0]} is too "
                                "short for the parameters")
         p._data = v[off:off + n].reshape(p._data.shape).astype(p._data.dtype, copy=True)
-        if p._vc is not None:
-            p._vc[0] += 1
+        bump_version(p, create=False)
         off += n
