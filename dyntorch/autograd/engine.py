@@ -86,7 +86,7 @@ def _needed(order, targets) -> set:
 
 def _start(root_nodes, deps) -> list:
     # Ready heap of (-seq, node): seq is unique, so nodes themselves are never compared.
-    ready = [(-n.seq, n) for n in set(root_nodes) if deps.get(n, 0) == 0]
+    ready = [(-n.seq, n) for n in set(root_nodes) if deps is None or deps.get(n, 0) == 0]
     heapq.heapify(ready)
     return ready
 
@@ -131,25 +131,30 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     nobody reads those Steps, so none is built).
     """
     root_nodes = [e[0] for e in roots]
-    deps, order = collect(root_nodes)
+    plain = not create_graph
+    # A plain backward that nobody watches runs nodes in reverse creation order as gradients
+    # reach them: seq is topological (a node draws it after the nodes of its inputs exist),
+    # so the newest pending node never waits for another and no dependency count is needed.
+    # Otherwise dependencies are counted first, which also gives Steps their total.
+    deps = total = keep = targets = captured = None
+    if not plain or capture is not None or record or observers:
+        deps, order = collect(root_nodes)
+        total = len(order)
     # Pending gradients per node, flat: [grad of output 0, owned?, grad of output 1, ...].
     # "Owned" means this engine made the array and nobody else holds it, so later partial
     # gradients may be added into it in place.
     buf: dict = {}
     for (node, nr), g in zip(roots, grads):
         _add(buf, node, nr, g, False, create_graph)
-    keep = targets = captured = None
     if capture is not None:
         targets = {e[0] for e in capture}
         keep = _needed(order, targets)
         captured = [None] * (max(capture.values()) + 1 if capture else 0)
+        total = len(keep) + len([t for t in targets if t not in keep])
     ready = _start(root_nodes, deps)
-    total = len(order) if keep is None else len(keep) + len(
-        [t for t in targets if t not in keep])
     heappop, heappush = heapq.heappop, heapq.heappush
     OpNode, run_node, single = D.OpNode, D.run_node, (D.OpNode, AccumulateGrad)
-    plain = not create_graph
-    hot = plain and targets is None  # plain OpNodes may skip the general bookkeeping
+    hot = plain and targets is None  # plain nodes may skip the general bookkeeping
     index = 0
     try:
         while ready:
@@ -157,14 +162,19 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
             entry = buf.pop(node, None)
             nxt = node.next
             outs = None
+            kind = node.__class__
             try:  # zero cost unless raised (3.11+)
-                if hot and node.__class__ is OpNode and node._plain:
+                if hot and kind is OpNode and node._plain:
                     # the common node: one output, no hooks, nothing captured
-                    if entry is None:
-                        gs = (None,)
-                    else:
-                        gs = (entry[0],)
-                        outs = run_node(node, entry[0], False)
+                    g = entry[0] if entry is not None else None
+                    gs = (g,)
+                    if g is not None:
+                        outs = run_node(node, g, False)
+                elif hot and kind is AccumulateGrad and node._plain:
+                    g = entry[0] if entry is not None else None
+                    gs = (g,)
+                    if g is not None:
+                        _accumulate(node, g, entry[1], False)
                 else:
                     if entry is None:
                         gs, fl = [None] * node.num_outputs, None
@@ -174,10 +184,10 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                     if targets is not None:
                         if node in targets:
                             _capture(node, gs, capture, captured, create_graph)
-                        runs = node in keep or (accumulate and node.__class__ is AccumulateGrad
+                        runs = node in keep or (accumulate and kind is AccumulateGrad
                                                 and node in targets)
                     if runs:
-                        if node.__class__ is OpNode and node._plain:
+                        if kind is OpNode and node._plain:
                             if gs[0] is not None:
                                 outs = run_node(node, gs[0], create_graph)
                         else:
@@ -195,7 +205,7 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
             if outs is None:
                 outs = [None] * len(nxt)
             elif not retain_graph:
-                if node.__class__ is OpNode:
+                if kind is OpNode:
                     node.inputs = node.arrays = node.out = None  # free_node, inlined
                     node.epoch = -1
                 else:
@@ -208,13 +218,13 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                 if e is not None:
                     c = e[0]
                     r = outs[i]
+                    got = buf.get(c)
                     if r is not None:
                         # may we later add into r in place? only if we made it and nobody
                         # else has it
                         own = plain and r.base is None and r is not g0 and (
                             len(outs) == 1 or _once(outs, r)) and (
                                 len(gs) == 1 or _fresh(r, gs))
-                        got = buf.get(c)
                         if got is None and c.__class__ in single:
                             buf[c] = [r, own]
                         elif got is not None and report and len(outs) > 1 and plain and \
@@ -227,10 +237,20 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                             got[2 * e[1] + 1] = True
                         else:
                             _add(buf, c, e[1], r, own, create_graph)
-                    left = deps[c] - 1
-                    deps[c] = left
-                    if left == 0 and (keep is None or c in keep or c in targets):
-                        heappush(ready, (-c.seq, c))
+                    elif got is None and deps is None:
+                        buf[c] = [None, False] * c.num_outputs  # reached, with no gradient
+                    if deps is None:
+                        if got is None:  # the first edge to reach c
+                            if c.seq > node.seq:
+                                raise RuntimeError(
+                                    f"internal error: {c.name()} (seq {c.seq}) was created "
+                                    f"after its consumer {node.name()} (seq {node.seq})")
+                            heappush(ready, (-c.seq, c))
+                    else:
+                        left = deps[c] - 1
+                        deps[c] = left
+                        if left == 0 and (keep is None or c in keep or c in targets):
+                            heappush(ready, (-c.seq, c))
                 i += 1
             if report:  # nobody reads Steps of a plain backward: it runs without pausing
                 step = Step(node, gs, outs, index, total)
@@ -331,7 +351,8 @@ def _accumulate(node, g, is_fresh, create_graph):
     t = node._var()
     if g is None or t is None:
         return
-    hooks = (t._extra or {}).get("hooks")
+    extra = t._extra
+    hooks = extra.get("hooks") if extra else None
     if hooks:
         for h in tuple(hooks.values()):
             r = h(_as_tensor(g))
@@ -356,8 +377,10 @@ def _accumulate(node, g, is_fresh, create_graph):
                 bump_version(old, create=False)
             else:
                 old._data = xp_of(g).asarray(d + g)
-    for h in tuple((t._extra or {}).get("post_hooks", {}).values()):
-        h(t)
+    post = t._extra.get("post_hooks") if t._extra else None
+    if post:
+        for h in tuple(post.values()):
+            h(t)
 
 
 D.steps = steps

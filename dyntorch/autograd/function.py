@@ -349,6 +349,7 @@ class Function(FunctionCtx, metaclass=FunctionMeta):
                 else:
                     edges.append(None)
         ctx.next = edges
+        ctx.seq = next_seq()  # after any AccumulateGrad just made: seq stays topological
         ctx._in_meta = in_meta
         return _wrap_outputs(ctx, args, output)
 

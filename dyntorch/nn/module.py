@@ -116,13 +116,13 @@ def _hook_node(tensors, fn):
     node = BackwardHookNode.__new__(BackwardHookNode)
     node.fn = fn
     node.n = len(tensors)
-    node.seq = next_seq()
     node.scope = D.scope
     node._src = None
     node._pre_hooks = node._hooks = node._meta = None
     node._shapes = tuple((t._data.shape, t._data.dtype, B.device_of(t._data)) for t in tensors)
     node.next = [(t.grad_fn, t._out_nr) if t.grad_fn is not None else (accumulator(t), 0)
                  for t in tensors]
+    node.seq = next_seq()  # after the edges' AccumulateGrads: seq stays topological
     out = []
     for i, t in enumerate(tensors):
         o = _make(t._data, node)
