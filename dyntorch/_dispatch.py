@@ -295,7 +295,9 @@ def _device_error(op, args):
 # ----------------------------------------------------------------------------- the door
 def apply(op, *args, **attrs):
     """Run ``op`` on ``args`` and record its graph node when gradients are needed."""
-    if op.promote:
+    if op.promote and (len(args) != 2 or args[0].__class__ is not Tensor or
+                       args[1].__class__ is not Tensor or
+                       args[0]._data.dtype is not args[1]._data.dtype):
         args = _promote(args)
     arrays = []
     push = arrays.append
@@ -322,7 +324,11 @@ def apply(op, *args, **attrs):
                 if a._rg:
                     rg = True
                     fn = a.grad_fn
-                    nxt.append((fn, a._out_nr) if fn is not None else (accumulator(a), 0))
+                    if fn is not None:
+                        nxt.append((fn, a._out_nr))
+                    else:
+                        fn = a._acc
+                        nxt.append((fn if fn is not None else accumulator(a), 0))
                 else:
                     nxt.append(None)
         else:
@@ -348,7 +354,16 @@ def apply(op, *args, **attrs):
         node.attrs = attrs
         node.seq = next_seq()
         node.scope = scope
-        node._src = capture_source() if record_source else None
+        if record_source:
+            # the user's frame is usually two up (operator method, then this door)
+            try:
+                f = _getframe(2)
+            except ValueError:  # called from the top of the stack
+                f = None
+            c = f.f_code if f is not None else None
+            node._src = (c, f.f_lasti) if c in _external_code else capture_source()
+        else:
+            node._src = None
         node.ometa = (out.shape, out.dtype, None if out.__class__ is ndarray else B.device_of(out))
         node.next = nxt
         node.inputs = args
@@ -359,7 +374,11 @@ def apply(op, *args, **attrs):
             node.time_us = (_perf() - t0) * 1e6
         if changed:
             node.vers = _versions(args, op.uses)
-        res = _make(out, node)
+        res = _new_tensor(Tensor)  # _make(out, node), inlined
+        res._data = out
+        res._rg = True
+        res.grad_fn = node
+        res._vc = None
         if special and op.uses_out:
             node.out = outs if op.multi else out
             res._vc = node.out_box = [0]
@@ -380,7 +399,7 @@ def apply(op, *args, **attrs):
     return res
 
 
-_new_node = object.__new__
+_new_node = _new_tensor = object.__new__
 
 
 def _versions(args, uses):
