@@ -242,6 +242,101 @@ def test_seq_orders_creation_and_leaf_accumulators_are_shared():
     assert acc1.variable is x
 
 
+def _assert_seq_topological(root):
+    """Every node is newer than the nodes it sends gradients to (plain backward relies on it)."""
+    stack, seen = [root], set()
+    while stack:
+        n = stack.pop()
+        for e in n.next:
+            if e is not None:
+                assert e[0].seq < n.seq, (n.name(), e[0].name())
+                if e[0] not in seen:
+                    seen.add(e[0])
+                    stack.append(e[0])
+    return seen
+
+
+class _Scale(dyntorch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return x * w
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        return g * w, (g * x).sum()
+
+
+def test_seq_is_topological_for_functions_module_hooks_and_in_place(torch):
+    # Leaves meet the graph for the first time inside a custom Function and inside a
+    # module's full backward hook: their AccumulateGrads are made there, after which the
+    # consumer must still be the newer node. Then an in-place op and a view join in.
+    results = []
+    for base in (dyntorch, torch):
+        arr = np.linspace(-1.0, 1.0, 6).reshape(2, 3)
+        x = base.tensor(arr, dtype=base.float64, requires_grad=True)
+        w = base.tensor(1.5, dtype=base.float64, requires_grad=True)
+        lin = base.nn.Linear(3, 3).double()
+        with base.no_grad():
+            lin.weight.copy_(base.tensor(np.eye(3) * 0.5 + 0.1, dtype=base.float64))
+            lin.bias.fill_(0.2)
+        lin.register_full_backward_hook(lambda m, gi, go: None)
+        fn = _Scale if base is dyntorch else _torch_scale(torch)
+        h = lin(x)
+        y = fn.apply(h, w)
+        y = y.clone()
+        y[:, 1].mul_(2.0)
+        loss = (y.tanh() * x).sum()
+        if base is dyntorch:
+            _assert_seq_topological(loss.grad_fn)
+        loss.backward()
+        results.append((x.grad, w.grad, lin.weight.grad))
+    for a, b in zip(*results):
+        close(a, b)
+
+
+def _torch_scale(torch):
+    class Scale(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, w):
+            ctx.save_for_backward(x, w)
+            return x * w
+
+        @staticmethod
+        def backward(ctx, g):
+            x, w = ctx.saved_tensors
+            return g * w, (g * x).sum()
+
+    return Scale
+
+
+def test_plain_backward_and_watched_backward_agree():
+    # A watched backward counts dependencies; a plain one follows creation order. Same sums.
+    def build():
+        dyntorch.manual_seed(0)
+        x = dyntorch.randn(3, 4, dtype=dyntorch.float64, requires_grad=True)
+        w = dyntorch.randn(4, 4, dtype=dyntorch.float64, requires_grad=True)
+        h = x @ w
+        a, b = h.tanh(), h.sigmoid()
+        loss = (a * b + h * h + (a @ w.T).exp().mean()).sum()
+        return x, w, loss
+
+    x, w, loss = build()
+    loss.backward()
+    plain = (x.grad.clone(), w.grad.clone())
+    x, w, loss = build()
+    seen = []
+    engine.observers.append(seen.append)
+    try:
+        loss.backward()
+    finally:
+        engine.observers.remove(seen.append)
+    assert len(seen) > 8
+    np.testing.assert_array_equal(plain[0].numpy(), x.grad.numpy())
+    np.testing.assert_array_equal(plain[1].numpy(), w.grad.numpy())
+
+
 def test_chain_steps_in_exact_reverse_creation_order():
     x = dyntorch.ones(3, dtype=dyntorch.float64, requires_grad=True)
     nodes = []

@@ -1,9 +1,10 @@
 """The one backward engine, written as a generator of :class:`Step`.
 
 ``Tensor.backward()`` and ``autograd.grad()`` drain it; the step debugger drives it one node at a
-time. Order: dependencies are counted first, then nodes run from a ready heap keyed on reverse
-creation order, so a chain runs in exact reverse of the forward pass and the full order is
-known up front (:func:`plan`).
+time. Order: nodes run from a ready heap keyed on reverse creation order, so a chain runs in
+exact reverse of the forward pass and the full order is known up front (:func:`plan`). A
+watched run counts dependencies first; a plain ``backward()`` needs no count, because ``seq``
+is topological (every node is newer than the nodes its gradients go to).
 """
 from __future__ import annotations
 
@@ -94,9 +95,9 @@ def _start(root_nodes, deps) -> list:
 def plan(root_nodes, targets=None) -> tuple[list, list]:
     """The exact order the engine will run nodes in, and when each becomes ready.
 
-    Mirrors :func:`steps` without running anything: dependency
-    counts, then a ready heap keyed on reverse creation order. (Sorting by ``-seq`` alone is
-    not enough: a leaf's ``AccumulateGrad`` is created after the first op that uses it.)
+    Mirrors :func:`steps` without running anything: dependency counts, then a ready heap
+    keyed on reverse creation order. (The heap also yields the moment each node becomes
+    ready, which the step view shows; the order equals reverse ``seq`` among reachable nodes.)
     Returns ``(order, ready_at)`` where ``ready_at[i]`` is how many nodes had run when
     ``order[i]`` entered the ready heap.
     """
@@ -222,9 +223,10 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                     if r is not None:
                         # may we later add into r in place? only if we made it and nobody
                         # else has it
+                        n = len(outs)
                         own = plain and r.base is None and r is not g0 and (
-                            len(outs) == 1 or _once(outs, r)) and (
-                                len(gs) == 1 or _fresh(r, gs))
+                            n == 1 or (outs[0] is not outs[1] if n == 2 else _once(outs, r))
+                        ) and (len(gs) == 1 or _fresh(r, gs))
                         if got is None and c.__class__ in single:
                             buf[c] = [r, own]
                         elif got is not None and report and len(outs) > 1 and plain and \
@@ -238,7 +240,9 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                         else:
                             _add(buf, c, e[1], r, own, create_graph)
                     elif got is None and deps is None:
-                        buf[c] = [None, False] * c.num_outputs  # reached, with no gradient
+                        # reached, with no gradient
+                        buf[c] = [None, False] * (1 if c.__class__ in single else
+                                                  c.num_outputs)
                     if deps is None:
                         if got is None:  # the first edge to reach c
                             if c.seq > node.seq:
@@ -290,8 +294,6 @@ def _from_this_step(cur, outs) -> bool:
 
 
 def _once(outs, r) -> bool:
-    if len(outs) == 2:
-        return outs[0] is not outs[1]
     n = 0
     for o in outs:
         if o is r:
