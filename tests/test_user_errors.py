@@ -129,6 +129,33 @@ CASES = [
      ["softmax", "got 3"]),
     ("einsum_sizes", lambda t: t.einsum("ij,jk->ik", t.ones(2, 3), t.ones(4, 5)),
      ["einsum", "j", "3", "4"]),
+    ("einsum_repeated", lambda t: t.einsum("ii->i", t.ones(2, 3)),
+     ["einsum", "subscript i", "operand 0", "[2, 3]"]),
+    ("einsum_ellipsis", lambda t: t.einsum("...i,...i", t.ones(2, 3), t.ones(4, 3)),
+     ["einsum", "ellipsis", "operand 1", "[4, 3]"]),
+    ("nll_multi_target", lambda t: t.nn.functional.nll_loss(t.randn(3, 5), t.ones(3, 1).long()),
+     ["nll_loss", "[3, 1]", "[3, 5]", "squeeze"]),
+    ("ce_multi_target", lambda t: t.nn.functional.cross_entropy(t.randn(3, 5),
+                                                                t.ones(3, 1).long()),
+     ["cross_entropy", "multi-target", "[3, 1]"]),
+    ("nll_spatial_batch", lambda t: t.nn.functional.nll_loss(t.randn(3, 5, 4),
+                                                             t.zeros(2, 4).long()),
+     ["nll_loss", "[3, 4]", "[2, 4]"]),
+    ("nll_spatial_shape", lambda t: t.nn.functional.nll_loss(t.randn(3, 5, 4),
+                                                             t.zeros(3, 5).long()),
+     ["nll_loss", "[3, 4]", "[3, 5]"]),
+    ("max_pool1d_too_small", lambda t: t.nn.functional.max_pool1d(t.ones(1, 1, 2), 4),
+     ["max_pool1d", "(1x2)", "too small"]),
+    ("avg_pool2d_too_small", lambda t: t.nn.AvgPool2d(3)(t.ones(1, 1, 2, 5)),
+     ["avg_pool2d", "(1x2x5)", "(1x0x1)", "too small"]),
+    ("max_pool2d_dilation_too_small", lambda t: t.nn.functional.max_pool2d(
+        t.ones(1, 1, 3, 3), 2, dilation=3), ["max_pool2d", "dilation", "too small"]),
+    ("sum_dim_str_in_tuple", lambda t: t.ones(2, 3).sum(dim=(0, "a")),
+     ["sum", "dim", "str", "'a'"]),
+    ("cumsum_dim_list", lambda t: t.ones(2, 3).cumsum(dim=[1]), ["cumsum", "dim", "list"]),
+    ("argmax_dim_float", lambda t: t.ones(2, 3).argmax(dim=1.0), ["argmax", "dim", "float"]),
+    ("sum_dim_bool", lambda t: t.ones(2, 3).sum(dim=True), ["sum", "dim", "bool"]),
+    ("scalar_sum_dim_oob", lambda t: t.tensor(1.0).sum(dim=1), ["sum", "got 1"]),
     ("layernorm_shape", lambda t: t.nn.LayerNorm(5)(t.ones(2, 4)),
      ["layer_norm", "[5]", "[2, 4]"]),
     # ---- dtypes
@@ -142,6 +169,13 @@ CASES = [
         t.tensor([1.5]), t.tensor([1.0])), ["binary_cross_entropy", "between 0 and 1"]),
     ("bce_shape", lambda t: t.nn.functional.binary_cross_entropy(t.rand(3, 1), t.rand(3)),
      ["[3]", "[3, 1]"]),
+    ("bce_long_target", lambda t: t.nn.functional.binary_cross_entropy(
+        t.rand(3), t.tensor([0, 1, 1])), ["binary_cross_entropy", "int64", ".float()"]),
+    ("bce_logits_bool_target", lambda t: t.nn.BCEWithLogitsLoss()(
+        t.randn(3), t.tensor([0, 1, 1]).bool()),
+     ["binary_cross_entropy_with_logits", "bool", ".float()"]),
+    ("bce_logits_long_input", lambda t: t.nn.functional.binary_cross_entropy_with_logits(
+        t.tensor([0, 1, 1]), t.randn(3)), ["binary_cross_entropy_with_logits", "int64"]),
     ("mean_of_int", lambda t: t.arange(3).mean(), ["mean", "int64", ".float()"]),
     ("mse_of_int", lambda t: t.nn.functional.mse_loss(t.tensor([1, 2]), t.tensor([1, 3])),
      ["int64"]),
@@ -406,35 +440,23 @@ def test_cross_entropy_float_index_target_mentions_long():
                                              dyntorch.tensor([1.0, 2.0, 3.0]))
 
 
-@pytest.mark.xfail(reason="ops/loss.py: nll_loss with a (N, 1) target raises ValueError; torch "
-                          "raises RuntimeError ('multi-target not supported')", strict=False)
 def test_nll_loss_multi_target_type():
     with pytest.raises(RuntimeError, match=r"\[3, 1\]"):
         dyntorch.nn.functional.nll_loss(dyntorch.randn(3, 5),
                                         dyntorch.tensor([[1], [2], [3]]))
 
 
-@pytest.mark.xfail(reason="ops/loss.py: binary_cross_entropy_with_logits accepts an int64 "
-                          "target; torch raises RuntimeError (result type Float can't be cast "
-                          "to Long)", strict=False)
 def test_bce_with_logits_long_target():
     with pytest.raises(RuntimeError, match="int64|Long"):
         dyntorch.nn.functional.binary_cross_entropy_with_logits(
             dyntorch.randn(3), dyntorch.tensor([0, 1, 1]))
 
 
-@pytest.mark.xfail(reason="ops/conv.py: max_pool2d with a kernel bigger than the input "
-                          "returns an empty tensor; torch raises 'Output size is too small'",
-                   strict=False)
 def test_max_pool_output_too_small():
     with pytest.raises(RuntimeError, match="too small"):
         dyntorch.nn.MaxPool2d(4)(dyntorch.ones(1, 1, 2, 2))
 
 
-@pytest.mark.xfail(reason="ops/linalg.py: einsum size mismatch message uses NumPy's "
-                          "'remapped shapes (original->remapped)' wording instead of naming the "
-                          "operand (torch: 'subscript j has size 4 for operand 1 which does not "
-                          "broadcast with previously seen size 3')", strict=False)
 def test_einsum_message_names_operand():
     with pytest.raises(RuntimeError, match="operand 1"):
         dyntorch.einsum("ij,jk->ik", dyntorch.ones(2, 3), dyntorch.ones(4, 5))
@@ -445,10 +467,6 @@ def test_functional_cross_entropy_numpy_target():
         dyntorch.nn.functional.cross_entropy(dyntorch.ones(2, 3), np.array([0, 1]))
 
 
-@pytest.mark.xfail(reason="ops/reduce.py: sum(dim='a') / max(dim=[0, 1]) give Python-internal "
-                          "TypeErrors ('<=' not supported between int and str; tuple indices "
-                          "must be integers) instead of naming the op and the bad dim",
-                   strict=False)
 def test_reduction_bad_dim_type_message():
     with pytest.raises(TypeError, match="sum"):
         dyntorch.ones(2).sum(dim="a")
@@ -469,12 +487,19 @@ def test_add_string_message():
             lib.ones(2).mul("a")
 
 
-@pytest.mark.xfail(reason="ops/shape.py: x.T on a tensor that is not 2-D silently reverses all "
-                          "dims; torch warns it is deprecated (use x.mT or x.permute)",
-                   strict=False)
 def test_T_on_3d_warns():
     with pytest.warns(UserWarning, match="deprecated"):
         dyntorch.ones(2, 3, 4).T
+
+
+def test_T_still_reverses_and_is_quiet_below_3d():
+    with pytest.warns(UserWarning, match="mT"):
+        assert dyntorch.ones(2, 3, 4).T.shape == (4, 3, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for shape in ((), (3,), (2, 3)):
+            x = dyntorch.ones(*shape)
+            assert x.T.shape == tuple(reversed(shape))
 
 
 def test_lstm_dropout_single_layer_warns():

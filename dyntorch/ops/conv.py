@@ -473,6 +473,24 @@ def _pool_geometry(h, k, s, p, d, ceil):
     return out, extra
 
 
+def _check_pool_size(name, shape, k, s, p, d, ceil):
+    """Refuse a kernel that does not fit the padded input (``shape``: one sample's
+    (C, *spatial)); without this the result would be an empty tensor, silently."""
+    outs = [_pool_geometry(h, kk, ss, pp, dd, ceil)[0]
+            for h, kk, ss, pp, dd in zip(shape[1:], k, s, p, d)]
+    if all(o > 0 for o in outs):
+        return
+    size = "x".join
+    span = tuple(dd * (kk - 1) + 1 for kk, dd in zip(k, d))
+    room = tuple(h + 2 * pp for h, pp in zip(shape[1:], p))
+    dil = "" if all(dd == 1 for dd in d) else f", dilation={d}"
+    raise RuntimeError(
+        f"{name}(): Given input size: ({size(map(str, shape))}). Calculated output size: "
+        f"({size(map(str, (shape[0], *outs)))}). Output size is too small: the window spans "
+        f"{span} (kernel_size={k}{dil}) but the padded input is only {room} (padding={p}); "
+        "use a smaller kernel_size, or pool a larger input")
+
+
 def _max_windows(xp, x, k, stride, pad, dil, ceil):
     """Strided window view of the -inf padded input, and the output size."""
     n, c, h, w = x.shape
@@ -585,6 +603,7 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
         raise RuntimeError(f"max_pool2d(): pad should be at most half of effective kernel size, "
                            f"but got pad={p} and kernel_size={k}")
     d = _pair(dilation, "dilation")
+    _check_pool_size("max_pool2d", x.shape[1:], k, s, p, d, ceil_mode)
     y = _max_pool2d(x, k=k, stride=s, pad=p, dil=d, ceil=bool(ceil_mode))
     if not return_indices:
         return _sq(y, 0) if unb else y
@@ -605,6 +624,9 @@ def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     s = None if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0) \
         else (1, one(stride))
     k = one(kernel_size)
+    if x.ndim == 3:
+        _check_pool_size("max_pool1d", x.shape[1:], (k,), (k,) if s is None else s[1:],
+                         (one(padding),), (one(dilation),), ceil_mode)
     r = max_pool2d(_unsq(x, 2), (1, k), s if s is not None else (1, k), (0, one(padding)),
                    (1, one(dilation)), ceil_mode, True)
     y, idx = _sq(r[0], 2), _sq(r[1], 2)
@@ -694,6 +716,8 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise RuntimeError(f"avg_pool2d(): pad should be at most half of kernel size, but got "
                            f"pad={p} and kernel_size={k}")
+    if x.ndim == 4:
+        _check_pool_size("avg_pool2d", x.shape[1:], k, s, p, (1, 1), ceil_mode)
     y = _avg_pool2d(x, k=k, stride=s, pad=p, ceil=bool(ceil_mode),
                     include_pad=bool(count_include_pad), override=divisor_override)
     return _sq(y, 0) if unb else y
@@ -706,6 +730,8 @@ def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
     one = lambda v: _pair(v, "arg", 1)[0]  # noqa: E731
     k = one(kernel_size)
     s = k if stride is None else one(stride)
+    if x.ndim == 3:
+        _check_pool_size("avg_pool1d", x.shape[1:], (k,), (s,), (one(padding),), (1,), ceil_mode)
     y = _sq(avg_pool2d(_unsq(x, 2), (1, k), (1, s), (0, one(padding)), ceil_mode,
                        count_include_pad), 2)
     return _sq(y, 0) if unb else y

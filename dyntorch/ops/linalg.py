@@ -312,19 +312,41 @@ def _parse_einsum(eq: str, shapes) -> tuple:
         out = ell + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in ell))
     else:
         out = out.replace("...", ell)
-    sizes: dict = {}
-    for s, shp in zip(res, shapes):
-        for c, n in zip(s, shp):
-            if c in sizes and sizes[c] != n and n != 1 and sizes[c] != 1:
-                raise RuntimeError(f"einsum(): operands do not broadcast with remapped shapes "
-                                   f"(original->remapped): subscript '{c}' has size {sizes[c]} "
-                                   f"and {n} ({[list(x) for x in shapes]})")
-            sizes[c] = n if c not in sizes or sizes[c] == 1 else sizes[c]
+    _check_einsum_sizes(res, shapes, ell)
+    given = set("".join(res))
     for c in out:
-        if c not in sizes:
+        if c not in given:
             raise RuntimeError(f"einsum(): output subscript {c} does not appear in the equation "
                                "for any input operand")
     return res, out
+
+
+def _check_einsum_sizes(res, shapes, ell: str) -> None:
+    """Raise, naming the subscript and operand, where sizes disagree: a subscript repeated
+    within one operand must match exactly; across operands a size of 1 broadcasts."""
+    seen: dict = {}  # subscript -> size so far (1 until some operand gives it a real size)
+    for k, (s, shp) in enumerate(zip(res, shapes)):
+        here: dict = {}
+        for c, n in zip(s, shp):
+            if c in here:
+                if here[c] != n:
+                    raise RuntimeError(
+                        f"einsum(): subscript {c} is repeated for operand {k} but the sizes "
+                        f"don't match, {n} != {here[c]} (operand {k} has shape {list(shp)}); a "
+                        "repeated subscript takes a diagonal, so those dims must be equal")
+                continue
+            here[c] = n
+            m = seen.get(c, 1)
+            if n != m and n != 1 and m != 1:
+                where = (f"dimension {ell.index(c)} covered by ellipsis" if c in ell else
+                         f"subscript {c}")
+                raise RuntimeError(
+                    f"einsum(): {where} has size {n} for operand {k} which does not broadcast "
+                    f"with previously seen size {m} (operand shapes: "
+                    f"{[list(x) for x in shapes]}); the dims sharing a subscript must have "
+                    "equal sizes (or size 1)")
+            if m == 1:
+                seen[c] = n
 
 
 def _einsum2(xp, sa, a, sb, b, so):

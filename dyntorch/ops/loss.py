@@ -370,17 +370,35 @@ def _check_targets(name, input, target, ignore_index):
         raise RuntimeError(
             f"{name}(): expected target of integer class indices (Long), got {target.dtype}; "
             "use .long(), or pass class probabilities with the same shape as the input")
-    if tuple(target.shape) != (input.shape[0],) + tuple(input.shape[2:]):
-        raise ValueError(
-            f"{name}(): Expected target size {[input.shape[0]] + list(input.shape[2:])}, got "
-            f"{list(target.shape)} (input is {list(input.shape)}: (N, C, d1, ...) with "
-            "targets (N, d1, ...))")
+    want = (input.shape[0],) + tuple(input.shape[2:])
+    if tuple(target.shape) != want:
+        _bad_target_shape(name, input, target, want)
     c = input.shape[1]
     xp = B.xp_of(t)
     bad = ((t < 0) | (t >= c)) & (t != ignore_index)
     if bool(xp.any(bad)):
         v = int(t[bad].reshape(-1)[0])
         raise IndexError(f"{name}(): Target {v} is out of bounds for {c} classes.")
+
+
+def _bad_target_shape(name, input, target, want):
+    # torch's order and types: a batch-size mismatch is a ValueError; after it, a (N, 1)
+    # target on (N, C) input (the common slip) is "multi-target not supported", and any
+    # other mismatch a RuntimeError.
+    tshape, ishape = list(target.shape), list(input.shape)
+    msg = (f"{name}(): Expected target size {list(want)}, got {tshape} (input is {ishape}: "
+           "(N, C, d1, ...) with targets (N, d1, ...))")
+    if (target.shape[0] if target.ndim else 0) != want[0]:
+        raise ValueError(f"{msg}; the batch sizes differ ({want[0]} vs "
+                         f"{target.shape[0] if target.ndim else 'none'})")
+    if input.ndim == 2 and target.ndim > 1:
+        hint = (f"squeeze the target to shape {list(want)} with target.squeeze(1)"
+                if target.ndim == 2 and target.shape[1] == 1 else
+                f"give one class index per sample, shape {list(want)}")
+        raise RuntimeError(
+            f"{name}(): 0D or 1D target tensor expected, multi-target not supported: got a "
+            f"target of shape {tshape} for input of shape {ishape} (N, C); {hint}")
+    raise RuntimeError(msg)
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
@@ -516,6 +534,19 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     return _reduce(loss, reduction)
 
 
+def _float_operands(name, input, target):
+    # An integer or bool 0/1 target would otherwise be promoted silently; torch refuses it
+    # ("result type Float can't be cast to the desired output type Long").
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"{name}(): expected a floating point input, got {input.dtype.name} "
+                           f"of shape {list(input.shape)}; convert it with input.float()")
+    if target._data.dtype.kind != "f":
+        raise RuntimeError(f"{name}(): expected a floating point target like the input "
+                           f"({input.dtype.name}), got {target.dtype.name} of shape "
+                           f"{list(target.shape)}; convert the 0/1 labels with target.float() "
+                           "(or target.to(input.dtype))")
+
+
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                          size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """Binary cross-entropy of probabilities ``input`` (log clamped at -100 like torch)."""
@@ -524,6 +555,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
         raise ValueError(f"Using a target size ({list(target.shape)}) that is different to the "
                          f"input size ({list(input.shape)}) is deprecated. Please ensure they "
                          "have the same size.")
+    _float_operands("binary_cross_entropy", input, target)
     xd = input._data
     if xd.size and (bool(B.xp_of(xd).any(xd < 0)) or bool(B.xp_of(xd).any(xd > 1))):
         raise RuntimeError("binary_cross_entropy(): all elements of input should be between 0 "
@@ -543,6 +575,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"Target size ({list(target.shape)}) must be the same as input size "
                          f"({list(input.shape)})")
+    _float_operands("binary_cross_entropy_with_logits", input, target)
     loss = _bce_logits(input, target, pos_weight)
     if weight is not None:
         loss = loss * weight

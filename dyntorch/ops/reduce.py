@@ -44,7 +44,10 @@ def _count(shape, axis) -> int:
 
 def _axes(dim, ndim: int, name: str):
     """torch's ``dim`` argument as a NumPy ``axis`` (None: all dims)."""
-    if dim is None or ndim == 0:
+    if dim is None:
+        return None
+    if ndim == 0:  # dim 0 / -1 (or a bad one, which raises) of a scalar: the whole of it
+        norm_dim(dim, 0, name)
         return None
     axis = norm_dim(dim, ndim, name)
     if isinstance(axis, tuple):
@@ -373,10 +376,10 @@ def _max_min(input, dim, keepdim, other, all_op, dim_op, binary, rt, name):
     if dim is None:
         return all_op(input)
     if input._data.ndim == 0:
-        d = norm_dim(dim, 0, name)
+        d = norm_dim(dim, 0, name, single=True)
         return rt(input.clone() if input._rg else input, _make(
             B.xp_of(input._data).zeros((), dtype=np.int64)))
-    d = norm_dim(dim, input._data.ndim, name)
+    d = norm_dim(dim, input._data.ndim, name, single=True)
     if input._data.shape[d] == 0:
         raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
     v, i = dim_op(input, axis=d, keepdims=bool(keepdim), in_shape=input._data.shape)
@@ -441,9 +444,9 @@ def _arg(input, dim, keepdim, fn, name):
             r = xp.asarray(r).reshape((1,) * a.ndim)
         return _make(xp.asarray(r, dtype=np.int64))
     if a.ndim == 0:
-        norm_dim(dim, 0, name)
+        norm_dim(dim, 0, name, single=True)
         return _make(xp.zeros((), dtype=np.int64))
-    d = norm_dim(dim, a.ndim, name)
+    d = norm_dim(dim, a.ndim, name, single=True)
     return _make(getattr(xp, fn)(a, axis=d, keepdims=keepdim).astype(np.int64, copy=False))
 
 
@@ -466,7 +469,7 @@ def _kth(input, k, dim, keepdim, rt, name):
     if nd == 0:
         return rt(input.clone() if input._rg else input,
                   _make(B.xp_of(input._data).zeros((), dtype=np.int64)))
-    d = norm_dim(dim, nd, name)
+    d = norm_dim(dim, nd, name, single=True)
     n = input._data.shape[d]
     if not 1 <= k <= n:
         raise IndexError(f"{name}(): selected number k out of range for dimension {d} of "
@@ -485,7 +488,7 @@ def median(input: Tensor, dim=None, keepdim: bool = False):
         _check_nonempty(input, None, "median")
         return _kth(flat, (flat._data.shape[0] + 1) // 2, 0, False, _median_rt,
                     "median").values
-    d = norm_dim(dim, input._data.ndim, "median")
+    d = norm_dim(dim, input._data.ndim, "median", single=True)
     n = input._data.shape[d] if input._data.ndim else 1
     return _kth(input, (n + 1) // 2, d, keepdim, _median_rt, "median")
 
@@ -507,7 +510,7 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
     nd = input._data.ndim
     if nd == 0:
         return _mode_rt(input, _make(xp.zeros((), dtype=np.int64)))
-    d = norm_dim(dim, nd, "mode")
+    d = norm_dim(dim, nd, "mode", single=True)
     a = xp.moveaxis(input._data, d, -1)
     flat = a.reshape(-1, a.shape[-1])
     vals = np.empty(flat.shape[0], dtype=a.dtype)
@@ -681,9 +684,9 @@ def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     elif input._data.dtype.kind in "biu":
         npdt = np.int64
     if input._data.ndim == 0:
-        norm_dim(dim, 0, "cumsum")
+        norm_dim(dim, 0, "cumsum", single=True)
         return _cumsum(input.reshape(1), axis=0, dtype=npdt).reshape(())
-    return _cumsum(input, axis=norm_dim(dim, input._data.ndim, "cumsum"), dtype=npdt)
+    return _cumsum(input, axis=norm_dim(dim, input._data.ndim, "cumsum", single=True), dtype=npdt)
 
 
 @op(name="cumprod")
@@ -739,14 +742,14 @@ def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
         npdt = np.int64
     if input._data.ndim == 0:
         return _cumprod(input.reshape(1), axis=0, dtype=npdt).reshape(())
-    return _cumprod(input, axis=norm_dim(dim, input._data.ndim, "cumprod"), dtype=npdt)
+    return _cumprod(input, axis=norm_dim(dim, input._data.ndim, "cumprod", single=True), dtype=npdt)
 
 
 def _cum_ext(input, dim, fn, name):
     if input._data.ndim == 0:
         v, i = _cum_ext(input.reshape(1), 0, fn, name)
         return (_cummax_rt if name == "cummax" else _cummin_rt)(v.reshape(()), i.reshape(()))
-    d = norm_dim(dim, input._data.ndim, name)
+    d = norm_dim(dim, input._data.ndim, name, single=True)
     a = B.to_numpy(input._data)  # ufunc.accumulate is NumPy's; CuPy results move back
     vals = getattr(np, fn).accumulate(a, axis=d)
     n = a.shape[d]
@@ -816,7 +819,7 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) ->
     """The ``n``-th forward difference along ``dim`` (``torch.diff``)."""
     from .shape import cat, narrow
 
-    d = norm_dim(dim, input._data.ndim, "diff")
+    d = norm_dim(dim, input._data.ndim, "diff", single=True)
     parts = [t for t in (prepend, input, append) if t is not None]
     x = cat(parts, d) if len(parts) > 1 else input
     for _ in range(n):
@@ -843,7 +846,7 @@ def quantile(input: Tensor, q, dim=None, keepdim: bool = False, *,
         raise RuntimeError(f"quantile() interpolation must be one of linear, lower, higher, "
                            f"midpoint or nearest. Got {interpolation}")
     x = reshape(input, -1) if dim is None else input
-    d = 0 if dim is None else norm_dim(dim, input._data.ndim, "quantile")
+    d = 0 if dim is None else norm_dim(dim, input._data.ndim, "quantile", single=True)
     v = sort(x, d).values
     n = x._data.shape[d]
     outs = []
@@ -887,7 +890,7 @@ def nanquantile(input: Tensor, q, dim=None, keepdim: bool = False, *,
     if builtins.any(not 0 <= v <= 1 for v in qs):
         raise RuntimeError("nanquantile() q values must be in the range [0, 1]")
     x = reshape(input, -1) if dim is None else input
-    d = 0 if dim is None else norm_dim(dim, input._data.ndim, "nanquantile")
+    d = 0 if dim is None else norm_dim(dim, input._data.ndim, "nanquantile", single=True)
     xp = B.xp_of(x._data)
     v = sort(x, d).values  # NaN sorts last
     valid = xp.sum(~xp.isnan(x._data), axis=d, keepdims=True)
@@ -920,7 +923,7 @@ def trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
     """Integral of ``y`` along ``dim`` by the trapezoidal rule (``torch.trapezoid``)."""
     from .shape import narrow
 
-    d = norm_dim(dim, y._data.ndim, "trapezoid")
+    d = norm_dim(dim, y._data.ndim, "trapezoid", single=True)
     n = y._data.shape[d]
     if n == 0:
         return sum(y, d) * 0
@@ -941,7 +944,7 @@ def cumulative_trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor
     """Running trapezoidal integral of ``y`` along ``dim`` (``torch.cumulative_trapezoid``)."""
     from .shape import narrow
 
-    d = norm_dim(dim, y._data.ndim, "cumulative_trapezoid")
+    d = norm_dim(dim, y._data.ndim, "cumulative_trapezoid", single=True)
     n = y._data.shape[d]
     mid = (narrow(y, d, 1, n - 1) + narrow(y, d, 0, n - 1)) * 0.5
     if x is not None:

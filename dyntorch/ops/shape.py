@@ -6,6 +6,7 @@ itself, so an in-place change of the input after the view does not trip the vers
 from __future__ import annotations
 
 import builtins
+import warnings
 
 import numpy as np
 
@@ -379,9 +380,22 @@ def movedim(input: Tensor, source, destination) -> Tensor:
     return _permute(input, dims=tuple(order))
 
 
-def _T(self: Tensor) -> Tensor:
+def _reversed_dims(self: Tensor) -> Tensor:
     nd = self._data.ndim
     return self if nd < 2 else _permute(self, dims=tuple(reversed(range(nd))))
+
+
+def _T(self: Tensor) -> Tensor:
+    nd = self._data.ndim
+    if nd > 2:
+        # torch deprecates this: code written for matrices that meets a batch silently
+        # reverses the batch dim too. Python's default filter shows it once per call site.
+        warnings.warn(f"The use of `x.T` on tensors of dimension other than 2 to reverse their "
+                      f"shape is deprecated and will be an error in a future release (got a "
+                      f"{nd}-D tensor of shape {list(self._data.shape)}). Use `x.mT` to "
+                      f"transpose batches of matrices, or `x.permute(*range(x.ndim - 1, -1, "
+                      f"-1))` to reverse all dims.", UserWarning, stacklevel=2)
+    return _reversed_dims(self)
 
 
 def _mT(self: Tensor) -> Tensor:
@@ -956,7 +970,7 @@ method("movedim", movedim)
 method("moveaxis", movedim)
 Tensor.T = property(_T)
 Tensor.mT = property(_mT)
-Tensor.H = property(_T)
+Tensor.H = property(_reversed_dims)
 Tensor.mH = property(_mT)
 method("repeat", repeat)
 method("tile", tile)
