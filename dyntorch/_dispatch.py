@@ -493,18 +493,16 @@ def run_node(node: OpNode, g, create_graph: bool):
     else:
         res = op.derivative(ns, g, *args)
     nxt = node.next
-    if len(nxt) == 1:
-        res = (res,)
-    fixed = []
+    fixed = [res] if len(nxt) == 1 else list(res)
     arrays = node.arrays
-    i = 0
-    for e in nxt:
-        r = res[i]
-        ad = arrays[i]
-        i += 1
-        if r is None or e is None:
-            fixed.append(None)
+    for i in range(len(nxt)):
+        r = fixed[i]
+        if r is None:
             continue
+        if nxt[i] is None:  # a gradient for an input that needs none: report none
+            fixed[i] = None
+            continue
+        ad = arrays[i]
         if create_graph:
             if not isinstance(r, Tensor):
                 r = Tensor._wrap_like(r, ad)
@@ -512,14 +510,16 @@ def run_node(node: OpNode, g, create_graph: bool):
                 r = ns.sum_to(r, ad.shape)
             if r._data.dtype != ad.dtype:
                 r = r.to(B.from_np(ad.dtype))
-        else:
+            fixed[i] = r
+        elif r.__class__ is not cls or r.shape != ad.shape or r.dtype is not ad.dtype:
+            # undo broadcasting, and keep the input's array type and dtype
             if r.__class__ is not cls:
                 r = ns.xp.asarray(r)
             if r.shape != ad.shape:
                 r = ns.sum_to(r, ad.shape)
-            if r.dtype is not ad.dtype and r.dtype != ad.dtype:
+            if r.dtype != ad.dtype:
                 r = r.astype(ad.dtype)
-        fixed.append(r)
+            fixed[i] = r
     return fixed
 
 
