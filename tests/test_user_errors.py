@@ -426,7 +426,7 @@ def test_compare_with_none_like_torch():
 
 
 # ----------------------------------------------------------------------------------------
-# Problems in files owned by other engineers: documented here, fixed there.
+# Further errors checked against torch: type and wording.
 
 def test_cross_entropy_int_logits():
     with pytest.raises((RuntimeError, NotImplementedError), match="float"):
@@ -472,6 +472,21 @@ def test_reduction_bad_dim_type_message():
         dyntorch.ones(2).sum(dim="a")
     with pytest.raises(TypeError, match="max"):
         dyntorch.max(dyntorch.ones(2, 3), dim=[0, 1])
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda x: x.softmax(dim=[0, 1]), "softmax"),
+    (lambda x: x.sort(dim=[0]), "sort"),
+    (lambda x: x.topk(1, dim=[1]), "topk"),
+    (lambda x: x.gather([0], dyntorch.zeros(2, 3, dtype=dyntorch.long)), "gather"),
+    (lambda x: x.index_select([0], dyntorch.tensor([0])), "index_select"),
+])
+def test_single_dim_ops_refuse_a_list_of_dims(call, name):
+    # torch: "<op>(): argument 'dim' must be int, not list" (a TypeError), never an
+    # internal error from deeper down
+    x = dyntorch.ones(2, 3)
+    with pytest.raises(TypeError, match=rf"{name}\(\).*dim.*list"):
+        call(x)
 
 
 def test_add_string_message():

@@ -417,7 +417,7 @@ def _dim(input: Tensor, dim, name: str) -> int:
         warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the "
                       "call to include dim=X as an argument.", stacklevel=4)
         dim = 0 if input.ndim in (0, 1, 3) else 1
-    return norm_dim(dim, input.ndim, name) if input.ndim else 0
+    return norm_dim(dim, input.ndim, name, single=True) if input.ndim else 0
 
 
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:

@@ -425,7 +425,7 @@ def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False)
         For an index out of range ("index 5 is out of bounds for dimension 1 with size 3").
     """
     _check_index_tensor(index, "gather")
-    d = norm_dim(dim, input._data.ndim, "gather")
+    d = norm_dim(dim, input._data.ndim, "gather", single=True)
     _check_along(input, d, index, "gather")
     if input._data.ndim == 0:
         return _adv(input, key=(index._data.reshape(-1) * 0,), in_shape=()).reshape(
@@ -536,7 +536,7 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None,
     if src is None:
         raise TypeError("scatter(): pass `src` (a tensor) or `value` (a number)")
     _check_index_tensor(index, "scatter")
-    d = norm_dim(dim, input._data.ndim, "scatter")
+    d = norm_dim(dim, input._data.ndim, "scatter", single=True)
     _check_along(input, d, index, "scatter", src if isinstance(src, Tensor) else None)
     if reduce not in (None, "add", "multiply"):
         raise RuntimeError(f"scatter(): reduce argument must be either add or multiply, got "
@@ -591,7 +591,7 @@ def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: 
                            f"amax, amin, got {reduce}")
     if xp is not np:
         raise NotImplementedError(f"scatter_reduce('{reduce}') is CPU-only in dyntorch")
-    d = norm_dim(dim, input._data.ndim, "scatter_reduce")
+    d = norm_dim(dim, input._data.ndim, "scatter_reduce", single=True)
     where = _along_index(xp, index._data, d)
     out = input._data.copy()
     if not include_self:
@@ -619,7 +619,7 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     if index._data.ndim == 0:
         index = index.reshape(1)
     nd = input._data.ndim
-    d = norm_dim(dim, nd, "index_select")
+    d = norm_dim(dim, nd, "index_select", single=True)
     if nd == 0:
         return _adv(input.reshape(1), key=(index._data,), in_shape=(1,))
     _check_range(xp_like(index), index._data, input._data.shape[d], d)
@@ -646,7 +646,7 @@ def _(ns, g, _a, index, _src, *, axis, alpha=1, needs):
 def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
     """A copy of ``input`` with ``alpha * source`` added at ``index`` along ``dim``."""
     _check_index_tensor(index, "index_add")
-    d = norm_dim(dim, input._data.ndim, "index_add")
+    d = norm_dim(dim, input._data.ndim, "index_add", single=True)
     _check_range(xp_like(index), index._data, input._data.shape[d], d)
     if source._data.dtype != input._data.dtype:
         source = source.to(input.dtype)
@@ -661,7 +661,7 @@ def _index_add_(self, dim, index, source, *, alpha=1):
 
 
 def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
-    d = norm_dim(dim, input._data.ndim, "index_fill")
+    d = norm_dim(dim, input._data.ndim, "index_fill", single=True)
     key = (slice(None),) * d + (index._data.reshape(-1),)
     return _index_put(input, _value_like(input, value), key=key, accumulate=False)
 
@@ -725,7 +725,7 @@ def take_along_dim(input: Tensor, indices: Tensor, dim=None) -> Tensor:
     """Values of ``input`` at ``indices`` along ``dim`` (broadcasting the other dims)."""
     if dim is None:
         return take_along_arrays(input.reshape(-1), indices.reshape(-1), 0)
-    d = norm_dim(dim, input._data.ndim, "take_along_dim")
+    d = norm_dim(dim, input._data.ndim, "take_along_dim", single=True)
     _check_range(xp_like(indices), indices._data, input._data.shape[d], d)
     return take_along_arrays(input, indices, d)
 
@@ -821,7 +821,7 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = 
     (values, indices)
         A named tuple; gradients of ``values`` go back to the sorted positions.
     """
-    d = norm_dim(dim, input._data.ndim, "sort")
+    d = norm_dim(dim, input._data.ndim, "sort", single=True)
     v, i = _sort(input, axis=d, descending=bool(descending), in_shape=input._data.shape)
     return _sort_rt(v, i)
 
@@ -832,7 +832,7 @@ def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool
     d = input._data
     if d.ndim == 0:
         return _make(xp.zeros((), dtype=np.int64))
-    ax = norm_dim(dim, d.ndim, "argsort")
+    ax = norm_dim(dim, d.ndim, "argsort", single=True)
     return _make(_argsort(xp, d, ax, descending).astype(np.int64, copy=False))
 
 
@@ -873,7 +873,7 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     -------
     (values, indices)
     """
-    d = norm_dim(dim, input._data.ndim, "topk")
+    d = norm_dim(dim, input._data.ndim, "topk", single=True)
     n = input._data.shape[d] if input._data.ndim else 1
     if not 0 <= k <= n:
         raise RuntimeError(f"topk(): selected index k out of range (k={k}, size {n} at "
@@ -895,7 +895,7 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,
         res = xp.unique(a.reshape(-1), return_inverse=return_inverse,
                         return_counts=return_counts)
     else:
-        d = norm_dim(dim, a.ndim, "unique")
+        d = norm_dim(dim, a.ndim, "unique", single=True)
         res = xp.unique(a, return_inverse=return_inverse, return_counts=return_counts, axis=d)
     if not (return_inverse or return_counts):
         return _make(res)
@@ -959,7 +959,7 @@ def searchsorted(sorted_sequence: Tensor, values, *, out_int32=False, right=Fals
 def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     """A copy of ``input`` with the slices at ``index`` along ``dim`` replaced by ``source``."""
     _check_index_tensor(index, "index_copy")
-    d = norm_dim(dim, input._data.ndim, "index_copy")
+    d = norm_dim(dim, input._data.ndim, "index_copy", single=True)
     _check_range(xp_like(index), index._data, input._data.shape[d], d)
     key = (slice(None),) * d + (index._data.reshape(-1),)
     return _index_put(input, _value_like(input, source), key=key, accumulate=False)
@@ -1051,7 +1051,7 @@ def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None
         r = input._data.reshape(-1)
         return _make(xp.repeat(xp.arange(r.shape[0], dtype=np.int64), r))
     x = input.reshape(-1) if dim is None else input
-    d = 0 if dim is None else norm_dim(dim, input._data.ndim, "repeat_interleave")
+    d = 0 if dim is None else norm_dim(dim, input._data.ndim, "repeat_interleave", single=True)
     n = x._data.shape[d] if x._data.ndim else 1
     xp = xp_like(x)
     if isinstance(repeats, Tensor):
