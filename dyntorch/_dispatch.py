@@ -96,7 +96,7 @@ class OpDef:
     """
 
     __slots__ = ("name", "forward", "derivative", "bname", "uses", "uses_out", "promote",
-                 "view", "multi", "wants_needs", "doc", "special")
+                 "view", "multi", "wants_needs", "doc", "special", "lane_off")
 
     def __init__(self, name, forward, *, promote=False, view=False, multi=False,
                  backward_name=None):
@@ -113,6 +113,7 @@ class OpDef:
         self.wants_needs = False
         self.doc = forward.__doc__
         self.special = view or multi
+        self.lane_off = view or multi  # views and multi-output ops take the door's full path
 
     def def_derivative(self, fn):
         params = [p for p in inspect.signature(fn).parameters.values()
@@ -295,14 +296,48 @@ def _device_error(op, args):
 # ----------------------------------------------------------------------------- the door
 def apply(op, *args, **attrs):
     """Run ``op`` on ``args`` and record its graph node when gradients are needed."""
-    if op.promote and (len(args) != 2 or args[0].__class__ is not Tensor or
-                       args[1].__class__ is not Tensor or
-                       args[0]._data.dtype is not args[1]._data.dtype):
+    # The fast lane: one or two plain CPU tensors of one dtype, none changed in place (version
+    # 0), no observer. Most calls of a program look like this; everything else takes the full path.
+    n = len(args)
+    if n == 2:
+        a, b = args
+        if a.__class__ is Tensor and b.__class__ is Tensor and not op.lane_off and (
+                a._vc is None or not a._vc[0]) and (b._vc is None or not b._vc[0]):
+            da = a._data
+            db = b._data
+            if da.__class__ is ndarray and db.__class__ is ndarray and (
+                    da.dtype is db.dtype or not op.promote) and not _hooks and not profile:
+                try:
+                    out = op.forward(np, da, db, **attrs)
+                except Exception as e:  # name the op, the shapes, dtypes and devices
+                    raise _annotate(op, args, attrs, e) from e
+                if out.__class__ is not ndarray:
+                    out = np.asarray(out)  # NumPy gives scalars for 0-d results
+                if (a._rg or b._rg) and grad_enabled and op.derivative is not None:
+                    return _record(op, args, [da, db], out, attrs, False, None)
+                return _make(out)
+    elif n == 1:
+        a = args[0]
+        if a.__class__ is Tensor and not op.lane_off and (a._vc is None or not a._vc[0]):
+            da = a._data
+            if da.__class__ is ndarray and not _hooks and not profile:
+                try:
+                    out = op.forward(np, da, **attrs)
+                except Exception as e:
+                    raise _annotate(op, args, attrs, e) from e
+                if out.__class__ is not ndarray:
+                    out = np.asarray(out)
+                if a._rg and grad_enabled and op.derivative is not None:
+                    return _record(op, args, [da], out, attrs, False, None)
+                return _make(out)
+    return _apply_full(op, args, attrs)
+
+
+def _apply_full(op, args, attrs):
+    if op.promote:
         args = _promote(args)
     arrays = []
     push = arrays.append
-    track = grad_enabled and op.derivative is not None
-    nxt = [] if track else None
     rg = False
     cls = None
     changed = False
@@ -320,21 +355,10 @@ def apply(op, *args, **attrs):
                     raise _device_error(op, args)
                 return apply(op, *moved, **attrs)
             push(d)
-            if track:
-                if a._rg:
-                    rg = True
-                    fn = a.grad_fn
-                    if fn is not None:
-                        nxt.append((fn, a._out_nr))
-                    else:
-                        fn = a._acc
-                        nxt.append((fn if fn is not None else accumulator(a), 0))
-                else:
-                    nxt.append(None)
+            if a._rg:
+                rg = True
         else:
             push(a)
-            if track:
-                nxt.append(None)
     xp = np if cls is ndarray or cls is None else B.xp_of(first)
     if profile:
         t0 = _perf()
@@ -342,61 +366,85 @@ def apply(op, *args, **attrs):
         out = op.forward(xp, *arrays, **attrs)
     except Exception as e:  # name the op, the shapes, dtypes and devices
         raise _annotate(op, args, attrs, e) from e
-    special = op.special
-    if special and op.multi:
+    outs = None
+    if op.multi:
         outs = tuple(o if o.__class__ in _ARRAYS else xp.asarray(o) for o in out)
         out = outs[0]
     elif out.__class__ is not ndarray and out.__class__ not in _ARRAYS:
         out = xp.asarray(out)  # NumPy gives scalars for 0-d results; keep arrays
-    if rg:
-        node = _new_node(OpNode)
-        node.op = op
-        node.attrs = attrs
-        node.seq = next_seq()
-        node.scope = scope
-        if record_source:
-            # the user's frame is usually two up (operator method, then this door)
-            try:
-                f = _getframe(2)
-            except ValueError:  # called from the top of the stack
-                f = None
-            c = f.f_code if f is not None else None
-            node._src = (c, f.f_lasti) if c in _external_code else capture_source()
-        else:
-            node._src = None
-        node.ometa = (out.shape, out.dtype, None if out.__class__ is ndarray else B.device_of(out))
-        node.next = nxt
-        node.inputs = args
-        node.arrays = arrays
-        node.epoch = MUTATIONS[0]
+    if rg and grad_enabled and op.derivative is not None:
+        res = _record(op, args, arrays, out, attrs, changed, outs)
         if profile:
             B.synchronize()  # GPU work is asynchronous: time what ran, not what was queued
-            node.time_us = (_perf() - t0) * 1e6
-        if changed:
-            node.vers = _versions(args, op.uses)
-        res = _new_tensor(Tensor)  # _make(out, node), inlined
-        res._data = out
-        res._rg = True
-        res.grad_fn = node
-        res._vc = None
-        if special and op.uses_out:
-            node.out = outs if op.multi else out
-            res._vc = node.out_box = [0]
+            (res[0] if op.multi else res).grad_fn.time_us = (_perf() - t0) * 1e6
     else:
         res = _make(out)
-    if special:
         if op.view:
-            base = args[0]
-            if base._vc is None:
-                base._vc = [0]
-            res._vc = base._vc
-            res._base = base if base._base is None else base._base
+            _view_of(res, args[0])
         if op.multi:
             res = (res,) + tuple(_make(o) for o in outs[1:])
     if _hooks:
         for h in tuple(_hooks):
             h(op, args, attrs, res)
     return res
+
+
+def _record(op, args, arrays, out, attrs, changed, outs):
+    """The op's output with its new graph node (``outs``: every output of a multi op)."""
+    nxt = []
+    for a in args:
+        if isinstance(a, Tensor) and a._rg:
+            fn = a.grad_fn
+            if fn is not None:
+                nxt.append((fn, a._out_nr))
+            else:
+                fn = a._acc
+                nxt.append((fn if fn is not None else accumulator(a), 0))
+        else:
+            nxt.append(None)
+    node = _new_node(OpNode)
+    node.op = op
+    node.attrs = attrs
+    node.seq = next_seq()
+    node.scope = scope
+    if record_source:
+        # the user's frame is usually three up (operator method, the door, here)
+        try:
+            f = _getframe(3)
+        except ValueError:  # called from the top of the stack
+            f = None
+        c = f.f_code if f is not None else None
+        node._src = (c, f.f_lasti) if c in _external_code else capture_source(4)
+    else:
+        node._src = None
+    node.ometa = (out.shape, out.dtype, None if out.__class__ is ndarray else B.device_of(out))
+    node.next = nxt
+    node.inputs = args
+    node.arrays = arrays
+    node.epoch = MUTATIONS[0]
+    if changed:
+        node.vers = _versions(args, op.uses)
+    res = _new_tensor(Tensor)  # _make(out, node), inlined
+    res._data = out
+    res._rg = True
+    res.grad_fn = node
+    res._vc = None
+    if op.special:
+        if op.uses_out:
+            node.out = outs if op.multi else out
+            res._vc = node.out_box = [0]
+        if op.view:
+            _view_of(res, args[0])
+        if op.multi:
+            res = (res,) + tuple(_make(o) for o in outs[1:])
+    return res
+
+
+def _view_of(res, base):
+    if base._vc is None:
+        base._vc = [0]
+    res._vc = base._vc
+    res._base = base if base._base is None else base._base
 
 
 _new_node = _new_tensor = object.__new__
