@@ -509,8 +509,8 @@ def _check_saved(node: OpNode):
             "expected version 0 instead. Hint: clone the result before changing it in place.")
 
 
-def run_node(node: OpNode, g, create_graph: bool):
-    """Gradients for each input of ``node`` given the gradient ``g`` of its output."""
+def derive(node: OpNode, g, create_graph: bool = False):
+    """The op's derivative at ``g``: one raw result per input, before :func:`fit_grad`."""
     op = node.op
     if node.epoch != MUTATIONS[0]:  # something changed in place since (or node freed): check
         _check_saved(node)
@@ -528,8 +528,7 @@ def run_node(node: OpNode, g, create_graph: bool):
                 o._vc = node.out_box
                 args = args + (o,)
     else:
-        cls = g.__class__
-        ns = _np_ns if cls is ndarray and _np_ns is not None else array_ns(B.xp_of(g))
+        ns = _np_ns if g.__class__ is ndarray and _np_ns is not None else array_ns(B.xp_of(g))
         args = node.arrays
         if op.uses_out:
             args = args + [node.out]
@@ -540,8 +539,26 @@ def run_node(node: OpNode, g, create_graph: bool):
         res = op.derivative(ns, g, *args, **node.attrs)
     else:
         res = op.derivative(ns, g, *args)
+    return (res,) if len(node.next) == 1 else res
+
+
+def fit_grad(r, ad):
+    """Gradient array ``r`` made to fit input array ``ad``: broadcasting undone, same array
+    type and dtype (on the plain path; cheap to call only when something differs)."""
+    xp = np if ad.__class__ is ndarray else B.xp_of(ad)
+    if r.__class__ is not ad.__class__:
+        r = xp.asarray(r)
+    if r.shape != ad.shape:
+        r = array_ns(xp).sum_to(r, ad.shape)
+    if r.dtype != ad.dtype:
+        r = r.astype(ad.dtype)
+    return r
+
+
+def run_node(node: OpNode, g, create_graph: bool):
+    """Gradients for each input of ``node`` given the gradient ``g`` of its output."""
+    fixed = list(derive(node, g, create_graph))
     nxt = node.next
-    fixed = [res] if len(nxt) == 1 else list(res)
     arrays = node.arrays
     for i in range(len(nxt)):
         r = fixed[i]
@@ -555,19 +572,12 @@ def run_node(node: OpNode, g, create_graph: bool):
             if not isinstance(r, Tensor):
                 r = Tensor._wrap_like(r, ad)
             if r._data.shape != ad.shape:
-                r = ns.sum_to(r, ad.shape)
+                r = tensor_ns().sum_to(r, ad.shape)
             if r._data.dtype != ad.dtype:
                 r = r.to(B.from_np(ad.dtype))
             fixed[i] = r
-        elif r.__class__ is not cls or r.shape != ad.shape or r.dtype is not ad.dtype:
-            # undo broadcasting, and keep the input's array type and dtype
-            if r.__class__ is not cls:
-                r = ns.xp.asarray(r)
-            if r.shape != ad.shape:
-                r = ns.sum_to(r, ad.shape)
-            if r.dtype != ad.dtype:
-                r = r.astype(ad.dtype)
-            fixed[i] = r
+        elif r.__class__ is not ad.__class__ or r.shape != ad.shape or r.dtype is not ad.dtype:
+            fixed[i] = fit_grad(r, ad)
     return fixed
 
 

@@ -156,11 +156,53 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     heappop, heappush = heapq.heappop, heapq.heappush
     OpNode, run_node, single = D.OpNode, D.run_node, (D.OpNode, AccumulateGrad)
     hot = plain and targets is None  # plain nodes may skip the general bookkeeping
+    swift = hot and deps is None  # ... and, unwatched, need no Step either
+    derive, fit_grad = D.derive, D.fit_grad
     index = 0
     try:
         while ready:
             node = heappop(ready)[1]
             entry = buf.pop(node, None)
+            if swift and node.__class__ is OpNode and node._plain and entry is not None and \
+                    entry[0] is not None:
+                # The common node of a plain backward, start to end in one place: derivative,
+                # gradients fitted to the inputs, handed on, saved values freed.
+                g = entry[0]
+                res = derive(node, g)
+                nxt = node.next
+                arrays = node.arrays
+                if not retain_graph:
+                    node.inputs = node.arrays = node.out = None  # free_node, inlined
+                    node.epoch = -1
+                for i in range(len(nxt)):
+                    e = nxt[i]
+                    if e is None:
+                        continue
+                    c = e[0]
+                    got = buf.get(c)
+                    r = res[i]
+                    if r is not None:
+                        ad = arrays[i]
+                        if r.__class__ is not ad.__class__ or r.shape != ad.shape or \
+                                r.dtype is not ad.dtype:
+                            r = fit_grad(r, ad)
+                        # ours to add into later? only if made here and held by nobody else
+                        own = r.base is None and r is not g and (
+                            len(res) == 1 or (res[0] is not res[1] if len(res) == 2
+                                              else _once(res, r)))
+                        if got is None and c.__class__ in single:
+                            buf[c] = [r, own]
+                        else:
+                            _add(buf, c, e[1], r, own, False)
+                    elif got is None:  # reached, with no gradient
+                        buf[c] = [None, False] * (1 if c.__class__ in single else
+                                                  c.num_outputs)
+                    if got is None:  # the first edge to reach c
+                        if c.seq > node.seq:
+                            raise _order_error(c, node)
+                        heappush(ready, (-c.seq, c))
+                index += 1
+                continue
             nxt = node.next
             outs = None
             kind = node.__class__
@@ -246,9 +288,7 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                     if deps is None:
                         if got is None:  # the first edge to reach c
                             if c.seq > node.seq:
-                                raise RuntimeError(
-                                    f"internal error: {c.name()} (seq {c.seq}) was created "
-                                    f"after its consumer {node.name()} (seq {node.seq})")
+                                raise _order_error(c, node)
                             heappush(ready, (-c.seq, c))
                     else:
                         left = deps[c] - 1
@@ -266,6 +306,11 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     finally:
         buf.clear()
     return captured
+
+
+def _order_error(c, node) -> RuntimeError:
+    return RuntimeError(f"internal error: {c.name()} (seq {c.seq}) was created after its "
+                        f"consumer {node.name()} (seq {node.seq}); please report this")
 
 
 def _capture(node, gs, capture, captured, create_graph) -> None:

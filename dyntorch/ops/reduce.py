@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .. import _backend as B
-from .._dispatch import OpDef, op
+from .._dispatch import OpDef, apply, op
 from .._tensor import Tensor, _make
 from ._util import method, norm_dim
 from .index import _vi_derivative, return_type
@@ -131,8 +131,8 @@ def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor
     elif input._data.dtype.kind in "biu":
         npdt = np.int64
     axis = _axes(dim, input._data.ndim, "sum")
-    f = _sum if dim is None else _sum_dim
-    return f(input, axis=axis, keepdims=keepdim, dtype=npdt, in_shape=input._data.shape)
+    return apply(_sum if dim is None else _sum_dim, input, axis=axis, keepdims=keepdim,
+                 dtype=npdt, in_shape=input._data.shape)
 
 
 def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
