@@ -87,6 +87,8 @@ def _needed(order, targets) -> set:
 
 def _start(root_nodes, deps) -> list:
     # Ready heap of (-seq, node): seq is unique, so nodes themselves are never compared.
+    if len(root_nodes) == 1:  # one root: nothing can be waiting to send into it
+        return [(-root_nodes[0].seq, root_nodes[0])]
     ready = [(-n.seq, n) for n in set(root_nodes) if deps is None or deps.get(n, 0) == 0]
     heapq.heapify(ready)
     return ready

@@ -39,6 +39,13 @@ def _edge(t: Tensor):
 
 def make_roots(outputs, grad_outputs, create_graph, op="backward"):
     """Edges and seed gradients for the engine, with torch's checks and messages."""
+    if grad_outputs is None and outputs.__class__ is tuple and len(outputs) == 1:
+        t = outputs[0]  # the common call, loss.backward(): one scalar, seeded with 1
+        if isinstance(t, Tensor) and t._rg and t._data.size == 1:
+            d = t._data
+            g = B.xp_of(d).ones(d.shape, dtype=d.dtype) if d.ndim else \
+                B.xp_of(d).array(1, dtype=d.dtype)
+            return [_edge(t)], [_make(g) if create_graph else g]
     outputs = _seq(outputs)
     grads = list(_seq(grad_outputs)) or [None] * len(outputs)
     if len(grads) != len(outputs):
