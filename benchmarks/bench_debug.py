@@ -90,66 +90,6 @@ def forward_overhead(repeat: int = 7, number: int = 400) -> float:
     return pct
 
 
-# A cheaper capture, measured here as a proposal for ``_dispatch.capture_source``: guess that
-# the user's frame is 3 up (apply <- op wrapper <- user), check only that one, and keep the
-# instruction offset (``f_lasti``) so the line is resolved only when someone reads
-# ``node.source`` (``code.co_lines()``). Falls back to the full walk otherwise. (It would
-# misreport only a user who calls ``_dispatch.apply`` directly.)
-_is_internal: dict = {}
-
-
-def _internal(fn: str) -> bool:
-    v = _is_internal.get(fn)
-    if v is None:
-        v = _is_internal[fn] = fn.startswith(D._PKG) and "/tests/" not in fn
-    return v
-
-
-def _capture_walk():
-    f = _getframe(3)
-    while f is not None:
-        c = f.f_code
-        if not _internal(c.co_filename):
-            return (c, f.f_lasti)
-        f = f.f_back
-    return None
-
-
-_getframe = sys._getframe
-
-
-def capture_candidate():
-    f = _getframe(3)
-    c = f.f_code
-    if _is_internal.get(c.co_filename) is False:
-        return (c, f.f_lasti)
-    return _capture_walk()
-
-
-def candidate_overhead(repeat: int = 7, number: int = 400) -> float:
-    a = dt.randn(4, 4, requires_grad=True)
-    b = dt.randn(4, 4, requires_grad=True)
-    m = Chain()
-    fn = lambda: m(a, b)
-    orig = D.capture_source
-    res: dict = {"off": [], "now": [], "candidate": []}
-    try:
-        for _ in range(repeat):
-            for k, flag, cap in (("off", False, orig), ("now", True, orig),
-                                 ("candidate", True, capture_candidate)):
-                D.record_source, D.capture_source = flag, cap
-                best = min(timeit.repeat(fn, number=number, repeat=3, timer=CLOCK))
-                res[k].append(best / number / 20 * 1e6)
-    finally:
-        D.record_source, D.capture_source = True, orig
-    off = min(res["off"])
-    now = (min(res["now"]) - off) / off * 100
-    cand = (min(res["candidate"]) - off) / off * 100
-    print(f"  proposal for capture_source (depth guess + lazy line): {cand:+.1f}% "
-          f"(current {now:+.1f}%, same run)")
-    return cand
-
-
 # ----------------------------------------------------------------------------- 2. stepper speed
 class Attention(Module):
     def __init__(self, d, heads, rng):
@@ -294,7 +234,6 @@ def summary_speed():
 
 if __name__ == "__main__":
     pct = forward_overhead(repeat=3 if QUICK else 7)
-    candidate_overhead(repeat=3 if QUICK else 7)
     rate = stepper_speed(layers=4 if QUICK else 12)
     summary_speed()
     print(f"\nRESULT: source+scope capture overhead {pct:+.1f}% per op; "
