@@ -165,6 +165,11 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
         while ready:
             node = heappop(ready)[1]
             entry = buf.pop(node, None)
+            if swift and node._plain and entry is not None and entry[0] is not None and \
+                    node.__class__ is AccumulateGrad:
+                _accumulate(node, entry[0], entry[1], False)
+                index += 1
+                continue
             if swift and node.__class__ is OpNode and node._plain and entry is not None and \
                     entry[0] is not None:
                 # The common node of a plain backward, start to end in one place: derivative,
