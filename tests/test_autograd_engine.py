@@ -256,16 +256,20 @@ def _assert_seq_topological(root):
     return seen
 
 
-class _Scale(dyntorch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, w):
-        ctx.save_for_backward(x, w)
-        return x * w
+def _scale_function(base):
+    """The same custom Function for dyntorch and for torch."""
+    class Scale(base.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, w):
+            ctx.save_for_backward(x, w)
+            return x * w
 
-    @staticmethod
-    def backward(ctx, g):
-        x, w = ctx.saved_tensors
-        return g * w, (g * x).sum()
+        @staticmethod
+        def backward(ctx, g):
+            x, w = ctx.saved_tensors
+            return g * w, (g * x).sum()
+
+    return Scale
 
 
 def test_seq_is_topological_for_functions_module_hooks_and_in_place(torch):
@@ -282,7 +286,7 @@ def test_seq_is_topological_for_functions_module_hooks_and_in_place(torch):
             lin.weight.copy_(base.tensor(np.eye(3) * 0.5 + 0.1, dtype=base.float64))
             lin.bias.fill_(0.2)
         lin.register_full_backward_hook(lambda m, gi, go: None)
-        fn = _Scale if base is dyntorch else _torch_scale(torch)
+        fn = _scale_function(base)
         h = lin(x)
         y = fn.apply(h, w)
         y = y.clone()
@@ -294,21 +298,6 @@ def test_seq_is_topological_for_functions_module_hooks_and_in_place(torch):
         results.append((x.grad, w.grad, lin.weight.grad))
     for a, b in zip(*results):
         close(a, b)
-
-
-def _torch_scale(torch):
-    class Scale(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x, w):
-            ctx.save_for_backward(x, w)
-            return x * w
-
-        @staticmethod
-        def backward(ctx, g):
-            x, w = ctx.saved_tensors
-            return g * w, (g * x).sum()
-
-    return Scale
 
 
 def test_plain_backward_and_watched_backward_agree():
