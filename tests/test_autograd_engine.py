@@ -412,3 +412,26 @@ def test_legacy_variable(torch):
         assert v.requires_grad and v.is_leaf and not x.requires_grad
         (v * 3).sum().backward()
         assert v.grad.tolist() == [3.0, 3.0]
+
+
+def test_one_array_sent_to_two_inputs_is_never_added_into():
+    # A derivative may hand the same array to two inputs; if the engine later added another
+    # gradient into it in place for one input, the other would silently change too.
+    from dyntorch._dispatch import op
+
+    @op(name="_test_same_array_twice")
+    def twice(xp, a, b):
+        return a + b
+
+    @twice.def_derivative
+    def _(ns, g, _a, _b):
+        s = g * 1.0
+        return s, s
+
+    x = dyntorch.ones(3, dtype=dyntorch.float64, requires_grad=True)
+    a = x * 2.0
+    b = x * 3.0
+    c = a * 5.0  # reaches a after twice's node has run
+    (twice(a, b) + c).sum().backward()
+    # a gets 1 + 5, b gets 1: 2 * 6 + 3 * 1
+    np.testing.assert_array_equal(x.grad.numpy(), np.full(3, 15.0))

@@ -181,8 +181,11 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                 if not retain_graph:
                     node.inputs = node.arrays = node.out = None  # free_node, inlined
                     node.epoch = -1
-                for i in range(len(nxt)):
-                    e = nxt[i]
+                # a result sent to two inputs (x + x) is nobody's to add into
+                shared = len(res) > 1 and (res[0] is res[1] if len(res) == 2 else _repeats(res))
+                i = -1
+                for e in nxt:
+                    i += 1
                     if e is None:
                         continue
                     c = e[0]
@@ -194,9 +197,7 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                                 r.dtype is not ad.dtype:
                             r = fit_grad(r, ad)
                         # ours to add into later? only if made here and held by nobody else
-                        own = r.base is None and r is not g and (
-                            len(res) == 1 or (res[0] is not res[1] if len(res) == 2
-                                              else _once(res, r)))
+                        own = r is not g and r.base is None and not shared
                         if got is None and c.__class__ in single:
                             buf[c] = [r, own]
                         else:
@@ -343,6 +344,12 @@ def _from_this_step(cur, outs) -> bool:
         if o is cur:
             return True
     return False
+
+
+def _repeats(res) -> bool:
+    """True when one array appears twice among ``res`` (Nones aside)."""
+    ids = [id(x) for x in res if x is not None]
+    return len(set(ids)) < len(ids)
 
 
 def _once(outs, r) -> bool:
