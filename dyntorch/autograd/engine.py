@@ -197,11 +197,14 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                                 r.dtype is not ad.dtype:
                             r = fit_grad(r, ad)
                         # ours to add into later? only if made here and held by nobody else
-                        own = r is not g and r.base is None and not shared
                         if got is None and c.__class__ in single:
-                            buf[c] = [r, own]
+                            buf[c] = [r, r is not g and r.base is None and not shared]
+                        elif got is not None and got[1] and e[1] == 0 and \
+                                got[0].shape == r.shape and got[0].dtype is r.dtype:
+                            got[0] += r  # owned, made in this run by a derivative: writeable
                         else:
-                            _add(buf, c, e[1], r, own, False)
+                            _add(buf, c, e[1], r, r is not g and r.base is None and not shared,
+                                 False)
                     elif got is None:  # reached, with no gradient
                         buf[c] = [None, False] * (1 if c.__class__ in single else
                                                   c.num_outputs)
