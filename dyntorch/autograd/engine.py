@@ -9,6 +9,7 @@ is topological (every node is newer than the nodes its gradients go to).
 from __future__ import annotations
 
 import heapq
+from heapq import heappop, heappush
 
 from .. import _dispatch as D
 from .._backend import writeable, xp_of
@@ -147,19 +148,22 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     # "Owned" means this engine made the array and nobody else holds it, so later partial
     # gradients may be added into it in place.
     buf: dict = {}
-    for (node, nr), g in zip(roots, grads):
-        _add(buf, node, nr, g, False, create_graph)
+    if len(roots) == 1 and roots[0][0].__class__ in (D.OpNode, AccumulateGrad):  # a loss
+        buf[root_nodes[0]] = [grads[0], False]
+    else:
+        for (node, nr), g in zip(roots, grads):
+            _add(buf, node, nr, g, False, create_graph)
     if capture is not None:
         targets = {e[0] for e in capture}
         keep = _needed(order, targets)
         captured = [None] * (max(capture.values()) + 1 if capture else 0)
         total = len(keep) + len([t for t in targets if t not in keep])
     ready = _start(root_nodes, deps)
-    heappop, heappush = heapq.heappop, heapq.heappush
-    OpNode, run_node, single = D.OpNode, D.run_node, (D.OpNode, AccumulateGrad)
+    OpNode, run_node = D.OpNode, D.run_node
+    single = (OpNode, AccumulateGrad)  # the node kinds with exactly one output
+    derive, fit_grad = D.derive, D.fit_grad
     hot = plain and targets is None  # plain nodes may skip the general bookkeeping
     swift = hot and deps is None  # ... and, unwatched, need no Step either
-    derive, fit_grad = D.derive, D.fit_grad
     index = 0
     try:
         while ready:
