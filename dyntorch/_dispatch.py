@@ -308,7 +308,7 @@ def apply(op, *args, **attrs):
             if da.__class__ is ndarray and db.__class__ is ndarray and (
                     da.dtype is db.dtype or not op.promote) and not _hooks and not profile:
                 try:
-                    out = op.forward(np, da, db, **attrs)
+                    out = op.forward(np, da, db, **attrs) if attrs else op.forward(np, da, db)
                 except Exception as e:  # name the op, the shapes, dtypes and devices
                     raise _annotate(op, args, attrs, e) from e
                 if out.__class__ is not ndarray:
@@ -322,7 +322,7 @@ def apply(op, *args, **attrs):
             da = a._data
             if da.__class__ is ndarray and not _hooks and not profile:
                 try:
-                    out = op.forward(np, da, **attrs)
+                    out = op.forward(np, da, **attrs) if attrs else op.forward(np, da)
                 except Exception as e:
                     raise _annotate(op, args, attrs, e) from e
                 if out.__class__ is not ndarray:
@@ -411,10 +411,10 @@ def _record(op, args, arrays, out, attrs, changed, outs):
         # the user's frame is usually three up (operator method, the door, here)
         try:
             f = _getframe(3)
+            c = f.f_code
+            node._src = (c, f.f_lasti) if c in _external_code else capture_source(4)
         except ValueError:  # called from the top of the stack
-            f = None
-        c = f.f_code if f is not None else None
-        node._src = (c, f.f_lasti) if c in _external_code else capture_source(4)
+            node._src = capture_source(4)
     else:
         node._src = None
     node.ometa = (out.shape, out.dtype, None if out.__class__ is ndarray else B.device_of(out))
