@@ -159,10 +159,9 @@ class OpNode(Node):
     """The graph node of one dispatched op."""
 
     # ``arrays``: the input arrays as the forward saw them (backward reads them directly);
-    # ``epoch``: MUTATIONS when recorded, -1 once freed (see run_node)
-    __slots__ = ("op", "inputs", "arrays", "attrs", "ometa", "epoch")
-    out = None
-    out_box = None
+    # ``epoch``: MUTATIONS when recorded, -1 once freed (see run_node); ``out``/``out_box``:
+    # the output array and its version counter, kept only by ops whose derivative uses them
+    __slots__ = ("op", "inputs", "arrays", "attrs", "ometa", "epoch", "out", "out_box")
     vers = None
     time_us = None
 
@@ -429,10 +428,14 @@ def _record(op, args, arrays, out, attrs, changed, outs):
     res._rg = True
     res.grad_fn = node
     res._vc = None
-    if op.special:
+    if not op.special:
+        node.out = node.out_box = None
+    else:
         if op.uses_out:
             node.out = outs if op.multi else out
             res._vc = node.out_box = [0]
+        else:
+            node.out = node.out_box = None
         if op.view:
             _view_of(res, args[0])
         if op.multi:
