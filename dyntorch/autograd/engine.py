@@ -442,7 +442,8 @@ def _accumulate(node, g, is_fresh, create_graph):
             d = old._data
             if d.shape == g.shape and writeable(d):
                 d += g
-                bump_version(old, create=False)
+                if old._vc is not None:  # bump_version(old, create=False), inlined
+                    bump_version(old, create=False)
             else:
                 old._data = xp_of(g).asarray(d + g)
     post = t._extra.get("post_hooks") if t._extra else None
