@@ -169,15 +169,14 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
         while ready:
             node = heappop(ready)[1]
             entry = buf.pop(node, None)
-            if swift and node._plain and entry is not None and entry[0] is not None and \
-                    node.__class__ is AccumulateGrad:
+            kind = node.__class__
+            if swift and kind is AccumulateGrad and node._plain and entry[0] is not None:
                 _accumulate(node, entry[0], entry[1], False)
-                index += 1
                 continue
-            if swift and node.__class__ is OpNode and node._plain and entry is not None and \
-                    entry[0] is not None:
+            if swift and kind is OpNode and node._plain and entry[0] is not None:
                 # The common node of a plain backward, start to end in one place: derivative,
-                # gradients fitted to the inputs, handed on, saved values freed.
+                # gradients fitted to the inputs, handed on, saved values freed. (Unwatched:
+                # no Step, so no index either.)
                 g = entry[0]
                 res = derive(node, g)
                 nxt = node.next
@@ -216,11 +215,9 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                         if c.seq > node.seq:
                             raise _order_error(c, node)
                         heappush(ready, (-c.seq, c))
-                index += 1
                 continue
             nxt = node.next
             outs = None
-            kind = node.__class__
             try:  # zero cost unless raised (3.11+)
                 if hot and kind is OpNode and node._plain:
                     # the common node: one output, no hooks, nothing captured
