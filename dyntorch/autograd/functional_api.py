@@ -86,8 +86,13 @@ def make_roots(outputs, grad_outputs, create_graph, op="backward"):
     return roots, seeds
 
 
-def drain(gen):
-    """Run a step generator to its end and return its value."""
+def drain(gen, value: bool = True):
+    """Run a step generator to its end and return its value (None with ``value=False``,
+    which skips the StopIteration that carrying a value costs)."""
+    if not value:
+        for _ in gen:
+            pass
+        return None
     try:
         while True:
             next(gen)
@@ -124,7 +129,8 @@ def _backward(tensors, grad_tensors, retain_graph, create_graph, inputs):
     D.grad_enabled = create_graph
     try:
         got = drain(steps(roots, seeds, retain_graph=retain_graph, create_graph=create_graph,
-                          capture=capture, accumulate=accumulate, record=False))
+                          capture=capture, accumulate=accumulate, record=False),
+                    value=capture is not None)
     finally:
         D.grad_enabled = prev
     if capture:
