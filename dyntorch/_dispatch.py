@@ -46,6 +46,7 @@ def add_hook(fn):
 _PKG = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _internal_code: set = set()
 _external_code: set = set()
+_last_code = [None]  # the user code seen last by the door (held, so its identity is safe)
 
 
 def capture_source(depth: int = 3):
@@ -407,11 +408,16 @@ def _record(op, args, arrays, out, attrs, changed, outs):
     node.seq = next_seq()
     node.scope = scope
     if record_source:
-        # the user's frame is usually three up (operator method, the door, here)
+        # the user's frame is usually three up (operator method, the door, here), and usually
+        # the same code as last time (hashing a code object for the set costs ~0.1 us)
         try:
             f = _getframe(3)
             c = f.f_code
-            node._src = (c, f.f_lasti) if c in _external_code else capture_source(4)
+            if c is _last_code[0] or c in _external_code:
+                _last_code[0] = c
+                node._src = (c, f.f_lasti)
+            else:
+                node._src = capture_source(4)
         except ValueError:  # called from the top of the stack
             node._src = capture_source(4)
     else:
