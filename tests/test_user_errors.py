@@ -517,6 +517,29 @@ def test_T_still_reverses_and_is_quiet_below_3d():
             assert x.T.shape == tuple(reversed(shape))
 
 
+@pytest.mark.parametrize("name", ["nll_loss", "cross_entropy"])
+def test_unbatched_class_loss_targets_like_torch(name):
+    x = np.linspace(-1.0, 1.0, 5)
+    got = []
+    for lib in (dyntorch, reference):
+        fn = getattr(lib.nn.functional, name)
+        xi = lib.tensor(x).log_softmax(0)
+        got.append([float(fn(xi, lib.tensor(t))) for t in (1, [1])])
+        with pytest.raises(ValueError, match="1D target must have size 1"):
+            fn(xi, lib.tensor([1, 2]))
+    np.testing.assert_allclose(got[0], got[1], rtol=1e-12)
+
+
+def test_H_is_for_matrices_like_torch():
+    for lib in (dyntorch, reference):
+        assert lib.arange(6.0).reshape(2, 3).H.shape == (3, 2)
+        for shape, hint in (((3,), "1-D"), ((2, 3, 4), "mH")):
+            with pytest.raises(RuntimeError, match=rf"only supported on matrices.*{hint}"):
+                lib.ones(*shape).H
+        with pytest.warns(UserWarning, match="0-D"):
+            assert lib.ones(()).H.shape == ()
+
+
 def test_lstm_dropout_single_layer_warns():
     with pytest.warns(UserWarning, match="num_layers"):
         dyntorch.nn.LSTM(2, 2, num_layers=1, dropout=0.5)

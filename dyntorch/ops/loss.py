@@ -360,7 +360,12 @@ def _class_first(input: Tensor, target: Tensor, name: str):
     unbatched = input.ndim == 1
     if unbatched:
         input = input.reshape(1, input.shape[0])
-        target = target.reshape(1) if target.ndim == 0 else target.reshape(1, *target.shape)
+        if target.ndim == 1 and target.shape[0] != 1:
+            raise ValueError(f"{name}(): For 1D input, 1D target must have size 1, but got "
+                             f"target size: {target.shape[0]} (input shape "
+                             f"{list(input.shape[1:])}); pass one class index per sample")
+        # torch takes a () or (1,) target for one unbatched sample; both give a 0-d loss
+        target = target.reshape(1)
     return input, target, unbatched
 
 
@@ -431,9 +436,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
             f"{list(target.shape)}; use target.long(). (A float target must hold class "
             f"probabilities with the input's shape {list(input.shape)}.)")
     unbatched = input.ndim == 1
-    if unbatched:
-        input = input.reshape(1, input.shape[0])
-        target = target.reshape(1, -1) if probs else target.reshape(1)
+    if unbatched and probs:
+        input, target = input.reshape(1, input.shape[0]), target.reshape(1, -1)
+    elif unbatched:
+        input, target, _ = _class_first(input, target, "cross_entropy")
     if weight is not None and (weight.ndim != 1 or weight.shape[0] != input.shape[1]):
         raise RuntimeError(f"cross_entropy(): weight tensor should be defined either for all "
                            f"{input.shape[1]} classes or no classes but got weight tensor of "

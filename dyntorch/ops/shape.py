@@ -398,6 +398,22 @@ def _T(self: Tensor) -> Tensor:
     return _reversed_dims(self)
 
 
+def _H(self: Tensor) -> Tensor:
+    # Real tensors only, so the conjugate transpose is the transpose; torch allows it on
+    # matrices (and, deprecated, on 0-D tensors) and refuses everything else.
+    nd = self._data.ndim
+    if nd == 2:
+        return _reversed_dims(self)
+    if nd == 0:
+        warnings.warn("Tensor.H is deprecated on 0-D tensors. Consider using x.conj().",
+                      UserWarning, stacklevel=2)
+        return self
+    raise RuntimeError(
+        f"tensor.H is only supported on matrices (2-D tensors). Got {nd}-D tensor of shape "
+        f"{list(self._data.shape)}." + (" For batches of matrices, consider using tensor.mH"
+                                        if nd > 2 else ""))
+
+
 def _mT(self: Tensor) -> Tensor:
     if self._data.ndim < 2:
         raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. "
@@ -970,7 +986,7 @@ method("movedim", movedim)
 method("moveaxis", movedim)
 Tensor.T = property(_T)
 Tensor.mT = property(_mT)
-Tensor.H = property(_reversed_dims)
+Tensor.H = property(_H)
 Tensor.mH = property(_mT)
 method("repeat", repeat)
 method("tile", tile)
