@@ -103,5 +103,20 @@ class SGD(Optimizer):
                 d *= lr
                 w -= d
             else:
-                w -= xp.multiply(d, lr)
+                _sub_scaled(w, d, lr)
             bump(p)
+
+
+_CHUNK = 1 << 16  # elements: a 256 KB float32 temporary at most
+
+
+def _sub_scaled(w, d, lr: float) -> None:
+    """``w -= d * lr`` in slices, so the temporary ``d * lr`` never holds a whole weight
+    (it was the peak of a training step's memory). Same arithmetic, element by element."""
+    if w.size <= _CHUNK or not (w.flags.c_contiguous and d.flags.c_contiguous) or \
+            w.shape != d.shape:
+        w -= np.multiply(d, lr)
+        return
+    fw, fd = w.reshape(-1), d.reshape(-1)
+    for s in range(0, fw.size, _CHUNK):
+        fw[s:s + _CHUNK] -= fd[s:s + _CHUNK] * lr
