@@ -124,6 +124,19 @@ def plan(root_nodes, targets=None) -> tuple[list, list]:
     return out, [when[n] for n in out]
 
 
+class _Run:
+    """What one backward run shares between its nodes.
+
+    ``buf`` holds the pending gradients per node, flat: [grad of output 0, owned?, grad of
+    output 1, ...]. "Owned" means this run made the array and nobody else holds it, so later
+    partial gradients may be added into it in place. ``deps`` (None when not counted) maps a
+    node to how many edges into it have not run yet.
+    """
+
+    __slots__ = ("buf", "ready", "deps", "keep", "targets", "capture", "captured",
+                 "create_graph", "retain_graph", "accumulate")
+
+
 def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
           accumulate=True, record=True):
     """Run backward from ``roots`` (edges ``(node, nr)``) seeded with ``grads``.
@@ -134,6 +147,7 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     and no observer registered it runs to the end without yielding (plain ``backward()``:
     nobody reads those Steps, so none is built).
     """
+    run = _Run()
     root_nodes = [e[0] for e in roots]
     plain = not create_graph
     # A plain backward that nobody watches runs nodes in reverse creation order as gradients
@@ -144,9 +158,6 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     if not plain or capture is not None or record or observers:
         deps, order = collect(root_nodes)
         total = len(order)
-    # Pending gradients per node, flat: [grad of output 0, owned?, grad of output 1, ...].
-    # "Owned" means this engine made the array and nobody else holds it, so later partial
-    # gradients may be added into it in place.
     buf: dict = {}
     if len(roots) == 1 and roots[0][0].__class__ in (D.OpNode, AccumulateGrad):  # a loss
         buf[root_nodes[0]] = [grads[0], False]
@@ -159,11 +170,14 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
         captured = [None] * (max(capture.values()) + 1 if capture else 0)
         total = len(keep) + len([t for t in targets if t not in keep])
     ready = _start(root_nodes, deps)
-    OpNode, run_node = D.OpNode, D.run_node
+    run.buf, run.ready, run.deps, run.keep, run.targets = buf, ready, deps, keep, targets
+    run.capture, run.captured, run.create_graph = capture, captured, create_graph
+    run.retain_graph, run.accumulate = retain_graph, accumulate
+    OpNode = D.OpNode
     single = (OpNode, AccumulateGrad)  # the node kinds with exactly one output
     derive, fit_grad = D.derive, D.fit_grad
-    hot = plain and targets is None  # plain nodes may skip the general bookkeeping
-    swift = hot and deps is None  # ... and, unwatched, need no Step either
+    # plain and unwatched: nodes without hooks take the swift path, and no Step is made
+    swift = plain and targets is None and deps is None
     index = 0
     try:
         while ready:
@@ -175,8 +189,8 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                 continue
             if swift and kind is OpNode and node._plain and entry[0] is not None:
                 # The common node of a plain backward, start to end in one place: derivative,
-                # gradients fitted to the inputs, handed on, saved values freed. (Unwatched:
-                # no Step, so no index either.)
+                # gradients fitted to the inputs, handed on, saved values freed. Inline, as a
+                # call per node would cost more than all the rest of this block.
                 g = entry[0]
                 res = derive(node, g)
                 nxt = node.next
@@ -216,99 +230,10 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                             raise _order_error(c, node)
                         heappush(ready, (-c.seq, c))
                 continue
-            nxt = node.next
-            outs = None
-            try:  # zero cost unless raised (3.11+)
-                if hot and kind is OpNode and node._plain:
-                    # the common node: one output, no hooks, nothing captured
-                    g = entry[0] if entry is not None else None
-                    gs = (g,)
-                    if g is not None:
-                        outs = run_node(node, g, False)
-                elif hot and kind is AccumulateGrad and node._plain:
-                    g = entry[0] if entry is not None else None
-                    gs = (g,)
-                    if g is not None:
-                        _accumulate(node, g, entry[1], False)
-                else:
-                    if entry is None:
-                        gs, fl = [None] * node.num_outputs, None
-                    else:
-                        gs, fl = entry[0::2], entry[1::2]
-                    runs = True
-                    if targets is not None:
-                        if node in targets:
-                            _capture(node, gs, capture, captured, create_graph)
-                        runs = node in keep or (accumulate and kind is AccumulateGrad
-                                                and node in targets)
-                    if runs:
-                        if kind is OpNode and node._plain:
-                            if gs[0] is not None:
-                                outs = run_node(node, gs[0], create_graph)
-                        else:
-                            gs, outs = _run(node, gs, fl, create_graph,
-                                            accumulate or keep is None)
-                            if len(outs) < len(nxt):  # an AccumulateGrad sends nothing on
-                                outs = list(outs) + [None] * (len(nxt) - len(outs))
-            except Exception as e:
-                for ob in tuple(observers):
-                    on_error = getattr(ob, "on_error", None)
-                    if on_error is not None:
-                        on_error(node, e)
-                raise
+            gs, outs = _node_step(run, node, kind, entry)
             report = record or observers
-            if outs is None:
-                outs = [None] * len(nxt)
-            elif not retain_graph:
-                if kind is OpNode:
-                    node.inputs = node.arrays = node.out = None  # free_node, inlined
-                    node.epoch = -1
-                else:
-                    free = getattr(node, "_free", None)  # e.g. autograd.Function nodes
-                    if free is not None:
-                        free()
-            g0 = gs[0] if gs else None
-            i = 0
-            for e in nxt:
-                if e is not None:
-                    c = e[0]
-                    r = outs[i]
-                    got = buf.get(c)
-                    if r is not None:
-                        # may we later add into r in place? only if we made it and nobody
-                        # else has it
-                        n = len(outs)
-                        own = plain and r.base is None and r is not g0 and (
-                            n == 1 or (outs[0] is not outs[1] if n == 2 else _once(outs, r))
-                        ) and (len(gs) == 1 or _fresh(r, gs))
-                        if got is None and c.__class__ in single:
-                            buf[c] = [r, own]
-                        elif got is not None and report and len(outs) > 1 and plain and \
-                                _from_this_step(got[2 * e[1]], outs):
-                            # x * x: both partials go to x; adding the second into the first
-                            # in place would change what this step reports as sent
-                            s = got[2 * e[1]] + r
-                            got[2 * e[1]] = s if s.__class__ is r.__class__ else \
-                                xp_of(r).asarray(s)
-                            got[2 * e[1] + 1] = True
-                        else:
-                            _add(buf, c, e[1], r, own, create_graph)
-                    elif got is None and deps is None:
-                        # reached, with no gradient
-                        buf[c] = [None, False] * (1 if c.__class__ in single else
-                                                  c.num_outputs)
-                    if deps is None:
-                        if got is None:  # the first edge to reach c
-                            if c.seq > node.seq:
-                                raise _order_error(c, node)
-                            heappush(ready, (-c.seq, c))
-                    else:
-                        left = deps[c] - 1
-                        deps[c] = left
-                        if left == 0 and (keep is None or c in keep or c in targets):
-                            heappush(ready, (-c.seq, c))
-                i += 1
-            if report:  # nobody reads Steps of a plain backward: it runs without pausing
+            _hand_on(run, node, gs, outs, report)
+            if report:
                 step = Step(node, gs, outs, index, total)
                 if observers:
                     for fn in tuple(observers):
@@ -318,6 +243,95 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     finally:
         buf.clear()
     return captured
+
+
+def _node_step(run, node, kind, entry):
+    """Run one node the general way (hooks, capture, create_graph, Functions): returns the
+    gradients that came in and those it sends on (one per edge), and frees what it saved."""
+    nxt = node.next
+    outs = None
+    targets = run.targets
+    create_graph = run.create_graph
+    OpNode = D.OpNode
+    try:
+        if entry is None:
+            gs, fl = [None] * node.num_outputs, None
+        else:
+            gs, fl = entry[0::2], entry[1::2]
+        runs = True
+        if targets is not None:
+            if node in targets:
+                _capture(node, gs, run.capture, run.captured, create_graph)
+            runs = node in run.keep or (run.accumulate and kind is AccumulateGrad and
+                                        node in targets)
+        if runs:
+            if kind is OpNode and node._plain:
+                if gs[0] is not None:
+                    outs = D.run_node(node, gs[0], create_graph)
+            else:
+                gs, outs = _run(node, gs, fl, create_graph, run.accumulate or run.keep is None)
+                if len(outs) < len(nxt):  # an AccumulateGrad sends nothing on
+                    outs = list(outs) + [None] * (len(nxt) - len(outs))
+    except Exception as e:
+        for ob in tuple(observers):
+            on_error = getattr(ob, "on_error", None)
+            if on_error is not None:
+                on_error(node, e)
+        raise
+    if outs is None:
+        return gs, [None] * len(nxt)
+    if not run.retain_graph:
+        if kind is OpNode:
+            D.free_node(node)
+        else:
+            free = getattr(node, "_free", None)  # e.g. autograd.Function nodes
+            if free is not None:
+                free()
+    return gs, outs
+
+
+def _hand_on(run, node, gs, outs, report) -> None:
+    """Put what a node sent on into the buffers of the nodes it feeds; queue those ready."""
+    buf, deps, keep, targets = run.buf, run.deps, run.keep, run.targets
+    single = (D.OpNode, AccumulateGrad)
+    plain = not run.create_graph
+    g0 = gs[0] if gs else None
+    i = 0
+    for e in node.next:
+        if e is not None:
+            c = e[0]
+            r = outs[i]
+            got = buf.get(c)
+            if r is not None:
+                # may we later add into r in place? only if we made it and nobody else has it
+                n = len(outs)
+                own = plain and r.base is None and r is not g0 and (
+                    n == 1 or (outs[0] is not outs[1] if n == 2 else _once(outs, r))
+                ) and (len(gs) == 1 or _fresh(r, gs))
+                if got is None and c.__class__ in single:
+                    buf[c] = [r, own]
+                elif got is not None and report and len(outs) > 1 and plain and \
+                        _from_this_step(got[2 * e[1]], outs):
+                    # x * x: both partials go to x; adding the second into the first in
+                    # place would change what this step reports as sent
+                    s = got[2 * e[1]] + r
+                    got[2 * e[1]] = s if s.__class__ is r.__class__ else xp_of(r).asarray(s)
+                    got[2 * e[1] + 1] = True
+                else:
+                    _add(buf, c, e[1], r, own, run.create_graph)
+            elif got is None and deps is None:  # reached, with no gradient
+                buf[c] = [None, False] * (1 if c.__class__ in single else c.num_outputs)
+            if deps is None:
+                if got is None:  # the first edge to reach c
+                    if c.seq > node.seq:
+                        raise _order_error(c, node)
+                    heappush(run.ready, (-c.seq, c))
+            else:
+                left = deps[c] - 1
+                deps[c] = left
+                if left == 0 and (keep is None or c in keep or c in targets):
+                    heappush(run.ready, (-c.seq, c))
+        i += 1
 
 
 def _order_error(c, node) -> RuntimeError:
