@@ -179,9 +179,15 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     # plain and unwatched: nodes without hooks take the swift path, and no Step is made
     swift = plain and targets is None and deps is None
     index = 0
+    # The swift path keeps the next node here rather than in the heap when it is newer than
+    # everything queued (in a chain, always): it would be popped next anyway.
+    pending = None
     try:
-        while ready:
-            node = heappop(ready)[1]
+        while pending is not None or ready:
+            if pending is not None:
+                node, pending = pending, None
+            else:
+                node = heappop(ready)[1]
             entry = buf.pop(node, None)
             kind = node.__class__
             if swift and kind is AccumulateGrad and node._plain and entry[0] is not None:
@@ -228,7 +234,16 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                     if got is None:  # the first edge to reach c
                         if c.seq > node.seq:
                             raise _order_error(c, node)
-                        heappush(ready, (-c.seq, c))
+                        if pending is not None:
+                            if c.seq > pending.seq:
+                                heappush(ready, (-pending.seq, pending))
+                                pending = c
+                            else:
+                                heappush(ready, (-c.seq, c))
+                        elif not ready or c.seq > -ready[0][0]:
+                            pending = c
+                        else:
+                            heappush(ready, (-c.seq, c))
                 continue
             gs, outs = _node_step(run, node, kind, entry)
             report = record or observers
