@@ -31,7 +31,7 @@ def best(fn, number, repeat=30) -> float:
     return min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
 
 
-def pair(ours, ref, number, rounds=6) -> tuple[float, float]:
+def pair(ours, ref, number, rounds=10) -> tuple[float, float]:
     """`best` of each side, the two measured in alternating rounds so that both see the
     same machine; the best round of each is kept."""
     a = b = float("inf")
