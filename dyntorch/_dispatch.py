@@ -44,8 +44,12 @@ def add_hook(fn):
 
 # ----------------------------------------------------------------------------- source lines
 _PKG = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_internal_code: set = set()
-_external_code: set = set()
+# Code objects already classified, by id: hashing a code object hashes its names and
+# constants on every lookup (~0.1 us), an id is one int. The ids stay valid because
+# ``_classified`` holds every classified code object alive, so no id is ever reused.
+_internal_ids: set = set()
+_external_ids: set = set()
+_classified: list = []
 _last_code = [None]  # the user code seen last by the door (held, so its identity is safe)
 
 
@@ -63,16 +67,18 @@ def capture_source(depth: int = 3):
         return None
     while f is not None:
         c = f.f_code
-        if c in _external_code:
+        i = id(c)
+        if c is _last_code[0] or i in _external_ids:
             return (c, f.f_lasti)
-        if c in _internal_code:
+        if i in _internal_ids:
             f = f.f_back
             continue
+        _classified.append(c)
         if c.co_filename.startswith(_PKG) and "/tests/" not in c.co_filename:
-            _internal_code.add(c)
+            _internal_ids.add(i)
             f = f.f_back
         else:
-            _external_code.add(c)
+            _external_ids.add(i)
             return (c, f.f_lasti)
     return None
 
@@ -413,7 +419,7 @@ def _record(op, args, arrays, out, attrs, changed, outs):
         try:
             f = _getframe(3)
             c = f.f_code
-            if c is _last_code[0] or c in _external_code:
+            if c is _last_code[0] or id(c) in _external_ids:
                 _last_code[0] = c
                 node._src = (c, f.f_lasti)
             else:
