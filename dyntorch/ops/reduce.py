@@ -108,7 +108,8 @@ _mean.def_derivative(_mean_grad)
 _mean_dim = variant(_mean, "MeanBackward1")
 
 
-def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None, axis=None,
+        keepdims=None) -> Tensor:
     """Sum over ``dim`` (``torch.sum``).
 
     Parameters
@@ -120,11 +121,15 @@ def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor
         Keep the reduced dims with size 1.
     dtype : dtype, optional
         Cast the input first. Without it, bool and integer inputs sum as int64.
+    axis, keepdims : optional
+        NumPy's names for ``dim`` and ``keepdim`` (torch accepts them too).
 
     Returns
     -------
     Tensor
     """
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _np_names("sum", dim, keepdim, axis, keepdims)
     npdt = None
     if dtype is not None:
         input = input.to(B.to_dtype(dtype))
@@ -135,7 +140,8 @@ def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor
                  dtype=npdt, in_shape=input._data.shape)
 
 
-def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None, axis=None,
+         keepdims=None) -> Tensor:
     """Mean over ``dim`` (``torch.mean``).
 
     Parameters
@@ -148,11 +154,15 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
         Keep the reduced dims with size 1.
     dtype : dtype, optional
         Cast the input first.
+    axis, keepdims : optional
+        NumPy's names for ``dim`` and ``keepdim`` (torch accepts them too).
 
     Returns
     -------
     Tensor
     """
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _np_names("mean", dim, keepdim, axis, keepdims)
     if dtype is not None:
         input = input.to(B.to_dtype(dtype))
     if input._data.dtype.kind != "f":
@@ -160,8 +170,8 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
             f"mean(): could not infer output dtype. Input dtype must be either a floating point "
             f"or complex dtype. Got: {input.dtype}. Use .float() first.")
     axis = _axes(dim, input._data.ndim, "mean")
-    f = _mean if dim is None else _mean_dim
-    return f(input, axis=axis, keepdims=keepdim, in_shape=input._data.shape)
+    return apply(_mean if dim is None else _mean_dim, input, axis=axis, keepdims=keepdim,
+                 in_shape=input._data.shape)
 
 
 def nansum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -963,6 +973,15 @@ def _m_min(self, dim=None, keepdim=False):
     return min(self, dim, keepdim)
 
 
+def _np_names(name: str, dim, keepdim, axis, keepdims):
+    """``dim``/``keepdim`` from NumPy's ``axis``/``keepdims`` (for ops that take both)."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{name}(): got both 'dim' and its alias 'axis'; pass one")
+        dim = axis
+    return dim, keepdim if keepdims is None else keepdims
+
+
 def _numpy_aliases(fn):
     """Accept NumPy's ``axis=``/``keepdims=`` for ``dim=``/``keepdim=``, as torch does."""
     def wrapped(*args, **kwargs):
@@ -977,7 +996,9 @@ def _numpy_aliases(fn):
     return wrapped
 
 
-for _n, _f in (("sum", sum), ("mean", mean), ("nansum", nansum), ("nanmean", nanmean),
+method("sum", sum)  # these two take the NumPy names themselves: one call less, hot as they are
+method("mean", mean)
+for _n, _f in (("nansum", nansum), ("nanmean", nanmean),
                ("var", var), ("std", std), ("prod", prod), ("max", _m_max), ("min", _m_min),
                ("amax", amax), ("amin", amin), ("aminmax", aminmax), ("argmax", argmax),
                ("argmin", argmin), ("median", median), ("nanmedian", nanmedian),
