@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import _backend as B
-from .optimizer import Optimizer, _step_tensor, _zeros_like, bump
+from .optimizer import Optimizer, _advance, bump
 
 
 class Adadelta(Optimizer):
@@ -43,11 +43,7 @@ class Adadelta(Optimizer):
             if p._grad is None:
                 continue
             st = self.state[p]
-            if not st:
-                st["step"] = _step_tensor()
-                st["square_avg"] = _zeros_like(p)
-                st["acc_delta"] = _zeros_like(p)
-            st["step"]._data += 1
+            _advance(st, p, "square_avg", "acc_delta")
             w, g = p._data, p._grad._data
             xp = B.xp_of(w)
             if group["maximize"]:

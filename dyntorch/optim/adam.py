@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer, _step_tensor, _zeros_like, bump
+from .optimizer import Optimizer, _advance, _check_adam_args, bump
 
 
 class Adam(Optimizer):
@@ -35,16 +35,7 @@ class Adam(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
                  foreach=None, maximize: bool = False, capturable: bool = False,
                  differentiable: bool = False, fused=None, decoupled_weight_decay: bool = False):
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if eps < 0.0:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_adam_args(lr, eps, betas, weight_decay)
         super().__init__(params, dict(
             lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
             maximize=maximize, foreach=foreach, capturable=capturable,
@@ -60,20 +51,13 @@ class Adam(Optimizer):
         maximize = group["maximize"]
         decoupled = group["decoupled_weight_decay"]
         state = self.state
+        buffers = ("exp_avg", "exp_avg_sq") + ("max_exp_avg_sq",) * bool(amsgrad)
         for p in group["params"]:
             gt = p._grad
             if gt is None:
                 continue
             st = state[p]
-            if not st:
-                st["step"] = _step_tensor()
-                st["exp_avg"] = _zeros_like(p)
-                st["exp_avg_sq"] = _zeros_like(p)
-                if amsgrad:
-                    st["max_exp_avg_sq"] = _zeros_like(p)
-            step_t = st["step"]
-            step_t._data += 1
-            step = float(step_t._data)
+            step = _advance(st, p, *buffers)
             bc1 = 1 - beta1 ** step
             bc2_sqrt = math.sqrt(1 - beta2 ** step)
             w, g = p._data, gt._data

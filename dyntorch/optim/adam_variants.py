@@ -5,20 +5,7 @@ import math
 
 from .. import _backend as B
 from .._tensor import _make
-from .optimizer import Optimizer, _step_tensor, _zeros_like, bump
-
-
-def _check(lr: float, eps: float, betas, weight_decay: float) -> None:
-    if lr < 0.0:
-        raise ValueError(f"Invalid learning rate: {lr}")
-    if eps < 0.0:
-        raise ValueError(f"Invalid epsilon value: {eps}")
-    if not 0.0 <= betas[0] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-    if not 0.0 <= betas[1] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-    if weight_decay < 0.0:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+from .optimizer import Optimizer, _advance, _check_adam_args, _step_tensor, _zeros_like, bump
 
 
 def _grad(w, g, group, xp, decoupled: bool = False):
@@ -57,7 +44,7 @@ class Adamax(Optimizer):
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, foreach=None, *,
                  maximize: bool = False, differentiable: bool = False, capturable: bool = False):
-        _check(lr, eps, betas, weight_decay)
+        _check_adam_args(lr, eps, betas, weight_decay)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, foreach=foreach,
                                       maximize=maximize, differentiable=differentiable,
@@ -70,12 +57,7 @@ class Adamax(Optimizer):
             if p._grad is None:
                 continue
             st = self.state[p]
-            if not st:
-                st["step"] = _step_tensor()
-                st["exp_avg"] = _zeros_like(p)
-                st["exp_inf"] = _zeros_like(p)
-            st["step"]._data += 1
-            step = float(st["step"]._data)
+            step = _advance(st, p, "exp_avg", "exp_inf")
             w = p._data
             xp = B.xp_of(w)
             g = _grad(w, p._grad._data, group, xp)
@@ -107,7 +89,7 @@ class NAdam(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum_decay: float = 4e-3,
                  decoupled_weight_decay: bool = False, *, foreach=None, maximize: bool = False,
                  capturable: bool = False, differentiable: bool = False):
-        _check(lr, eps, betas, weight_decay)
+        _check_adam_args(lr, eps, betas, weight_decay)
         if momentum_decay < 0.0:
             raise ValueError(f"Invalid momentum_decay value: {momentum_decay}")
         super().__init__(params, dict(
@@ -165,7 +147,7 @@ class RAdam(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0,
                  decoupled_weight_decay: bool = False, *, foreach=None, maximize: bool = False,
                  capturable: bool = False, differentiable: bool = False):
-        _check(lr, eps, betas, weight_decay)
+        _check_adam_args(lr, eps, betas, weight_decay)
         super().__init__(params, dict(
             lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
             decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach,
@@ -179,12 +161,7 @@ class RAdam(Optimizer):
             if p._grad is None:
                 continue
             st = self.state[p]
-            if not st:
-                st["step"] = _step_tensor()
-                st["exp_avg"] = _zeros_like(p)
-                st["exp_avg_sq"] = _zeros_like(p)
-            st["step"]._data += 1
-            step = float(st["step"]._data)
+            step = _advance(st, p, "exp_avg", "exp_avg_sq")
             w = p._data
             xp = B.xp_of(w)
             g = _grad(w, p._grad._data, group, xp, group["decoupled_weight_decay"])

@@ -41,6 +41,32 @@ def _step_tensor(value: float = 0.0) -> Tensor:
     return _make(np.array(value, dtype=np.float32))
 
 
+def _advance(st: dict, p: Tensor, *buffers: str) -> float:
+    """Count one step in ``p``'s state and return the count. On the first step the state
+    gets ``step`` and zero ``buffers`` first, in that order (torch's names and layout)."""
+    if not st:
+        st["step"] = _step_tensor()
+        for name in buffers:
+            st[name] = _zeros_like(p)
+    t = st["step"]
+    t._data += 1
+    return float(t._data)
+
+
+def _check_adam_args(lr: float, eps: float, betas, weight_decay: float) -> None:
+    """torch's argument checks shared by the Adam family."""
+    if lr < 0.0:
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if eps < 0.0:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    if not 0.0 <= betas[0] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+    if not 0.0 <= betas[1] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+    if weight_decay < 0.0:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+
+
 class Optimizer:
     """Base class of all optimizers (see ``torch.optim.Optimizer``).
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import _backend as B
-from .optimizer import Optimizer, _step_tensor, _zeros_like, bump
+from .optimizer import Optimizer, _advance, bump
 
 
 class RMSprop(Optimizer):
@@ -47,19 +47,13 @@ class RMSprop(Optimizer):
         lr = float(group["lr"])
         alpha, eps, wd = group["alpha"], group["eps"], group["weight_decay"]
         mom, centered, maximize = group["momentum"], group["centered"], group["maximize"]
+        extra = ("momentum_buffer",) * (mom > 0) + ("grad_avg",) * bool(centered)
         for p in group["params"]:
             gt = p._grad
             if gt is None:
                 continue
             st = self.state[p]
-            if not st:
-                st["step"] = _step_tensor()
-                st["square_avg"] = _zeros_like(p)
-                if mom > 0:
-                    st["momentum_buffer"] = _zeros_like(p)
-                if centered:
-                    st["grad_avg"] = _zeros_like(p)
-            st["step"]._data += 1
+            _advance(st, p, "square_avg", *extra)
             w, g = p._data, gt._data
             xp = B.xp_of(w)
             if maximize:
