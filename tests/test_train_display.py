@@ -7,7 +7,7 @@ import pytest
 import dyntorch
 from dyntorch import nn, optim
 from dyntorch.train import Trainer, TrainModule
-from dyntorch.train import trainer as trainer_mod
+from dyntorch.train import progress as progress_mod
 from dyntorch.utils.data import DataLoader, TensorDataset
 
 
@@ -53,7 +53,7 @@ def test_live_plot_updates_in_place(tmp_path, monkeypatch):
         def update(self, obj):
             updates.append(obj)
 
-    monkeypatch.setattr(trainer_mod, "in_notebook", lambda: True)
+    monkeypatch.setattr(progress_mod, "in_notebook", lambda: True)
     monkeypatch.setattr(ipd, "display", lambda *a, **k: Handle())
     tr = Trainer(max_epochs=3, default_root_dir=str(tmp_path), enable_progress_bar=False,
                  log_every_n_steps=1)
@@ -66,7 +66,7 @@ def test_live_plot_updates_in_place(tmp_path, monkeypatch):
     series = tr.live_plot.series
     assert len(series["train_loss"][1]) == 9 and len(series["val_loss"][1]) == 3
     # off outside a kernel, and when asked
-    monkeypatch.setattr(trainer_mod, "in_notebook", lambda: False)
+    monkeypatch.setattr(progress_mod, "in_notebook", lambda: False)
     tr2 = Trainer(max_epochs=1, default_root_dir=str(tmp_path / "b"), enable_progress_bar=False)
     tr2.fit(Tiny(), _loader())
     assert tr2.live_plot is None

@@ -15,12 +15,10 @@ already done and continues exactly as the uninterrupted run would.
 """
 from __future__ import annotations
 
-import copy
+import inspect
 import math
 import os
 import random
-import sys
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,12 +26,16 @@ import numpy as np
 
 from .. import _backend as B
 from .._tensor import Tensor
-from ..autograd.grad_mode import no_grad
-from ..optim.lr_scheduler import ReduceLROnPlateau
 from ..optim.optimizer import Optimizer
 from .callbacks import Callback, EarlyStopping, ModelCheckpoint
-from .loggers import CSVLogger, LivePlot, in_notebook
+from .checkpointing import CheckpointIO
+from .loggers import CSVLogger, LivePlot
+from .loop import FitLoop
+from .metrics import MetricLogging, _print_metrics
 from .module import TrainModule
+from .progress import ProgressDisplay
+from .strategy import make_strategy
+from .summary import model_summary
 
 __all__ = ["Trainer", "seed_everything"]
 
@@ -59,47 +61,7 @@ class LRSchedulerConfig:
     name: str | None = None
 
 
-@dataclass
-class _Resume:
-    batches_done: int
-    epoch_start_rng: dict
-    rng: dict
-    acc: dict
-
-
-def _batch_size(batch) -> int:
-    if isinstance(batch, Tensor):
-        return int(batch.shape[0]) if batch.dim() else 1
-    if isinstance(batch, np.ndarray):
-        return int(batch.shape[0]) if batch.ndim else 1
-    if isinstance(batch, dict):
-        for v in batch.values():
-            n = _batch_size(v)
-            if n:
-                return n
-        return 1
-    if isinstance(batch, (list, tuple)):
-        for v in batch:
-            n = _batch_size(v)
-            if n:
-                return n
-        return 1
-    return 1
-
-
-def _to_float(name: str, value) -> float:
-    if isinstance(value, Tensor):
-        if value.numel() != 1:
-            raise ValueError(f"self.log('{name}', ...) needs a scalar, got a tensor of shape "
-                             f"{list(value.shape)}; reduce it first (e.g. .mean())")
-        return float(value.item())
-    if isinstance(value, (int, float, np.number, bool)):
-        return float(value)
-    raise ValueError(f"self.log('{name}', ...) needs a number or a scalar tensor, got "
-                     f"{type(value).__name__}")
-
-
-class Trainer:
+class Trainer(FitLoop, CheckpointIO, MetricLogging, ProgressDisplay):
     """Fit, validate, test and predict with a :class:`TrainModule` (Lightning's ``Trainer``).
 
     Parameters
@@ -138,6 +100,27 @@ class Trainer:
         Write step metrics every ``n`` optimizer steps.
     live_plot : bool, optional
         Plot the metrics live in the notebook (``None``: when running in a Jupyter kernel).
+    min_epochs : int, optional
+        Keep training at least this many epochs even when a callback asks to stop.
+    num_sanity_val_steps : int
+        Before training, run this many validation batches of each validation loader (``-1``:
+        all of them) to catch bugs in ``validation_step`` early, as Lightning does; what they
+        log is discarded. (Lightning's default is 2; here 0, so that nothing runs unasked.)
+    accelerator : str
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"gpu"`` or ``"cuda"``.
+    devices : int or "auto"
+        Processes per node (with ``strategy="ddp"``); ``"auto"`` or 1 otherwise.
+    strategy : str
+        ``"auto"`` (one process) or ``"ddp"`` (data-parallel over MPI ranks, see
+        :mod:`dyntorch.distributed`).
+    num_nodes : int
+        Machines taking part (with ``strategy="ddp"``).
+    deterministic : bool, optional
+        ``True``: seed everything at the start of each run (with ``seed``, or 0 when no seed is
+        given) and record ``dyntorch.use_deterministic_algorithms(True)``.
+    enable_model_summary : bool
+        Print a table of the model's child modules and parameter counts when ``fit`` starts.
+        (Lightning's default is ``True``; here ``False``.)
     """
 
     def __init__(self, max_epochs: int | None = None, max_steps: int = -1,
@@ -153,9 +136,21 @@ class Trainer:
                  default_root_dir: str | os.PathLike | None = None, seed: int | None = None,
                  logger: bool = True, log_every_n_steps: int = 50,
                  live_plot: bool | None = None, min_epochs: int | None = None,
-                 num_sanity_val_steps: int = 0, accelerator: str = "auto", devices="auto",
+                 num_sanity_val_steps: int = 0, accelerator: str = "auto",
+                 devices: int | str = "auto", strategy: str = "auto", num_nodes: int = 1,
                  deterministic: bool | None = None, enable_model_summary: bool = False,
-                 **unused):
+                 **unsupported):
+        if unsupported:
+            raise TypeError(
+                f"Trainer() does not support {', '.join(sorted(unsupported))}; dyntorch's "
+                "Trainer implements: " + ", ".join(_TRAINER_ARGS))
+        if not (num_sanity_val_steps == -1 or (isinstance(num_sanity_val_steps, int)
+                                               and num_sanity_val_steps >= 0)):
+            raise ValueError(f"num_sanity_val_steps must be an int >= 0 or -1 (all batches), "
+                             f"got {num_sanity_val_steps!r}")
+        if deterministic not in (None, True, False):
+            raise ValueError(f"deterministic must be True, False or None, got "
+                             f"{deterministic!r} ('warn' is not supported)")
         if accumulate_grad_batches < 1:
             raise ValueError(f"accumulate_grad_batches must be >= 1, got "
                              f"{accumulate_grad_batches}")
@@ -225,6 +220,13 @@ class Trainer:
         self._stage_metrics: dict[str, float] = {}
         self._val_loaders: list = []
         self._dl_suffix = ""
+        self._last_loss: Tensor | None = None
+        self._pbar_t = 0.0
+        self.num_sanity_val_steps = num_sanity_val_steps
+        self.sanity_checking = False
+        self.deterministic = bool(deterministic)
+        self.enable_model_summary = bool(enable_model_summary)
+        self.strategy = make_strategy(strategy, devices, num_nodes)
 
     # ================================================================== properties
     @property
@@ -239,6 +241,19 @@ class Trainer:
     @property
     def early_stopping_callback(self) -> EarlyStopping | None:
         return next((c for c in self.callbacks if isinstance(c, EarlyStopping)), None)
+
+    @property
+    def global_rank(self) -> int:
+        return self.strategy.global_rank
+
+    @property
+    def world_size(self) -> int:
+        return self.strategy.world_size
+
+    @property
+    def is_global_zero(self) -> bool:
+        """Rank 0: the process that writes checkpoints, logs and progress bars."""
+        return self.strategy.is_global_zero
 
     @property
     def lightning_module(self) -> TrainModule | None:
@@ -272,92 +287,6 @@ class Trainer:
             if cb._monitoring:
                 getattr(cb, hook)(self, model, *args)
 
-    # ================================================================== logging
-    def _log(self, name: str, value, *, prog_bar: bool, logger: bool, on_step, on_epoch,
-             reduce_fx: str, batch_size) -> None:
-        v = _to_float(name, value)
-        if self._dl_suffix and self._in_step:
-            name += self._dl_suffix  # Lightning's naming with several eval dataloaders
-        train_step = self._stage == "train" and self._in_step
-        on_step = train_step if on_step is None else on_step
-        on_epoch = (not train_step) if on_epoch is None else on_epoch
-        if not self._in_step:
-            on_step, on_epoch = False, True  # logged from an epoch-level hook: a final value
-        step_name = f"{name}_step" if on_step and on_epoch else name
-        if on_step:
-            self.callback_metrics[step_name] = _scalar(v)
-            if logger:
-                self._pending[step_name] = v
-            if prog_bar:
-                self.progress_bar_metrics[step_name] = v
-        if on_epoch:
-            if self._in_step:
-                acc = self._acc.setdefault(self._stage, {})
-                w = float(batch_size if batch_size is not None else self._cur_bs)
-                ent = acc.get(name)
-                if ent is None:
-                    acc[name] = [v * w, w, reduce_fx, prog_bar, logger, v, v, on_step]
-                else:
-                    ent[0] += v * w
-                    ent[1] += w
-                    ent[5] = max(ent[5], v)
-                    ent[6] = min(ent[6], v)
-            else:
-                self._set_epoch_metric(name, v, prog_bar, logger, suffix=False)
-
-    def _set_epoch_metric(self, name, v, prog_bar, logger, suffix: bool) -> None:
-        self.callback_metrics[name] = _scalar(v)
-        if suffix:
-            self.callback_metrics[f"{name}_epoch"] = _scalar(v)
-        key = f"{name}_epoch" if suffix else name
-        self._stage_metrics[name] = v
-        if logger:
-            self._epoch_rows[key] = v
-        if prog_bar:
-            self.progress_bar_metrics[key] = v
-
-    def _finish_epoch_metrics(self, stage: str) -> dict[str, float]:
-        out = {}
-        for name, (s, w, fx, pbar, logger, mx, mn, both) in self._acc.pop(stage, {}).items():
-            v = {"mean": s / w if w else math.nan, "sum": s, "max": mx, "min": mn}.get(fx)
-            if v is None:
-                raise ValueError(f"self.log(reduce_fx={fx!r}) is not supported; use 'mean', "
-                                 "'sum', 'max' or 'min'")
-            self._set_epoch_metric(name, v, pbar, logger, suffix=both)
-            out[name] = v
-        return out
-
-    def _log_direct(self, metrics: dict[str, float], csv: bool = True) -> None:
-        """For callbacks (LearningRateMonitor ...): record values now."""
-        for k, v in metrics.items():
-            self.callback_metrics[k] = _scalar(float(v))
-            if csv:
-                self._pending[k] = float(v)
-
-    def _flush_step_rows(self) -> None:
-        if self._pending:
-            if self.logger is not None:
-                self.logger.log_metrics(dict(self._pending), self.global_step,
-                                        self.current_epoch)
-            self.logged_metrics.update(self._pending)
-            if self.live_plot is not None:
-                self.live_plot.add(self._pending, self.global_step)
-                self.live_plot.draw()
-            self._pending.clear()
-
-    def _flush_epoch_rows(self) -> None:
-        rows = self._epoch_rows
-        if rows:
-            if self.logger is not None:
-                self.logger.log_metrics(dict(rows), self.global_step, self.current_epoch)
-                self.logger.save()
-            self.logged_metrics.update(rows)
-            if self.live_plot is not None:
-                self.live_plot.add(rows, self.global_step)
-                self.live_plot.draw(force=True)
-            rows.clear()
-
-    # ================================================================== set-up
     def _attach(self, model: TrainModule) -> None:
         if not isinstance(model, TrainModule):
             raise TypeError(f"Trainer needs a dyntorch.train.TrainModule, got "
@@ -441,46 +370,6 @@ class Trainer:
         self.optimizers = opts
         self.lr_scheduler_configs = scheds
 
-    def _limit(self, n, limit):
-        if limit is None:
-            return n
-        if isinstance(limit, float) and limit <= 1.0:
-            return int(n * limit) if math.isfinite(n) else n
-        return min(n, int(limit))
-
-    @staticmethod
-    def _loader_len(loader) -> int | float:
-        try:
-            return len(loader)
-        except TypeError:
-            return math.inf
-
-    # ================================================================== random state
-    def _loader_generators(self) -> list:
-        gens, seen = [], set()
-        loader = self._train_loader
-        for obj in (loader, getattr(loader, "sampler", None),
-                    getattr(getattr(loader, "batch_sampler", None), "sampler", None)):
-            g = getattr(obj, "generator", None)
-            if isinstance(g, B.Generator) and id(g) not in seen:
-                seen.add(id(g))
-                gens.append(g)
-        return gens
-
-    def _rng_state(self) -> dict:
-        return {"dyntorch": B.default_generator.get_state(), "python": random.getstate(),
-                "numpy": np.random.get_state(),
-                "loaders": [g.get_state() for g in self._loader_generators()]}
-
-    def _set_rng_state(self, st: dict) -> None:
-        B.default_generator.set_state(st["dyntorch"])
-        py = st["python"]
-        random.setstate((py[0], tuple(py[1]), py[2]))
-        np.random.set_state(tuple(st["numpy"]))
-        for g, s in zip(self._loader_generators(), st.get("loaders", [])):
-            g.set_state(s)
-
-    # ================================================================== fit
     def fit(self, model: TrainModule, train_dataloaders=None, val_dataloaders=None,
             datamodule=None, ckpt_path: str | os.PathLike | None = None) -> None:
         """Train ``model``; resume from ``ckpt_path`` (a file, or ``"last"``) if given.
@@ -511,10 +400,17 @@ class Trainer:
             self.limit_val_batches != 0
         self.num_training_batches = self._limit(self._loader_len(train_dataloaders),
                                                 self.limit_train_batches)
-        if self.seed is not None:
-            seed_everything(self.seed)
+        if self.deterministic:
+            from .. import use_deterministic_algorithms
+
+            use_deterministic_algorithms(True)
+        if self.seed is not None or self.deterministic:
+            seed_everything(self.seed if self.seed is not None else 0)
         self._place_model(model)
+        self.strategy.setup(self, model)
         self._configure_optimizers(model)
+        if self.enable_model_summary and self.is_global_zero:
+            print(model_summary(model))
         self._start_live_plot()
         for cb in self.callbacks:
             cb.setup(self, model, "fit")
@@ -528,8 +424,9 @@ class Trainer:
             if ckpt_path is not None:
                 self.logger.load_existing(self.global_step)
         self._call("on_fit_start")
-        self._call("on_train_start")
         try:
+            self._sanity_check(model)
+            self._call("on_train_start")
             self._fit_loop(model, train_dataloaders, resume)
         except KeyboardInterrupt as e:
             self._on_interrupt(model, e)
@@ -545,260 +442,8 @@ class Trainer:
             self._call("on_fit_end")
         for cb in self.callbacks:
             cb.teardown(self, model, "fit")
+        self.strategy.teardown()
         self.state_fn = None
-
-    def _resolve_ckpt(self, ckpt_path) -> str:
-        if ckpt_path in ("last", "best"):
-            cb = self.checkpoint_callback
-            path = None
-            if cb is not None:
-                path = cb.last_model_path if ckpt_path == "last" else cb.best_model_path
-                if ckpt_path == "last" and not path and cb.dirpath:
-                    cand = os.path.join(cb.dirpath, "last.ckpt")
-                    path = cand if os.path.exists(cand) else None
-                if ckpt_path == "last" and not path:
-                    path = cb.best_model_path or None
-            if not path:
-                raise ValueError(f"ckpt_path={ckpt_path!r}: no such checkpoint is known yet; "
-                                 "pass a file path")
-            return path
-        return os.fspath(ckpt_path)
-
-    def _fit_loop(self, model: TrainModule, loader, resume: _Resume | None) -> None:
-        n_batches = self.num_training_batches
-        accum = self.accumulate_grad_batches
-        while True:
-            if self.max_epochs is not None and self.current_epoch >= self.max_epochs:
-                break
-            if self._max_steps_reached():
-                break
-            if self.should_stop and self.current_epoch >= self.min_epochs:
-                break
-            self.should_stop = False
-            model.train()
-            self._epoch_done = False
-            self._stage = "train"
-            if resume is not None:
-                self._set_rng_state(resume.epoch_start_rng)
-                self._acc = {"train": copy.deepcopy(resume.acc)} if resume.acc else {}
-            else:
-                self._acc = {}
-            self._epoch_start_rng = self._rng_state()
-            self._call("on_train_epoch_start")
-            it = iter(loader)
-            start = 0
-            if resume is not None:
-                for _ in range(resume.batches_done):
-                    next(it)
-                start = resume.batches_done
-                self._set_rng_state(resume.rng)
-                resume = None
-            self._batches_done = start
-            self._boundary = (start, self._rng_state(), copy.deepcopy(self._acc.get("train", {})))
-            self._open_pbar(n_batches, start)
-            val_every = self._val_every(n_batches)
-            batch_idx = start
-            try:
-                while batch_idx < n_batches:
-                    try:
-                        batch = next(it)
-                    except StopIteration:
-                        break
-                    last = batch_idx + 1 == n_batches
-                    self._train_batch(model, batch, batch_idx, accum, last)
-                    batch_idx += 1
-                    self._batches_done = batch_idx
-                    if self._has_val and val_every and batch_idx % val_every == 0 and \
-                            batch_idx < n_batches and self._val_this_epoch():
-                        self._mid_epoch_validation = True
-                        try:
-                            self._run_eval("val", model, self._val_loaders,
-                                           self.limit_val_batches)
-                        finally:
-                            self._mid_epoch_validation = False
-                        self._stage = "train"
-                    if self._max_steps_reached():
-                        break
-                    if self.should_stop and self.current_epoch + 1 >= self.min_epochs:
-                        break
-            finally:
-                shutdown = getattr(it, "_shutdown", None)
-                if shutdown is not None and not getattr(it._loader, "persistent_workers", False):
-                    shutdown()
-            # ---- end of the epoch: validation, schedulers, hooks (checkpoints), logs
-            if self._has_val and self._val_this_epoch() and (
-                    not val_every or batch_idx % val_every != 0 or batch_idx >= n_batches):
-                self._run_eval("val", model, self._val_loaders, self.limit_val_batches)
-            self._stage = "train"
-            self._finish_epoch_metrics("train")
-            self._close_pbar()  # after validation: the bar ends with this epoch's metrics
-            self._step_schedulers("epoch")
-            self._epoch_done = True
-            self._call("on_train_epoch_end")
-            self._flush_step_rows()
-            self._flush_epoch_rows()
-            self._stage = None
-            self.current_epoch += 1
-            self._epoch_done = False
-            self._batches_done = 0
-
-    def _val_this_epoch(self) -> bool:
-        return (self.current_epoch + 1) % self.check_val_every_n_epoch == 0
-
-    def _val_every(self, n_batches) -> int:
-        v = self.val_check_interval
-        if isinstance(v, float):
-            if v >= 1.0 or not math.isfinite(n_batches):
-                return 0  # once, at the end of the epoch
-            return max(1, int(n_batches * v))
-        return int(v)
-
-    def _max_steps_reached(self) -> bool:
-        return self.max_steps is not None and 0 <= self.max_steps <= self.global_step
-
-    def _is_accumulation_start(self, batch_idx: int) -> bool:
-        return batch_idx % self.accumulate_grad_batches == 0
-
-    def _train_batch(self, model, batch, batch_idx: int, accum: int, last: bool) -> None:
-        self._stepped = False
-        batch = self._to_device(batch)
-        self._call("on_train_batch_start", batch, batch_idx)
-        self._in_step = True
-        self._cur_bs = _batch_size(batch)
-        try:
-            out = model.training_step(batch, batch_idx)
-        finally:
-            self._in_step = False
-        boundary = (batch_idx + 1) % accum == 0 or last
-        if model.automatic_optimization:
-            loss = out["loss"] if isinstance(out, dict) else out
-            if loss is not None:
-                if not isinstance(loss, Tensor):
-                    raise TypeError(f"training_step must return the loss tensor (or a dict with "
-                                    f"'loss'), got {type(loss).__name__}")
-                self._call("on_before_backward", loss)
-                (loss / accum if accum > 1 else loss).backward()
-                self._call("on_after_backward")
-                self._last_loss = loss
-            if boundary:
-                opt = self.optimizers[0]
-                self._call("on_before_optimizer_step", opt)
-                self._clip(model)
-                opt.step()
-                self._call("on_before_zero_grad", opt)
-                opt.zero_grad()
-                self.global_step += 1
-                self._stepped = True
-                self._step_schedulers("step")
-        else:
-            self.global_step += 1
-            self._stepped = True
-            if isinstance(out, Tensor):
-                self._last_loss = out
-        if self._stepped:
-            # the state an interrupt checkpoint resumes from: this batch fully applied
-            self._boundary = (batch_idx + 1, self._rng_state(),
-                              copy.deepcopy(self._acc.get("train", {})))
-        self._call("on_train_batch_end", out, batch, batch_idx)
-        if self._stepped and self.global_step % self.log_every_n_steps == 0:
-            self._flush_step_rows()
-        elif self._stepped:
-            self._pending.clear()
-        self._update_pbar()
-
-    def _clip(self, model) -> None:
-        v = self.gradient_clip_val
-        if v is None or v == 0:
-            return
-        from ..nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_
-
-        params = [p for p in model.parameters() if p.grad is not None]
-        if self.gradient_clip_algorithm == "norm":
-            clip_grad_norm_(params, v)
-        else:
-            clip_grad_value_(params, v)
-
-    def _step_schedulers(self, interval: str) -> None:
-        for cfg in self.lr_scheduler_configs:
-            if cfg.interval != interval:
-                continue
-            count = self.global_step if interval == "step" else self.current_epoch + 1
-            if count % cfg.frequency:
-                continue
-            s = cfg.scheduler
-            if isinstance(s, ReduceLROnPlateau):
-                if cfg.monitor is None:
-                    raise ValueError("ReduceLROnPlateau needs a metric: return {'optimizer': "
-                                     "..., 'lr_scheduler': {'scheduler': s, 'monitor': "
-                                     "'val_loss'}} from configure_optimizers()")
-                if cfg.monitor not in self.callback_metrics:
-                    if cfg.strict:
-                        raise RuntimeError(
-                            f"ReduceLROnPlateau conditioned on metric {cfg.monitor} which is "
-                            f"not available. Available metrics are: "
-                            f"{sorted(self.callback_metrics)}. Condition can be set using "
-                            "`monitor` key in lr scheduler dict")
-                    continue
-                s.step(float(self.callback_metrics[cfg.monitor]))
-            else:
-                s.step()
-
-    # ================================================================== evaluation loops
-    def _run_eval(self, stage: str, model, loaders, limit, collect: bool = False):
-        fn_name = {"val": "validation", "test": "test", "predict": "predict"}[stage]
-        step_fn = getattr(model, f"{fn_name}_step")
-        was_training = model.training
-        model.eval()
-        prev_stage = self._stage
-        self._stage = stage
-        self._acc.pop(stage, None)
-        self._stage_metrics = {}
-        self._call(f"on_{fn_name}_start")
-        self._call(f"on_{fn_name}_epoch_start")
-        preds: list[list] = []
-        multi = len(loaders) > 1
-        pass_idx = multi and _takes_dataloader_idx(step_fn)
-        with no_grad():
-            for dl_idx, loader in enumerate(loaders):
-                n = self._limit(self._loader_len(loader), limit)
-                outs = []
-                it = iter(loader)
-                try:
-                    for batch_idx in range(n) if math.isfinite(n) else _count():
-                        try:
-                            batch = next(it)
-                        except StopIteration:
-                            break
-                        batch = self._to_device(batch)
-                        extra = (dl_idx,) if pass_idx else ()
-                        self._dl_suffix = f"/dataloader_idx_{dl_idx}" if multi else ""
-                        self._call(f"on_{fn_name}_batch_start", batch, batch_idx, *extra)
-                        self._in_step = True
-                        self._cur_bs = _batch_size(batch)
-                        try:
-                            out = step_fn(batch, batch_idx, *extra)
-                        finally:
-                            self._in_step = False
-                        if collect:
-                            outs.append(out)
-                        self._call(f"on_{fn_name}_batch_end", out, batch, batch_idx, *extra)
-                finally:
-                    self._dl_suffix = ""
-                    shutdown = getattr(it, "_shutdown", None)
-                    if shutdown is not None and not getattr(it._loader, "persistent_workers",
-                                                            False):
-                        shutdown()
-                preds.append(outs)
-        self._finish_epoch_metrics(stage)
-        self._call(f"on_{fn_name}_epoch_end")
-        metrics = dict(self._stage_metrics)
-        self._call(f"on_{fn_name}_end")
-        self._flush_epoch_rows()
-        model.train(was_training)
-        self._stage = prev_stage
-        if collect:
-            return preds
-        return metrics
 
     def _eval_entry(self, stage: str, model, dataloaders, ckpt_path, verbose: bool, limit):
         if model is not None:
@@ -860,167 +505,6 @@ class Trainer:
         return self._eval_entry("predict", model, dataloaders, ckpt_path, False,
                                 self.limit_predict_batches)
 
-    # ================================================================== checkpoints
-    def _checkpoint_dict(self, boundary: bool = False) -> dict:
-        model = self.model
-        if boundary and self._boundary is not None and not self._epoch_done:
-            batches, rng, acc = self._boundary
-        else:
-            batches, rng = self._batches_done, self._rng_state()
-            acc = copy.deepcopy(self._acc.get("train", {}))
-        ck = {
-            "dyntorch_checkpoint_version": 1,
-            "epoch": self.current_epoch,
-            "global_step": self.global_step,
-            "loops": {"epoch_done": self._epoch_done, "batches_done": batches,
-                      "epoch_start_rng": self._epoch_start_rng or rng},
-            "state_dict": model.state_dict(),
-            "optimizer_states": [o.state_dict() for o in self.optimizers],
-            "lr_schedulers": [c.scheduler.state_dict() for c in self.lr_scheduler_configs],
-            "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks},
-            "rng": rng,
-            "train_epoch_acc": acc,
-            "callback_metrics": {k: float(v.item()) for k, v in self.callback_metrics.items()},
-            "hyper_parameters": {k: v for k, v in (getattr(model, "hparams", {}) or {}).items()
-                                 if _plain(v)},
-        }
-        for cb in self.callbacks:
-            cb.on_save_checkpoint(self, model, ck)
-        hook = getattr(model, "on_save_checkpoint", None)
-        if callable(hook):
-            hook(ck)
-        return ck
-
-    def save_checkpoint(self, filepath: str | os.PathLike, weights_only: bool = False) -> None:
-        """Write the full training state to ``filepath`` (``dyntorch.save`` format)."""
-        from ..serialization import save
-
-        ck = self._checkpoint_dict()
-        if weights_only:
-            ck = {k: ck[k] for k in ("epoch", "global_step", "state_dict")}
-        d = os.path.dirname(os.fspath(filepath))
-        if d:
-            os.makedirs(d, exist_ok=True)
-        tmp = os.fspath(filepath) + ".tmp"
-        save(ck, tmp)
-        os.replace(tmp, filepath)  # never leave a half-written checkpoint under the real name
-
-    def _load_ckpt(self, path: str) -> dict:
-        from ..serialization import load
-
-        return load(path)
-
-    def _restore(self, path: str) -> _Resume | None:
-        ck = self._load_ckpt(path)
-        model = self.model
-        if "state_dict" not in ck:
-            raise ValueError(f"'{path}' is not a Trainer checkpoint (no 'state_dict'); to load "
-                             "weights only, use model.load_state_dict(dyntorch.load(path))")
-        model.load_state_dict(ck["state_dict"])
-        for o, sd in zip(self.optimizers, ck.get("optimizer_states", [])):
-            o.load_state_dict(sd)
-        for c, sd in zip(self.lr_scheduler_configs, ck.get("lr_schedulers", [])):
-            c.scheduler.load_state_dict(sd)
-        states = ck.get("callbacks", {})
-        for cb in self.callbacks:
-            if cb.state_key in states:
-                cb.load_state_dict(states[cb.state_key])
-        for cb in self.callbacks:
-            cb.on_load_checkpoint(self, model, ck)
-        hook = getattr(model, "on_load_checkpoint", None)
-        if callable(hook):
-            hook(ck)
-        self.global_step = int(ck.get("global_step", 0))
-        self.callback_metrics = {k: _scalar(v) for k, v in ck.get("callback_metrics", {}).items()}
-        loops = ck.get("loops", {"epoch_done": True, "batches_done": 0})
-        if loops.get("epoch_done", True):
-            self.current_epoch = int(ck.get("epoch", 0)) + 1
-            if "rng" in ck:
-                self._set_rng_state(ck["rng"])
-            return None
-        self.current_epoch = int(ck.get("epoch", 0))
-        return _Resume(int(loops["batches_done"]), loops["epoch_start_rng"], ck["rng"],
-                       ck.get("train_epoch_acc", {}))
-
-    def _on_interrupt(self, model, exc: BaseException) -> None:
-        self.interrupted = True
-        self._close_pbar()
-        for o in self.optimizers:
-            o.zero_grad()  # drop half-accumulated gradients: the model stays usable
-        path = os.path.join(self.default_root_dir, "interrupted.ckpt")
-        try:
-            self.save_interrupt_checkpoint(path)
-            where = f"saved the state of the last completed step to {path}; resume with " \
-                    f"trainer.fit(model, ..., ckpt_path={path!r})"
-        except Exception as e:  # never turn Ctrl-C into a second traceback
-            where = f"could not save a checkpoint ({type(e).__name__}: {e})"
-        for cb in self.callbacks:
-            cb.on_exception(self, model, exc)
-        model.train(True)
-        print(f"\nTraining interrupted at epoch {self.current_epoch}, step {self.global_step}: "
-              f"{where}.", file=sys.stderr)
-
-    def save_interrupt_checkpoint(self, path: str) -> None:
-        from ..serialization import save
-
-        ck = self._checkpoint_dict(boundary=True)
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        save(ck, path + ".tmp")
-        os.replace(path + ".tmp", path)
-
-    # ================================================================== progress and plots
-    def _start_live_plot(self) -> None:
-        opt = self._live_plot_opt
-        self.live_plot = None
-        if opt is False or not in_notebook():
-            return
-        try:
-            self.live_plot = LivePlot()
-        except Exception:  # matplotlib/IPython missing: silently off
-            self.live_plot = None
-
-    def _open_pbar(self, total, start: int) -> None:
-        self._close_pbar()
-        if not self.enable_progress_bar:
-            return
-        try:
-            from tqdm.auto import tqdm
-        except Exception:
-            return
-        self._pbar = tqdm(total=total if math.isfinite(total) else None, initial=start,
-                          desc=f"Epoch {self.current_epoch}", leave=True, dynamic_ncols=True)
-        self._pbar_t = 0.0
-
-    def _update_pbar(self) -> None:
-        bar = self._pbar
-        if bar is None:
-            return
-        bar.update(1)
-        now = time.monotonic()
-        if now - self._pbar_t > 0.3:
-            self._pbar_t = now
-            post = {}
-            loss = getattr(self, "_last_loss", None)
-            if loss is not None:
-                post["loss"] = f"{float(loss.item()):.4g}"
-            post.update({k: f"{v:.4g}" for k, v in self.progress_bar_metrics.items()})
-            bar.set_postfix(post, refresh=False)
-
-    def _close_pbar(self) -> None:
-        bar = self._pbar
-        if bar is not None:
-            self._pbar = None
-            if self.progress_bar_metrics:
-                bar.set_postfix({k: f"{v:.4g}" for k, v in self.progress_bar_metrics.items()},
-                                refresh=False)
-            bar.close()
-
-
-def _scalar(v: float) -> Tensor:
-    from .._tensor import _make
-
-    return _make(np.array(v, dtype=np.float32))
-
 
 def _move(obj, dev):
     if isinstance(obj, Tensor):
@@ -1032,29 +516,6 @@ def _move(obj, dev):
     if isinstance(obj, (list, tuple)):
         return type(obj)(_move(v, dev) for v in obj)
     return obj
-
-
-def _takes_dataloader_idx(fn) -> bool:
-    import inspect
-
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return True
-    pos = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(pos) >= 3 or any(p.kind == p.VAR_POSITIONAL for p in params)
-
-
-def _plain(v) -> bool:
-    """Data that the safe checkpoint format holds (hyper-parameters that aren't are dropped, so
-    that checkpoints load with ``weights_only=True``)."""
-    if v is None or isinstance(v, (bool, int, float, str)):
-        return True
-    if isinstance(v, (list, tuple)):
-        return all(_plain(x) for x in v)
-    if isinstance(v, dict):
-        return all(isinstance(k, (str, int)) and _plain(x) for k, x in v.items())
-    return False
 
 
 def _as_list(loaders) -> list:
@@ -1071,18 +532,5 @@ def _overrides(model, name: str) -> bool:
     return getattr(type(model), name, None) is not getattr(TrainModule, name, None)
 
 
-def _count():
-    i = 0
-    while True:
-        yield i
-        i += 1
-
-
-def _print_metrics(stage: str, metrics: dict[str, float]) -> None:
-    if not metrics:
-        return
-    width = max(len(k) for k in metrics)
-    title = {"val": "Validate", "test": "Test"}.get(stage, stage)
-    print(f"{title} metrics")
-    for k, v in metrics.items():
-        print(f"  {k:<{width}}  {v:.6g}")
+_TRAINER_ARGS = [n for n in inspect.signature(Trainer.__init__).parameters
+                 if n not in ("self", "unsupported")]
