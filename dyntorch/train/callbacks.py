@@ -194,6 +194,8 @@ class ModelCheckpoint(Callback):
         if trainer.global_step == self._last_saved_step and not trainer._mid_epoch_validation:
             return
         self._last_saved_step = trainer.global_step
+        # all ranks look at the directory at the same moment, so they pick the same names
+        trainer.strategy.barrier()
         os.makedirs(self.dirpath, exist_ok=True)
         metrics = {k: _as_float(v) for k, v in trainer.callback_metrics.items()}
         metrics.update(epoch=trainer.current_epoch, step=trainer.global_step)
@@ -211,7 +213,7 @@ class ModelCheckpoint(Callback):
             if self.save_top_k != -1:
                 for old in list(self.best_k_models):
                     if old != path:
-                        self._remove(old)
+                        self._remove(trainer, old)
                 self.best_k_models = {}
             self.best_k_models[path] = float(metrics["step"])
             self.best_model_path = path
@@ -229,7 +231,7 @@ class ModelCheckpoint(Callback):
             return
         path = self._unique(os.path.join(self.dirpath, self.format_checkpoint_name(metrics)))
         if full:
-            self._remove(self.kth_best_model_path)
+            self._remove(trainer, self.kth_best_model_path)
             del self.best_k_models[self.kth_best_model_path]
         self.best_k_models[path] = score
         ranked = sorted(self.best_k_models.items(), key=lambda kv: kv[1],
@@ -251,7 +253,9 @@ class ModelCheckpoint(Callback):
         return f"{stem}-v{v}{ext}"
 
     @staticmethod
-    def _remove(path: str) -> None:
+    def _remove(trainer, path: str) -> None:
+        if not trainer.is_global_zero:
+            return
         try:
             os.remove(path)
         except FileNotFoundError:

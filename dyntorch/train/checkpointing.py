@@ -73,18 +73,24 @@ class CheckpointIO:
         return ck
 
     def save_checkpoint(self, filepath: str | os.PathLike, weights_only: bool = False) -> None:
-        """Write the full training state to ``filepath`` (``dyntorch.save`` format)."""
+        """Write the full training state to ``filepath`` (``dyntorch.save`` format).
+
+        With ``strategy="ddp"`` every rank calls it (the checkpoint hooks run everywhere), rank
+        0 writes the file, and all ranks return once it is there.
+        """
         from ..serialization import save
 
         ck = self._checkpoint_dict()
         if weights_only:
             ck = {k: ck[k] for k in ("epoch", "global_step", "state_dict")}
-        d = os.path.dirname(os.fspath(filepath))
-        if d:
-            os.makedirs(d, exist_ok=True)
-        tmp = os.fspath(filepath) + ".tmp"
-        save(ck, tmp)
-        os.replace(tmp, filepath)  # never leave a half-written checkpoint under the real name
+        if self.is_global_zero:
+            d = os.path.dirname(os.fspath(filepath))
+            if d:
+                os.makedirs(d, exist_ok=True)
+            tmp = os.fspath(filepath) + ".tmp"
+            save(ck, tmp)
+            os.replace(tmp, filepath)  # never leave a half-written checkpoint under the real name
+        self.strategy.barrier()
 
     def _load_ckpt(self, path: str) -> dict:
         from ..serialization import load
@@ -145,6 +151,8 @@ class CheckpointIO:
         from ..serialization import save
 
         ck = self._checkpoint_dict(boundary=True)
+        if not self.is_global_zero:
+            return  # no barrier: an interrupt need not reach every rank
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         save(ck, path + ".tmp")
         os.replace(path + ".tmp", path)

@@ -98,6 +98,9 @@ class FitLoop:
                 self._acc = {}
             self._epoch_start_rng = self._rng_state()
             self._call("on_train_epoch_start")
+            sampler = getattr(loader, "sampler", None)
+            if callable(getattr(sampler, "set_epoch", None)):
+                sampler.set_epoch(self.current_epoch)  # a new shuffle each epoch, as Lightning
             it = iter(loader)
             start = 0
             if resume is not None:
@@ -190,10 +193,12 @@ class FitLoop:
                     raise TypeError(f"training_step must return the loss tensor (or a dict with "
                                     f"'loss'), got {type(loss).__name__}")
                 self._call("on_before_backward", loss)
-                (loss / accum if accum > 1 else loss).backward()
+                with self.strategy.backward_sync(boundary):
+                    (loss / accum if accum > 1 else loss).backward()
                 self._call("on_after_backward")
                 self._last_loss = loss
             if boundary:
+                self.strategy.check_reduced()
                 opt = self.optimizers[0]
                 self._call("on_before_optimizer_step", opt)
                 self._clip(model)

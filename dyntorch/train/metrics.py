@@ -91,13 +91,33 @@ class MetricLogging:
 
     def _finish_epoch_metrics(self, stage: str) -> dict[str, float]:
         out = {}
-        for name, (s, w, fx, pbar, logger, mx, mn, both) in self._acc.pop(stage, {}).items():
+        acc = self._acc.pop(stage, {})
+        if self.world_size > 1:
+            acc = self._combine_ranks(acc)
+        for name, (s, w, fx, pbar, logger, mx, mn, both) in acc.items():
             v = {"mean": s / w if w else math.nan, "sum": s, "max": mx, "min": mn}.get(fx)
             if v is None:
                 raise ValueError(f"self.log(reduce_fx={fx!r}) is not supported; use 'mean', "
                                  "'sum', 'max' or 'min'")
             self._set_epoch_metric(name, v, pbar, logger, suffix=both)
             out[name] = v
+        return out
+
+    def _combine_ranks(self, acc: dict[str, list]) -> dict[str, list]:
+        """Epoch accumulators summed (weighted sums and weights), maxed and minned over the
+        ranks, so that every rank sees the metric of the whole epoch. Every rank must log the
+        same names (the collectives check it)."""
+        names = sorted(acc)
+        st = self.strategy
+        sums = st.all_reduce_floats([acc[n][0] for n in names] + [acc[n][1] for n in names])
+        mx = st.all_reduce_floats([acc[n][5] for n in names], "max")
+        mn = st.all_reduce_floats([acc[n][6] for n in names], "min")
+        k = len(names)
+        out = {}
+        for i, n in enumerate(names):
+            ent = list(acc[n])
+            ent[0], ent[1], ent[5], ent[6] = sums[i], sums[k + i], mx[i], mn[i]
+            out[n] = ent
         return out
 
     def _log_direct(self, metrics: dict[str, float], csv: bool = True) -> None:

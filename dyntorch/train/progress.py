@@ -18,7 +18,7 @@ class ProgressDisplay:
     def _start_live_plot(self) -> None:
         opt = self._live_plot_opt
         self.live_plot = None
-        if opt is False or not in_notebook():
+        if opt is False or not self.is_global_zero or not in_notebook():
             return
         try:
             self.live_plot = LivePlot()
@@ -27,7 +27,7 @@ class ProgressDisplay:
 
     def _open_pbar(self, total, start: int) -> None:
         self._close_pbar()
-        if not self.enable_progress_bar:
+        if not self.enable_progress_bar or not self.is_global_zero:
             return
         try:
             from tqdm.auto import tqdm

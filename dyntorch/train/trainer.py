@@ -186,7 +186,10 @@ class Trainer(FitLoop, CheckpointIO, MetricLogging, ProgressDisplay):
         self.accelerator = accelerator
         self._device = None
         self.log_every_n_steps = max(1, int(log_every_n_steps))
-        self.logger = CSVLogger(self.default_root_dir) if logger else None
+        # first, so that only rank 0 gets a logger
+        self.strategy = make_strategy(strategy, devices, num_nodes, accelerator)
+        self.logger = CSVLogger(self.default_root_dir) if logger and self.is_global_zero \
+            else None
         self._live_plot_opt = live_plot
         self.live_plot: LivePlot | None = None
 
@@ -226,7 +229,6 @@ class Trainer(FitLoop, CheckpointIO, MetricLogging, ProgressDisplay):
         self.sanity_checking = False
         self.deterministic = bool(deterministic)
         self.enable_model_summary = bool(enable_model_summary)
-        self.strategy = make_strategy(strategy, devices, num_nodes)
 
     # ================================================================== properties
     @property
@@ -254,6 +256,11 @@ class Trainer(FitLoop, CheckpointIO, MetricLogging, ProgressDisplay):
     def is_global_zero(self) -> bool:
         """Rank 0: the process that writes checkpoints, logs and progress bars."""
         return self.strategy.is_global_zero
+
+    @property
+    def train_dataloader(self):
+        """The DataLoader ``fit`` iterates (with ``strategy="ddp"``, this rank's shard)."""
+        return self._train_loader
 
     @property
     def lightning_module(self) -> TrainModule | None:
@@ -393,8 +400,9 @@ class Trainer(FitLoop, CheckpointIO, MetricLogging, ProgressDisplay):
                              "the module)")
         if val_dataloaders is None and hasattr(model, "val_dataloader"):
             val_dataloaders = model.val_dataloader()
+        train_dataloaders = self.strategy.shard_loader(train_dataloaders)
         self._train_loader = train_dataloaders
-        val_loaders = _as_list(val_dataloaders)
+        val_loaders = [self.strategy.shard_loader(v) for v in _as_list(val_dataloaders)]
         self._val_loaders = val_loaders
         self._has_val = bool(val_loaders) and _overrides(model, "validation_step") and \
             self.limit_val_batches != 0
@@ -460,6 +468,8 @@ class Trainer(FitLoop, CheckpointIO, MetricLogging, ProgressDisplay):
                                                   f"_dataloader"):
             dataloaders = getattr(model, f"{'val' if stage == 'val' else stage}_dataloader")()
         loaders = _as_list(dataloaders)
+        if stage != "predict":  # each rank predicts everything; val and test are sharded
+            loaders = [self.strategy.shard_loader(v) for v in loaders]
         if not loaders:
             raise ValueError(f"{stage}(): no dataloaders given")
         if stage != "predict" and not _overrides(model, f"{fn_name}_step"):
@@ -477,7 +487,7 @@ class Trainer(FitLoop, CheckpointIO, MetricLogging, ProgressDisplay):
             self.state_fn = None
         if stage == "predict":
             return res[0] if len(res) == 1 else res
-        if verbose:
+        if verbose and self.is_global_zero:
             _print_metrics(stage, res)
         return [res]
 
