@@ -36,13 +36,17 @@ def mpiexec():
     return path
 
 
-def _run(mpiexec, args, tmp_path, timeout):
+def _run_n(mpiexec, n, args, tmp_path, timeout):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
                DYNTORCH_DIST_RANKS="1", DYNTORCH_DIST_TMP=str(tmp_path))
     t0 = time.monotonic()
-    p = subprocess.run([mpiexec, "-n", "2", sys.executable, *args], cwd=ROOT, env=env,
+    p = subprocess.run([mpiexec, "-n", str(n), sys.executable, *args], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=timeout)
     return p, time.monotonic() - t0
+
+
+def _run(mpiexec, args, tmp_path, timeout):
+    return _run_n(mpiexec, 2, args, tmp_path, timeout)
 
 
 def test_distributed_suite_on_two_ranks(mpiexec, tmp_path):
@@ -116,6 +120,33 @@ def test_a_collective_times_out_with_a_clear_error(mpiexec, tmp_path):
     assert p.returncode != 0 and "NOT REACHED" not in out
     assert "DistTimeoutError: all_reduce on rank 0 timed out after 1.5 s" in out, out
     assert secs < 20, f"took {secs:.1f} s"
+
+
+@pytest.mark.cuda
+def test_nccl_one_rank_collectives_and_ddp_on_cupy(mpiexec, tmp_path):
+    """On a GPU: NCCL all_reduce/broadcast/all_gather and DDP on CuPy tensors, one rank."""
+    script = _script(tmp_path, """
+        import numpy as np
+        import dyntorch
+        import dyntorch.distributed as dist
+        from dyntorch import nn
+        from dyntorch.nn.parallel import DistributedDataParallel as DDP
+
+        dist.init_process_group("nccl")
+        t = dyntorch.arange(6, dtype=dyntorch.float32, device="cuda")
+        dist.all_reduce(t, op=dist.ReduceOp.AVG)
+        dist.broadcast(t, src=0)
+        outs = [dyntorch.zeros(6, device="cuda")]
+        dist.all_gather(outs, t)
+        assert outs[0].cpu().tolist() == list(range(6)), outs
+        m = DDP(nn.Linear(4, 2).to("cuda"))
+        m(dyntorch.ones(3, 4, device="cuda")).sum().backward()
+        assert m.module.weight.grad.device.type == "cuda"
+        np.testing.assert_allclose(m.module.weight.grad.cpu().numpy(), 3.0)
+        print("NCCL OK")
+    """)
+    p, _ = _run_n(mpiexec, 1, [script], tmp_path, timeout=120)
+    assert p.returncode == 0 and "NCCL OK" in p.stdout, p.stdout + p.stderr
 
 
 # --------------------------------------------------------------------------- one process

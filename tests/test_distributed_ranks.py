@@ -261,12 +261,13 @@ class _Reg(dyntorch.train.TrainModule):
         return optim.SGD(self.parameters(), lr=0.05, momentum=0.9)
 
 
-def _fit(root, ddp: bool, epochs: int, batch: int, ckpt=None, shuffle=False):
+def _fit(root, ddp: bool, epochs: int, batch: int, ckpt=None, shuffle=False, **kw):
     from dyntorch.train import Trainer
     from dyntorch.utils.data import DataLoader
 
     m = _Reg()
-    kw = {"strategy": "ddp", "devices": 2} if ddp else {}
+    if ddp:
+        kw.update(strategy="ddp", devices=2)
     tr = Trainer(max_epochs=epochs, default_root_dir=root, enable_progress_bar=False,
                  log_every_n_steps=1, **kw)
     tr.fit(m, DataLoader(_reg_data(32, 0), batch_size=batch, shuffle=shuffle),
@@ -311,3 +312,21 @@ def test_trainer_ddp_matches_one_process_and_resumes(tmp_path_factory):
     gathered = [dyntorch.zeros(3, dtype=dyntorch.float64) for _ in range(2)]
     dist.all_gather(gathered, resumed.net[-1].bias.detach().clone())
     np.testing.assert_array_equal(gathered[0].numpy(), gathered[1].numpy())
+
+
+def test_trainer_ddp_accumulation_and_validate(tmp_path_factory):
+    from dyntorch.utils.data import DataLoader
+
+    base = os.environ["DYNTORCH_DIST_TMP"]
+    r = dist.get_rank()
+    # accumulating 2 batches: backward under no_sync, then one all-reduce per step
+    tr, m = _fit(os.path.join(base, "acc"), True, 2, 4, accumulate_grad_batches=2)
+    tr1, m1 = _fit(str(tmp_path_factory.mktemp(f"acc{r}")), False, 2, 8,
+                   accumulate_grad_batches=2)
+    assert tr.global_step == tr1.global_step == 4
+    for a, b in zip(_params(m), _params(m1)):
+        np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
+    # validate() shards the loader and combines the ranks' metrics
+    res = tr.validate(m, DataLoader(_reg_data(16, 1), batch_size=4), verbose=False)
+    res1 = tr1.validate(m1, DataLoader(_reg_data(16, 1), batch_size=4), verbose=False)
+    assert abs(res[0]["val_loss"] - res1[0]["val_loss"]) < 1e-9
