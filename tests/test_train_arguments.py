@@ -220,7 +220,8 @@ def test_trainer_attributes_all_born_in_init():
     import dyntorch.train as train_pkg
 
     root = pathlib.Path(train_pkg.__file__).parent
-    parts = ["trainer.py", "loop.py", "checkpointing.py", "metrics.py", "progress.py"]
+    parts = ["trainer.py", "loop.py", "checkpointing.py", "metrics.py", "progress.py",
+             "optimizers.py"]
     trees = {p: ast.parse((root / p).read_text()) for p in parts}
     init = next(n for n in ast.walk(trees["trainer.py"])
                 if isinstance(n, ast.FunctionDef) and n.name == "__init__")

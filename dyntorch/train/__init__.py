@@ -14,7 +14,8 @@ from .callbacks import (
 )
 from .loggers import CSVLogger, LivePlot
 from .module import LightningModule, TrainModule
-from .trainer import LRSchedulerConfig, Trainer, seed_everything
+from .optimizers import LRSchedulerConfig
+from .trainer import Trainer, seed_everything
 
 __all__ = ["TrainModule", "LightningModule", "Trainer", "Callback", "ModelCheckpoint",
            "EarlyStopping", "LearningRateMonitor", "GradientMonitor", "CSVLogger", "LivePlot",
