@@ -49,6 +49,7 @@ def _run(mpiexec, args, tmp_path, timeout):
     return _run_n(mpiexec, 2, args, tmp_path, timeout)
 
 
+@pytest.mark.distributed
 def test_distributed_suite_on_two_ranks(mpiexec, tmp_path):
     p, _ = _run(mpiexec, ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
                           "tests/test_distributed_ranks.py"], tmp_path, timeout=150)
@@ -66,6 +67,7 @@ def _script(tmp_path, body: str) -> str:
     return str(path)
 
 
+@pytest.mark.distributed
 def test_a_failing_rank_ends_both_within_seconds(mpiexec, tmp_path):
     script = _script(tmp_path, """
         import numpy as np
@@ -102,6 +104,7 @@ def test_a_failing_rank_ends_both_within_seconds(mpiexec, tmp_path):
     assert secs < 20, f"took {secs:.1f} s"
 
 
+@pytest.mark.distributed
 def test_a_collective_times_out_with_a_clear_error(mpiexec, tmp_path):
     script = _script(tmp_path, """
         import time
@@ -122,6 +125,7 @@ def test_a_collective_times_out_with_a_clear_error(mpiexec, tmp_path):
     assert secs < 20, f"took {secs:.1f} s"
 
 
+@pytest.mark.distributed
 @pytest.mark.cuda
 def test_nccl_one_rank_collectives_and_ddp_on_cupy(mpiexec, tmp_path):
     """On a GPU: NCCL all_reduce/broadcast/all_gather and DDP on CuPy tensors, one rank."""
