@@ -330,3 +330,24 @@ def test_trainer_ddp_accumulation_and_validate(tmp_path_factory):
     res = tr.validate(m, DataLoader(_reg_data(16, 1), batch_size=4), verbose=False)
     res1 = tr1.validate(m1, DataLoader(_reg_data(16, 1), batch_size=4), verbose=False)
     assert abs(res[0]["val_loss"] - res1[0]["val_loss"]) < 1e-9
+
+
+def test_ddp_under_the_backward_stepper():
+    """Stepping through backward on each rank averages the gradients as backward() does."""
+    from dyntorch.debug.stepper import BackwardStepper
+    from dyntorch.nn.parallel import DistributedDataParallel as DDP
+
+    ddp = DDP(_mlp(0))
+    x, y = _batch(6, seed=10 + dist.get_rank())
+    st = BackwardStepper(nn.functional.mse_loss(ddp(x), y))
+    st.step(3)
+    st.run()
+    stepped = [p.grad.numpy().copy() for p in ddp.parameters()]
+    ddp.zero_grad()
+    nn.functional.mse_loss(ddp(x), y).backward()
+    for a, b in zip(stepped, ddp.parameters()):
+        np.testing.assert_array_equal(a, b.grad.numpy())
+    other = [dyntorch.zeros(3, dtype=dyntorch.float64) for _ in range(2)]
+    dist.all_gather(other, ddp.module[-1].bias.grad.clone())
+    np.testing.assert_array_equal(other[0].numpy(), other[1].numpy())  # averaged
+    ddp.remove_hooks()
