@@ -108,6 +108,16 @@ def test_mismatched_shapes_name_both():
     dist.barrier()  # still usable afterwards
 
 
+def test_object_collectives():
+    r = dist.get_rank()
+    out = [None, None]
+    dist.all_gather_object(out, {"rank": r, "text": "x" * (10 + 100 * r)})
+    assert out == [{"rank": 0, "text": "x" * 10}, {"rank": 1, "text": "x" * 110}]
+    objs = [r, f"from {r}"] if r == 1 else [None, None]
+    dist.broadcast_object_list(objs, src=1)
+    assert objs == [1, "from 1"]
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="world_size=2 tensors, got 1"):
         dist.all_gather([dyntorch.zeros(2)], dyntorch.zeros(2))
@@ -240,9 +250,11 @@ def _reg_data(n, seed):
 
 
 class _Reg(dyntorch.train.TrainModule):
-    def __init__(self):
+    def __init__(self, dropout=0.0):
         super().__init__()
         self.net = _mlp(0)
+        if dropout:
+            self.net.insert(2, nn.Dropout(dropout))
 
     def forward(self, x):
         return self.net(x)
@@ -261,11 +273,13 @@ class _Reg(dyntorch.train.TrainModule):
         return optim.SGD(self.parameters(), lr=0.05, momentum=0.9)
 
 
-def _fit(root, ddp: bool, epochs: int, batch: int, ckpt=None, shuffle=False, **kw):
+def _fit(root, ddp: bool, epochs: int, batch: int, ckpt=None, shuffle=False, dropout=0.0,
+         **kw):
     from dyntorch.train import Trainer
     from dyntorch.utils.data import DataLoader
 
-    m = _Reg()
+    m = _Reg(dropout)
+    dyntorch.manual_seed(1000 + dist.get_rank())  # each rank its own dropout masks
     if ddp:
         kw.update(strategy="ddp", devices=2)
     tr = Trainer(max_epochs=epochs, default_root_dir=root, enable_progress_bar=False,
@@ -297,14 +311,15 @@ def test_trainer_ddp_matches_one_process_and_resumes(tmp_path_factory):
     # only rank 0 wrote: one metrics.csv, checkpoints in the shared directory
     assert os.path.exists(os.path.join(base, "ddp", "metrics.csv"))
     assert tr.logger is None if r else tr.logger is not None
-    # resume: 2 epochs, then 2 more from the last checkpoint == 4 epochs straight (shuffled)
-    full_tr, full = _fit(os.path.join(base, "full"), True, 4, 4, shuffle=True)
-    _fit(os.path.join(base, "part"), True, 2, 4, shuffle=True)
+    # resume: 2 epochs, then 2 more from the last checkpoint == 4 epochs straight (shuffled,
+    # with dropout: each rank resumes its own random state)
+    full_tr, full = _fit(os.path.join(base, "full"), True, 4, 4, shuffle=True, dropout=0.3)
+    _fit(os.path.join(base, "part"), True, 2, 4, shuffle=True, dropout=0.3)
     last = os.path.join(base, "part", "checkpoints")
     ck = sorted(os.listdir(last))
     assert ck, "rank 0 wrote no checkpoint"
     resumed_tr, resumed = _fit(os.path.join(base, "part"), True, 4, 4, shuffle=True,
-                               ckpt=os.path.join(last, ck[-1]))
+                               ckpt=os.path.join(last, ck[-1]), dropout=0.3)
     assert resumed_tr.current_epoch == 4 and resumed_tr.global_step == full_tr.global_step
     assert full_tr.train_dataloader.sampler.epoch == 3  # a new shuffle each epoch
     for a, b in zip(_params(full), _params(resumed)):

@@ -10,7 +10,15 @@ A rank that raises an uncaught exception tells the others, which stop with an er
 and MPI aborts the job; a collective that waits longer than the group's ``timeout`` (30
 minutes by default) raises :class:`DistTimeoutError`.
 """
-from .collectives import all_gather, all_reduce, barrier, broadcast, reduce_scatter
+from .collectives import (
+    all_gather,
+    all_gather_object,
+    all_reduce,
+    barrier,
+    broadcast,
+    broadcast_object_list,
+    reduce_scatter,
+)
 from .errors import DistBackendError, DistError, DistPeerError, DistTimeoutError
 from .process_group import Work
 from .reduce_op import ReduceOp
@@ -28,5 +36,6 @@ from .world import (
 
 __all__ = ["init_process_group", "destroy_process_group", "is_available", "is_initialized",
            "is_mpi_available", "is_nccl_available", "get_rank", "get_world_size", "get_backend",
-           "all_reduce", "broadcast", "all_gather", "reduce_scatter", "barrier", "ReduceOp",
+           "all_reduce", "broadcast", "all_gather", "reduce_scatter", "barrier",
+           "all_gather_object", "broadcast_object_list", "ReduceOp",
            "Work", "DistError", "DistBackendError", "DistTimeoutError", "DistPeerError"]

@@ -1,12 +1,17 @@
 """torch.distributed's collectives on dyntorch tensors, in place, like torch's."""
 from __future__ import annotations
 
+import pickle
+
+import numpy as np
+
 from .._tensor import Tensor
 from .process_group import Work
 from .reduce_op import ReduceOp, as_reduce_op
 from .world import default_group
 
-__all__ = ["all_reduce", "broadcast", "all_gather", "reduce_scatter", "barrier"]
+__all__ = ["all_reduce", "broadcast", "all_gather", "reduce_scatter", "barrier",
+           "all_gather_object", "broadcast_object_list"]
 
 
 def _array(t, what: str, name: str = "tensor"):
@@ -65,6 +70,43 @@ def reduce_scatter(output: Tensor, input_list: list[Tensor], op: ReduceOp = Redu
 def barrier(group=None, async_op: bool = False, device_ids=None) -> Work | None:
     """Wait until every rank has called ``barrier``."""
     return _finish(default_group("barrier", group).barrier(), async_op)
+
+
+def all_gather_object(object_list: list, obj, group=None) -> None:
+    """Fill ``object_list[r]`` with rank ``r``'s ``obj`` (any picklable object).
+
+    As with torch, the objects travel pickled: only use it among processes you trust.
+    """
+    pg = default_group("all_gather_object", group)
+    if not isinstance(object_list, list) or len(object_list) != pg.size:
+        raise ValueError(f"all_gather_object(): object_list must be a list of world_size="
+                         f"{pg.size} entries")
+    from .. import int64, tensor, zeros
+
+    data = np.frombuffer(pickle.dumps(obj), dtype=np.uint8)
+    sizes = [zeros(1, dtype=int64) for _ in range(pg.size)]
+    all_gather(sizes, tensor([data.size], dtype=int64))
+    longest = max(int(s.item()) for s in sizes)
+    mine = np.zeros(longest, dtype=np.uint8)
+    mine[:data.size] = data
+    parts = [zeros(longest, dtype=_uint8()) for _ in range(pg.size)]
+    all_gather(parts, tensor(mine))
+    for r, (part, size) in enumerate(zip(parts, sizes)):
+        object_list[r] = pickle.loads(part.numpy()[:int(size.item())].tobytes())
+
+
+def broadcast_object_list(object_list: list, src: int = 0, group=None) -> None:
+    """Replace the entries of ``object_list`` with rank ``src``'s, on every rank (pickled)."""
+    pg = default_group("broadcast_object_list", group)
+    gathered: list = [None] * pg.size
+    all_gather_object(gathered, list(object_list) if pg.rank == src else None, group)
+    object_list[:] = gathered[src]
+
+
+def _uint8():
+    from .. import uint8
+
+    return uint8
 
 
 def _same_shaped(tensors, like: Tensor, size: int, what: str, name: str, like_name: str):

@@ -65,6 +65,11 @@ class CheckpointIO:
             "hyper_parameters": {k: v for k, v in (getattr(model, "hparams", {}) or {}).items()
                                  if _plain(v)},
         }
+        if self.world_size > 1:
+            # every rank's generators (dropout masks differ between ranks): each rank resumes
+            # with its own
+            ck["rng_per_rank"] = self.strategy.all_gather_object(
+                {"rng": rng, "epoch_start_rng": ck["loops"]["epoch_start_rng"]})
         for cb in self.callbacks:
             cb.on_save_checkpoint(self, model, ck)
         hook = getattr(model, "on_save_checkpoint", None)
@@ -120,13 +125,18 @@ class CheckpointIO:
         self.global_step = int(ck.get("global_step", 0))
         self.callback_metrics = {k: _scalar(v) for k, v in ck.get("callback_metrics", {}).items()}
         loops = ck.get("loops", {"epoch_done": True, "batches_done": 0})
+        rng, epoch_start_rng = ck.get("rng"), loops.get("epoch_start_rng")
+        per_rank = ck.get("rng_per_rank")
+        if per_rank is not None and len(per_rank) == self.world_size:
+            rng = per_rank[self.global_rank]["rng"]
+            epoch_start_rng = per_rank[self.global_rank]["epoch_start_rng"]
         if loops.get("epoch_done", True):
             self.current_epoch = int(ck.get("epoch", 0)) + 1
-            if "rng" in ck:
-                self._set_rng_state(ck["rng"])
+            if rng is not None:
+                self._set_rng_state(rng)
             return None
         self.current_epoch = int(ck.get("epoch", 0))
-        return _Resume(int(loops["batches_done"]), loops["epoch_start_rng"], ck["rng"],
+        return _Resume(int(loops["batches_done"]), epoch_start_rng, rng,
                        ck.get("train_epoch_acc", {}))
 
     def _on_interrupt(self, model, exc: BaseException) -> None:

@@ -41,6 +41,10 @@ class SingleProcess:
         """The DataLoader that this rank iterates."""
         return loader
 
+    def all_gather_object(self, obj) -> list:
+        """Every rank's ``obj``, in rank order."""
+        return [obj]
+
     def check_reduced(self) -> None:
         """Before an optimizer step: are the gradients complete?"""
 
@@ -118,6 +122,11 @@ class DDPStrategy(SingleProcess):
 
     def barrier(self) -> None:
         self._dist.barrier()
+
+    def all_gather_object(self, obj) -> list:
+        out: list = [None] * self.world_size
+        self._dist.all_gather_object(out, obj)
+        return out
 
     def all_reduce_floats(self, values: list[float], op: str = "sum") -> list[float]:
         from .. import float64, tensor
