@@ -366,3 +366,30 @@ def test_ddp_under_the_backward_stepper():
     dist.all_gather(other, ddp.module[-1].bias.grad.clone())
     np.testing.assert_array_equal(other[0].numpy(), other[1].numpy())  # averaged
     ddp.remove_hooks()
+
+
+def test_trainer_ddp_keeps_batchnorm_buffers_in_step():
+    from dyntorch.train import Trainer
+    from dyntorch.utils.data import DataLoader
+
+    class WithBN(_Reg):
+        def __init__(self):
+            super().__init__()
+            self.net.insert(1, nn.BatchNorm1d(16).double())
+            self.seen = []
+
+        def training_step(self, batch, batch_idx):
+            # what the step starts from: rank 0's statistics on every rank
+            self.seen.append(self.net[1].running_mean.clone())
+            return super().training_step(batch, batch_idx)
+
+    m = WithBN()
+    tr = Trainer(strategy="ddp", devices=2, max_epochs=1, enable_progress_bar=False,
+                 logger=False, enable_checkpointing=False)
+    tr.fit(m, DataLoader(_reg_data(32, 0), batch_size=4))
+    assert len(m.seen) == 4
+    for k, s in enumerate(m.seen):
+        both = [dyntorch.zeros(16, dtype=dyntorch.float64) for _ in range(2)]
+        dist.all_gather(both, s)
+        np.testing.assert_array_equal(both[0].numpy(), both[1].numpy(), err_msg=f"step {k}")
+    assert float(m.seen[-1].abs().sum()) > 0  # the statistics did move

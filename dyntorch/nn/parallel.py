@@ -182,14 +182,19 @@ class DistributedDataParallel(Module):
                 "(find_unused_parameters=True is not supported).")
 
     # ---------------------------------------------------------------- the module
+    def sync_buffers(self) -> None:
+        """Copy rank 0's buffers (BatchNorm statistics ...) to every rank, as each forward
+        does when ``broadcast_buffers``."""
+        from .. import distributed as dist
+
+        with no_grad():
+            for buf in self.module.buffers():
+                dist.broadcast(buf, src=0, group=self.process_group)
+
     def forward(self, *inputs, **kwargs):
         self._check_previous_reduction()
         if self.broadcast_buffers and self.require_backward_grad_sync:
-            from .. import distributed as dist
-
-            with no_grad():
-                for buf in self.module.buffers():
-                    dist.broadcast(buf, src=0, group=self.process_group)
+            self.sync_buffers()
         return self.module(*inputs, **kwargs)
 
     @contextlib.contextmanager

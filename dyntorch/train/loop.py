@@ -179,6 +179,7 @@ class FitLoop:
         self._stepped = False
         batch = self._to_device(batch)
         self._call("on_train_batch_start", batch, batch_idx)
+        self.strategy.before_training_step()
         self._in_step = True
         self._cur_bs = _batch_size(batch)
         try:

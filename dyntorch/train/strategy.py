@@ -48,6 +48,9 @@ class SingleProcess:
     def check_reduced(self) -> None:
         """Before an optimizer step: are the gradients complete?"""
 
+    def before_training_step(self) -> None:
+        """Before each ``training_step``."""
+
     def backward_sync(self, sync: bool):
         """A context for backward: ``sync=False`` keeps gradients local (accumulation)."""
         return contextlib.nullcontext()
@@ -114,6 +117,12 @@ class DDPStrategy(SingleProcess):
                 "strategy='ddp': these parameters got no gradient in this step, so the "
                 f"gradients could not be averaged across ranks: {', '.join(missing)}. Use them "
                 "in the loss, or freeze them (requires_grad_(False)) before fit().")
+
+    def before_training_step(self) -> None:
+        # training_step calls the module itself, not the DDP wrapper's forward, so the
+        # wrapper's buffer broadcast happens here
+        if self.ddp is not None and self.ddp.broadcast_buffers:
+            self.ddp.sync_buffers()
 
     def backward_sync(self, sync: bool):
         if sync or self.ddp is None:
