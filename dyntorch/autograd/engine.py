@@ -18,7 +18,10 @@ from .hooks import captured_grad
 from .node import AccumulateGrad
 
 # Step observers: ``fn(step)`` runs for every Step the engine yields (anomaly detection,
-# non-finite checks). Empty, it costs one truthiness test per node.
+# non-finite checks). Empty, it costs one truthiness test per node. An observer whose
+# ``holds_graph`` attribute is true when a run starts may stop that run half way to hand its
+# graph to a debugger (debug.Recorder's breaks): saved values then stay until the run ends
+# (freed there, unless retain_graph) instead of going as each node finishes.
 observers: list = []
 
 
@@ -149,6 +152,11 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     """
     run = _Run()
     root_nodes = [e[0] for e in roots]
+    hold = False
+    if observers and not retain_graph:
+        for ob in observers:
+            if getattr(ob, "holds_graph", False):
+                hold = retain_graph = True
     plain = not create_graph
     # A plain backward that nobody watches runs nodes in reverse creation order as gradients
     # reach them: seq is topological (a node draws it after the nodes of its inputs exist),
@@ -255,6 +263,14 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                         fn(step)
                 yield step
             index += 1
+        if hold:  # finished normally: free what each node would have freed as it ran
+            for node in order:
+                if node.__class__ is OpNode:
+                    D.free_node(node)
+                else:
+                    free = getattr(node, "_free", None)
+                    if free is not None:
+                        free()
     finally:
         buf.clear()
     return captured
