@@ -31,6 +31,19 @@ PARAM_STATS = ("grad_norm", "grad_max", "grad_nan", "grad_inf", "nonfinite", "we
 _SATURATING = {"tanh": 0.99, "sigmoid": None}  # |y| > 0.99 for tanh; y < .01 or > .99 sigmoid
 _EXPLODE = 1e3  # "exploding": grad norm above this times the node's running median
 _WARMUP = 5  # recorded values a running median needs before "exploding" can fire
+# Update ratios of bigger parameters are measured on this many evenly strided entries: the copy
+# before optimizer.step() is the recorder's largest cost (bench_debug.py, recorder case)
+_RATIO_SAMPLE = 16384
+
+
+_names: dict = {}
+
+
+def _dtype_name(d) -> str:
+    n = _names.get(d)
+    if n is None:
+        n = _names[d] = np.dtype(d).name
+    return n
 
 
 def _arr(t):
@@ -38,56 +51,57 @@ def _arr(t):
 
 
 def _out_stats(arr, opname: str) -> dict:
-    """Forward output statistics over the finite entries, in one device-to-host transfer."""
+    """Forward output statistics over the finite entries (a few cheap passes: sum, min, max,
+    zero count, centred dot product; the recording budget is 15% of a training step)."""
     xp = B.xp_of(arr)
     n = arr.size
-    if n == 0 or arr.dtype.kind not in "fc":
+    if n == 0 or arr.dtype.kind != "f":
         return {}
-    f64 = xp.float64
     x = arr.ravel()
-    bad = 0
+    mn, mx = float(x.min()), float(x.max())
     nan = inf = 0
-    s = float(x.sum(dtype=f64))
-    if not math.isfinite(s):  # rare: count, then the statistics over the finite entries
+    if not (math.isfinite(mn) and math.isfinite(mx)):  # rare: count, then use the finite ones
         fin = xp.isfinite(x)
         nan = int(xp.count_nonzero(xp.isnan(x)))
-        bad = n - int(xp.count_nonzero(fin))
-        inf = bad - nan
+        inf = n - int(xp.count_nonzero(fin)) - nan
         x = x[fin]
         if x.size == 0:
             return {"out_nan": nan, "out_inf": inf}
-    parts = [x.mean(dtype=f64), x.std(dtype=f64), x.min().astype(f64), x.max().astype(f64),
-             xp.count_nonzero(x == 0) / n]
+        mn, mx = float(x.min()), float(x.max())
+    k = x.size
+    m = float(x.sum()) / k
+    # E[x^2] - mean^2 in one BLAS pass (no centred copy): loses digits only when |mean| >>
+    # std, which a diagnostic can afford (float32: ~1e-7 * mean^2 / std^2 relative)
+    std = math.sqrt(max(float(xp.vdot(x, x)) / k - m * m, 0.0))
+    sat = 0.0
     if opname == "tanh":
-        parts.append(xp.count_nonzero(xp.abs(x) > 0.99) / n)
+        sat = int(xp.count_nonzero(xp.abs(x) > 0.99)) / n
     elif opname == "sigmoid":
-        parts.append(xp.count_nonzero((x < 0.01) | (x > 0.99)) / n)
-    vals = B.to_numpy(xp.stack([xp.asarray(p, dtype=f64) for p in parts])).tolist()
-    st = {"out_mean": vals[0], "out_std": vals[1], "out_min": vals[2], "out_max": vals[3],
-          "out_zeros": vals[4], "out_saturated": vals[5] if len(vals) > 5 else 0.0,
-          "out_nan": nan, "out_inf": inf}
-    return st
+        sat = int(xp.count_nonzero((x < 0.01) | (x > 0.99))) / n
+    return {"out_mean": m, "out_std": std, "out_min": mn, "out_max": mx,
+            "out_zeros": int(xp.count_nonzero(x == 0)) / n, "out_saturated": sat,
+            "out_nan": nan, "out_inf": inf}
 
 
 def _grad_stats(g) -> dict:
-    """Norm, max |g| and non-finite counts of one gradient array."""
+    """Norm, max |g| and non-finite counts of one gradient array (three cheap passes)."""
     xp = B.xp_of(g)
     if g.size == 0:
         return {"grad_norm": 0.0, "grad_max": 0.0, "grad_nan": 0, "grad_inf": 0}
     x = g.ravel()
-    norm, mx = B.to_numpy(xp.stack([xp.sqrt(xp.vdot(x, x).astype(xp.float64)),
-                                    xp.abs(x).max().astype(xp.float64)])).tolist()
+    ss = float(xp.vdot(x, x))
+    mx = max(float(x.max()), -float(x.min()))
     nan = inf = 0
-    if not (math.isfinite(norm) and math.isfinite(mx)):
+    if not (math.isfinite(ss) and math.isfinite(mx)):
         nan = int(xp.count_nonzero(xp.isnan(x)))
         inf = int(xp.count_nonzero(xp.isinf(x)))
         if nan or inf:
-            fin = x[xp.isfinite(x)]
-            norm = float(xp.sqrt(xp.vdot(fin, fin))) if fin.size else 0.0
-            mx = float(xp.abs(fin).max()) if fin.size else 0.0
-        else:  # finite entries whose square overflowed the dtype
-            norm = float(xp.linalg.norm(x.astype(xp.float64)))
-    return {"grad_norm": norm, "grad_max": mx, "grad_nan": nan, "grad_inf": inf}
+            x = x[xp.isfinite(x)]
+            if x.size == 0:
+                return {"grad_norm": 0.0, "grad_max": 0.0, "grad_nan": nan, "grad_inf": inf}
+            mx = max(float(x.max()), -float(x.min()))
+        ss = float(xp.vdot(x.astype(xp.float64), x.astype(xp.float64)))  # squares overflowed
+    return {"grad_norm": math.sqrt(ss), "grad_max": mx, "grad_nan": nan, "grad_inf": inf}
 
 
 class NodeSummary:
@@ -209,7 +223,8 @@ class Recorder:
     zeros, fraction saturated for tanh/sigmoid, NaN/Inf counts; gradient norm, max ``|g|``,
     NaN/Inf counts) and per parameter (gradient norm and max, weight norm, and with
     ``optimizer`` the update-to-weight ratio ``||w_after - w_before|| / ||w_before||`` of
-    ``optimizer.step()``).
+    ``optimizer.step()``, exact up to 16,384 entries, on that many evenly strided entries of
+    bigger parameters; ``weight_norm`` is over the same entries).
 
     Memory is bounded: only the last ``keep`` recorded steps are kept (a ring buffer), each
     with about 1.5 kB per graph node plus 100 bytes per edge and never an array (an
@@ -266,6 +281,8 @@ class Recorder:
         self._pending: dict = {}  # graph node -> (key, forward stats) of the coming backward
         self._counts: dict = {}
         self._before = None  # parameter arrays before optimizer.step()
+        self._bufs: dict = {}  # name -> reused copy buffer for the update ratio
+        self._sources: dict = {}  # node key -> (file, line)
         self._handles: list = []
         self._obs = _Observer(self)
         self._remove_hook = D.add_hook(self._forward)
@@ -346,8 +363,6 @@ class Recorder:
             name = hit[0] if hit is not None else None
             key = name if name is not None else f"leaf#{node.seq}"
             stats = {}
-            if v is not None:
-                stats["weight_norm"] = _grad_stats(_arr(v))["grad_norm"]
         else:
             if not run.recording:
                 return
@@ -365,16 +380,21 @@ class Recorder:
         if g is not None:
             stats.update(_grad_stats(_arr(g)))
         meta = node.output_meta()
-        shape, dtype = (list(meta[0][0]), np.dtype(meta[0][1]).name) if meta else ([], "")
+        shape, dtype = (list(meta[0][0]), _dtype_name(meta[0][1])) if meta else ([], "")
+        src = self._sources.get(key, False)
+        if src is False:  # a key is one line of the program: resolve it once
+            src = self._sources[key] = node.source
         rec = {"key": key, "seq": node.seq, "op": node.name(), "scope": node.scope,
-               "source": node.source, "param": name, "shape": shape, "dtype": dtype,
+               "source": src, "param": name, "shape": shape, "dtype": dtype,
                "label": getattr(getattr(node, "op", None), "name", None) or
                (name or node.name()), "stats": stats}
         run.nodes[node] = rec
         run.order.append(node)
-        for slot, e in enumerate(node.next_functions):
-            if e[0] is not None:
+        slot = 0
+        for e in node.next:  # the edges (next_functions, without the (None, 0) padding)
+            if e is not None:
                 run.edges.append((e[0], slot, e[1], node))
+            slot += 1
         if self._break is not None:
             self._check(run, node, rec)
 
@@ -435,23 +455,37 @@ class Recorder:
         if not self._records or self._records[-1]["step"] != self._count - 1:
             self._before = None
             return
-        self._before = [(name, p, _arr(p).copy()) for name, p in self._params.values()]
+        bufs = self._bufs
+        before = []
+        for name, p in self._params.values():
+            w = _arr(p)
+            stride = -(-w.size // _RATIO_SAMPLE)
+            src = w.reshape(-1)[::stride] if stride > 1 else w.reshape(-1)
+            b = bufs.get(name)
+            if b is None or b.shape != src.shape or b.dtype != src.dtype or \
+                    b.__class__ is not src.__class__:
+                b = bufs[name] = src.copy()  # reused every step: no allocation on the hot path
+            else:
+                B.xp_of(w).copyto(b, src)
+            before.append((name, p, b, stride))
+        self._before = before
 
     def _post_step(self, opt, args, kwargs) -> None:
         before, self._before = self._before, None
         if before is None:
             return
         nodes = self._records[-1]["nodes"]
-        for name, p, old in before:
+        for name, p, b, stride in before:
             rec = nodes.get(name)
             if rec is None:
                 continue
-            xp = B.xp_of(old)
-            d = (_arr(p) - old).ravel()
-            o = old.ravel()
-            num, den = B.to_numpy(xp.stack([xp.sqrt(xp.vdot(d, d)),
-                                            xp.sqrt(xp.vdot(o, o))]).astype(np.float64))
-            rec["stats"]["update_ratio"] = float(num / den) if den > 0 else math.inf
+            xp = B.xp_of(b)
+            den = math.sqrt(float(xp.vdot(b, b)))
+            w = _arr(p).reshape(-1)
+            xp.subtract(w[::stride] if stride > 1 else w, b, out=b)  # b becomes the update
+            num = math.sqrt(float(xp.vdot(b, b)))
+            rec["stats"]["weight_norm"] = den
+            rec["stats"]["update_ratio"] = num / den if den > 0 else math.inf
 
     # ------------------------------------------------------------------ reading
     @property
