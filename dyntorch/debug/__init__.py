@@ -10,19 +10,13 @@
 """
 from __future__ import annotations
 
+from .explain import Explanation, explain
 from .nonfinite import NonFiniteError, detect_nonfinite
 from .recorder import BreakpointHit, NodeSummary, Recorder
 from .stepper import BackwardStepper, Breakpoint, Step, schedule
 from .summary import Summary, describe_summary, summary
 
-__all__ = ["BackwardStepper", "Breakpoint", "BreakpointHit", "NodeSummary", "NonFiniteError",
-           "Recorder", "Step", "Summary", "describe_summary", "detect_nonfinite", "explain",
-           "schedule", "summary"]
+__all__ = ["BackwardStepper", "Breakpoint", "BreakpointHit", "Explanation", "NodeSummary",
+           "NonFiniteError", "Recorder", "Step", "Summary", "describe_summary",
+           "detect_nonfinite", "explain", "schedule", "summary"]
 
-
-def __getattr__(name):
-    if name in ("explain", "Explanation"):  # loaded on first use
-        from . import explain as _ex
-
-        return getattr(_ex, name)
-    raise AttributeError(f"module 'dyntorch.debug' has no attribute '{name}'")
