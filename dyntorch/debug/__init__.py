@@ -10,7 +10,7 @@
 """
 from __future__ import annotations
 
-from .explain import Explanation, explain
+from .explain import Explanation, explain, node_value
 from .nonfinite import NonFiniteError, detect_nonfinite
 from .recorder import BreakpointHit, NodeSummary, Recorder
 from .stepper import BackwardStepper, Breakpoint, Step, schedule
@@ -18,5 +18,5 @@ from .summary import Summary, describe_summary, summary
 
 __all__ = ["BackwardStepper", "Breakpoint", "BreakpointHit", "Explanation", "NodeSummary",
            "NonFiniteError", "Recorder", "Step", "Summary", "describe_summary",
-           "detect_nonfinite", "explain", "schedule", "summary"]
+           "detect_nonfinite", "explain", "node_value", "schedule", "summary"]
 

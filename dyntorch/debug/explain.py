@@ -19,7 +19,7 @@ from .._tensor import Tensor
 from ..autograd.node import AccumulateGrad
 from .nonfinite import NonFiniteError
 
-__all__ = ["explain", "Explanation"]
+__all__ = ["explain", "Explanation", "node_value"]
 
 EXPLODE_GAIN = 1e3  # a node that multiplies the gradient's norm by more than this is the cause
 _EMBED = 64  # inputs up to this many entries are written into the repro cell; bigger go to .npz
@@ -87,6 +87,12 @@ class _Graph:
                 v = xp.asarray(r)
         self.vals[key] = v
         return v
+
+
+def node_value(node, nr: int = 0):
+    """The output ``nr`` of graph ``node`` (an array of the device's module), recomputed from
+    what the node saved (a leaf's: its data); None once backward freed what it needs."""
+    return _Graph().value(node, nr)
 
 
 class Explanation:

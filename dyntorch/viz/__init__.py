@@ -6,6 +6,8 @@
 - :func:`to_dot`: a Graphviz drawing with module scopes as clusters.
 - :func:`plot_grad_flow`, :func:`plot_grad_hist`, :class:`GradNormRecorder`: matplotlib plots
   of gradients and a per-module gradient-norm recorder.
+- :func:`diff`: compare two runs node by node; :func:`export`: save a view as standalone
+  HTML, SVG or PNG.
 - ``show``, ``live``: the notebook widget (from ``.widget``, loaded on first use).
 
 Graphviz, matplotlib and the widget load lazily, so ``import dyntorch.viz`` stays light and
@@ -31,6 +33,7 @@ _LAZY = {
     "plot_grad_flow": ".plots", "plot_grad_hist": ".plots", "GradNormRecorder": ".plots",
     "grad_norms": ".plots",
     "show": ".widget", "live": ".widget", "profile": ".profile",
+    "diff": ".diff", "GraphDiff": ".diff", "export": ".export",
 }
 
 __all__ = ["SCHEMA", "DIFF_SCHEMA", "SCHEMA_VERSION", "GraphTracker", "apply_diff",
