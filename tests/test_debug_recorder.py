@@ -184,3 +184,41 @@ def test_nonfinite_and_callable_breaks():
         pytest.fail("callable break did not fire")
     finally:
         rec2.close()
+
+
+def test_trainer_callback_records_and_breaks():
+    from dyntorch.train import Trainer, TrainModule
+    from dyntorch.train.callbacks import GraphRecorder
+    from dyntorch.utils.data import DataLoader, TensorDataset
+
+    class Reg(TrainModule):
+        def __init__(self, blow_at=None):
+            super().__init__()
+            self.net = dt.nn.Sequential(dt.nn.Linear(3, 4), dt.nn.Tanh(), dt.nn.Linear(4, 1))
+            self.blow_at = blow_at
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            loss = ((self.net(x) - y) ** 2).mean()
+            if self.blow_at is not None and self.trainer.global_step >= self.blow_at:
+                loss = loss * 1e7  # a loss scale gone wrong
+            return loss
+
+        def configure_optimizers(self):
+            return dt.optim.SGD(self.parameters(), lr=1e-3)
+
+    x, y = _data(n=64)
+    loader = DataLoader(TensorDataset(dt.tensor(x).float(), dt.tensor(y).float()),
+                        batch_size=8)
+    cb = GraphRecorder(keep=50)
+    Trainer(max_epochs=2, callbacks=[cb], enable_progress_bar=False, logger=False,
+            enable_checkpointing=False).fit(Reg(), loader)
+    rec = cb.recorder
+    assert rec.steps == list(range(16)) and rec.closed
+    assert np.isfinite(rec.history("net.0.weight", "update_ratio")).all()
+    cb2 = GraphRecorder(break_when="exploding")
+    with pytest.raises(BreakpointHit) as ei:
+        Trainer(max_epochs=2, callbacks=[cb2], enable_progress_bar=False, logger=False,
+                enable_checkpointing=False).fit(Reg(blow_at=11), loader)
+    assert ei.value.step == 11 and cb2.recorder.closed
+    ei.value.stepper.close()

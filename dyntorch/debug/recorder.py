@@ -289,6 +289,8 @@ class Recorder:
         E.observers.append(self._obs)
         F.backward_observers.append(self)
         self.error = None  # set by backward_observers if a hook of ours failed
+        #: called with the BreakpointHit just before it is raised (e.g. to close the recorder)
+        self.on_break: Callable[[BreakpointHit], None] | None = None
         self.closed = False
         if optimizer is not None:
             self.watch(optimizer)
@@ -422,7 +424,10 @@ class Recorder:
         if run.snap is not None:  # the stepper replays this backward from its start
             for p, g in run.snap:
                 p.grad = g
-        raise BreakpointHit(self._count, st, reason, run.outputs, node)
+        hit = BreakpointHit(self._count, st, reason, run.outputs, node)
+        if self.on_break is not None:
+            self.on_break(hit)
+        raise hit
 
     def after_backward(self, outputs) -> None:
         run, self._run = self._run, None
