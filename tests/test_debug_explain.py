@@ -62,7 +62,7 @@ def test_log_of_zero_made_by_relu_and_sqrt_of_negative(tmp_path):
     a = dt.tensor([1.0, -2.0, 3.0], requires_grad=True)
     y = (a.relu() * 2.0).log()  # relu makes the zero; log is where it turns -inf
     ex = explain(y)
-    assert ex.op == "log" and "log of exact 0 (1 entries) = -inf" in ex.reason
+    assert ex.op == "log" and "log of exact 0 (1 entry) = -inf" in ex.reason
     assert "made by relu" in ex.reason
     assert "-inf" in _run_fresh(ex.repro(), tmp_path)
     b = dt.tensor([4.0, -1.0], requires_grad=True)

@@ -138,7 +138,7 @@ def _train_scaled(rec_kw, blow_at, steps=12):
 def test_exploding_break_fires_where_loss_scale_blows_up_and_not_before():
     rec, hit, seen, m, x, y = _train_scaled({"break_when": "exploding"}, blow_at=8)
     assert hit is not None and hit.step == 8 and seen[-1] == 8
-    assert rec.steps[:8] == list(range(8))
+    assert rec.steps == list(range(9))
     assert hit.node.grad_norm > 1e3 * np.median(rec.history(hit.node.key)[:8])
     assert "running median" in str(hit)
     # the stepper is positioned at that node, over that step's whole graph
@@ -172,6 +172,11 @@ def test_nonfinite_and_callable_breaks():
         rec.close()
     hit = ei.value
     assert hit.step == 1 and hit.node.nonfinite > 0
+    # the failing step is kept, with forward statistics of the nodes backward never reached
+    assert rec.steps == [0, 1]
+    assert rec.history("0/LinearBackward0#0", "out_max")[1] == 2.0
+    assert rec.history("0/LinearBackward0#0", "out_zeros")[1] == 0.5
+    assert np.isnan(rec.history("0/LinearBackward0#0", "grad_norm")[1])
     assert hit.node.source is not None and hit.node.source[0] == __file__
     hit.stepper.close()
     rec2 = Recorder(m, break_when=lambda s: s.op == "LinearBackward0" and s.grad_norm > 1.0)

@@ -226,6 +226,10 @@ def _describe(a: np.ndarray) -> str:
             f"{int(np.isnan(a).sum())} NaN, {int(np.isinf(a).sum())} Inf")
 
 
+def _entries(k: int) -> str:
+    return "1 entry" if k == 1 else f"{k:,} entries"
+
+
 def _n(x) -> str:
     return f"{x:,.4g}" if abs(x) < 1e4 else f"{x:,.0f}" if abs(x) < 1e9 else f"{x:.3g}"
 
@@ -264,16 +268,16 @@ def _value_reason(g: _Graph, node, ins: list, out) -> tuple[str, object | None]:
                     axis = maker.attrs.get("axis", -1)
                     span = float(np.max(cin.max(axis=axis) - cin.min(axis=axis)))
                     return (f"softmax of logits spanning {_n(span)} underflowed to exact 0 "
-                            f"({zeros} entries), then {name}(0) = -inf"), maker
+                            f"({_entries(zeros)}), then {name}(0) = -inf"), maker
                 return (f"{_opname(maker)} of inputs down to {_n(float(cin.min()))} underflowed "
-                        f"to exact 0 ({zeros} entries), then {name}(0) = -inf"), maker
+                        f"to exact 0 ({_entries(zeros)}), then {name}(0) = -inf"), maker
             origin = _zero_origin(g, node, 0, x0 == lim)
             made = ""
             if origin is not None:
                 src = origin.source
                 at = f" at line {src[1]}" if src else ""
                 made = f"; the zeros were made by {_opname(origin)}{at}"
-            return f"{name} of exact 0 ({zeros} entries) = -inf{made}", None
+            return f"{name} of exact 0 ({_entries(zeros)}) = -inf{made}", None
         if neg:
             return (f"{name} of a negative number ({neg} entries, down to {_n(float(x0.min()))})"
                     " = NaN"), None

@@ -187,13 +187,14 @@ class _Run:
     """One backward in progress."""
 
     __slots__ = ("outputs", "recording", "nodes", "edges", "touched", "snap", "counts",
-                 "order")
+                 "order", "broke")
 
     def __init__(self, outputs, recording):
         self.outputs, self.recording = outputs, recording
         self.nodes: dict = {}  # graph node -> record dict
         self.edges: list = []  # (child node, slot, out_nr, parent node)
         self.touched = False
+        self.broke = False
         self.snap = None
         self.order: list = []
 
@@ -381,24 +382,31 @@ class Recorder:
         g = gouts[0] if gouts else None
         if g is not None:
             stats.update(_grad_stats(_arr(g)))
-        meta = node.output_meta()
-        shape, dtype = (list(meta[0][0]), _dtype_name(meta[0][1])) if meta else ([], "")
-        src = self._sources.get(key, False)
-        if src is False:  # a key is one line of the program: resolve it once
-            src = self._sources[key] = node.source
-        rec = {"key": key, "seq": node.seq, "op": node.name(), "scope": node.scope,
-               "source": src, "param": name, "shape": shape, "dtype": dtype,
-               "label": getattr(getattr(node, "op", None), "name", None) or
-               (name or node.name()), "stats": stats}
+        rec = self._node_record(node, key, stats, name)
         run.nodes[node] = rec
         run.order.append(node)
+        self._edges(run, node)
+        if self._break is not None:
+            self._check(run, node, rec)
+
+    @staticmethod
+    def _edges(run, node) -> None:
         slot = 0
         for e in node.next:  # the edges (next_functions, without the (None, 0) padding)
             if e is not None:
                 run.edges.append((e[0], slot, e[1], node))
             slot += 1
-        if self._break is not None:
-            self._check(run, node, rec)
+
+    def _node_record(self, node, key, stats, name) -> dict:
+        meta = node.output_meta()
+        shape, dtype = (list(meta[0][0]), _dtype_name(meta[0][1])) if meta else ([], "")
+        src = self._sources.get(key, False)
+        if src is False:  # a key is one line of the program: resolve it once
+            src = self._sources[key] = node.source
+        return {"key": key, "seq": node.seq, "op": node.name(), "scope": node.scope,
+                "source": src, "param": name, "shape": shape, "dtype": dtype,
+                "label": getattr(getattr(node, "op", None), "name", None) or
+                (name or node.name()), "stats": stats}
 
     def _check(self, run, node, rec) -> None:
         st = NodeSummary(rec["key"], rec["op"], rec["scope"], rec["source"], self._count,
@@ -424,6 +432,7 @@ class Recorder:
         if run.snap is not None:  # the stepper replays this backward from its start
             for p, g in run.snap:
                 p.grad = g
+        run.touched = run.broke = True  # the step counts, with what it got to
         hit = BreakpointHit(self._count, st, reason, run.outputs, node)
         if self.on_break is not None:
             self.on_break(hit)
@@ -431,7 +440,7 @@ class Recorder:
 
     def after_backward(self, outputs) -> None:
         run, self._run = self._run, None
-        self._pending = {}
+        pending, self._pending = self._pending, {}
         self._counts = {}
         if run is None or not run.touched:
             return
@@ -440,6 +449,11 @@ class Recorder:
         if not run.recording:
             return
         nodes = run.nodes
+        if run.broke:  # backward stopped early: keep the forward statistics of the rest
+            for node, (key, stats) in pending.items():
+                if node not in nodes:
+                    nodes[node] = self._node_record(node, key, dict(stats), None)
+                    self._edges(run, node)
         keyed = {}
         for node in sorted(nodes, key=lambda n: n.seq):
             rec = nodes[node]
