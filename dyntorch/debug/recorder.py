@@ -57,7 +57,7 @@ def _out_stats(arr, opname: str) -> dict:
     n = arr.size
     if n == 0 or arr.dtype.kind != "f":
         return {}
-    x = arr.ravel()
+    x = arr.ravel(order="K")  # a view for C- and F-ordered arrays alike (no copy)
     mn, mx = float(x.min()), float(x.max())
     nan = inf = 0
     if not (math.isfinite(mn) and math.isfinite(mx)):  # rare: count, then use the finite ones
@@ -88,7 +88,7 @@ def _grad_stats(g) -> dict:
     xp = B.xp_of(g)
     if g.size == 0:
         return {"grad_norm": 0.0, "grad_max": 0.0, "grad_nan": 0, "grad_inf": 0}
-    x = g.ravel()
+    x = g.ravel(order="K")  # weight gradients are often F-ordered: no copy
     ss = float(xp.vdot(x, x))
     mx = max(float(x.max()), -float(x.min()))
     nan = inf = 0
