@@ -238,7 +238,7 @@ def summary_speed():
 
 
 # ----------------------------------------------------------------------------- 3. recorder cost
-def recorder_overhead(rounds: int = 15, number: int = 10) -> float:
+def recorder_overhead(rounds: int = 15, number: int = 10, every: int = 1) -> float:
     import statistics
 
     from dyntorch.debug import Recorder
@@ -268,12 +268,13 @@ def recorder_overhead(rounds: int = 15, number: int = 10) -> float:
     plain, rec = [], []
     for _ in range(rounds):
         plain.append(timed(number))
-        r = Recorder(model, keep=200, optimizer=opt)
+        r = Recorder(model, keep=200, every=every, optimizer=opt)
         rec.append(timed(number))
         r.close()
     p, q = statistics.median(plain), statistics.median(rec)
     pct = (q - p) / p * 100
-    print(f"MLP training step: {p * 1e3:.2f} ms plain, {q * 1e3:.2f} ms with Recorder "
+    print(f"MLP training step: {p * 1e3:.2f} ms plain, {q * 1e3:.2f} ms with Recorder(every="
+          f"{every}) "
           f"(median of {rounds} interleaved rounds of {number} steps): overhead {pct:+.1f}% "
           "(target <= 15%)")
     return pct
@@ -282,6 +283,7 @@ def recorder_overhead(rounds: int = 15, number: int = 10) -> float:
 if __name__ == "__main__":
     if "--recorder" in sys.argv:
         recorder_overhead(rounds=7 if QUICK else 15)
+        recorder_overhead(rounds=7 if QUICK else 15, every=4)
         sys.exit(0)
     recorder_overhead(rounds=7 if QUICK else 15)
     pct = forward_overhead(repeat=3 if QUICK else 7)

@@ -455,12 +455,14 @@ class Recorder:
                     nodes[node] = self._node_record(node, key, dict(stats), None)
                     self._edges(run, node)
         keyed = {}
+        medians = self._medians if self._break == "exploding" else None
         for node in sorted(nodes, key=lambda n: n.seq):
             rec = nodes[node]
             keyed[rec["key"]] = rec
-            gn = rec["stats"].get("grad_norm")
-            if gn is not None and math.isfinite(gn):
-                self._medians.setdefault(rec["key"], deque(maxlen=50)).append(gn)
+            if medians is not None:
+                gn = rec["stats"].get("grad_norm")
+                if gn is not None and math.isfinite(gn):
+                    medians.setdefault(rec["key"], deque(maxlen=50)).append(gn)
         edges = [(nodes[c]["key"], nodes[p]["key"], slot, nr) for c, slot, nr, p in run.edges
                  if c in nodes and p in nodes]
         loss = None
