@@ -228,11 +228,13 @@ class Recorder:
     bigger parameters; ``weight_norm`` is over the same entries).
 
     Memory is bounded: only the last ``keep`` recorded steps are kept (a ring buffer), each
-    with about 1.5 kB per graph node plus 100 bytes per edge and never an array (an
-    MLP's 15 nodes x ``keep=200`` is about 5 MB). A running median per node (last 50 values)
-    serves ``"exploding"``. While a ``break_when`` is set, each recorded backward keeps its
-    graph's saved values until it ends (as ``retain_graph`` would), so that a break can hand
-    the whole graph to a :class:`BackwardStepper`.
+    about 1 kB per graph node, edges included, and never an array (measured with tracemalloc:
+    the 3-layer MLP of ``benchmarks/`` records 12 nodes, 12 kB a step, so ``keep=200`` holds
+    2.4 MB; the total stays flat once the ring is full). For ``"exploding"``, a running median
+    per node keeps its last 50 gradient norms (400 bytes a node). While a ``break_when`` is
+    set, each recorded backward keeps its graph's saved values until it ends (as
+    ``retain_graph`` would), so that a break can hand the whole graph to a
+    :class:`BackwardStepper`.
 
     Parameters
     ----------
