@@ -57,6 +57,26 @@ def test_svg_carries_labels_and_colours(tmp_path):
     assert any("first divergent: LinearBackward0 in 2" in t for t in _texts(svg))
 
 
+def test_explanation_and_diff_save(tmp_path):
+    from dyntorch.debug import explain
+
+    a = dt.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    ex = explain((a.relu() * 2.0).log().sum())
+    svg = export(ex, tmp_path / "why.svg", engine="layered").read_text()
+    root = ET.fromstring(svg)
+    fills = {g.get("data-id"): g.find(NS + "rect").get("fill")
+             for g in root.iter(NS + "g") if g.get("data-id")}
+    assert fills[f"n{ex.node.seq}"] == "#ef476f"
+    assert any("log of exact 0" in t for t in _texts(svg))
+    m = _model()
+    dt.manual_seed(1)
+    la = _loss(m)
+    dt.manual_seed(1)
+    lb = _loss(m)
+    p = diff(la, lb).save(tmp_path / "same.png")
+    assert p.exists() and p.stat().st_size > 1000
+
+
 def test_png_has_the_size_and_is_not_blank(tmp_path):
     import matplotlib.image as mpimg
 

@@ -291,6 +291,13 @@ class GraphDiff:
                           highlight=[first.id_a] if first is not None and first.id_a else None,
                           title=self.document(rtol)["status"]["text"])
 
+    def save(self, path, **kw):
+        """Write this diff as ``.html`` (interactive, offline), ``.svg`` or ``.png``
+        (:func:`dyntorch.viz.export.export`)."""
+        from .export import export
+
+        return export(self, path, **kw)
+
     def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
         b = {"text/plain": repr(self), "text/html": self.table()._repr_html_()}
         try:

@@ -32,7 +32,8 @@ __all__ = ["export", "document_of", "svg_to_png"]
 def document_of(view, *, model=None) -> tuple[dict, dict, list, str | None]:
     """``(doc, node_colors, highlight, title)`` for anything that shows a graph.
 
-    ``view`` may be a graph document, a :class:`~dyntorch.viz.diff.GraphDiff`, a
+    ``view`` may be a graph document, a :class:`~dyntorch.viz.diff.GraphDiff`, an
+    ``explain`` result (cause red, chain amber), a
     ``BackwardStepper``, a Tensor (its graph), a ``(Recorder, step)`` pair, or a notebook view
     (``show``, the stepper view, ``live``) whose ``doc`` it reads.
     """
@@ -44,6 +45,15 @@ def document_of(view, *, model=None) -> tuple[dict, dict, list, str | None]:
         first = view.first_divergent()
         return (doc, view.node_colors(), [first.id_a] if first is not None and first.id_a
                 else [], doc["status"]["text"])
+    if hasattr(view, "chain") and hasattr(view, "reason"):  # a debug.explain result
+        doc = graph_json(view.chain[-1], model=model)
+        ids = {n["id"] for n in doc["nodes"]}
+        chain = [f"n{n.seq}" for n in view.chain if f"n{n.seq}" in ids]
+        colors = {i: "#ffd166" for i in chain}
+        cause = f"n{view.node.seq}"
+        if cause in ids:
+            colors[cause] = "#ef476f"
+        return doc, colors, [cause] if cause in ids else [], f"{view.op}: {view.reason}"
     if isinstance(view, tuple) and len(view) == 2 and hasattr(view[0], "at"):
         view = view[0].at(view[1])
     if isinstance(view, (Tensor, BackwardStepper)):
