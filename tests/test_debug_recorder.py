@@ -227,3 +227,20 @@ def test_trainer_callback_records_and_breaks():
                 enable_checkpointing=False).fit(Reg(blow_at=11), loader)
     assert ei.value.step == 11 and cb2.recorder.closed
     ei.value.stepper.close()
+
+
+def test_held_graph_is_freed_like_a_plain_backward():
+    m, _ = _mlp()
+    x, y = _data()
+    with Recorder(m, break_when=lambda s: False):
+        z = m[0](dt.tensor(x))
+        # backward(inputs=[z]) runs only the sum node: z's own node keeps what it saved
+        z.retain_grad()
+        z.sum().backward(inputs=[z])
+        g = z.grad
+        loss = ((m[2](m[1](z)) - dt.tensor(y)) ** 2).mean()
+        loss.backward()  # needs z's node, which the held run must not have freed
+        with pytest.raises(RuntimeError, match="second time"):
+            loss.backward()  # held until the run ended, then freed as backward() frees
+    np.testing.assert_array_equal(g.numpy(), np.ones((8, 5)))
+    assert m[0].weight.grad is not None

@@ -137,7 +137,7 @@ class _Run:
     """
 
     __slots__ = ("buf", "ready", "deps", "keep", "targets", "capture", "captured",
-                 "create_graph", "retain_graph", "accumulate")
+                 "create_graph", "retain_graph", "accumulate", "held")
 
 
 def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
@@ -156,7 +156,7 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     if observers and not retain_graph:
         for ob in observers:
             if getattr(ob, "holds_graph", False):
-                hold = retain_graph = True
+                hold = True
     plain = not create_graph
     # A plain backward that nobody watches runs nodes in reverse creation order as gradients
     # reach them: seq is topological (a node draws it after the nodes of its inputs exist),
@@ -181,6 +181,7 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     run.buf, run.ready, run.deps, run.keep, run.targets = buf, ready, deps, keep, targets
     run.capture, run.captured, run.create_graph = capture, captured, create_graph
     run.retain_graph, run.accumulate = retain_graph, accumulate
+    run.held = [] if hold else None  # nodes whose saved values wait for the end of the run
     OpNode = D.OpNode
     single = (OpNode, AccumulateGrad)  # the node kinds with exactly one output
     derive, fit_grad = D.derive, D.fit_grad
@@ -264,7 +265,7 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                 yield step
             index += 1
         if hold:  # finished normally: free what each node would have freed as it ran
-            for node in order:
+            for node in run.held:
                 if node.__class__ is OpNode:
                     D.free_node(node)
                 else:
@@ -312,7 +313,9 @@ def _node_step(run, node, kind, entry):
     if outs is None:
         return gs, [None] * len(nxt)
     if not run.retain_graph:
-        if kind is OpNode:
+        if run.held is not None:
+            run.held.append(node)
+        elif kind is OpNode:
             D.free_node(node)
         else:
             free = getattr(node, "_free", None)  # e.g. autograd.Function nodes
