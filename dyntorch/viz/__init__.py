@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import importlib
 
+# Eager, so that the names are the functions even after `import dyntorch.viz.diff` (a lazy
+# name would lose to the submodule that the import system sets on the package).
+from .diff import GraphDiff, diff
+from .export import export
 from .graph import (
     DIFF_SCHEMA,
     SCHEMA,
@@ -33,11 +37,10 @@ _LAZY = {
     "plot_grad_flow": ".plots", "plot_grad_hist": ".plots", "GradNormRecorder": ".plots",
     "grad_norms": ".plots",
     "show": ".widget", "live": ".widget", "profile": ".profile",
-    "diff": ".diff", "GraphDiff": ".diff", "export": ".export",
 }
 
-__all__ = ["SCHEMA", "DIFF_SCHEMA", "SCHEMA_VERSION", "GraphTracker", "apply_diff",
-           "graph_diff", "graph_json", "graph_nodes", *_LAZY]
+__all__ = ["SCHEMA", "DIFF_SCHEMA", "SCHEMA_VERSION", "GraphDiff", "GraphTracker", "apply_diff",
+           "diff", "export", "graph_diff", "graph_json", "graph_nodes", *_LAZY]
 
 
 def __getattr__(name):
