@@ -10,6 +10,11 @@
    an MLP): nodes/s of ``stepper.step()`` with no breakpoint, of ``run()`` with a NaN
    breakpoint, and of plain ``backward()`` for reference.
 
+3. Cost of ``dyntorch.debug.Recorder`` on the MLP training step of ``bench_train.py``
+   (784-256-256-10, batch 128, SGD momentum): rounds alternate a plain step and a recorded one
+   (with the optimizer watched for update ratios); the figure is the ratio of the median
+   rounds (target <= 15%).
+
 Run: ``.venv/bin/python benchmarks/bench_debug.py`` (``--quick`` for a smaller run). Times are
 process CPU time (``--wall`` for wall-clock time); run with ``OMP_NUM_THREADS=1`` so that idle
 BLAS threads do not add CPU time.
@@ -232,7 +237,55 @@ def summary_speed():
     print(f"summary() of a 512x512 float32 tensor: {t * 1e3:.2f} ms")
 
 
+# ----------------------------------------------------------------------------- 3. recorder cost
+def recorder_overhead(rounds: int = 15, number: int = 10, every: int = 1) -> float:
+    import statistics
+
+    from dyntorch.debug import Recorder
+
+    rng = np.random.default_rng(0)
+    x = dt.tensor(rng.standard_normal((128, 784)).astype(np.float32))
+    y = dt.tensor(rng.integers(0, 10, 128))
+    nn = dt.nn
+    dt.manual_seed(0)
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                          nn.Linear(256, 10))
+    opt = dt.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step():
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    def timed(n):
+        t0 = CLOCK()
+        for _ in range(n):
+            step()
+        return (CLOCK() - t0) / n
+
+    timed(3)
+    plain, rec = [], []
+    for _ in range(rounds):
+        plain.append(timed(number))
+        r = Recorder(model, keep=200, every=every, optimizer=opt)
+        rec.append(timed(number))
+        r.close()
+    p, q = statistics.median(plain), statistics.median(rec)
+    pct = (q - p) / p * 100
+    print(f"MLP training step: {p * 1e3:.2f} ms plain, {q * 1e3:.2f} ms with Recorder(every="
+          f"{every}) "
+          f"(median of {rounds} interleaved rounds of {number} steps): overhead {pct:+.1f}% "
+          "(target <= 15%)")
+    return pct
+
+
 if __name__ == "__main__":
+    if "--recorder" in sys.argv:
+        recorder_overhead(rounds=7 if QUICK else 15)
+        recorder_overhead(rounds=7 if QUICK else 15, every=4)
+        sys.exit(0)
+    recorder_overhead(rounds=7 if QUICK else 15)
     pct = forward_overhead(repeat=3 if QUICK else 7)
     rate = stepper_speed(layers=4 if QUICK else 12)
     summary_speed()

@@ -18,7 +18,10 @@ from .hooks import captured_grad
 from .node import AccumulateGrad
 
 # Step observers: ``fn(step)`` runs for every Step the engine yields (anomaly detection,
-# non-finite checks). Empty, it costs one truthiness test per node.
+# non-finite checks). Empty, it costs one truthiness test per node. An observer whose
+# ``holds_graph`` attribute is true when a run starts may stop that run half way to hand its
+# graph to a debugger (debug.Recorder's breaks): saved values then stay until the run ends
+# (freed there, unless retain_graph) instead of going as each node finishes.
 observers: list = []
 
 
@@ -134,7 +137,7 @@ class _Run:
     """
 
     __slots__ = ("buf", "ready", "deps", "keep", "targets", "capture", "captured",
-                 "create_graph", "retain_graph", "accumulate")
+                 "create_graph", "retain_graph", "accumulate", "held")
 
 
 def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
@@ -149,6 +152,11 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     """
     run = _Run()
     root_nodes = [e[0] for e in roots]
+    hold = False
+    if observers and not retain_graph:
+        for ob in observers:
+            if getattr(ob, "holds_graph", False):
+                hold = True
     plain = not create_graph
     # A plain backward that nobody watches runs nodes in reverse creation order as gradients
     # reach them: seq is topological (a node draws it after the nodes of its inputs exist),
@@ -173,6 +181,7 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     run.buf, run.ready, run.deps, run.keep, run.targets = buf, ready, deps, keep, targets
     run.capture, run.captured, run.create_graph = capture, captured, create_graph
     run.retain_graph, run.accumulate = retain_graph, accumulate
+    run.held = [] if hold else None  # nodes whose saved values wait for the end of the run
     OpNode = D.OpNode
     single = (OpNode, AccumulateGrad)  # the node kinds with exactly one output
     derive, fit_grad = D.derive, D.fit_grad
@@ -255,6 +264,14 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                         fn(step)
                 yield step
             index += 1
+        if hold:  # finished normally: free what each node would have freed as it ran
+            for node in run.held:
+                if node.__class__ is OpNode:
+                    D.free_node(node)
+                else:
+                    free = getattr(node, "_free", None)
+                    if free is not None:
+                        free()
     finally:
         buf.clear()
     return captured
@@ -296,7 +313,9 @@ def _node_step(run, node, kind, entry):
     if outs is None:
         return gs, [None] * len(nxt)
     if not run.retain_graph:
-        if kind is OpNode:
+        if run.held is not None:
+            run.held.append(node)
+        elif kind is OpNode:
             D.free_node(node)
         else:
             free = getattr(node, "_free", None)  # e.g. autograd.Function nodes

@@ -499,3 +499,4 @@ class GradientMonitor(Callback):
         if self.log:
             trainer._log_direct({f"grad_norm/{k or 'root'}": v for k, v in entry.items()},
                                 csv=True)
+from .graph_recorder import GraphRecorder  # noqa: E402,F401  (written by the debugger helper)

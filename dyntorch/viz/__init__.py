@@ -6,6 +6,8 @@
 - :func:`to_dot`: a Graphviz drawing with module scopes as clusters.
 - :func:`plot_grad_flow`, :func:`plot_grad_hist`, :class:`GradNormRecorder`: matplotlib plots
   of gradients and a per-module gradient-norm recorder.
+- :func:`diff`: compare two runs node by node; :func:`export`: save a view as standalone
+  HTML, SVG or PNG.
 - ``show``, ``live``: the notebook widget (from ``.widget``, loaded on first use).
 
 Graphviz, matplotlib and the widget load lazily, so ``import dyntorch.viz`` stays light and
@@ -15,6 +17,10 @@ from __future__ import annotations
 
 import importlib
 
+# Eager, so that the names are the functions even after `import dyntorch.viz.diff` (a lazy
+# name would lose to the submodule that the import system sets on the package).
+from .diff import GraphDiff, diff
+from .export import export
 from .graph import (
     DIFF_SCHEMA,
     SCHEMA,
@@ -33,8 +39,8 @@ _LAZY = {
     "show": ".widget", "live": ".widget", "profile": ".profile",
 }
 
-__all__ = ["SCHEMA", "DIFF_SCHEMA", "SCHEMA_VERSION", "GraphTracker", "apply_diff",
-           "graph_diff", "graph_json", "graph_nodes", *_LAZY]
+__all__ = ["SCHEMA", "DIFF_SCHEMA", "SCHEMA_VERSION", "GraphDiff", "GraphTracker", "apply_diff",
+           "diff", "export", "graph_diff", "graph_json", "graph_nodes", *_LAZY]
 
 
 def __getattr__(name):

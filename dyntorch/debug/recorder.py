@@ -1,0 +1,655 @@
+"""Time travel across training steps: per-node and per-parameter statistics of every backward.
+
+A :class:`Recorder` watches the program through the public hooks of the lower floors: the
+dispatch door (``_dispatch.add_hook``: forward output statistics), the engine's step observers
+(gradient statistics, breaks) and ``autograd.functional_api.backward_observers`` (where a
+training step starts and ends); an optimizer's step hooks give update-to-weight ratios.
+Only small numbers are kept, in a ring buffer of the last ``keep`` steps.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from .. import _backend as B
+from .. import _dispatch as D
+from .._tensor import Tensor
+from ..autograd import engine as E
+from ..autograd import functional_api as F
+from ..autograd.node import AccumulateGrad
+
+__all__ = ["Recorder", "BreakpointHit", "NodeSummary"]
+
+NODE_STATS = ("grad_norm", "grad_max", "grad_nan", "grad_inf", "nonfinite", "out_mean",
+              "out_std", "out_min", "out_max", "out_zeros", "out_saturated", "out_nan",
+              "out_inf")
+PARAM_STATS = ("grad_norm", "grad_max", "grad_nan", "grad_inf", "nonfinite", "weight_norm",
+               "update_ratio")
+_SATURATING = {"tanh": 0.99, "sigmoid": None}  # |y| > 0.99 for tanh; y < .01 or > .99 sigmoid
+_EXPLODE = 1e3  # "exploding": grad norm above this times the node's running median
+_WARMUP = 5  # recorded values a running median needs before "exploding" can fire
+# Update ratios of bigger parameters are measured on this many evenly strided entries: the copy
+# before optimizer.step() is the recorder's largest cost (bench_debug.py, recorder case)
+_RATIO_SAMPLE = 16384
+
+
+_names: dict = {}
+
+
+def _dtype_name(d) -> str:
+    n = _names.get(d)
+    if n is None:
+        n = _names[d] = np.dtype(d).name
+    return n
+
+
+def _arr(t):
+    return t._data if isinstance(t, Tensor) else t
+
+
+def _out_stats(arr, opname: str) -> dict:
+    """Forward output statistics over the finite entries (a few cheap passes: sum, min, max,
+    zero count, centred dot product; the recording budget is 15% of a training step)."""
+    xp = B.xp_of(arr)
+    n = arr.size
+    if n == 0 or arr.dtype.kind != "f":
+        return {}
+    x = arr.ravel(order="K")  # a view for C- and F-ordered arrays alike (no copy)
+    mn, mx = float(x.min()), float(x.max())
+    nan = inf = 0
+    if not (math.isfinite(mn) and math.isfinite(mx)):  # rare: count, then use the finite ones
+        fin = xp.isfinite(x)
+        nan = int(xp.count_nonzero(xp.isnan(x)))
+        inf = n - int(xp.count_nonzero(fin)) - nan
+        x = x[fin]
+        if x.size == 0:
+            return {"out_nan": nan, "out_inf": inf}
+        mn, mx = float(x.min()), float(x.max())
+    k = x.size
+    m = float(x.sum()) / k
+    # E[x^2] - mean^2 in one BLAS pass (no centred copy): loses digits only when |mean| >>
+    # std, which a diagnostic can afford (float32: ~1e-7 * mean^2 / std^2 relative)
+    std = math.sqrt(max(float(xp.vdot(x, x)) / k - m * m, 0.0))
+    sat = 0.0
+    if opname == "tanh":
+        sat = int(xp.count_nonzero(xp.abs(x) > 0.99)) / n
+    elif opname == "sigmoid":
+        sat = int(xp.count_nonzero((x < 0.01) | (x > 0.99))) / n
+    return {"out_mean": m, "out_std": std, "out_min": mn, "out_max": mx,
+            "out_zeros": int(xp.count_nonzero(x == 0)) / n, "out_saturated": sat,
+            "out_nan": nan, "out_inf": inf}
+
+
+def _grad_stats(g) -> dict:
+    """Norm, max |g| and non-finite counts of one gradient array (three cheap passes)."""
+    xp = B.xp_of(g)
+    if g.size == 0:
+        return {"grad_norm": 0.0, "grad_max": 0.0, "grad_nan": 0, "grad_inf": 0}
+    x = g.ravel(order="K")  # weight gradients are often F-ordered: no copy
+    ss = float(xp.vdot(x, x))
+    mx = max(float(x.max()), -float(x.min()))
+    nan = inf = 0
+    if not (math.isfinite(ss) and math.isfinite(mx)):
+        nan = int(xp.count_nonzero(xp.isnan(x)))
+        inf = int(xp.count_nonzero(xp.isinf(x)))
+        if nan or inf:
+            x = x[xp.isfinite(x)]
+            if x.size == 0:
+                return {"grad_norm": 0.0, "grad_max": 0.0, "grad_nan": nan, "grad_inf": inf}
+            mx = max(float(x.max()), -float(x.min()))
+        ss = float(xp.vdot(x.astype(xp.float64), x.astype(xp.float64)))  # squares overflowed
+    return {"grad_norm": math.sqrt(ss), "grad_max": mx, "grad_nan": nan, "grad_inf": inf}
+
+
+class NodeSummary:
+    """What a recorded node looked like at one training step (what ``break_when`` sees).
+
+    Attributes
+    ----------
+    key : str
+        Stable name across steps: a parameter's name (``"2.weight"``), or
+        ``"<scope>/<node name>#<k>"`` where ``k`` counts nodes of that scope and op in
+        forward order (``"0/AddmmBackward0#0"``; scope '' outside modules).
+    op, scope, source, step, param
+        Node name, module scope, ``(file, line)`` or None, training step, parameter name
+        (None for op nodes).
+    grad_norm, grad_max, grad_nan, grad_inf, nonfinite, out_mean, out_std, out_min, out_max,
+    out_zeros, out_saturated, out_nan, out_inf : float
+        Plain numbers; 0.0 where a node got no gradient or has no forward output recorded.
+        ``nonfinite`` counts NaN and Inf in the gradient and the forward output.
+    """
+
+    __slots__ = ("key", "op", "scope", "source", "step", "param", "shape", "dtype", *NODE_STATS)
+
+    def __init__(self, key, op, scope, source, step, param, shape, dtype, stats):
+        self.key, self.op, self.scope, self.source = key, op, scope, source
+        self.step, self.param, self.shape, self.dtype = step, param, shape, dtype
+        for k in NODE_STATS:
+            setattr(self, k, float(stats.get(k, 0.0)))
+        self.nonfinite = float(stats.get("grad_nan", 0) + stats.get("grad_inf", 0) +
+                               stats.get("out_nan", 0) + stats.get("out_inf", 0))
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __repr__(self) -> str:
+        src = f" at {self.source[0]}:{self.source[1]}" if self.source else ""
+        where = f" in '{self.scope}'" if self.scope else ""
+        return (f"NodeSummary(step {self.step}: {self.op}{where}{src}, grad_norm="
+                f"{self.grad_norm:.4g}, grad_max={self.grad_max:.4g}, "
+                f"nonfinite={self.nonfinite:g})")
+
+
+class BreakpointHit(RuntimeError):
+    """A :class:`Recorder`'s ``break_when`` fired during ``backward()``.
+
+    Attributes
+    ----------
+    step : int
+        The training step (count of recorded-model backward calls, from 0).
+    node : NodeSummary
+        The node where it fired (``op``, ``scope``, ``source`` and its statistics).
+    reason : str
+        Which condition fired.
+    stepper : BackwardStepper
+        A stepper over that step's graph, positioned at that node (made on first use; the
+        parameters' ``.grad`` were put back to what they were before this backward). It
+        displays as the step debugger in a notebook; ``close()`` it to free the graph.
+    """
+
+    def __init__(self, step: int, node: NodeSummary, reason: str, outputs, target):
+        self.step, self.node, self.reason = step, node, reason
+        self._outputs, self._target, self._stepper = outputs, target, None
+        src = f" at {node.source[0]}:{node.source[1]}" if node.source else ""
+        where = f" in module '{node.scope}'" if node.scope else " outside any module"
+        super().__init__(
+            f"Recorder break at training step {step}: {node.op}{where}{src}: {reason}. "
+            "Inspect `err.node`, or step through that backward with `err.stepper`.")
+
+    @property
+    def stepper(self):
+        if self._stepper is None:
+            from .stepper import BackwardStepper
+
+            s = BackwardStepper(self._outputs)
+            while True:
+                st = s.step()
+                if st is None or st.node is self._target:
+                    break
+            self._stepper = s
+        return self._stepper
+
+
+class _Run:
+    """One backward in progress."""
+
+    __slots__ = ("outputs", "recording", "nodes", "edges", "touched", "snap", "counts",
+                 "order", "broke")
+
+    def __init__(self, outputs, recording):
+        self.outputs, self.recording = outputs, recording
+        self.nodes: dict = {}  # graph node -> record dict
+        self.edges: list = []  # (child node, slot, out_nr, parent node)
+        self.touched = False
+        self.broke = False
+        self.snap = None
+        self.order: list = []
+
+
+class _Observer:
+    """The engine step observer of one recorder (``holds_graph`` while a break may fire)."""
+
+    __slots__ = ("rec",)
+
+    def __init__(self, rec):
+        self.rec = rec
+
+    @property
+    def holds_graph(self) -> bool:
+        r = self.rec
+        return r._break is not None and r._run is not None and r._run.recording
+
+    def __call__(self, step) -> None:
+        self.rec._on_step(step)
+
+
+class Recorder:
+    """Record every training step of ``model``: node and parameter statistics, with breaks.
+
+    For every ``backward()`` whose graph reaches a parameter of ``model`` (one training step),
+    keeps one small record per graph node (forward output mean, std, min, max, fraction of
+    zeros, fraction saturated for tanh/sigmoid, NaN/Inf counts; gradient norm, max ``|g|``,
+    NaN/Inf counts) and per parameter (gradient norm and max, weight norm, and with
+    ``optimizer`` the update-to-weight ratio ``||w_after - w_before|| / ||w_before||`` of
+    ``optimizer.step()``, exact up to 16,384 entries, on that many evenly strided entries of
+    bigger parameters; ``weight_norm`` is over the same entries).
+
+    Memory is bounded: only the last ``keep`` recorded steps are kept (a ring buffer), each
+    about 1 kB per graph node, edges included, and never an array (measured with tracemalloc:
+    the 3-layer MLP of ``benchmarks/`` records 12 nodes, 12 kB a step, so ``keep=200`` holds
+    2.4 MB; the total stays flat once the ring is full). For ``"exploding"``, a running median
+    per node keeps its last 50 gradient norms (400 bytes a node). While a ``break_when`` is
+    set, each recorded backward keeps its graph's saved values until it ends (as
+    ``retain_graph`` would), so that a break can hand the whole graph to a
+    :class:`BackwardStepper`.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Whose parameters mark a training step, and name them (``"2.weight"``).
+    keep : int
+        How many recorded steps to keep.
+    every : int
+        Record every ``every``-th step (steps are still counted in between).
+    break_when : callable, "nonfinite" or "exploding", optional
+        ``break_when(summary: NodeSummary) -> bool`` runs at every node of every recorded
+        backward; ``"nonfinite"`` fires at the first node with a NaN/Inf gradient or output;
+        ``"exploding"`` where a node's gradient norm exceeds 1e3 times its running median
+        (after 5 recorded steps). When it fires, ``backward()`` raises :class:`BreakpointHit`.
+    optimizer : Optimizer, optional
+        Watched through its step hooks for update-to-weight ratios (:meth:`watch`).
+
+    Examples
+    --------
+    >>> rec = dyntorch.debug.Recorder(model, break_when="nonfinite", optimizer=opt)
+    >>> for x, y in data: ...                       # the usual loop
+    >>> rec.history("2.weight", "grad_norm")        # one value per kept step
+    >>> dyntorch.viz.show(rec.at(rec.steps[-1]))    # that step's graph with its statistics
+    """
+
+    def __init__(self, model, keep: int = 200, every: int = 1,
+                 break_when: Callable[[NodeSummary], bool] | str | None = None, *,
+                 optimizer=None):
+        if not hasattr(model, "named_parameters"):
+            raise TypeError(f"Recorder: expected an nn.Module, got {type(model).__name__}")
+        if not isinstance(keep, int) or keep < 1:
+            raise ValueError(f"Recorder: keep must be a positive int, got {keep!r}")
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"Recorder: every must be a positive int, got {every!r}")
+        if break_when is not None and not callable(break_when) and \
+                break_when not in ("nonfinite", "exploding"):
+            raise ValueError(f"Recorder: break_when must be a callable on a NodeSummary, "
+                             f"'nonfinite' or 'exploding'; got {break_when!r}")
+        self.model = model
+        self.keep, self.every = keep, every
+        self._break = break_when
+        self._params = {id(p): (name, p) for name, p in model.named_parameters()}
+        self._records: deque = deque(maxlen=keep)
+        self._medians: dict = {}  # key -> deque of recent grad norms ("exploding")
+        self._count = 0  # training steps seen (the next step's number)
+        self._run: _Run | None = None
+        self._pending: dict = {}  # graph node -> (key, forward stats) of the coming backward
+        self._counts: dict = {}
+        self._before = None  # parameter arrays before optimizer.step()
+        self._bufs: dict = {}  # name -> reused copy buffer for the update ratio
+        self._sources: dict = {}  # node key -> (file, line)
+        self._handles: list = []
+        self._obs = _Observer(self)
+        self._remove_hook = D.add_hook(self._forward)
+        E.observers.append(self._obs)
+        F.backward_observers.append(self)
+        self.error = None  # set by backward_observers if a hook of ours failed
+        #: called with the BreakpointHit just before it is raised (e.g. to close the recorder)
+        self.on_break: Callable[[BreakpointHit], None] | None = None
+        self.closed = False
+        if optimizer is not None:
+            self.watch(optimizer)
+
+    # ------------------------------------------------------------------ attaching
+    def watch(self, optimizer) -> None:
+        """Measure update-to-weight ratios of ``optimizer.step()`` (through its step hooks)."""
+        self._handles.append(optimizer.register_step_pre_hook(self._pre_step))
+        self._handles.append(optimizer.register_step_post_hook(self._post_step))
+
+    def close(self) -> None:
+        """Detach from the door, the engine and optimizers; the records stay readable."""
+        if self.closed:
+            return
+        self.closed = True
+        self._remove_hook()
+        if self._obs in E.observers:
+            E.observers.remove(self._obs)
+        if self in F.backward_observers:
+            F.backward_observers.remove(self)
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        self._pending.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _recording_next(self) -> bool:
+        return self._count % self.every == 0
+
+    # ------------------------------------------------------------------ forward
+    def _forward(self, op, args, attrs, res) -> None:
+        if not self._recording_next():
+            return
+        r = res[0] if res.__class__ is tuple else res
+        node = getattr(r, "grad_fn", None)
+        if node is None or node in self._pending:
+            return
+        name = node.name()
+        ck = (node.scope, name)
+        k = self._counts.get(ck, 0)
+        self._counts[ck] = k + 1
+        self._pending[node] = (f"{node.scope}/{name}#{k}", _out_stats(_arr(r), op.name))
+        if len(self._pending) > 1_000_000:  # forward passes that never ran backward
+            self._pending.clear()
+            self._counts.clear()
+
+    # ------------------------------------------------------------------ backward
+    def before_backward(self, outputs) -> None:
+        run = _Run(outputs, self._recording_next())
+        if run.recording and self._break is not None:
+            run.snap = [(p, None if p.grad is None else p.grad.detach().clone())
+                        for _, p in self._params.values()]
+        self._run = run
+
+    def _on_step(self, step) -> None:
+        run = self._run
+        if run is None:  # a stepper or autograd.grad outside a training step: not ours
+            return
+        node = step.node
+        if node.__class__ is AccumulateGrad:
+            v = node.variable
+            hit = self._params.get(id(v)) if v is not None else None
+            if hit is not None and hit[1] is v:
+                run.touched = True
+            if not run.recording:
+                return
+            name = hit[0] if hit is not None else None
+            key = name if name is not None else f"leaf#{node.seq}"
+            stats = {}
+        else:
+            if not run.recording:
+                return
+            name = None
+            got = self._pending.get(node)
+            if got is None:
+                ck = (node.scope, node.name())
+                k = self._counts.get(ck, 0)
+                self._counts[ck] = k + 1
+                got = (f"{node.scope}/{node.name()}#{k}", {})
+            key = got[0]
+            stats = dict(got[1])
+        gouts = step.grad_outputs
+        g = gouts[0] if gouts else None
+        if g is not None:
+            stats.update(_grad_stats(_arr(g)))
+        rec = self._node_record(node, key, stats, name)
+        run.nodes[node] = rec
+        run.order.append(node)
+        self._edges(run, node)
+        if self._break is not None:
+            self._check(run, node, rec)
+
+    @staticmethod
+    def _edges(run, node) -> None:
+        slot = 0
+        for e in node.next:  # the edges (next_functions, without the (None, 0) padding)
+            if e is not None:
+                run.edges.append((e[0], slot, e[1], node))
+            slot += 1
+
+    def _node_record(self, node, key, stats, name) -> dict:
+        meta = node.output_meta()
+        shape, dtype = (list(meta[0][0]), _dtype_name(meta[0][1])) if meta else ([], "")
+        src = self._sources.get(key, False)
+        if src is False:  # a key is one line of the program: resolve it once
+            src = self._sources[key] = node.source
+        return {"key": key, "seq": node.seq, "op": node.name(), "scope": node.scope,
+                "source": src, "param": name, "shape": shape, "dtype": dtype,
+                "label": getattr(getattr(node, "op", None), "name", None) or
+                (name or node.name()), "stats": stats}
+
+    def _check(self, run, node, rec) -> None:
+        st = NodeSummary(rec["key"], rec["op"], rec["scope"], rec["source"], self._count,
+                         rec["param"], rec["shape"], rec["dtype"], rec["stats"])
+        cond = self._break
+        reason = None
+        if cond == "nonfinite":
+            if st.nonfinite:
+                reason = (f"{int(st.nonfinite)} NaN/Inf (gradient nan={st.grad_nan:g} "
+                          f"inf={st.grad_inf:g}, output nan={st.out_nan:g} inf={st.out_inf:g})")
+        elif cond == "exploding":
+            hist = self._medians.get(st.key)
+            if hist is not None and len(hist) >= _WARMUP and st.grad_norm > 0:
+                med = float(np.median(hist))
+                if st.grad_norm > _EXPLODE * med:
+                    reason = (f"gradient norm {st.grad_norm:.4g} is {st.grad_norm / med:.3g} "
+                              f"times its running median {med:.4g}")
+        elif cond(st):
+            reason = f"break_when({cond.__name__ if hasattr(cond, '__name__') else cond}) " \
+                     "returned True"
+        if reason is None:
+            return
+        if run.snap is not None:  # the stepper replays this backward from its start
+            for p, g in run.snap:
+                p.grad = g
+        run.touched = run.broke = True  # the step counts, with what it got to
+        hit = BreakpointHit(self._count, st, reason, run.outputs, node)
+        if self.on_break is not None:
+            self.on_break(hit)
+        raise hit
+
+    def after_backward(self, outputs) -> None:
+        run, self._run = self._run, None
+        pending, self._pending = self._pending, {}
+        self._counts = {}
+        if run is None or not run.touched:
+            return
+        step = self._count
+        self._count += 1
+        if not run.recording:
+            return
+        nodes = run.nodes
+        if run.broke:  # backward stopped early: keep the forward statistics of the rest
+            for node, (key, stats) in pending.items():
+                if node not in nodes:
+                    nodes[node] = self._node_record(node, key, dict(stats), None)
+                    self._edges(run, node)
+        keyed = {}
+        medians = self._medians if self._break == "exploding" else None
+        for node in sorted(nodes, key=lambda n: n.seq):
+            rec = nodes[node]
+            keyed[rec["key"]] = rec
+            if medians is not None:
+                gn = rec["stats"].get("grad_norm")
+                if gn is not None and math.isfinite(gn):
+                    medians.setdefault(rec["key"], deque(maxlen=50)).append(gn)
+        edges = [(nodes[c]["key"], nodes[p]["key"], slot, nr) for c, slot, nr, p in run.edges
+                 if c in nodes and p in nodes]
+        loss = None
+        outs = run.outputs
+        if len(outs) == 1 and isinstance(outs[0], Tensor) and outs[0].numel() == 1:
+            loss = float(B.to_numpy(_arr(outs[0])).reshape(()))
+        self._records.append({"step": step, "nodes": keyed, "edges": edges, "loss": loss})
+
+    # ------------------------------------------------------------------ optimizer
+    def _pre_step(self, opt, args, kwargs) -> None:
+        if not self._records or self._records[-1]["step"] != self._count - 1:
+            self._before = None
+            return
+        bufs = self._bufs
+        before = []
+        for name, p in self._params.values():
+            w = _arr(p)
+            stride = -(-w.size // _RATIO_SAMPLE)
+            src = w.reshape(-1)[::stride] if stride > 1 else w.reshape(-1)
+            b = bufs.get(name)
+            if b is None or b.shape != src.shape or b.dtype != src.dtype or \
+                    b.__class__ is not src.__class__:
+                b = bufs[name] = src.copy()  # reused every step: no allocation on the hot path
+            else:
+                B.xp_of(w).copyto(b, src)
+            before.append((name, p, b, stride))
+        self._before = before
+
+    def _post_step(self, opt, args, kwargs) -> None:
+        before, self._before = self._before, None
+        if before is None:
+            return
+        nodes = self._records[-1]["nodes"]
+        for name, p, b, stride in before:
+            rec = nodes.get(name)
+            if rec is None:
+                continue
+            xp = B.xp_of(b)
+            den = math.sqrt(float(xp.vdot(b, b)))
+            w = _arr(p).reshape(-1)
+            xp.subtract(w[::stride] if stride > 1 else w, b, out=b)  # b becomes the update
+            num = math.sqrt(float(xp.vdot(b, b)))
+            rec["stats"]["weight_norm"] = den
+            rec["stats"]["update_ratio"] = num / den if den > 0 else math.inf
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def steps(self) -> list:
+        """The training step numbers kept, oldest first."""
+        return [r["step"] for r in self._records]
+
+    def keys(self) -> list:
+        """Every node key and parameter name seen in the kept steps (forward order)."""
+        seen: dict = {}
+        for r in self._records:
+            for k in r["nodes"]:
+                seen.setdefault(k, None)
+        return list(seen)
+
+    def history(self, name: str, stat: str = "grad_norm") -> np.ndarray:
+        """One statistic of one parameter or node over the kept steps (NaN where missing).
+
+        ``name`` is a parameter name (``"2.weight"``), a node key (see :meth:`keys`) or
+        ``"loss"`` (the value of a scalar output, any ``stat``). ``stat`` is one of
+        ``NODE_STATS`` for nodes, ``PARAM_STATS`` for parameters.
+        """
+        if name == "loss":
+            return np.array([np.nan if r["loss"] is None else r["loss"]
+                             for r in self._records], dtype=np.float64)
+        if not any(name in r["nodes"] for r in self._records):
+            keys = self.keys()
+            raise KeyError(f"Recorder.history: no parameter or node '{name}' in the kept steps "
+                           f"(known: {', '.join(keys[:20])}{' ...' if len(keys) > 20 else ''})")
+        allowed = set(NODE_STATS) | set(PARAM_STATS)
+        if stat not in allowed:
+            raise KeyError(f"Recorder.history: unknown statistic '{stat}'; use one of "
+                           f"{', '.join(sorted(allowed))}")
+        out = np.full(len(self._records), np.nan)
+        for i, r in enumerate(self._records):
+            rec = r["nodes"].get(name)
+            if rec is None:
+                continue
+            s = rec["stats"]
+            if stat == "nonfinite":
+                out[i] = sum(s.get(k, 0) for k in ("grad_nan", "grad_inf", "out_nan",
+                                                   "out_inf"))
+            elif stat in s:
+                out[i] = s[stat]
+        return out
+
+    def summary(self, step: int, key: str) -> NodeSummary:
+        """The :class:`NodeSummary` of node/parameter ``key`` at training ``step``."""
+        rec = self._record(step)["nodes"].get(key)
+        if rec is None:
+            raise KeyError(f"Recorder.summary: no node '{key}' at step {step}")
+        return NodeSummary(rec["key"], rec["op"], rec["scope"], rec["source"], step,
+                           rec["param"], rec["shape"], rec["dtype"], rec["stats"])
+
+    def _record(self, step: int) -> dict:
+        for r in self._records:
+            if r["step"] == step:
+                return r
+        raise KeyError(f"Recorder: step {step} is not kept (kept: "
+                       f"{self.steps[0] if self._records else '-'}.."
+                       f"{self.steps[-1] if self._records else '-'}, every {self.every})")
+
+    def at(self, step: int) -> dict:
+        """That step's graph with its statistics, as a graph document (``graph_json`` schema).
+
+        Nodes carry ``state: "done"``, ``grad.in`` as reduced summaries (``norm``, ``absmax``,
+        ``nan``, ``inf``; the other Summary fields null/empty) and a ``record`` object with
+        every statistic (``docs/graph-schema.md``, "Recorder documents").
+        """
+        r = self._record(step)
+        types = _scope_types(self.model)
+        nodes = []
+        for key, rec in r["nodes"].items():
+            s = rec["stats"]
+            src = rec["source"]
+            gsum = None
+            if "grad_norm" in s:
+                gsum = {"shape": rec["shape"], "dtype": rec["dtype"], "device": "",
+                        "count": int(np.prod(rec["shape"])) if rec["shape"] else 1,
+                        "mean": None, "std": None, "min": None, "max": None,
+                        "norm": s["grad_norm"], "absmax": s["grad_max"], "nan": s["grad_nan"],
+                        "inf": s["grad_inf"], "zeros": None,
+                        "hist": {"edges": [], "counts": []}, "preview": [], "heat": None}
+            scope = rec["scope"]
+            if rec["param"] and "." in rec["param"]:
+                scope = rec["param"].rsplit(".", 1)[0]
+            stats = {k: (v if not isinstance(v, float) or math.isfinite(v) else None)
+                     for k, v in s.items()}
+            nodes.append({
+                "id": f"n{rec['seq']}", "seq": rec["seq"], "op": rec["op"],
+                "kind": "leaf" if rec["param"] or key.startswith("leaf#") else "op",
+                "label": rec["label"], "scope": scope, "key": key,
+                "source": None if src is None else {"file": src[0], "line": int(src[1]),
+                                                    "text": _line(src)},
+                "inputs": [], "outputs": [{"shape": rec["shape"], "dtype": rec["dtype"]}],
+                "saved": [], "param": rec["param"], "state": "done",
+                "grad": None if gsum is None else {"in": [gsum], "out": []},
+                "time_us": None, "record": stats})
+        nodes.sort(key=lambda n: n["seq"])
+        if nodes:
+            nodes[-1]["kind"] = "output" if nodes[-1]["kind"] == "op" else nodes[-1]["kind"]
+        ids = {n["key"]: n["id"] for n in nodes}
+        edges = sorted(({"src": ids[c], "dst": ids[p], "slot": slot, "src_out": nr}
+                        for c, p, slot, nr in r["edges"]),
+                       key=lambda e: (int(e["dst"][1:]), e["slot"]))
+        return {"schema": "dyntorch.graph", "version": 1,
+                "graph_id": f"rec{id(self) % 100000}-s{step}", "rev": 0,
+                "nodes": nodes, "edges": edges, "scopes": _scopes(nodes, types),
+                "status": {"step": step, "total": len(nodes), "current": None, "done": True,
+                           "text": f"training step {step}: {len(nodes)} nodes"
+                                   + (f", loss {r['loss']:.4g}" if r["loss"] is not None
+                                      else "")},
+                "recorder": {"steps": self.steps, "step": step}}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __repr__(self) -> str:
+        s = self.steps
+        span = f"steps {s[0]}..{s[-1]}" if s else "no steps yet"
+        return f"<Recorder {len(s)} kept ({span}), keep={self.keep}, every={self.every}>"
+
+
+def _line(src) -> str:
+    import linecache
+
+    return linecache.getline(src[0], src[1]).strip()
+
+
+def _scope_types(model) -> dict:
+    return {name: type(m).__name__ for name, m in model.named_modules() if name}
+
+
+def _scopes(nodes: list, types: dict) -> list:
+    count: dict = {}
+    for n in nodes:
+        s = n["scope"]
+        parts = s.split(".") if s else []
+        for k in range(1, len(parts) + 1):
+            name = ".".join(parts[:k])
+            count[name] = count.get(name, 0) + 1
+    return [{"name": name, "parent": name.rsplit(".", 1)[0] if "." in name else None,
+             "type": types.get(name), "nodes": c, "repeat_of": None}
+            for name, c in count.items()]

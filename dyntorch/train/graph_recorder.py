@@ -1,0 +1,58 @@
+"""``GraphRecorder``: a Trainer callback that records every training step's graph statistics."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..debug.recorder import NodeSummary, Recorder
+from .callbacks import Callback
+
+__all__ = ["GraphRecorder"]
+
+
+class GraphRecorder(Callback):
+    """Run a :class:`dyntorch.debug.Recorder` on the trained module during ``fit``.
+
+    The recorder starts at ``on_fit_start`` (watching the first optimizer for
+    update-to-weight ratios) and stops listening at ``on_fit_end`` (or when ``fit`` leaves
+    with an error); what it kept stays readable through :attr:`recorder`. A ``break_when``
+    that fires raises :class:`dyntorch.debug.BreakpointHit` out of ``trainer.fit`` with a
+    stepper over that step's graph.
+
+    Parameters
+    ----------
+    keep, every, break_when
+        As for :class:`~dyntorch.debug.Recorder`.
+
+    Examples
+    --------
+    >>> cb = GraphRecorder(keep=100, break_when="nonfinite")
+    >>> Trainer(max_epochs=3, callbacks=[cb]).fit(module, loader)
+    >>> cb.recorder.history("net.0.weight", "grad_norm")
+    """
+
+    def __init__(self, keep: int = 200, every: int = 1,
+                 break_when: Callable[[NodeSummary], bool] | str | None = None) -> None:
+        self.keep, self.every, self.break_when = keep, every, break_when
+        self.recorder: Recorder | None = None
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+        opts = getattr(trainer, "optimizers", None) or []
+        self.recorder = Recorder(pl_module, keep=self.keep, every=self.every,
+                                 break_when=self.break_when,
+                                 optimizer=opts[0] if opts else None)
+        # fit() leaves with the BreakpointHit and calls no callback: stop listening first
+        self.recorder.on_break = lambda hit: self.recorder.close()
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
