@@ -55,9 +55,10 @@ class Parameter(Tensor):
         if id(self) in memo:
             return memo[id(self)]
         t = Parameter(Tensor.__deepcopy__(self.detach(), {}), self._rg)
-        if self._grad is not None:
-            t._grad = self._grad.__deepcopy__(memo)
-        extra = getattr(self, "__dict__", None)
+        # as torch's Parameter: the copy starts with no gradient, and its private slots (the
+        # AccumulateGrad behind ``_acc`` among them) are not copied, since they belong to this
+        # parameter's graph and would send the copy's gradients to the original
+        extra = {k: v for k, v in getattr(self, "__dict__", {}).items() if not k.startswith("_")}
         if extra:
             import copy
 
