@@ -15,6 +15,7 @@ Example
 from __future__ import annotations
 
 import inspect
+import os
 import warnings
 
 from .. import _backend as B
@@ -398,11 +399,17 @@ def load(path, map_location=None) -> TracedModule:
         version this dyntorch does not read.
     """
     g, meta = load_graph(path)
-    tm = TracedModule(g, meta.get("name", "TracedModule"), meta)
+    name = meta.get("name", "TracedModule")
+    tm = TracedModule(g, name if isinstance(name, str) else "TracedModule", meta)
     try:
         _ = tm.plan  # resolve every op now: a missing op fails at load, not at first call
     except UnknownOpError as e:
         raise LoadError(f"jit.load(): {e}") from None
+    except Exception as e:  # anything else in building the plan is a damaged graph
+        where = os.fspath(path) if isinstance(path, (str, os.PathLike)) else "<file object>"
+        raise LoadError(f"jit.load(): '{where}' holds a graph that cannot be prepared "
+                        f"({type(e).__name__}: {e}); the file is damaged. Save the model "
+                        "again.") from None
     if map_location is not None:
         tm = tm.to(map_location)
     return tm

@@ -25,7 +25,7 @@ import pickle
 import warnings
 from typing import Any, BinaryIO
 
-from ._archive import Archive, LoadError, file_name, open_archive, read_npy
+from ._archive import Archive, LoadError, check_shape, file_name, open_archive, read_npy
 from ._atomic import atomic_write
 from ._legacy import MARKER, load_legacy
 from ._safe_globals import (
@@ -40,7 +40,7 @@ from ._torch_write import write_archive
 
 __all__ = ["save", "load", "LoadError", "atomic_write", "safe_globals", "add_safe_globals",
            "get_safe_globals", "clear_safe_globals", "open_archive", "read_npy", "Archive",
-           "DEFAULT_PROTOCOL"]
+           "check_shape", "file_name", "DEFAULT_PROTOCOL"]
 
 DEFAULT_PROTOCOL = 2
 
