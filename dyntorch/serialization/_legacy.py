@@ -48,7 +48,7 @@ def load_legacy(ar: Archive, map_location, weights_only: bool):
         if t is None:
             if not isinstance(dev, str):
                 raise err(f"names a device {dev!r}")
-            t = place(array(i), dev, map_location, who)
+            t = place(array(i), dev, map_location, who, name)
             if param:
                 t = parameter(t, bool(rg))
             elif rg and t._data.dtype.kind == "f":

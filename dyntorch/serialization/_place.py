@@ -16,7 +16,8 @@ def _target(saved: str, map_location) -> B.device:
     return B.to_device(map_location)
 
 
-def place(arr: np.ndarray, saved: str, map_location, who: str = "dyntorch.load") -> Tensor:
+def place(arr: np.ndarray, saved: str, map_location, who: str = "dyntorch.load",
+          name: str = "?") -> Tensor:
     """A tensor holding ``arr`` where ``map_location`` says (saved location ``saved``)."""
     if callable(map_location) and not isinstance(map_location, (str, B.device, dict)):
         t = _make(arr)
@@ -25,11 +26,11 @@ def place(arr: np.ndarray, saved: str, map_location, who: str = "dyntorch.load")
     try:
         dev = _target(saved, map_location)
     except (TypeError, ValueError, RuntimeError) as e:
-        raise LoadError(f"{who}: a tensor was saved on {saved!r}, which is not a device this "
-                        f"dyntorch knows ({e}); pass map_location='cpu'.") from None
+        raise LoadError(f"{who}: '{name}': a tensor was saved on {saved!r}, which is not a "
+                        f"device this dyntorch knows ({e}); pass map_location='cpu'.") from None
     if dev.type == "cuda" and not B.cuda_available():
         raise LoadError(
-            f"{who}: a tensor was saved on '{saved}', but CUDA is not available here. "
+            f"{who}: '{name}': a tensor was saved on '{saved}', but CUDA is not available here. "
             "Pass map_location='cpu' to load it on the CPU.")
     return _make(B.move(arr, dev) if dev.type != "cpu" else arr)
 

@@ -139,7 +139,7 @@ def load_torch(ar: Archive, prefix: str, map_location, weights_only: bool):
                 if budget[0] < 0:
                     raise err(f"expands tensors to more than {EXPAND_BUDGET} bytes")
                 arr = arr.copy()
-        t = place(arr, storage.location, map_location, who)
+        t = place(arr, storage.location, map_location, who, name)
         if requires_grad is True and t._data.dtype.kind == "f":
             t._rg = True
         return t
