@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 import zipfile
 
 import numpy as np
@@ -124,12 +125,14 @@ def read_npy(raw: bytes, what: str, err) -> np.ndarray:
     buf = io.BytesIO(raw)
     try:
         version = np.lib.format.read_magic(buf)
-        if version == (1, 0):
-            shape, fortran, dt = np.lib.format.read_array_header_1_0(buf)
-        elif version == (2, 0):
-            shape, fortran, dt = np.lib.format.read_array_header_2_0(buf)
-        else:
-            raise ValueError(f"unsupported .npy version {version}")
+        with warnings.catch_warnings():  # (numpy warns of Python 2 headers; damage is ours)
+            warnings.simplefilter("ignore")
+            if version == (1, 0):
+                shape, fortran, dt = np.lib.format.read_array_header_1_0(buf)
+            elif version == (2, 0):
+                shape, fortran, dt = np.lib.format.read_array_header_2_0(buf)
+            else:
+                raise ValueError(f"unsupported .npy version {version}")
     except (ValueError, SyntaxError, TypeError, KeyError, UnicodeDecodeError, EOFError,
             OverflowError, MemoryError, RecursionError) as e:
         raise err(f"{what} has a damaged array header ({type(e).__name__}: {e})") from None
