@@ -134,3 +134,16 @@ def test_code_in_a_file_never_runs_under_weights_only(tmp_path):
     with pytest.raises(LoadError, match="builtins.open|io.open"):
         dyntorch.load(io.BytesIO(buf.getvalue()))
     assert not marker.exists()
+
+
+def test_get_unsafe_globals_in_checkpoint_matches_torch():
+    ours, theirs = _files()
+    want = torch.serialization.get_unsafe_globals_in_checkpoint(io.BytesIO(theirs))
+    assert want == [f"{Config.__module__}.Config"]
+    assert S.get_unsafe_globals_in_checkpoint(io.BytesIO(ours)) == want
+    assert S.get_unsafe_globals_in_checkpoint(io.BytesIO(theirs)) == want
+    with S.safe_globals([Config]):
+        assert S.get_unsafe_globals_in_checkpoint(io.BytesIO(ours)) == []
+    buf = io.BytesIO()
+    dyntorch.save({"w": dyntorch.ones(2), "n": [1, (2.0, "x")]}, buf)
+    assert S.get_unsafe_globals_in_checkpoint(io.BytesIO(buf.getvalue())) == []

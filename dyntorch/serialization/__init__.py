@@ -35,12 +35,12 @@ from ._safe_globals import (
     resolve_weights_only,
     safe_globals,
 )
-from ._torch_read import load_torch
+from ._torch_read import allowed_by_default, load_torch
 from ._torch_write import write_archive
 
 __all__ = ["save", "load", "LoadError", "atomic_write", "safe_globals", "add_safe_globals",
            "get_safe_globals", "clear_safe_globals", "open_archive", "read_npy", "Archive",
-           "check_shape", "file_name", "DEFAULT_PROTOCOL"]
+           "check_shape", "file_name", "get_unsafe_globals_in_checkpoint", "DEFAULT_PROTOCOL"]
 
 DEFAULT_PROTOCOL = 2
 
@@ -173,6 +173,56 @@ def _load_file(fh, name: str, who: str, map_location, weights_only: bool):
     raise LoadError(f"{who}: '{name}' is a zip archive but not a checkpoint (no "
                     f"<name>/data.pkl or dyntorch/format inside; it holds "
                     f"{names[:5]}{'...' if len(names) > 5 else ''})")
+
+
+def get_unsafe_globals_in_checkpoint(f: str | os.PathLike | BinaryIO) -> list[str]:
+    """The ``module.name`` globals in a checkpoint that a ``weights_only`` load would refuse
+    (not rebuilt by default, not in the safe globals), read without unpickling anything.
+
+    Parameters
+    ----------
+    f : str, PathLike or binary file
+        The checkpoint.
+    """
+    import pickletools
+
+    from ._safe_globals import lookup
+
+    who, name = "get_unsafe_globals_in_checkpoint", file_name(f)
+    own = isinstance(f, (str, os.PathLike))
+    fh = open(f, "rb") if own else f
+    try:
+        ar = open_archive(fh, name, who)
+        with ar.z:
+            pkl = sorted(n for n in ar.names() if n.endswith("/data.pkl") and n.count("/") == 1)
+            if MARKER in ar.infos:
+                pkl = ["dyntorch/data.pkl"] if "dyntorch/data.pkl" in ar.infos else []
+            if not pkl:
+                return []
+            data = ar.read(pkl[0])
+    finally:
+        if own:
+            fh.close()
+    found: list[str] = []
+    strings: list[str] = []
+    try:
+        for op, arg, _ in pickletools.genops(io.BytesIO(data)):
+            if op.name == "GLOBAL":
+                mod, _, qual = arg.partition(" ")
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                mod, qual = strings[-2], strings[-1]
+            else:
+                if isinstance(arg, str):
+                    strings.append(arg)
+                continue
+            full = f"{mod}.{qual}"
+            if not allowed_by_default(mod, qual) and lookup(mod, qual) is None and \
+                    full not in found:
+                found.append(full)
+    except Exception as e:  # noqa: BLE001 - any parse failure is damage
+        raise LoadError(f"{who}: '{name}' has a damaged pickle ({type(e).__name__}: {e})") \
+            from None
+    return found
 
 
 _LEGACY_MAGIC = b"\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"

@@ -34,6 +34,22 @@ TORCH_DTYPES = {"float32": np.float32, "float": np.float32, "float64": np.float6
 EXPAND_BUDGET = 1 << 26
 
 
+# the torch names a weights-only load rebuilds (besides the storage and dtype names above)
+TORCH_NAMES = {("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor"),
+               ("torch._utils", "_rebuild_parameter"),
+               ("torch._utils", "_rebuild_parameter_with_state"),
+               ("torch._tensor", "_rebuild_from_type_v2"), ("torch.nn.parameter", "Parameter"),
+               ("torch", "Tensor"), ("torch", "Size"), ("torch", "device")}
+
+
+def allowed_by_default(module: str, qualname: str) -> bool:
+    """Whether a weights-only load rebuilds ``module.qualname`` without safe globals."""
+    from ._unpickle import BASE_GLOBALS
+
+    return ((module, qualname) in TORCH_NAMES or (module, qualname) in BASE_GLOBALS or
+            (module == "torch" and (qualname in STORAGE_DTYPES or qualname in TORCH_DTYPES)))
+
+
 class _StorageType:
     """Stands for ``torch.FloatStorage`` & co. while unpickling: just a dtype."""
 
@@ -170,7 +186,7 @@ def load_torch(ar: Archive, prefix: str, map_location, weights_only: bool):
         except (TypeError, ValueError, RuntimeError) as e:
             raise err(f"names a device {a!r} that is not valid ({e})") from None
 
-    table = {
+    table = {  # (keys: TORCH_NAMES)
         ("torch._utils", "_rebuild_tensor_v2"): rebuild_tensor,
         ("torch._utils", "_rebuild_tensor"): rebuild_tensor,
         ("torch._utils", "_rebuild_parameter"): rebuild_parameter,
@@ -203,4 +219,4 @@ def load_torch(ar: Archive, prefix: str, map_location, weights_only: bool):
     return Unpickler(io.BytesIO(data)).load()
 
 
-__all__ = ["load_torch"]
+__all__ = ["load_torch", "allowed_by_default"]
