@@ -147,3 +147,18 @@ def test_get_unsafe_globals_in_checkpoint_matches_torch():
     buf = io.BytesIO()
     dyntorch.save({"w": dyntorch.ones(2), "n": [1, (2.0, "x")]}, buf)
     assert S.get_unsafe_globals_in_checkpoint(io.BytesIO(buf.getvalue())) == []
+
+
+def test_reachable_as_torch_serialization():
+    import importlib
+    import subprocess
+    import sys
+
+    code = ("import dyntorch as torch; s = torch.serialization; "
+            "print(s.safe_globals.__name__, s.add_safe_globals.__name__, "
+            "s.get_safe_globals.__name__, torch.save is s.save)")
+    root = importlib.util.find_spec("dyntorch").submodule_search_locations[0]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=root.rsplit("/", 1)[0], timeout=60)
+    assert out.stdout.split() == ["safe_globals", "add_safe_globals", "get_safe_globals",
+                                  "True"], out.stderr
