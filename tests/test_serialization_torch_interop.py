@@ -165,3 +165,25 @@ def test_round_trip_torch_to_dyntorch_to_torch(tmp_path):
     for i, st in ck["opt"]["state"].items():
         torch.testing.assert_close(back["opt"]["state"][i]["momentum_buffer"],
                                    st["momentum_buffer"], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_other_pickle_protocols_and_torch_mmap(tmp_path, protocol):
+    x = dyntorch.arange(12.0).reshape(3, 4)
+    p = tmp_path / "ours.pt"
+    dyntorch.save({"x": x, "t": x.t(), "n": [1, "a"]}, p, pickle_protocol=protocol)
+    # torch's weights-only unpickler reads protocol 2 only (not the FRAME opcode of 4 and 5,
+    # in its own files either): above 2, torch needs weights_only=False for ours and its own
+    wo = protocol == 2
+    back = torch.load(p, mmap=True, weights_only=wo)  # storages are aligned for mmap
+    torch.testing.assert_close(back["t"], torch.arange(12.0).reshape(3, 4).t())
+    assert back["n"] == [1, "a"]
+    q = tmp_path / "theirs.pt"
+    torch.save({"x": torch.arange(6).reshape(2, 3), "n": (1.5, None)}, q,
+               pickle_protocol=protocol)
+    if not wo:
+        with pytest.raises(Exception, match="Unsupported operand"):
+            torch.load(q, weights_only=True)
+    out = dyntorch.load(q)  # dyntorch's data-only unpickler reads every protocol
+    assert out["x"].tolist() == [[0, 1, 2], [3, 4, 5]] and out["n"] == (1.5, None)
+    assert dyntorch.load(p)["t"].tolist() == x.t().tolist()
