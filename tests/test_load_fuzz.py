@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import pickle
 import pickletools
 import random
 import struct
@@ -324,4 +323,16 @@ def test_lying_storage_count_and_shape_are_refused_before_allocating(tmp_path):
     r.write_bytes(_rezip([("archive/data.pkl", evil), ("archive/version", b"3\n")]))
     with pytest.raises(LoadError, match=r"str\.pt.*damaged pickle"):
         dyntorch.load(r)
-    assert pickle.HIGHEST_PROTOCOL >= 2
+    # a memo index that would make the unpickler grow its table to 2**31 slots
+    memo = b"\x80\x02N" + b"r" + struct.pack("<I", 2**31) + b"."
+    # numpy.ndarray instantiated directly with a lying shape (NEWOBJ)
+    newobj = (b"\x80\x02cnumpy\nndarray\n" + b"J" + struct.pack("<i", 2**30) +
+              b"\x85\x85\x81.")
+    # torch.Tensor called with a size
+    call = b"\x80\x02ctorch\nTensor\n" + b"J" + struct.pack("<i", 2**30) + b"\x85R."
+    for tag, pkl, why in [("memo", memo, "memo index"), ("newobj", newobj, "NEWOBJ"),
+                          ("call", call, "not callable")]:
+        f = tmp_path / f"{tag}.pt"
+        f.write_bytes(_rezip([("archive/data.pkl", pkl), ("archive/version", b"3\n")]))
+        with pytest.raises(LoadError, match=rf"{tag}\.pt.*{why}"):
+            dyntorch.load(f)

@@ -16,7 +16,7 @@ from .. import _backend as B
 from .._tensor import Tensor
 from ._archive import Archive, LoadError, check_shape, numel
 from ._place import parameter, place
-from ._unpickle import find_global, prescan, refusal
+from ._unpickle import Marker, find_global, prescan, refusal
 
 STORAGE_DTYPES = {
     "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
@@ -67,8 +67,10 @@ class _Storage:
         self.array, self.location, self.stype = array, location, stype
 
 
-class _ParamMarker:
-    """Stands for ``torch.nn.Parameter`` as the type argument of ``_rebuild_from_type_v2``."""
+# ``torch.nn.Parameter`` and ``torch.Tensor`` as the type argument of _rebuild_from_type_v2:
+# markers, so that a pickle cannot call or instantiate them (Tensor(n) would allocate n)
+_PARAM = Marker("torch.nn.parameter.Parameter")
+_TENSOR = Marker("torch.Tensor")
 
 
 def _bf16_to_f32(raw: np.ndarray) -> np.ndarray:
@@ -169,9 +171,9 @@ def load_torch(ar: Archive, prefix: str, map_location, weights_only: bool):
         if func not in (rebuild_tensor, rebuild_parameter) or not isinstance(args, tuple):
             raise err(f"rebuilds a tensor with {func!r}")
         out = func(*args)
-        if new_type is _ParamMarker:
+        if new_type is _PARAM:
             out = parameter(out, True)
-        elif new_type is not Tensor:
+        elif new_type is not _TENSOR:
             raise err(f"rebuilds a tensor as {new_type!r}")
         return out
 
@@ -192,8 +194,8 @@ def load_torch(ar: Archive, prefix: str, map_location, weights_only: bool):
         ("torch._utils", "_rebuild_parameter"): rebuild_parameter,
         ("torch._utils", "_rebuild_parameter_with_state"): rebuild_parameter,
         ("torch._tensor", "_rebuild_from_type_v2"): rebuild_from_type_v2,
-        ("torch.nn.parameter", "Parameter"): _ParamMarker,
-        ("torch", "Tensor"): Tensor,
+        ("torch.nn.parameter", "Parameter"): _PARAM,
+        ("torch", "Tensor"): _TENSOR,
         ("torch", "Size"): torch_size,
         ("torch", "device"): torch_device,
     }

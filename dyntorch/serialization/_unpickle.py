@@ -36,8 +36,14 @@ def prescan(data: bytes, err) -> None:
     the tensor data lives in other records).
     """
     try:
-        for _ in pickletools.genops(io.BytesIO(data)):
-            pass
+        puts = 0
+        for op, arg, _ in pickletools.genops(io.BytesIO(data)):
+            # the unpickler grows its memo table to the largest index it is told to fill
+            # (and clears every new slot): a damaged index could ask for gigabytes
+            if op.name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
+                if op.name != "MEMOIZE" and int(arg) > puts + 16:
+                    raise ValueError(f"memo index {arg} where at most {puts} were filled")
+                puts += 1
     except Exception as e:  # any parse failure is damage: name it
         raise err(f"has a damaged pickle ({type(e).__name__}: {e})") from None
 
@@ -49,15 +55,30 @@ def _np_dtype(*args):
     return np.dtype(*args[:1])
 
 
+class Marker:
+    """Stands for a class a file names only as an argument (``numpy.ndarray`` for
+    ``_reconstruct``): an instance, not a class, so the pickle cannot call or instantiate it
+    (``np.ndarray(shape)`` would allocate whatever shape the file says)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+NDARRAY = Marker("numpy.ndarray")
+
+
 def _np_reconstruct(cls, shape, typecode):
     # numpy pickles an array as _reconstruct(ndarray, (0,), b'b') followed by its state; a
     # damaged shape here would be allocated at once, so it must be the tiny placeholder
-    if cls is not np.ndarray:
+    if cls is not NDARRAY:
         raise pickle.UnpicklingError(f"numpy _reconstruct of {cls!r}")
     shape = check_shape(shape, "a numpy array", pickle.UnpicklingError)
     if numel(shape) > 16:
         raise pickle.UnpicklingError(f"numpy _reconstruct asks for shape {shape}")
-    return np.ndarray.__new__(cls, shape, typecode)
+    return np.ndarray.__new__(np.ndarray, shape, typecode)
 
 
 def _np_scalar(dtype, data=None):
@@ -103,7 +124,7 @@ for _m in _NUMPY_MODULES:
     BASE_GLOBALS[(_m, "_reconstruct")] = _np_reconstruct
     BASE_GLOBALS[(_m, "scalar")] = _np_scalar
 BASE_GLOBALS[("numpy", "dtype")] = _np_dtype
-BASE_GLOBALS[("numpy", "ndarray")] = np.ndarray
+BASE_GLOBALS[("numpy", "ndarray")] = NDARRAY
 # dyntorch's own dtypes pickle as _dtype_by_name('float32')
 BASE_GLOBALS[("dyntorch._backend", "_dtype_by_name")] = _checked(B.to_dtype, str)
 
