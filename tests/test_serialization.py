@@ -59,10 +59,19 @@ def test_round_trip_nested(tmp_path):
     back = dyntorch.load(path)
     _eq(obj, back)
     assert back["model"]._metadata == {"": {"version": 1}}
-    # the payload is data, not pickle
+    # torch's layout, and the pickle names only globals that build data
+    import pickletools
     with zipfile.ZipFile(path) as z:
-        assert "dyntorch/data.json" in z.namelist()
-        assert not any(n.endswith(".pkl") for n in z.namelist())
+        assert {"archive/data.pkl", "archive/version", "archive/byteorder"} <= set(z.namelist())
+        ops = list(pickletools.genops(z.read("archive/data.pkl")))
+    names = {a.replace(" ", ".") for op, a, _ in ops if op.name == "GLOBAL"}
+    assert names <= {"torch._utils._rebuild_tensor_v2", "collections.OrderedDict",
+                     "torch.DoubleStorage", "torch.FloatStorage", "torch.LongStorage",
+                     "torch.BoolStorage", "torch.ByteStorage", "torch.float16",
+                     "builtins.set", "builtins.slice", "_codecs.encode",
+                     "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
+                     "numpy.ndarray", "numpy.dtype", "numpy.core.multiarray.scalar",
+                     "numpy._core.multiarray.scalar"}, names
 
 
 def test_round_trip_file_object_and_shared_tensor():
@@ -209,13 +218,15 @@ def test_garbage_truncated_and_empty_files(tmp_path):
     tt.write_bytes(raw[:-300])
     with pytest.raises(LoadError, match="torch_trunc.pt"):
         dyntorch.load(tt)
-    # a valid zip whose member data is damaged
+    # a valid zip whose member data is damaged (the zip's CRC catches it)
     bad = bytearray(data)
-    i = bytes(bad).find(b"\x93NUMPY")
-    bad[i:i + 6] = b"XXXXXX"
+    with zipfile.ZipFile(good) as zf:
+        info = zf.getinfo("archive/data/0")
+    i = info.header_offset + 30 + len(info.filename) + len(info.extra) + 100
+    bad[i] ^= 0xFF
     c = tmp_path / "corrupt.pt"
     c.write_bytes(bytes(bad))
-    with pytest.raises(LoadError, match="corrupt.pt"):
+    with pytest.raises(LoadError, match="corrupt.pt.*archive/data/0"):
         dyntorch.load(c)
     z = tmp_path / "other.zip"
     with zipfile.ZipFile(z, "w") as zf:
@@ -249,3 +260,55 @@ def test_pickle_of_module_level_objects_still_refused_by_default(tmp_path):
     dyntorch.save({"f": pickle.dumps}, p)
     with pytest.raises(LoadError):
         dyntorch.load(p)
+
+
+def _legacy_file(path, tree, arrays):
+    """A file in dyntorch's first format (JSON tree + .npy arrays), as earlier versions wrote."""
+    import json
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("dyntorch/format", "dyntorch-checkpoint 1")
+        z.writestr("dyntorch/data.json", json.dumps(tree))
+        for i, a in enumerate(arrays):
+            buf = io.BytesIO()
+            np.save(buf, a, allow_pickle=False)
+            z.writestr(f"dyntorch/data/{i}.npy", buf.getvalue())
+
+
+def test_files_of_the_first_dyntorch_format_still_load(tmp_path):
+    p = tmp_path / "old.pt"
+    w = np.arange(6, dtype=np.float32).reshape(2, 3)
+    _legacy_file(p, {"__odict__": [["w", {"__tensor__": 0, "device": "cpu",
+                                          "requires_grad": True, "parameter": True}],
+                                   ["n", {"__tuple__": [1, 2.5]}]]}, [w])
+    out = dyntorch.load(p)
+    assert isinstance(out, OrderedDict) and out["n"] == (1, 2.5)
+    assert type(out["w"]).__name__ == "Parameter" and out["w"].requires_grad
+    np.testing.assert_array_equal(out["w"].detach().numpy(), w)
+    # a lying .npy header is refused before anything is allocated
+    raw = io.BytesIO()
+    np.save(raw, w)
+    lie = raw.getvalue().replace(b"(2, 3)", b"(2000000000, 3000000)")
+    q = tmp_path / "lie.pt"
+    with zipfile.ZipFile(q, "w") as z:
+        z.writestr("dyntorch/format", "dyntorch-checkpoint 1")
+        z.writestr("dyntorch/data.json", '{"__tensor__": 0}')
+        z.writestr("dyntorch/data/0.npy", lie)
+    with pytest.raises(LoadError, match="lie.pt.*data/0.npy.*says it holds"):
+        dyntorch.load(q)
+
+
+def test_save_refuses_what_it_does_not_implement(tmp_path):
+    with pytest.raises(ValueError, match="legacy"):
+        dyntorch.save({}, tmp_path / "x.pt", _use_new_zipfile_serialization=False)
+    with pytest.raises(TypeError, match="pickle_module"):
+        dyntorch.save({}, tmp_path / "x.pt", pickle_module=json_module())
+    dyntorch.save({"a": 1}, tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="mmap"):
+        dyntorch.load(tmp_path / "x.pt", mmap=True)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        dyntorch.load(tmp_path / "x.pt", errors="strict")
+
+
+def json_module():
+    import json
+    return json

