@@ -31,8 +31,9 @@ def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=
 
 
 def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
-                            ceil_mode=False, return_indices=True):
-    """:func:`max_pool2d` that always returns ``(output, indices)``."""
+                            ceil_mode=False, return_indices=False):
+    """:func:`max_pool2d` that always returns ``(output, indices)`` (as torch's does, whatever
+    ``return_indices`` says)."""
     return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
 
 

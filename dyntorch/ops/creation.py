@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import _backend as B
 from .._tensor import Tensor, _init, _make
+from ._args import var_or_kw
 from ._util import method, shape_arg
 from .elementwise import to_copy, to_device
 
@@ -131,7 +132,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     return tensor(data, dtype=dtype, device=device)
 
 
-def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False) -> Tensor:
+def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=None) -> Tensor:
     t = tensor(obj, dtype=dtype, device=device) if copy else as_tensor(obj, dtype, device)
     if requires_grad:
         t.requires_grad_()
@@ -176,20 +177,41 @@ def _filled(fill, size, dtype, device, requires_grad, default=None):
     return t
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
-    """A tensor of zeros of the given size."""
-    return _filled(0, size, dtype, device, requires_grad)
+def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None,
+          layout=None):
+    """A tensor of zeros of the given size (``zeros(2, 3)`` or ``zeros(size=(2, 3))``)."""
+    size = var_or_kw("zeros", sizes, "size", size)
+    return _into(out, _filled(0, size, dtype, device, requires_grad), "zeros", layout)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
-    """A tensor of ones of the given size."""
-    return _filled(1, size, dtype, device, requires_grad)
+def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None,
+         layout=None):
+    """A tensor of ones of the given size (``ones(2, 3)`` or ``ones(size=(2, 3))``)."""
+    size = var_or_kw("ones", sizes, "size", size)
+    return _into(out, _filled(1, size, dtype, device, requires_grad), "ones", layout)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=None, out=None,
-          layout=None, pin_memory=False):
-    """An uninitialised tensor of the given size."""
-    return _filled(None, size, dtype, device, requires_grad)
+def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False, memory_format=None,
+          out=None, layout=None, pin_memory=False):
+    """An uninitialised tensor of the given size (``empty(2, 3)`` or ``empty(size=...)``)."""
+    size = var_or_kw("empty", sizes, "size", size)
+    return _into(out, _filled(None, size, dtype, device, requires_grad), "empty", layout)
+
+
+def _into(out, t: Tensor, name: str, layout=None) -> Tensor:
+    """``out=`` and ``layout=`` of the creation functions: honoured or refused, never dropped."""
+    if layout is not None and layout != "strided" and str(layout) != "torch.strided":
+        raise NotImplementedError(f"{name}(): layout={layout!r} is not supported; dyntorch "
+                                  "tensors are dense (strided); leave layout out")
+    if out is None:
+        return t
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if tuple(out.shape) != tuple(t.shape):
+        raise RuntimeError(f"{name}(): out= has shape {list(out.shape)} but the result has "
+                           f"shape {list(t.shape)}; dyntorch does not resize out=, so pass "
+                           "a tensor of the result's shape or leave out= out")
+    return out.copy_(t)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -286,8 +308,8 @@ def get_rng_state():
     return B.default_generator.get_state()
 
 
-def set_rng_state(state) -> None:
-    B.default_generator.set_state(state)
+def set_rng_state(new_state) -> None:
+    B.default_generator.set_state(new_state)
 
 
 def _rng(generator, device):
@@ -309,14 +331,18 @@ def _random(kind, size, generator, dtype, device, requires_grad, **kw):
     return t.requires_grad_(True) if requires_grad else t
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None):
-    """Uniform samples on [0, 1)."""
-    return _random("rand", size, generator, dtype, device, requires_grad)
+def rand(*sizes, size=None, generator=None, dtype=None, device=None, requires_grad=False,
+         out=None):
+    """Uniform samples on [0, 1) (``rand(2, 3)`` or ``rand(size=(2, 3))``)."""
+    size = var_or_kw("rand", sizes, "size", size)
+    return _into(out, _random("rand", size, generator, dtype, device, requires_grad), "rand")
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None):
-    """Standard normal samples."""
-    return _random("randn", size, generator, dtype, device, requires_grad)
+def randn(*sizes, size=None, generator=None, dtype=None, device=None, requires_grad=False,
+          out=None):
+    """Standard normal samples (``randn(2, 3)`` or ``randn(size=(2, 3))``)."""
+    size = var_or_kw("randn", sizes, "size", size)
+    return _into(out, _random("randn", size, generator, dtype, device, requires_grad), "randn")
 
 
 def rand_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
@@ -349,10 +375,12 @@ def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=N
     return _make(arr.astype(dt.np, copy=False))
 
 
-def randint_like(input, low=0, high=None, *, dtype=None, device=None):
+def randint_like(input, low=0, high=None, *, generator=None, dtype=None, device=None,
+                 requires_grad=False):
     _need_tensor("randint_like", input)
-    return randint(low, high, input.shape, dtype=dtype or input.dtype,
-                   device=device or input.device)
+    t = randint(low, high, input.shape, generator=generator, dtype=dtype or input.dtype,
+                device=device or input.device)
+    return t.requires_grad_(True) if requires_grad else t
 
 
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
@@ -491,15 +519,15 @@ method("type", _type)
 method("type_as", lambda self, other: to(self, other.dtype))
 method("new_tensor", lambda self, data, dtype=None, device=None, requires_grad=False: tensor(
     data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad))
-method("new_zeros", lambda self, *size, dtype=None, device=None, requires_grad=False: zeros(
-    *size, dtype=dtype or self.dtype, device=device or self.device,
-    requires_grad=requires_grad))
-method("new_ones", lambda self, *size, dtype=None, device=None, requires_grad=False: ones(
-    *size, dtype=dtype or self.dtype, device=device or self.device,
-    requires_grad=requires_grad))
-method("new_empty", lambda self, *size, dtype=None, device=None, requires_grad=False: empty(
-    *size, dtype=dtype or self.dtype, device=device or self.device,
-    requires_grad=requires_grad))
+method("new_zeros", lambda self, *sizes, size=None, dtype=None, device=None,
+       requires_grad=False: zeros(*sizes, size=size, dtype=dtype or self.dtype,
+                                  device=device or self.device, requires_grad=requires_grad))
+method("new_ones", lambda self, *sizes, size=None, dtype=None, device=None,
+       requires_grad=False: ones(*sizes, size=size, dtype=dtype or self.dtype,
+                                 device=device or self.device, requires_grad=requires_grad))
+method("new_empty", lambda self, *sizes, size=None, dtype=None, device=None,
+       requires_grad=False: empty(*sizes, size=size, dtype=dtype or self.dtype,
+                                  device=device or self.device, requires_grad=requires_grad))
 method("new_full", lambda self, size, fill_value, dtype=None, device=None,
        requires_grad=False: full(size, fill_value, dtype=dtype or self.dtype,
                                  device=device or self.device, requires_grad=requires_grad))
