@@ -101,3 +101,195 @@ def test_refused_arguments_say_so():
         dt.tril_indices(3, 3, requires_grad=True)
     with pytest.raises(TypeError, match="exactly one"):
         dt.ones(4).tensor_split(2, sections=2)
+
+
+# ----------------------------------------------------------------------------- accelerator
+def test_accelerator_matches_torch_on_a_cpu_machine():
+    import dyntorch.accelerator as acc
+
+    if dt.cuda.is_available():
+        assert acc.current_accelerator().type == "cuda"
+        assert acc.device_count() == dt.cuda.device_count()
+        return
+    assert acc.is_available() is torch.accelerator.is_available() is False
+    assert acc.current_accelerator() is None and torch.accelerator.current_accelerator() is None
+    assert acc.current_accelerator(check_available=True) is None
+    assert acc.device_count() == 0
+    for call in (acc.current_device_index, acc.synchronize, lambda: acc.set_device_index(0)):
+        with pytest.raises(RuntimeError, match="none is available"):
+            call()
+    # the idiom of pytorch/examples' mnist
+    device = acc.current_accelerator() if acc.is_available() else dt.device("cpu")
+    assert dt.ones(2, device=device).device.type == "cpu"
+
+
+@pytest.mark.cuda
+def test_accelerator_on_cuda():
+    import dyntorch.accelerator as acc
+
+    if not dt.cuda.is_available():
+        pytest.skip("no CUDA device")
+    assert acc.is_available() and acc.current_accelerator() == dt.device("cuda")
+    assert acc.device_count() >= 1 and acc.current_device_index() == 0
+    acc.set_device_index("cuda:0")
+    x = dt.ones(3, device=acc.current_accelerator()) * 2
+    acc.synchronize()
+    with acc.device_index(0):
+        assert x.sum().item() == 6
+
+
+# ----------------------------------------------------------------------------- backends
+def test_backends_are_importable_modules():
+    import importlib
+
+    cudnn = importlib.import_module("dyntorch.backends.cudnn")
+    assert cudnn is dt.backends.cudnn
+    old = cudnn.benchmark
+    try:
+        cudnn.benchmark = True
+        cudnn.deterministic = True
+        assert dt.backends.cudnn.benchmark and dt.backends.cudnn.deterministic
+    finally:
+        cudnn.benchmark, cudnn.deterministic = old, False
+    assert cudnn.enabled is True and cudnn.allow_tf32 is True
+    assert cudnn.is_available() is False and cudnn.version() is None
+    with cudnn.flags(enabled=False, deterministic=True):
+        assert cudnn.enabled is False and cudnn.deterministic is True
+    assert cudnn.enabled is True and cudnn.deterministic is False
+    assert dt.backends.cuda.matmul.allow_tf32 is False
+    dt.backends.cuda.matmul.allow_tf32 = True  # scripts set it; it must stick
+    assert dt.backends.cuda.matmul.allow_tf32 is True
+    dt.backends.cuda.matmul.allow_tf32 = False
+    assert dt.backends.mps.is_available() is False and dt.backends.mps.is_built() is False
+    for name in ("cudnn", "cuda", "mps", "mkldnn", "openmp"):
+        assert importlib.import_module(f"dyntorch.backends.{name}") is getattr(dt.backends, name)
+
+
+def test_device_kind_flags():
+    x = dt.ones(2)
+    for name in ("is_xpu", "is_mps", "is_meta", "is_cuda"):
+        assert getattr(x, name) is getattr(torch.ones(2), name) is False
+    assert x.is_cpu is True
+
+
+# ----------------------------------------------------------------------------- nn.modules
+def _torch_module_classes():
+    import importlib
+    import pkgutil
+
+    import torch.nn.modules as tm
+
+    for info in pkgutil.iter_modules(tm.__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"torch.nn.modules.{info.name}")
+        for name, obj in vars(mod).items():
+            if isinstance(obj, type) and not name.startswith("_") and \
+                    obj.__module__ == mod.__name__:
+                yield info.name, name
+
+
+TORCH_CLASSES = sorted(set(_torch_module_classes()))
+
+
+def test_every_dyntorch_class_sits_where_torch_puts_it():
+    import importlib
+
+    import dyntorch.nn as dnn
+
+    checked, wrong = 0, []
+    for sub, name in TORCH_CLASSES:
+        ours = getattr(dnn, name, None)
+        if not isinstance(ours, type):
+            continue
+        checked += 1
+        try:
+            there = getattr(importlib.import_module(f"dyntorch.nn.modules.{sub}"), name)
+        except (ImportError, AttributeError) as e:
+            wrong.append(f"nn.modules.{sub}.{name}: {e}")
+            continue
+        if there is not ours:
+            wrong.append(f"nn.modules.{sub}.{name} is not nn.{name}")
+    assert checked > 100, checked  # the walk must reach the layers, or this passes vacuously
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_paths_scripts_import():
+    import dyntorch.nn as dnn
+    from dyntorch.nn.modules.activation import MultiheadAttention
+    from dyntorch.nn.modules.linear import NonDynamicallyQuantizableLinear
+    from dyntorch.nn.modules.pixelshuffle import PixelShuffle, PixelUnshuffle
+
+    assert MultiheadAttention is dnn.MultiheadAttention
+    assert issubclass(NonDynamicallyQuantizableLinear, dnn.Linear)
+    mha = dnn.MultiheadAttention(8, 2)
+    # minGPT's optimizer set-up: every Linear's weight decays, so out_proj must count
+    assert isinstance(mha.out_proj, dnn.Linear)
+    assert mha.out_proj.bias.abs().sum().item() == 0  # torch starts it at zero
+    assert set(dict(mha.named_parameters())) == set(dict(
+        torch.nn.MultiheadAttention(8, 2).named_parameters()))
+    assert repr(PixelShuffle(3)) == repr(torch.nn.PixelShuffle(3))
+    assert repr(PixelUnshuffle(2)) == repr(torch.nn.PixelUnshuffle(2))
+
+
+@pytest.mark.parametrize("shape,r", [((2, 8, 3, 5), 2), ((18, 2, 4), 3), ((1, 2, 4, 4, 3), 1)])
+def test_pixel_shuffle_values_and_grads_match_torch(shape, r):
+    import dyntorch.nn as dnn
+    import dyntorch.nn.functional as F
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(shape)
+    x, tx = dt.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, ty = F.pixel_shuffle(x, r), torch.nn.functional.pixel_shuffle(tx, r)
+    _same(y, ty)
+    w = rng.standard_normal(tuple(ty.shape))
+    (y * dt.tensor(w)).sum().backward()
+    (ty * torch.tensor(w)).sum().backward()
+    _same(x.grad, tx.grad)
+    # and back again
+    z, tz = F.pixel_unshuffle(y, r), torch.nn.functional.pixel_unshuffle(ty, r)
+    _same(z, tz)
+    _same(dnn.PixelUnshuffle(r)(dnn.PixelShuffle(r)(x)), x)
+    assert dt.autograd.gradcheck(lambda t: F.pixel_unshuffle(t, r), (x.detach().reshape(
+        tuple(ty.shape)).requires_grad_(),))
+
+
+def test_pixel_shuffle_bad_shapes_say_why():
+    import dyntorch.nn.functional as F
+
+    with pytest.raises(RuntimeError, match="upscale_factor"):
+        F.pixel_shuffle(dt.ones(1, 3, 2, 2), 2)
+    with pytest.raises(RuntimeError, match="downscale_factor"):
+        F.pixel_unshuffle(dt.ones(1, 1, 3, 4), 2)
+
+
+# ----------------------------------------------------------------------------- module hooks
+def test_global_forward_hook_always_call_and_with_kwargs():
+    import dyntorch.nn as dnn
+    from dyntorch.nn.modules.module import register_module_forward_hook
+
+    class Boom(dnn.Module):
+        def forward(self, x, scale=1.0):
+            if scale < 0:
+                raise ValueError("negative scale")
+            return x * scale
+
+    seen = []
+    h1 = register_module_forward_hook(lambda m, a, out: seen.append(("plain", out is None)),
+                                      always_call=True)
+    h2 = register_module_forward_hook(lambda m, a, kw, out: seen.append(("kw", kw)),
+                                      with_kwargs=True)
+    try:
+        m = Boom()
+        m(dt.ones(1), scale=2.0)
+        assert seen == [("plain", False), ("kw", {"scale": 2.0})]
+        seen.clear()
+        with pytest.raises(ValueError, match="negative scale"):
+            m(dt.ones(1), scale=-1.0)
+        assert seen == [("plain", True)]  # only the always_call hook runs on the error
+    finally:
+        h1.remove()
+        h2.remove()
+    seen.clear()
+    Boom()(dt.ones(1))
+    assert seen == []

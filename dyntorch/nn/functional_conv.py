@@ -20,6 +20,7 @@ from ..ops.conv import (
     max_pool2d,
     pad,
     pixel_shuffle,
+    pixel_unshuffle,
     unfold,
 )
 from .functional_attention import multi_head_attention_forward, scaled_dot_product_attention
@@ -41,5 +42,6 @@ __all__ = [
     "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d", "max_pool2d",
     "max_pool2d_with_indices", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
     "adaptive_avg_pool2d", "unfold", "fold", "pad", "interpolate", "upsample", "pixel_shuffle",
+    "pixel_unshuffle",
     "scaled_dot_product_attention", "multi_head_attention_forward",
 ]
