@@ -347,3 +347,28 @@ def test_a_type_checker_follows_the_stub(tmp_path):
                        text=True, cwd=Path(dt.__file__).parent.parent, timeout=300)
     assert 'Revealed type is "dyntorch._tensor.Tensor"' in r.stdout, r.stdout
     assert '"Tensor" has no attribute "no_such_method"' in r.stdout, r.stdout
+
+
+def test_nn_modules_utils_helpers_match_torch():
+    from torch.nn.modules import utils as tu
+
+    from dyntorch.nn.modules import utils as du
+
+    for name in ("_single", "_pair", "_triple", "_quadruple"):
+        for v in (3, (1, 2), [4, 5, 6]):
+            assert getattr(du, name)(v) == getattr(tu, name)(v)
+    assert du._reverse_repeat_tuple((1, 2), 2) == tu._reverse_repeat_tuple((1, 2), 2)
+
+
+def test_in_place_special_methods():
+    x = dt.tensor([0.5, 2.0, 3.0], dtype=dt.float64)
+    for name in ("lgamma", "digamma", "erfc", "i0", "sgn"):
+        y = x.clone()
+        assert getattr(y, name + "_")() is y
+        np.testing.assert_allclose(y.tolist(), getattr(torch.tensor(x.tolist(),
+                                   dtype=torch.float64), name)().tolist(), rtol=1e-12)
+    y = x.clone().polygamma_(2)
+    np.testing.assert_allclose(y.tolist(), torch.tensor(x.tolist(), dtype=torch.float64)
+                               .polygamma(2).tolist(), rtol=1e-12)
+    z = dt.tensor([[3.0, 4.0], [0.3, 0.4]])
+    assert z.renorm_(2, 0, 1.0) is z and abs(z[0].norm().item() - 1.0) < 1e-5

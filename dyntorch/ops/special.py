@@ -617,3 +617,16 @@ method("heaviside", lambda self, values: heaviside(self, values))
 method("renorm", lambda self, p, dim, maxnorm: renorm(self, p, dim, maxnorm))
 method("unsafe_chunk", lambda self, chunks, dim=0: unsafe_chunk(self, chunks, dim))
 method("unsafe_split", lambda self, split_size, dim=0: unsafe_split(self, split_size, dim))
+
+
+def _attach_in_place() -> None:
+    from .inplace import _unary_inplace
+
+    for n in ("lgamma", "digamma", "erfc", "erfinv", "i0", "sgn"):
+        method(n + "_", _unary_inplace(n + "_", PUBLIC[n]))
+    method("polygamma_", _unary_inplace("polygamma_", lambda s, n: polygamma(n, s)))
+    method("mvlgamma_", _unary_inplace("mvlgamma_", mvlgamma))
+    method("renorm_", _unary_inplace("renorm_", renorm))
+
+
+_attach_in_place()
