@@ -49,7 +49,7 @@ def _(ns, g, _a, *, shape, in_shape=None):
 
 def expand(self: Tensor, *sizes, size=None, implicit: bool = False) -> Tensor:
     """Broadcast to ``size`` without copying (-1 keeps a dim) (``torch.Tensor.expand``)."""
-    size = shape_arg(var_or_kw("expand", sizes, "size", size))
+    size = shape_arg(sizes if size is None else var_or_kw("expand", sizes, "size", size))
     nd = self._data.ndim
     if len(size) < nd:
         raise RuntimeError(
@@ -167,7 +167,8 @@ def view(self: Tensor, *shape, size=None, dtype=None) -> Tensor:
         if shape or size is not None:
             raise TypeError("view() takes either a shape or dtype=, not both")
         return view(self, dtype)
-    shape = var_or_kw("view", shape, "size", size)
+    if size is not None:  # the keyword form only: the common call pays no extra frame
+        shape = var_or_kw("view", shape, "size", size)
     if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)) and \
             not hasattr(shape[0], "__index__"):
         return self.to(shape[0])  # view(dtype)
@@ -193,8 +194,9 @@ def reshape(input: Tensor, *shapes, shape=None) -> Tensor:
     Tensor
     """
     self = input
-    shape = infer_shape(shape_arg(var_or_kw("reshape", shapes, "shape", shape)),
-                        self._data.size, "reshape")
+    if shape is not None:  # the keyword form only: the common call pays no extra frame
+        shapes = var_or_kw("reshape", shapes, "shape", shape)
+    shape = infer_shape(shape_arg(shapes), self._data.size, "reshape")
     if shape == self._data.shape:
         return self
     if _can_view(self._data, shape):
@@ -342,7 +344,7 @@ def permute(input: Tensor, *dim_args, dims=None) -> Tensor:
     Tensor
     """
     nd = input._data.ndim
-    dims = var_or_kw("permute", dim_args, "dims", dims)
+    dims = dim_args if dims is None else var_or_kw("permute", dim_args, "dims", dims)
     dims = shape_arg(dims) if dims else ()
     if len(dims) != nd:
         raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does "
