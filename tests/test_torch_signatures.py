@@ -4,7 +4,9 @@ torch's own signatures are read, not copied: the stubs ``torch/_C/_VariableFunct
 ``torch/_C/_nn.pyi`` and the ``TensorBase`` class of ``torch/_C/__init__.pyi`` (parsed with
 ``ast``, every ``@overload``), ``inspect.signature`` for what torch writes in Python
 (``torch.functional``, ``torch.nn.functional``, ``torch.Tensor``'s Python methods), and the
-first docstring line for builtins with no stub (``torch.linalg``, ``torch.special``).
+first docstring line for builtins with no stub (``torch.linalg``, ``torch.special``). The
+Python-written modules ``nn.init``, ``autograd``, ``nn.utils``, ``cuda`` and ``amp`` are
+compared through ``inspect.signature`` on both sides.
 
 A name passes when dyntorch's signature binds a call written with torch's keyword names for at
 least one of torch's keyword overloads (every parameter torch accepts by keyword, with its
@@ -301,8 +303,39 @@ def _resolve(space: str, name: str, fn):
     return fn
 
 
+def _python_modules() -> list:
+    """(dyntorch module, torch module) pairs whose torch side is written in Python."""
+    import dyntorch.amp
+    import dyntorch.autograd
+    import dyntorch.cuda
+    import dyntorch.nn.init
+    import dyntorch.nn.utils
+
+    return [(dyntorch.nn.init, torch.nn.init), (dyntorch.autograd, torch.autograd),
+            (dyntorch.nn.utils, torch.nn.utils), (dyntorch.cuda, torch.cuda),
+            (dyntorch.amp, torch.amp)]
+
+
+def _python_shared() -> list:
+    out = []
+    for dmod, tmod in _python_modules():
+        for name, fn in sorted(_public(dmod).items()):
+            tfn = getattr(tmod, name, None)
+            if tfn is None or isinstance(tfn, type) or not callable(tfn):
+                continue
+            tfn = inspect.unwrap(tfn)
+            if inspect.isfunction(tfn):
+                out.append((f"{tmod.__name__}.{name}", fn,
+                            _sig_from_inspect(tfn, False, f"{tmod.__name__}.{name}")))
+    return out
+
+
 def _failures() -> dict:
     fails = {}
+    for where, fn, sig in _python_shared():
+        why = _check(fn, [sig], False) if sig is not None else None
+        if why:
+            fails[where] = why
     for space, name, fn, is_method in SHARED:
         fn = _resolve(space, name, fn)
         overloads = [o for o in _torch_overloads(space, name) if o is not None]
@@ -317,8 +350,9 @@ def _failures() -> dict:
 def test_many_names_are_compared():
     # the walk itself must find the shared surface, or the real test passes vacuously
     spaces = {s for s, *_ in SHARED}
-    assert {"torch", "F", "Tensor"} <= spaces
+    assert {"torch", "F", "Tensor", "special", "linalg"} <= spaces
     assert len(SHARED) > 400
+    assert len(_python_shared()) > 20  # nn.init, autograd, nn.utils, cuda, amp
 
 
 def test_checker_catches_a_wrong_name():
