@@ -134,12 +134,27 @@ def polygamma_array(xp, n: int, x):
 _ERF_SWITCH = 1.5
 
 
+def _piecewise(xp, mask, x, inside, outside):
+    """``inside(x)`` where ``mask``, ``outside(x)`` elsewhere, each run on its own elements only
+    (a branch computed everywhere and masked by ``where`` costs the work twice)."""
+    shape = x.shape
+    x, mask = x.reshape(-1), mask.reshape(-1)
+    out = xp.empty_like(x)
+    if bool(mask.any()):
+        out[mask] = inside(x[mask])
+    rest = ~mask
+    if bool(rest.any()):
+        out[rest] = outside(x[rest])
+    return out.reshape(shape)
+
+
 def _erf_series(xp, x):
-    """erf on |x| <= 1.5: 2/sqrt(pi) e^-x^2 sum 2^n x^(2n+1) / (2n+1)!! (all terms one sign)."""
+    """erf on |x| <= 1.5: 2/sqrt(pi) e^-x^2 sum 2^n x^(2n+1) / (2n+1)!! (all terms one sign;
+    32 terms leave less than 1e-22 at 1.5)."""
     term = x
     total = x
     x2 = 2.0 * x * x
-    for n in range(1, 50):
+    for n in range(1, 32):
         term = term * x2 / (2 * n + 1)
         total = total + term
     return _TWO_OVER_SQRT_PI * xp.exp(-x * x) * total
@@ -147,22 +162,30 @@ def _erf_series(xp, x):
 
 def _erfc_cf(xp, x):
     """The continued fraction x + (1/2)/(x + 1/(x + (3/2)/(x + ...))) for x >= 1.5, so that
-    erfc(x) = e^-x^2 / (sqrt(pi) cf) and erfcx(x) = 1 / (sqrt(pi) cf)."""
-    f = x
-    for k in range(100, 0, -1):
-        f = x + (0.5 * k) / f
-    return f
+    erfc(x) = e^-x^2 / (sqrt(pi) cf) and erfcx(x) = 1 / (sqrt(pi) cf). It converges faster
+    the larger x: depth 100 from 1.5, 40 from 3 (5e-16 at 3 against math.erfc)."""
+    def depth(n):
+        def cf(v):
+            f = v
+            for k in range(n, 0, -1):
+                f = v + (0.5 * k) / f
+            return f
+        return cf
+
+    return _piecewise(xp, x > 3.0, x, depth(40), depth(100))
+
+
+def _erfc_pos(xp, ax):
+    """erfc on ax >= 0 (nan passes through)."""
+    return _piecewise(xp, ax > _ERF_SWITCH, ax,
+                      lambda v: xp.exp(-v * v) / (_SQRT_PI * _erfc_cf(xp, v)),
+                      lambda v: 1.0 - _erf_series(xp, v))
 
 
 def erfc_array(xp, x):
     x = _f64(xp, x)
     with _quiet(xp):
-        ax = xp.abs(x)
-        big = ax > _ERF_SWITCH
-        safe = xp.where(big, ax, _ERF_SWITCH + 1.0)
-        tail = xp.exp(-safe * safe) / (_SQRT_PI * _erfc_cf(xp, safe))
-        near = 1.0 - _erf_series(xp, xp.where(big, 0.0, ax))
-        pos = xp.where(big, tail, near)
+        pos = _erfc_pos(xp, xp.abs(x))
         return xp.where(x < 0, 2.0 - pos, pos)
 
 
@@ -170,30 +193,37 @@ def erfcx_array(xp, x):
     """exp(x^2) erfc(x), without the overflow of either factor for large x."""
     x = _f64(xp, x)
     with _quiet(xp):
-        big = x > _ERF_SWITCH
-        safe = xp.where(big, x, _ERF_SWITCH + 1.0)
-        tail = 1.0 / (_SQRT_PI * _erfc_cf(xp, safe))
-        return xp.where(big, tail, xp.exp(x * x) * erfc_array(xp, xp.where(big, 0.0, x)))
+        return _piecewise(xp, x > _ERF_SWITCH, x,
+                          lambda v: 1.0 / (_SQRT_PI * _erfc_cf(xp, v)),
+                          lambda v: xp.exp(v * v) * erfc_array(xp, v))
+
+
+def _log_erfc_and_erfcx(xp, x):
+    """(log erfc(x), erfcx(x)) for x >= 0 from one continued fraction or one series."""
+    big = x > _ERF_SWITCH
+    f = _piecewise(xp, big, x, lambda v: _SQRT_PI * _erfc_cf(xp, v),
+                   lambda v: 1.0 - _erf_series(xp, v))  # sqrt(pi) cf, or erfc itself
+    log_erfc = xp.where(big, -x * x - xp.log(f), xp.log(f))
+    erfcx = xp.where(big, 1.0 / f, xp.exp(x * x) * f)
+    return log_erfc, erfcx
 
 
 def _log_erfc_pos(xp, x):
     """log erfc(x) for x >= 0 without underflow in the far tail."""
-    big = x > _ERF_SWITCH
-    safe = xp.where(big, x, _ERF_SWITCH + 1.0)
-    tail = -safe * safe - xp.log(_SQRT_PI * _erfc_cf(xp, safe))
-    return xp.where(big, tail, xp.log(erfc_array(xp, xp.where(big, 0.0, x))))
+    return _log_erfc_and_erfcx(xp, x)[0]
 
 
 def _erfc_inv_tail(xp, q):
     """x > 0 with erfc(x) = q for 0 < q <= 0.5: Newton on log erfc, which is near linear in
-    x^2 and so converges from Winitzki's closed-form guess in a few steps."""
+    x^2 and so converges from Winitzki's closed-form guess (1e-3 off) in a few steps."""
     a = 0.147
     w = xp.log(q) + xp.log(2.0 - q)  # log(1 - y^2) with y = 1 - q, exact for tiny q
     t = 2.0 / (math.pi * a) + 0.5 * w
     x = xp.sqrt(xp.sqrt(t * t - w / a) - t)
     lq = xp.log(q)
-    for _ in range(6):
-        x = x + (_log_erfc_pos(xp, x) - lq) * _SQRT_PI * erfcx_array(xp, x) / 2.0
+    for _ in range(5):
+        le, ex = _log_erfc_and_erfcx(xp, x)
+        x = x + (le - lq) * _SQRT_PI * ex / 2.0
     return x
 
 
@@ -210,23 +240,27 @@ def erfinv_array(xp, y):
     y = _f64(xp, y)
     with _quiet(xp):
         ay = xp.abs(y)
-        small = ay <= 0.5
-        core = _erfinv_core(xp, xp.where(small, y, 0.0))
-        q = xp.where(small | (ay >= 1.0), 0.5, 1.0 - ay)  # exact: Sterbenz
-        tail = xp.sign(y) * _erfc_inv_tail(xp, q)
-        out = xp.where(small, core, tail)
+        inner = (ay > 0.5) & (ay < 1.0)
+        # 1 - |y| is exact there (Sterbenz), so the tail keeps every digit near +-1
+        tail = _piecewise(xp, inner, ay, lambda v: _erfc_inv_tail(xp, 1.0 - v),
+                          lambda v: xp.zeros_like(v))
+        out = xp.where(inner, xp.sign(y) * tail, 0.0)
+        out = _piecewise(xp, ay <= 0.5, y, lambda v: _erfinv_core(xp, v),
+                         lambda v: xp.zeros_like(v)) + out
         out = xp.where(ay == 1.0, xp.sign(y) * xp.inf, out)
-        return xp.where(ay > 1.0, xp.nan, out)
+        return xp.where((ay > 1.0) | xp.isnan(y), xp.nan, out)
 
 
 def erfcinv_array(xp, q):
     """x with erfc(x) = q, q in [0, 2]."""
     q = _f64(xp, q)
     with _quiet(xp):
-        lo, hi = q <= 0.5, q >= 1.5
-        mid = ~(lo | hi)
-        t = _erfc_inv_tail(xp, xp.where(lo, q, xp.where(hi, 2.0 - q, 0.5)))
-        m = erfinv_array(xp, xp.where(mid, 1.0 - q, 0.0))
+        lo, hi = (q > 0) & (q <= 0.5), (q >= 1.5) & (q < 2)
+        tails = lo | hi
+        t = _piecewise(xp, tails, xp.where(hi, 2.0 - q, q),
+                       lambda v: _erfc_inv_tail(xp, v), lambda v: xp.zeros_like(v))
+        m = _piecewise(xp, ~tails, 1.0 - q, lambda v: erfinv_array(xp, v),
+                       lambda v: xp.zeros_like(v))
         out = xp.where(lo, t, xp.where(hi, -t, m))
         out = xp.where(q == 0, xp.inf, xp.where(q == 2, -xp.inf, out))
         return xp.where((q < 0) | (q > 2), xp.nan, out)
@@ -254,30 +288,29 @@ _BESSEL_SWITCH = 30.0
 def _bessel_i(xp, nu: int, x, scaled: bool):
     """I_nu(|x|) (nu = 0 or 1), times e^-|x| when ``scaled``: the power series up to 30, the
     asymptotic series e^x / sqrt(2 pi x) sum c_k x^-k beyond."""
-    ax = xp.abs(_f64(xp, x))
-    with _quiet(xp):
-        big = ax > _BESSEL_SWITCH
-        s = xp.where(big, 0.0, ax)
+    mu = 4.0 * nu * nu
+
+    def series(s):
         q = s * s / 4.0
         term = xp.ones_like(s) if nu == 0 else s / 2.0
         total = term
         for k in range(1, 60):
             term = term * q / (k * (k + nu))
             total = total + term
-        if scaled:
-            total = total * xp.exp(-s)
-        b = xp.where(big, ax, 2 * _BESSEL_SWITCH)
-        c, acc, inv = 1.0, xp.ones_like(b), 1.0 / b
-        p = xp.ones_like(b)
-        mu = 4.0 * nu * nu
+        return total * xp.exp(-s) if scaled else total
+
+    def asymptotic(b):
+        c, acc, p, inv = 1.0, xp.ones_like(b), xp.ones_like(b), 1.0 / b
         for k in range(1, 30):
             c *= ((2 * k - 1) ** 2 - mu) / (8.0 * k)
             p = p * inv
             acc = acc + c * p
-        asym = acc / xp.sqrt(2 * math.pi * b)
-        if not scaled:
-            asym = asym * xp.exp(b)
-        return xp.where(big, asym, total)
+        r = acc / xp.sqrt(2 * math.pi * b)
+        return r if scaled else r * xp.exp(b)
+
+    ax = xp.abs(_f64(xp, x))
+    with _quiet(xp):
+        return _piecewise(xp, ax > _BESSEL_SWITCH, ax, asymptotic, series)
 
 
 def i0_array(xp, x):
