@@ -26,6 +26,7 @@ from .ops.special import (
     polygamma,
     spherical_bessel_j0,
     xlog1py,
+    zeta,
 )
 from .ops.special import lgamma as gammaln
 from .ops.special import mvlgamma as _mvlgamma
@@ -33,7 +34,7 @@ from .ops.special import mvlgamma as _mvlgamma
 __all__ = ["digamma", "entr", "erf", "erfc", "erfcx", "erfinv", "exp2", "expit", "expm1",
            "gammaln", "i0", "i0e", "i1", "i1e", "log1p", "log_ndtr", "log_softmax", "logit",
            "logsumexp", "multigammaln", "ndtr", "ndtri", "polygamma", "psi", "round", "sinc",
-           "softmax", "spherical_bessel_j0", "xlog1py", "xlogy"]
+           "softmax", "spherical_bessel_j0", "xlog1py", "xlogy", "zeta"]
 
 psi = digamma
 

@@ -304,7 +304,27 @@ def test_special_namespace_covers_the_names_scripts_use():
     names = ["expit", "logit", "erf", "erfc", "erfinv", "xlogy", "xlog1py", "gammaln",
              "digamma", "psi", "i0", "i0e", "i1", "i1e", "sinc", "entr", "log_softmax",
              "softmax", "logsumexp", "log1p", "expm1", "exp2", "ndtr", "ndtri", "log_ndtr",
-             "round", "multigammaln", "polygamma", "erfcx", "spherical_bessel_j0"]
+             "round", "multigammaln", "polygamma", "erfcx", "spherical_bessel_j0", "zeta"]
     missing = [n for n in names if not callable(getattr(DS, n, None))]
     assert not missing
     assert set(DS.__all__) >= set(names)
+
+
+def test_zeta_matches_torch_and_differentiates_in_q_only():
+    rng = np.random.default_rng(4)
+    s = np.concatenate([rng.uniform(1.01, 12, 300), [1.0, 0.5, 2.0, 2.5, 2.0, 3.0, 1.5]])
+    q = np.concatenate([rng.uniform(-20, 30, 300), [1.0, 1.0, -1.0, -1.5, -1.5, 0.0, 1e-8]])
+    _close(DS.zeta(dt.tensor(s), dt.tensor(q)).numpy(),
+           TS.zeta(torch.tensor(s), torch.tensor(q)).numpy(), tol=1e-12)
+    _close(DS.zeta(2.0, dt.tensor(q[:5])).numpy(), TS.zeta(2.0, torch.tensor(q[:5])).numpy())
+    qv = [0.7, 2.0, 11.5]
+    a = dt.tensor(qv, dtype=dt.float64, requires_grad=True)
+    b = torch.tensor(qv, dtype=torch.float64, requires_grad=True)
+    DS.zeta(dt.tensor([2.0, 3.5, 6.0], dtype=dt.float64), a).sum().backward()
+    TS.zeta(torch.tensor([2.0, 3.5, 6.0], dtype=torch.float64), b).sum().backward()
+    _close(a.grad.numpy(), b.grad.numpy(), tol=1e-12)
+    sv = dt.tensor([2.0, 3.5, 6.0], dtype=dt.float64)
+    assert dt.autograd.gradcheck(lambda t: DS.zeta(sv, t), (a.detach().requires_grad_(),))
+    x = dt.tensor([2.0, 3.0], requires_grad=True)
+    with pytest.raises(NotImplementedError, match="exponent"):
+        DS.zeta(x, dt.tensor([1.5, 2.0])).sum().backward()

@@ -98,26 +98,38 @@ _B2J_FACT = (1 / 12, -1 / 720, 1 / 30240, -1 / 1209600, 1 / 47900160, -691 / 130
              1 / 74724249600, -3617 / 10670622842880000, 43867 / 5109094217170944000)
 
 
-def zeta_array(xp, s: float, q):
-    """Hurwitz zeta sum_k (q + k)^-s for s > 1: direct terms until q + k >= 10 + s, then
-    the Euler-Maclaurin tail; inf at q = 0, -1, -2, ..."""
+def zeta_array(xp, s, q):
+    """Hurwitz zeta sum_k (q + k)^-s (``s`` a number or an array broadcast with ``q``):
+    direct terms until q + k >= 10 + s, then the Euler-Maclaurin tail. As torch: inf at
+    s = 1 and at q = 0, -1, -2, ...; nan for s < 1, and for q < 0 unless s is an integer."""
     q = _f64(xp, q)
+    scalar_s = isinstance(s, (int, float))
+    if not scalar_s:
+        s = _f64(xp, s)
+        s, q = xp.broadcast_arrays(s, q)
     with _quiet(xp):
         finite = xp.isfinite(q)
         lo = float(xp.where(finite, q, xp.inf).min()) if q.size else math.inf
-        n = max(0, int(math.ceil(10.0 + s - lo))) if math.isfinite(lo) else 0
+        hi = float(s) if scalar_s else (float(xp.where(xp.isfinite(s), s, 1.0).max())
+                                         if s.size else 1.0)
+        n = max(0, int(math.ceil(10.0 + hi - lo))) if math.isfinite(lo) else 0
+        stop = 10.0 + s
         total = xp.zeros_like(q)
         a = q
         for _ in range(n):
-            total = total + xp.where(a >= 10.0 + s, 0.0, a ** -s)
-            a = xp.where(a >= 10.0 + s, a, a + 1.0)
+            total = total + xp.where(a >= stop, 0.0, a ** -s)
+            a = xp.where(a >= stop, a, a + 1.0)
         total = total + a ** (1.0 - s) / (s - 1.0) + 0.5 * a ** -s
         poch, ap = s, a ** (-s - 1.0)
         for j, c in enumerate(_B2J_FACT):
             total = total + c * poch * ap
-            poch *= (s + 2 * j + 1) * (s + 2 * j + 2)
+            poch = poch * ((s + 2 * j + 1) * (s + 2 * j + 2))
             ap = ap / (a * a)
-        return xp.where((q <= 0) & (q == xp.floor(q)), xp.inf, total)
+        total = xp.where((q <= 0) & (q == xp.floor(q)), xp.inf, total)
+        if scalar_s:
+            return total
+        total = xp.where((q < 0) & (q != xp.floor(q)) & (s != xp.floor(s)), xp.nan, total)
+        return xp.where(s == 1, xp.inf, xp.where(s < 1, xp.nan, total))
 
 
 def polygamma_array(xp, n: int, x):
@@ -369,6 +381,24 @@ i1_op = _unary("i1")
 i1e_op = _unary("i1e")
 
 
+@op(name="zeta", promote=True, backward_name="SpecialZetaBackward0")
+def zeta_op(xp, s, q):
+    return zeta_array(xp, s, q).astype(q.dtype, copy=False)
+
+
+@zeta_op.def_derivative
+def _(ns, g, s, q, needs):
+    if needs[0]:
+        raise NotImplementedError("the derivative for 'zeta' with respect to its first "
+                                  "argument (the exponent) is not implemented, in torch "
+                                  "either; detach it, or differentiate with respect to q only")
+    if ns.xp is None:
+        dq = zeta_op(s + 1, q)
+    else:
+        dq = zeta_array(ns.xp, s + 1, q).astype(q.dtype, copy=False)
+    return None, g * -s * dq
+
+
 @op(name="polygamma")
 def polygamma_op(xp, a, n):
     return polygamma_array(xp, n, a).astype(a.dtype, copy=False)
@@ -485,6 +515,19 @@ def polygamma(n: int, input: Tensor, *, out=None) -> Tensor:
                            "the order of the derivative of digamma, an int >= 0")
     x = E._int_to_float(_need(input, "polygamma"))
     r = digamma_op(x) if n == 0 else polygamma_op(x, n=n)
+    return r if out is None else out.copy_(r)
+
+
+def zeta(input, other, *, out=None) -> Tensor:
+    """The Hurwitz zeta function sum_k (other + k)^-input (``torch.special.zeta``);
+    differentiable with respect to ``other``."""
+    from .math_extra import _t
+
+    like = input if isinstance(input, Tensor) else other
+    if not isinstance(like, Tensor):
+        raise TypeError("zeta(): expected at least one Tensor argument, got two numbers")
+    s, q = _t(input, like), _t(other, like)
+    r = zeta_op(E._int_to_float(s), E._int_to_float(q))
     return r if out is None else out.copy_(r)
 
 
