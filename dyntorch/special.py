@@ -28,13 +28,16 @@ from .ops.special import (
     xlog1py,
     zeta,
 )
+from .ops.special import igamma as gammainc
+from .ops.special import igammac as gammaincc
 from .ops.special import lgamma as gammaln
 from .ops.special import mvlgamma as _mvlgamma
 
 __all__ = ["digamma", "entr", "erf", "erfc", "erfcx", "erfinv", "exp2", "expit", "expm1",
-           "gammaln", "i0", "i0e", "i1", "i1e", "log1p", "log_ndtr", "log_softmax", "logit",
-           "logsumexp", "multigammaln", "ndtr", "ndtri", "polygamma", "psi", "round", "sinc",
-           "softmax", "spherical_bessel_j0", "xlog1py", "xlogy", "zeta"]
+           "gammainc", "gammaincc", "gammaln", "i0", "i0e", "i1", "i1e", "log1p", "log_ndtr",
+           "log_softmax", "logit", "logsumexp", "multigammaln", "ndtr", "ndtri", "polygamma",
+           "psi", "round", "sinc", "softmax", "spherical_bessel_j0", "xlog1py", "xlogy",
+           "zeta"]
 
 psi = digamma
 
