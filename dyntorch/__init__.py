@@ -25,7 +25,6 @@ from ._backend import (
     int16,
     int32,
     int64,
-    promote_types,
     set_default_dtype,
     uint8,
 )
@@ -108,28 +107,33 @@ def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
 
 
-def is_floating_point(t: Tensor) -> bool:
-    return t.is_floating_point()
+def is_floating_point(input: Tensor) -> bool:
+    return input.is_floating_point()
 
 
-def numel(t: Tensor) -> int:
-    return t.numel()
+def numel(input: Tensor) -> int:
+    return input.numel()
 
 
-def result_type(a, b) -> dtype:
-    return _backend.result_type(a, b)
+def result_type(tensor, other) -> dtype:  # noqa: F811  (torch names it `tensor`)
+    return _backend.result_type(tensor, other)
+
+
+def promote_types(type1: dtype, type2: dtype) -> dtype:
+    """The smallest dtype both ``type1`` and ``type2`` convert to (``torch.promote_types``)."""
+    return _backend.promote_types(type1, type2)
 
 
 def can_cast(from_: dtype, to: dtype) -> bool:
     return from_.category <= to.category
 
 
-def clone(t: Tensor, *, memory_format=None) -> Tensor:
-    return t.clone()
+def clone(input: Tensor, *, memory_format=None) -> Tensor:
+    return input.clone(memory_format=memory_format)
 
 
-def detach(t: Tensor) -> Tensor:
-    return t.detach()
+def detach(input: Tensor) -> Tensor:
+    return input.detach()
 
 
 def __getattr__(name):
@@ -138,7 +142,7 @@ def __getattr__(name):
 
     if name in ("nn", "optim", "utils", "debug", "viz", "jit", "onnx", "train", "linalg",
                 "special", "distributions", "testing", "fft", "backends", "amp", "distributed",
-                "serialization"):
+                "serialization", "accelerator"):
         try:
             mod = importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as e:

@@ -59,7 +59,7 @@ _threads = {"intra": None, "interop": 1}
 _deterministic = {"on": False, "warn_only": False}
 
 
-def set_num_threads(n: int) -> None:
+def set_num_threads(n: int, /) -> None:
     """Limit the BLAS threads NumPy uses (through threadpoolctl when installed)."""
     if not isinstance(n, int) or n < 1:
         raise RuntimeError(f"set_num_threads expects a positive integer, got {n!r}")
@@ -76,7 +76,7 @@ def get_num_threads() -> int:
     return _threads["intra"] or os.cpu_count() or 1
 
 
-def set_num_interop_threads(n: int) -> None:
+def set_num_interop_threads(n: int, /) -> None:
     _threads["interop"] = int(n)
 
 
@@ -97,9 +97,11 @@ def is_deterministic_algorithms_warn_only_enabled() -> bool:
     return _deterministic["warn_only"]
 
 
-def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="inductor",
-            mode=None, options=None, disable: bool = False):
-    """``torch.compile``: dyntorch runs eagerly, so this returns ``model`` unchanged.
+def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend=None,
+            mode=None, options=None, name=None, disable: bool = False, recompile_limit=None,
+            isolate_recompiles: bool = False, shapes_spec=None):
+    """``torch.compile``: dyntorch runs eagerly, so this returns ``model`` unchanged; every
+    option only tunes a compiler dyntorch does not have, so each is accepted and has no effect.
 
     Works as a call (``compile(model)``) and as a decorator (``@compile`` or
     ``@compile(mode=...)``); results are those of the eager model.

@@ -81,6 +81,14 @@ class Tensor:
     def is_cuda(self) -> bool:
         return self._data.__class__ is not np.ndarray
 
+    @property
+    def is_cpu(self) -> bool:
+        return self._data.__class__ is np.ndarray
+
+    # dyntorch's devices are the CPU and CUDA (CuPy): never Intel XPU, Apple MPS or "meta"
+    is_xpu = is_mps = is_meta = is_quantized = is_mkldnn = is_vulkan = is_ipu = property(
+        lambda self: False)
+
     def is_floating_point(self) -> bool:
         return self._data.dtype.kind == "f"
 

@@ -4,27 +4,86 @@ from __future__ import annotations
 import math
 
 from ._tensor import Tensor
+from .ops import linalg as _L
+from .ops.linalg import cross as _cross
 from .ops.linalg import (
-    cholesky,
-    det,
     eigh,
     eigvalsh,
     matmul,
-    matrix_power,
     qr,
-    slogdet,
     solve,
-    svd,
-    svdvals,
 )
-from .ops.linalg import cross as _cross
-from .ops.linalg import inverse as inv
-from .ops.reduce import amax, amin, vector_norm
+from .ops.reduce import amax, amin
 from .ops.reduce import sum as _sum
+from .ops.reduce import vector_norm as _vector_norm
 
 __all__ = ["norm", "vector_norm", "matrix_norm", "inv", "det", "slogdet", "solve", "cholesky",
            "matrix_power", "cross", "vecdot", "multi_dot", "inv_ex", "cholesky_ex", "eigh",
            "eigvalsh", "svd", "svdvals", "qr"]
+
+
+# torch.linalg names its arguments A (matrices) and x (vectors), unlike torch.det(input);
+# these take those names and pass on to the one op each.
+def inv(A: Tensor, *, out=None) -> Tensor:
+    """Inverse of (batches of) square matrices (``torch.linalg.inv``)."""
+    return _out(out, _L.inverse(A))
+
+
+def det(A: Tensor, *, out=None) -> Tensor:
+    """Determinant of (batches of) square matrices (``torch.linalg.det``)."""
+    return _out(out, _L.det(A))
+
+
+def slogdet(A: Tensor, *, out=None):
+    """``(sign, logabsdet)`` of the determinant (``torch.linalg.slogdet``)."""
+    _no_out(out, "slogdet")
+    return _L.slogdet(A)
+
+
+def cholesky(A: Tensor, *, upper: bool = False, out=None) -> Tensor:
+    """Cholesky factor of a symmetric positive-definite matrix (``torch.linalg.cholesky``)."""
+    return _out(out, _L.cholesky(A, upper))
+
+
+def matrix_power(A: Tensor, n: int, *, out=None) -> Tensor:
+    """``A`` multiplied by itself ``n`` times; negative ``n`` uses the inverse."""
+    return _out(out, _L.matrix_power(A, n))
+
+
+def svd(A: Tensor, full_matrices: bool = True, *, driver=None, out=None):
+    """``(U, S, Vh)`` with ``A = U diag(S) Vh`` (``torch.linalg.svd``)."""
+    _cpu_driver(driver, "svd")
+    _no_out(out, "svd")
+    return _L.svd(A, full_matrices)
+
+
+def svdvals(A: Tensor, *, driver=None, out=None) -> Tensor:
+    """Singular values, descending (``torch.linalg.svdvals``)."""
+    _cpu_driver(driver, "svdvals")
+    return _out(out, _L.svdvals(A))
+
+
+def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None,
+                out=None) -> Tensor:
+    """The vector ``ord``-norm over ``dim`` (all elements when None)."""
+    return _out(out, _vector_norm(x, ord, dim, keepdim, dtype=dtype))
+
+
+def _out(out, r: Tensor) -> Tensor:
+    return r if out is None else out.copy_(r)
+
+
+def _no_out(out, name: str) -> None:
+    if out is not None:
+        raise NotImplementedError(f"linalg.{name}(): out= is not supported for its tuple "
+                                  "result; use the returned tensors")
+
+
+def _cpu_driver(driver, name: str) -> None:
+    # torch takes driver= only for cuSOLVER on CUDA and refuses it elsewhere; so do we
+    if driver is not None:
+        raise RuntimeError(f"torch.linalg.{name}: keyword argument `driver=` is only supported "
+                           "on CUDA inputs with cuSOLVER backend; leave driver out")
 
 
 def _two_dims(A: Tensor, dim, name: str) -> tuple:
@@ -66,8 +125,12 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,
     return r
 
 
-def norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def norm(input: Tensor, ord=None, dim=None, keepdim: bool = False, *, out=None,
+         dtype=None) -> Tensor:
     """Vector norm, or matrix norm when ``ord`` is given with 2 dims (``torch.linalg.norm``)."""
+    if out is not None:
+        return out.copy_(norm(input, ord, dim, keepdim, dtype=dtype))
+    A = input
     if dim is not None and not isinstance(dim, (tuple, list)):
         dim = (dim,)
     if ord is None:
@@ -124,6 +187,6 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False):
     """``(L, info)`` (``torch.linalg.cholesky_ex``)."""
     from .ops.index import return_type
 
-    r = cholesky(A, upper)
+    r = cholesky(A, upper=upper)
     return return_type("cholesky_ex", ("L", "info"))(r, r.new_zeros(A.shape[:-2],
                                                                    dtype="int32"))

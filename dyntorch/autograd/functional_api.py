@@ -100,8 +100,20 @@ def drain(gen, value: bool = True):
         return stop.value
 
 
-def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
-    """Accumulate gradients of ``tensors`` into the leaves' ``.grad``."""
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
+             grad_variables=None, inputs=None):
+    """Accumulate gradients of ``tensors`` into the leaves' ``.grad``.
+
+    ``grad_variables`` is torch's deprecated name for ``grad_tensors``."""
+    if grad_variables is not None:
+        import warnings
+
+        warnings.warn("'grad_variables' is deprecated. Use 'grad_tensors' instead.",
+                      FutureWarning, stacklevel=2)
+        if grad_tensors is not None:
+            raise RuntimeError("'grad_tensors' and 'grad_variables' (deprecated) arguments "
+                               "both passed to backward(). Please only use 'grad_tensors'.")
+        grad_tensors = grad_variables
     if retain_graph is None:
         retain_graph = create_graph
     if backward_observers:

@@ -75,16 +75,18 @@ def _numerical(fn, inputs, idx, eps) -> list:
             cols = [np.zeros((n, b.size if b is not None else 0)) for b in base]
             for e in range(n):
                 v = flat[e].item()
+                # astype copies now: an output may be a view of the input being perturbed
                 flat[e] = v - eps
-                lo = _outputs(fn, inputs)
+                lo = [B.to_numpy(o._data).astype(np.float64) if isinstance(o, Tensor) else None
+                      for o in _outputs(fn, inputs)]
                 flat[e] = v + eps
-                hi = _outputs(fn, inputs)
+                hi = [B.to_numpy(o._data).astype(np.float64) if isinstance(o, Tensor) else None
+                      for o in _outputs(fn, inputs)]
                 flat[e] = v
                 for k, b in enumerate(base):
-                    if b is None or not isinstance(hi[k], Tensor):
+                    if b is None or hi[k] is None:
                         continue
-                    d = (B.to_numpy(hi[k]._data).astype(np.float64)
-                         - B.to_numpy(lo[k]._data).astype(np.float64)) / (2 * eps)
+                    d = (hi[k] - lo[k]) / (2 * eps)
                     cols[k][e] = d.reshape(-1)
         finally:
             t._data = orig

@@ -308,7 +308,10 @@ threshold_ = _inplace_alias(threshold, "threshold_")
 
 
 def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
-           training: bool = False) -> Tensor:
+           training: bool = False, generator=None) -> Tensor:
+    if generator is not None:
+        raise NotImplementedError("rrelu_(): generator= is not supported yet; seed the global "
+                                  "generator with torch.manual_seed instead")
     return input.copy_(rrelu(input, lower, upper, training)) if not input.requires_grad \
         else rrelu(input, lower, upper, training)
 

@@ -20,6 +20,7 @@ from ..ops.conv import (
     max_pool2d,
     pad,
     pixel_shuffle,
+    pixel_unshuffle,
     unfold,
 )
 from .functional_attention import multi_head_attention_forward, scaled_dot_product_attention
@@ -31,8 +32,9 @@ def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=
 
 
 def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
-                            ceil_mode=False, return_indices=True):
-    """:func:`max_pool2d` that always returns ``(output, indices)``."""
+                            ceil_mode=False, return_indices=False):
+    """:func:`max_pool2d` that always returns ``(output, indices)`` (as torch's does, whatever
+    ``return_indices`` says)."""
     return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
 
 
@@ -40,5 +42,6 @@ __all__ = [
     "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d", "max_pool2d",
     "max_pool2d_with_indices", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
     "adaptive_avg_pool2d", "unfold", "fold", "pad", "interpolate", "upsample", "pixel_shuffle",
+    "pixel_unshuffle",
     "scaled_dot_product_attention", "multi_head_attention_forward",
 ]

@@ -27,6 +27,8 @@ SCOPE_TYPES: dict = {}
 
 _running = None  # the module whose forward is running now (None outside any)
 _global_forward_hooks: dict = OrderedDict()
+_global_forward_hooks_with_kwargs: set = set()
+_global_forward_hooks_always_called: set = set()
 _global_forward_pre_hooks: dict = OrderedDict()
 
 
@@ -59,10 +61,31 @@ class RemovableHandle:
         self.remove()
 
 
-def register_module_forward_hook(hook, *, always_call: bool = False) -> RemovableHandle:
-    """A forward hook that runs after every module's forward."""
-    h = RemovableHandle(_global_forward_hooks)
+def register_module_forward_hook(hook, *, with_kwargs: bool = False,
+                                 always_call: bool = False) -> RemovableHandle:
+    """A forward hook that runs after every module's forward, before the module's own hooks.
+
+    Parameters
+    ----------
+    hook : callable
+        ``hook(module, args, output)``, or ``hook(module, args, kwargs, output)`` with
+        ``with_kwargs``; a value it returns replaces the output.
+    with_kwargs : bool
+        Pass the forward's keyword arguments too.
+    always_call : bool
+        Run the hook also when forward raises (with ``output=None``), then re-raise.
+
+    Returns
+    -------
+    RemovableHandle
+    """
+    h = RemovableHandle(_global_forward_hooks, _SetAsTable(_global_forward_hooks_with_kwargs),
+                        _SetAsTable(_global_forward_hooks_always_called))
     _global_forward_hooks[h.id] = hook
+    if with_kwargs:
+        _global_forward_hooks_with_kwargs.add(h.id)
+    if always_call:
+        _global_forward_hooks_always_called.add(h.id)
     return h
 
 
@@ -338,13 +361,19 @@ class Module:
         try:
             result = self.forward(*args, **kwargs)
         except Exception:
-            for hid, hook in self._forward_hooks.items():
-                if hid in self._forward_hooks_always_called:
-                    hook(self, args, result)
+            for hid, hook in itertools.chain(list(_global_forward_hooks.items()),
+                                             list(self._forward_hooks.items())):
+                if hid in self._forward_hooks_always_called or \
+                        hid in _global_forward_hooks_always_called:
+                    if hid in self._forward_hooks_with_kwargs or \
+                            hid in _global_forward_hooks_with_kwargs:
+                        hook(self, args, kwargs, result)
+                    else:
+                        hook(self, args, result)
             raise
         for hid, hook in itertools.chain(list(_global_forward_hooks.items()),
                                          list(self._forward_hooks.items())):
-            if hid in self._forward_hooks_with_kwargs:
+            if hid in self._forward_hooks_with_kwargs or hid in _global_forward_hooks_with_kwargs:
                 r = hook(self, args, kwargs, result)
             else:
                 r = hook(self, args, result)

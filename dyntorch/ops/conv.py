@@ -950,15 +950,34 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
 
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
     """(N, C*r*r, H, W) -> (N, C, H*r, W*r) (``F.pixel_shuffle``)."""
-    n, c, h, w = input.shape[-4:] if input.ndim >= 4 else (1,) + tuple(input.shape)
     r = int(upscale_factor)
+    if input.ndim < 3 or r <= 0 or input.shape[-3] % (r * r):
+        raise RuntimeError(f"pixel_shuffle(): expects a tensor of at least 3 dims whose "
+                           f"channels divide by upscale_factor**2={r * r}, got shape "
+                           f"{list(input.shape)}")
+    n, c, h, w = input.shape[-4:] if input.ndim >= 4 else (1,) + tuple(input.shape)
     x = input.reshape(-1, c // (r * r), r, r, h, w)
     x = x.permute(0, 1, 4, 2, 5, 3)
     return x.reshape(*input.shape[:-3], c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """(N, C, H*r, W*r) -> (N, C*r*r, H, W), the inverse of :func:`pixel_shuffle`
+    (``F.pixel_unshuffle``)."""
+    r = int(downscale_factor)
+    if input.ndim < 3 or r <= 0 or input.shape[-1] % r or input.shape[-2] % r:
+        raise RuntimeError(f"pixel_unshuffle(): expects a tensor of at least 3 dims whose last "
+                           f"two sizes divide by downscale_factor={downscale_factor}, got shape "
+                           f"{list(input.shape)}")
+    c, h, w = input.shape[-3:]
+    x = input.reshape(-1, c, h // r, r, w // r, r)
+    x = x.permute(0, 1, 3, 5, 2, 4)
+    return x.reshape(*input.shape[:-3], c * r * r, h // r, w // r)
 
 
 PUBLIC = {"conv1d": conv1d, "conv2d": conv2d, "conv_transpose1d": conv_transpose1d,
           "conv_transpose2d": conv_transpose2d, "max_pool1d": max_pool1d,
           "max_pool2d": max_pool2d, "avg_pool1d": avg_pool1d, "avg_pool2d": avg_pool2d,
           "adaptive_avg_pool1d": adaptive_avg_pool1d,
-          "adaptive_avg_pool2d": adaptive_avg_pool2d, "pixel_shuffle": pixel_shuffle}
+          "adaptive_avg_pool2d": adaptive_avg_pool2d, "pixel_shuffle": pixel_shuffle,
+          "pixel_unshuffle": pixel_unshuffle}

@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import _backend as B
 from .._tensor import Tensor, _init, _make
+from ._args import var_or_kw
 from ._util import method, shape_arg
 from .elementwise import to_copy, to_device
 
@@ -131,7 +132,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     return tensor(data, dtype=dtype, device=device)
 
 
-def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False) -> Tensor:
+def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=None) -> Tensor:
     t = tensor(obj, dtype=dtype, device=device) if copy else as_tensor(obj, dtype, device)
     if requires_grad:
         t.requires_grad_()
@@ -176,20 +177,41 @@ def _filled(fill, size, dtype, device, requires_grad, default=None):
     return t
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
-    """A tensor of zeros of the given size."""
-    return _filled(0, size, dtype, device, requires_grad)
+def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None,
+          layout=None) -> Tensor:
+    """A tensor of zeros of the given size (``zeros(2, 3)`` or ``zeros(size=(2, 3))``)."""
+    size = var_or_kw("zeros", sizes, "size", size)
+    return _into(out, _filled(0, size, dtype, device, requires_grad), "zeros", layout)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
-    """A tensor of ones of the given size."""
-    return _filled(1, size, dtype, device, requires_grad)
+def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None,
+         layout=None) -> Tensor:
+    """A tensor of ones of the given size (``ones(2, 3)`` or ``ones(size=(2, 3))``)."""
+    size = var_or_kw("ones", sizes, "size", size)
+    return _into(out, _filled(1, size, dtype, device, requires_grad), "ones", layout)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=None, out=None,
-          layout=None, pin_memory=False):
-    """An uninitialised tensor of the given size."""
-    return _filled(None, size, dtype, device, requires_grad)
+def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False, memory_format=None,
+          out=None, layout=None, pin_memory=False) -> Tensor:
+    """An uninitialised tensor of the given size (``empty(2, 3)`` or ``empty(size=...)``)."""
+    size = var_or_kw("empty", sizes, "size", size)
+    return _into(out, _filled(None, size, dtype, device, requires_grad), "empty", layout)
+
+
+def _into(out, t: Tensor, name: str, layout=None) -> Tensor:
+    """``out=`` and ``layout=`` of the creation functions: honoured or refused, never dropped."""
+    if layout is not None and layout != "strided" and str(layout) != "torch.strided":
+        raise NotImplementedError(f"{name}(): layout={layout!r} is not supported; dyntorch "
+                                  "tensors are dense (strided); leave layout out")
+    if out is None:
+        return t
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if tuple(out.shape) != tuple(t.shape):
+        raise RuntimeError(f"{name}(): out= has shape {list(out.shape)} but the result has "
+                           f"shape {list(t.shape)}; dyntorch does not resize out=, so pass "
+                           "a tensor of the result's shape or leave out= out")
+    return out.copy_(t)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -211,7 +233,7 @@ def zeros_like(input, *, dtype=None, device=None, requires_grad=False, memory_fo
     return _filled(0, input.shape, dtype or input.dtype, device or input.device, requires_grad)
 
 
-def ones_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+def ones_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None) -> Tensor:
     _need_tensor("ones_like", input)
     return _filled(1, input.shape, dtype or input.dtype, device or input.device, requires_grad)
 
@@ -223,7 +245,7 @@ def empty_like(input, *, dtype=None, device=None, requires_grad=False, memory_fo
 
 
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False,
-              memory_format=None):
+              memory_format=None) -> Tensor:
     _need_tensor("full_like", input)
     return full(input.shape, fill_value, dtype=dtype or input.dtype,
                 device=device or input.device, requires_grad=requires_grad)
@@ -236,7 +258,7 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     return t.requires_grad_(True) if requires_grad else t
 
 
-def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Values from ``start`` to ``end`` (exclusive) in steps of ``step``."""
     if end is None:
         start, end = 0, start
@@ -254,7 +276,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     return t.requires_grad_(True) if requires_grad else t
 
 
-def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
     xp = B.xp_for(B.to_device(device))
     t = _make(xp.linspace(float(start), float(end), int(steps)).astype(_dt(dtype).np))
@@ -286,8 +308,8 @@ def get_rng_state():
     return B.default_generator.get_state()
 
 
-def set_rng_state(state) -> None:
-    B.default_generator.set_state(state)
+def set_rng_state(new_state) -> None:
+    B.default_generator.set_state(new_state)
 
 
 def _rng(generator, device):
@@ -309,30 +331,34 @@ def _random(kind, size, generator, dtype, device, requires_grad, **kw):
     return t.requires_grad_(True) if requires_grad else t
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None):
-    """Uniform samples on [0, 1)."""
-    return _random("rand", size, generator, dtype, device, requires_grad)
+def rand(*sizes, size=None, generator=None, dtype=None, device=None, requires_grad=False,
+         out=None) -> Tensor:
+    """Uniform samples on [0, 1) (``rand(2, 3)`` or ``rand(size=(2, 3))``)."""
+    size = var_or_kw("rand", sizes, "size", size)
+    return _into(out, _random("rand", size, generator, dtype, device, requires_grad), "rand")
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None):
-    """Standard normal samples."""
-    return _random("randn", size, generator, dtype, device, requires_grad)
+def randn(*sizes, size=None, generator=None, dtype=None, device=None, requires_grad=False,
+          out=None) -> Tensor:
+    """Standard normal samples (``randn(2, 3)`` or ``randn(size=(2, 3))``)."""
+    size = var_or_kw("randn", sizes, "size", size)
+    return _into(out, _random("randn", size, generator, dtype, device, requires_grad), "randn")
 
 
-def rand_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
+def rand_like(input, *, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
     _need_tensor("rand_like", input)
     return rand(input.shape, dtype=dtype or input.dtype, device=device or input.device,
                 requires_grad=requires_grad, generator=generator)
 
 
-def randn_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
+def randn_like(input, *, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
     _need_tensor("randn_like", input)
     return randn(input.shape, dtype=dtype or input.dtype, device=device or input.device,
                  requires_grad=requires_grad, generator=generator)
 
 
 def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None,
-            requires_grad=False):
+            requires_grad=False) -> Tensor:
     """Random integers in [low, high); ``randint(high, size)`` starts at 0 like torch."""
     if size is None and isinstance(high, (tuple, list)):
         low, high, size = 0, low, high  # randint(10, (3,))
@@ -349,20 +375,22 @@ def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=N
     return _make(arr.astype(dt.np, copy=False))
 
 
-def randint_like(input, low=0, high=None, *, dtype=None, device=None):
+def randint_like(input, low=0, high=None, *, generator=None, dtype=None, device=None,
+                 requires_grad=False) -> Tensor:
     _need_tensor("randint_like", input)
-    return randint(low, high, input.shape, dtype=dtype or input.dtype,
-                   device=device or input.device)
+    t = randint(low, high, input.shape, generator=generator, dtype=dtype or input.dtype,
+                device=device or input.device)
+    return t.requires_grad_(True) if requires_grad else t
 
 
-def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A random permutation of 0..n-1."""
     arr = _rng(generator, device).permutation(int(n))
     return _make(arr.astype(_dt(dtype, B.int64).np, copy=False))
 
 
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None,
-           requires_grad=False):
+           requires_grad=False) -> Tensor:
     """Normal samples with the given mean and std (numbers or tensors)."""
     if isinstance(std, Tensor):
         if std.numel() and bool((std < 0).any()):
@@ -379,7 +407,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
                  requires_grad=False) * std + mean
 
 
-def bernoulli(input, p=None, *, generator=None):
+def bernoulli(input, p=None, *, generator=None) -> Tensor:
     """Draw 0/1 with the probabilities in ``input`` (or ``p``)."""
     probs = input._data if p is None else p
     r = _rng(generator, input.device).random(input.shape)
@@ -387,7 +415,7 @@ def bernoulli(input, p=None, *, generator=None):
         input._data.dtype))
 
 
-def multinomial(input, num_samples, replacement=False, *, generator=None):
+def multinomial(input, num_samples, replacement=False, *, generator=None) -> Tensor:
     """Sample category indices from the rows of ``input`` (unnormalised probabilities)."""
     p = B.to_numpy(input.detach()._data).astype(np.float64)
     if p.ndim not in (1, 2):
@@ -491,15 +519,15 @@ method("type", _type)
 method("type_as", lambda self, other: to(self, other.dtype))
 method("new_tensor", lambda self, data, dtype=None, device=None, requires_grad=False: tensor(
     data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad))
-method("new_zeros", lambda self, *size, dtype=None, device=None, requires_grad=False: zeros(
-    *size, dtype=dtype or self.dtype, device=device or self.device,
-    requires_grad=requires_grad))
-method("new_ones", lambda self, *size, dtype=None, device=None, requires_grad=False: ones(
-    *size, dtype=dtype or self.dtype, device=device or self.device,
-    requires_grad=requires_grad))
-method("new_empty", lambda self, *size, dtype=None, device=None, requires_grad=False: empty(
-    *size, dtype=dtype or self.dtype, device=device or self.device,
-    requires_grad=requires_grad))
+method("new_zeros", lambda self, *sizes, size=None, dtype=None, device=None,
+       requires_grad=False: zeros(*sizes, size=size, dtype=dtype or self.dtype,
+                                  device=device or self.device, requires_grad=requires_grad))
+method("new_ones", lambda self, *sizes, size=None, dtype=None, device=None,
+       requires_grad=False: ones(*sizes, size=size, dtype=dtype or self.dtype,
+                                 device=device or self.device, requires_grad=requires_grad))
+method("new_empty", lambda self, *sizes, size=None, dtype=None, device=None,
+       requires_grad=False: empty(*sizes, size=size, dtype=dtype or self.dtype,
+                                  device=device or self.device, requires_grad=requires_grad))
 method("new_full", lambda self, size, fill_value, dtype=None, device=None,
        requires_grad=False: full(size, fill_value, dtype=dtype or self.dtype,
                                  device=device or self.device, requires_grad=requires_grad))

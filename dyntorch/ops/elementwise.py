@@ -2,6 +2,7 @@
 side by side; broadcasting and dtype of gradients are undone by the door."""
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 
@@ -589,18 +590,19 @@ def _sub_alpha(b, alpha):
     return b if alpha == 1 else b * alpha
 
 
-def add_(a, b, *, alpha=1, out=None):
-    """a + alpha * b, broadcasting (``torch.add``)."""
-    return _write_out(out, add(a, _sub_alpha(b, alpha)))
+def add_(input, other, *, alpha=1, out=None):
+    """input + alpha * other, broadcasting (``torch.add``)."""
+    return _write_out(out, add(input, _sub_alpha(other, alpha)))
 
 
-def sub_(a, b, *, alpha=1, out=None):
-    """a - alpha * b, broadcasting (``torch.sub``)."""
-    return _write_out(out, sub(a, _sub_alpha(b, alpha)))
+def sub_(input, other, *, alpha=1, out=None):
+    """input - alpha * other, broadcasting (``torch.sub``)."""
+    return _write_out(out, sub(input, _sub_alpha(other, alpha)))
 
 
-def true_divide(a, b, *, rounding_mode=None, out=None):
-    """a / b (``torch.div``); ``rounding_mode`` 'trunc' or 'floor' rounds the quotient."""
+def true_divide(input, other, *, rounding_mode=None, out=None):
+    """input / other (``torch.div``); ``rounding_mode`` 'trunc' or 'floor' rounds it."""
+    a, b = input, other
     if rounding_mode is None:
         if not (isinstance(a, Tensor) and a._data.dtype.kind == "f") and not (
                 isinstance(b, Tensor) and b._data.dtype.kind == "f") and not isinstance(
@@ -682,7 +684,8 @@ def round(input, *, decimals=0, out=None):
     return _write_out(out, _round(input, decimals=decimals))
 
 
-def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
+def nan_to_num(input, nan=None, posinf=None, neginf=None, *, out=None):
+    nan = 0.0 if nan is None else nan  # torch's None means 0
     return _write_out(out, _nan_to_num(input, nan=nan, posinf=posinf, neginf=neginf))
 
 
@@ -690,8 +693,8 @@ def logical_not_(x):
     return logical_not(x)
 
 
-def positive(x):
-    return x
+def positive(input):
+    return input
 
 
 def _make_float_unaries():
@@ -834,7 +837,7 @@ method("true_divide", _binary(true_divide, operator=False))
 method("floor_divide", _binary(floor_divide, operator=False))
 method("remainder", _binary(remainder, operator=False))
 method("fmod", _binary(fmod, operator=False))
-method("pow", _binary(pow, operator=False))
+method("pow", lambda self, exponent: pow(self, exponent))
 method("neg", lambda self: apply(neg, self))
 method("negative", lambda self: neg(self))
 method("abs", lambda self: apply(abs, self))
@@ -884,7 +887,7 @@ method("logical_not", lambda self: apply(logical_not, self))
 method("isnan", lambda self: apply(isnan, self))
 method("isinf", lambda self: apply(isinf, self))
 method("isfinite", lambda self: apply(isfinite, self))
-method("nan_to_num", lambda self, nan=0.0, posinf=None, neginf=None: nan_to_num(
+method("nan_to_num", lambda self, nan=None, posinf=None, neginf=None: nan_to_num(
     self, nan, posinf, neginf))
 
 
@@ -895,16 +898,17 @@ def _clone_m(self, *, memory_format=None):
 method("clone", _clone_m)
 
 
-def equal(a: Tensor, b: Tensor) -> bool:
+def equal(input: Tensor, other: Tensor) -> bool:
     """True when both tensors have the same shape and elements."""
-    return a.shape == b.shape and bool(eq(a, b).all())
+    return input.shape == other.shape and bool(eq(input, other).all())
 
 
-def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
-    return bool(isclose(a, b, rtol, atol, equal_nan).all())
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+    return bool(isclose(input, other, rtol, atol, equal_nan).all())
 
 
-def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False) -> Tensor:
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> Tensor:
+    a, b = input, other
     xp = B.xp_of(a._data)
     bd = b._data if isinstance(b, Tensor) else b
     return _make(xp.isclose(a._data, bd, rtol=rtol, atol=atol, equal_nan=equal_nan))
@@ -927,14 +931,35 @@ def _public() -> dict:
              "isposinf", "isneginf", "signbit", "nan_to_num", "equal", "allclose", "isclose",
              "positive", "pow"]
     g = globals()
-    pub = {n: g[n] for n in names}
+    pub = {n: _torch_names(g[n]) for n in names}
     pub.update(FLOAT_UNARY)
     pub.update(add=add_, sub=sub_, subtract=sub_, multiply=mul, div=true_divide,
                divide=true_divide, true_divide=true_divide, negative=neg, absolute=abs,
                greater=gt, less=lt, greater_equal=ge, less_equal=le, not_equal=ne, clip=clamp,
                arcsin=FLOAT_UNARY["asin"], arccos=FLOAT_UNARY["acos"],
                arctan=FLOAT_UNARY["atan"], arctan2=atan2)
+    for n in ("multiply", "negative", "absolute", "greater", "less", "greater_equal",
+              "less_equal", "not_equal", "arctan2"):
+        pub[n] = _torch_names(pub[n], n)
     return pub
+
+
+def _torch_names(fn, name=None):
+    """An op object under torch's argument names (``input``, ``other``) and ``out=``: an op
+    object passes keywords to its forward as attributes, so ``torch.mul(input=a, other=b)``
+    needs this thin function in front (the Tensor operators go straight to the door)."""
+    if not isinstance(fn, OpDef):
+        return fn
+    n_in = len(inspect.signature(fn.forward).parameters) - 1
+    if n_in == 1:
+        def f(input, *, out=None):
+            return _write_out(out, apply(fn, input))
+    else:
+        def f(input, other, *, out=None):
+            return _write_out(out, apply(fn, input, other))
+    f.__name__ = f.__qualname__ = name or fn.name
+    f.__doc__ = f"Elementwise ``{fn.name}`` (see ``torch.{name or fn.name}``)."
+    return f
 
 
 PUBLIC = _public()

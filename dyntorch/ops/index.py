@@ -358,8 +358,9 @@ def _indices_key(self, indices):
                                                   for i in indices), xp_like(self))[0]
 
 
-def index_put_(self: Tensor, indices, values, accumulate: bool = False) -> Tensor:
-    """``self[indices] = values`` (or ``+=`` when ``accumulate``) in place."""
+def index_put_(input: Tensor, indices, values, accumulate: bool = False) -> Tensor:
+    """``input[indices] = values`` (or ``+=`` when ``accumulate``) in place."""
+    self = input
     return _put(self, _indices_key(self, indices), values, accumulate, "index_put_")
 
 
@@ -939,8 +940,17 @@ def bucketize(input: Tensor, boundaries: Tensor, *, out_int32=False, right=False
     return _make(r.astype(np.int32 if out_int32 else np.int64))
 
 
-def searchsorted(sorted_sequence: Tensor, values, *, out_int32=False, right=False,
-                 side=None) -> Tensor:
+def searchsorted(sorted_sequence: Tensor, input, *, out_int32=False, right=False,
+                 side=None, out=None, sorter=None) -> Tensor:
+    """Where ``input``'s values would go in the innermost dim of ``sorted_sequence``; with
+    ``sorter``, the indices that sort an unsorted ``sorted_sequence`` (``torch.searchsorted``).
+    """
+    if out is not None:
+        return out.copy_(searchsorted(sorted_sequence, input, out_int32=out_int32,
+                                      right=right, side=side, sorter=sorter))
+    if sorter is not None:
+        sorted_sequence = sorted_sequence.gather(-1, sorter)
+    values = input
     xp = xp_like(sorted_sequence)
     side = side or ("right" if right else "left")
     s = sorted_sequence._data
@@ -1031,14 +1041,24 @@ def _tri_indices(row, col, offset, upper, dtype, device):
     return _make(B.move(arr, dev) if dev.type != "cpu" else arr)
 
 
-def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None) -> Tensor:
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None,
+                 requires_grad: bool = False) -> Tensor:
     """Row and column indices (2 x N) of the lower triangle (``torch.tril_indices``)."""
+    _int_result_grad("tril_indices", requires_grad)
     return _tri_indices(row, col, offset, False, dtype, device)
 
 
-def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None) -> Tensor:
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None,
+                 requires_grad: bool = False) -> Tensor:
     """Row and column indices (2 x N) of the upper triangle (``torch.triu_indices``)."""
+    _int_result_grad("triu_indices", requires_grad)
     return _tri_indices(row, col, offset, True, dtype, device)
+
+
+def _int_result_grad(name: str, requires_grad: bool) -> None:
+    if requires_grad:
+        raise RuntimeError(f"{name}(): only Tensors of floating point dtype can require "
+                           "gradients; the indices are integers, so leave requires_grad out")
 
 
 def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None) -> Tensor:

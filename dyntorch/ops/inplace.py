@@ -235,8 +235,9 @@ def div_(self, other, *, rounding_mode=None):
                    other)
 
 
-def copy_(self, src, non_blocking=False):
-    """Copy ``src`` (broadcast, cast, moved) into this tensor."""
+def copy_(self, other, non_blocking=False):
+    """Copy ``other`` (broadcast, cast, moved) into this tensor (torch's name: ``src``)."""
+    src = other
     if not isinstance(src, Tensor):
         src = C.tensor(src)
     if _fast(self, (src,)):
@@ -301,7 +302,8 @@ for _n, _f in E.FLOAT_UNARY.items():
     method(_n + "_", _unary_inplace(_n + "_", _f))
 
 
-def addcmul_(self, t1, t2, *, value=1):
+def addcmul_(self, tensor1, tensor2, *, value=1):
+    t1, t2 = tensor1, tensor2
     if _fast(self, (t1, t2)):
         try:
             self._data += value * (t1._data * t2._data)
@@ -312,7 +314,8 @@ def addcmul_(self, t1, t2, *, value=1):
     return inplace(self, "addcmul_", lambda s: s + value * t1 * t2, t1, t2)
 
 
-def addcdiv_(self, t1, t2, *, value=1):
+def addcdiv_(self, tensor1, tensor2, *, value=1):
+    t1, t2 = tensor1, tensor2
     if _fast(self, (t1, t2)):
         try:
             self._data += value * (t1._data / t2._data)
@@ -323,15 +326,23 @@ def addcdiv_(self, t1, t2, *, value=1):
     return inplace(self, "addcdiv_", lambda s: s + value * t1 / t2, t1, t2)
 
 
-def addcmul(input, t1, t2, *, value=1):
-    return input + value * t1 * t2
+def addcmul(input, tensor1, tensor2, *, value=1):
+    return input + value * tensor1 * tensor2
 
 
-def addcdiv(input, t1, t2, *, value=1):
-    return input + value * t1 / t2
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    return input + value * tensor1 / tensor2
 
 
-def uniform_(self, a=0.0, b=1.0, *, generator=None):
+def uniform_(self, from_=0.0, to=1.0, *, generator=None, **kwargs):
+    """Fill with samples of U(from, to); torch's keyword ``from`` is a Python keyword, so it
+    arrives in ``kwargs`` (``x.uniform_(**{"from": -1, "to": 1})``)."""
+    if kwargs:
+        if set(kwargs) != {"from"}:
+            raise TypeError(f"uniform_() got an unexpected keyword argument "
+                            f"'{next(k for k in kwargs if k != 'from')}'")
+        from_ = kwargs["from"]
+    a, b = from_, to
     _leaf_check_random(self, "uniform_")
     r = C._rng(generator, self.device).random(self._data.shape)
     _store(self, B.move((r * (b - a) + a).astype(self._data.dtype), self.device), "uniform_")

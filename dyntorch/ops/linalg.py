@@ -188,8 +188,9 @@ def mv(input: Tensor, vec: Tensor) -> Tensor:
     return matmul(input, vec)
 
 
-def dot(input: Tensor, other: Tensor) -> Tensor:
+def dot(input: Tensor, tensor: Tensor) -> Tensor:
     """Inner product of two 1-D tensors (``torch.dot``)."""
+    other = tensor
     _as_tensors(input, other, "dot")
     if input._data.ndim != 1 or other._data.ndim != 1:
         raise RuntimeError(f"dot(): 1D tensors expected, but got {input._data.ndim}D and "
@@ -762,8 +763,14 @@ def cross(input: Tensor, other: Tensor, dim=None) -> Tensor:
     return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], d)
 
 
-def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
-    """Pairwise p-norm distances between the rows of ``x1`` and ``x2`` (``torch.cdist``)."""
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
+          compute_mode="use_mm_for_euclid_dist_if_necessary") -> Tensor:
+    """Pairwise p-norm distances between the rows of ``x1`` and ``x2`` (``torch.cdist``).
+
+    ``compute_mode`` picks torch's kernel; every mode gives these same distances here."""
+    if compute_mode not in (None, "use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist",
+                            "donot_use_mm_for_euclid_dist"):
+        raise ValueError(f"cdist(): {compute_mode} is not a valid value for compute_mode")
     from .reduce import vector_norm
 
     if x1._data.ndim < 2 or x2._data.ndim < 2 or x1._data.shape[-1] != x2._data.shape[-1]:
@@ -953,12 +960,12 @@ method("addmm", lambda self, mat1, mat2, *, beta=1, alpha=1: addmm(self, mat1, m
                                                                    beta=beta, alpha=alpha))
 method("addmv", lambda self, mat, vec, *, beta=1, alpha=1: addmv(self, mat, vec, beta=beta,
                                                                  alpha=alpha))
-method("baddbmm", lambda self, b1, b2, *, beta=1, alpha=1: baddbmm(self, b1, b2, beta=beta,
-                                                                   alpha=alpha))
-method("addbmm", lambda self, b1, b2, *, beta=1, alpha=1: addbmm(self, b1, b2, beta=beta,
-                                                                 alpha=alpha))
-method("addr", lambda self, v1, v2, *, beta=1, alpha=1: addr(self, v1, v2, beta=beta,
-                                                             alpha=alpha))
+method("baddbmm", lambda self, batch1, batch2, *, beta=1, alpha=1: baddbmm(
+    self, batch1, batch2, beta=beta, alpha=alpha))
+method("addbmm", lambda self, batch1, batch2, *, beta=1, alpha=1: addbmm(
+    self, batch1, batch2, beta=beta, alpha=alpha))
+method("addr", lambda self, vec1, vec2, *, beta=1, alpha=1: addr(
+    self, vec1, vec2, beta=beta, alpha=alpha))
 method("kron", kron)
 method("inverse", inverse)
 method("det", det)

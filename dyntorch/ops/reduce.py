@@ -811,8 +811,12 @@ def any(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return _make(xp.asarray(xp.any(input._data, axis=axis, keepdims=keepdim)))
 
 
-def count_nonzero(input: Tensor, dim=None) -> Tensor:
+def count_nonzero(input: Tensor, *dims, dim=None) -> Tensor:
     """Number of non-zero elements over ``dim`` (``torch.count_nonzero``)."""
+    if dims:  # x.count_nonzero(0, 1) and count_nonzero(x, 0)
+        if dim is not None:
+            raise TypeError("count_nonzero() got multiple values for argument 'dim'")
+        dim = dims[0] if len(dims) == 1 else dims
     xp = B.xp_of(input._data)
     axis = _axes(dim, input._data.ndim, "count_nonzero")
     return _make(xp.asarray(xp.sum(input._data != 0, axis=axis), dtype=np.int64))

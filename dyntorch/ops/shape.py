@@ -13,6 +13,7 @@ import numpy as np
 from .._dispatch import op
 from .._tensor import Tensor, _make
 from . import index as _ix
+from ._args import var_or_kw
 from ._util import method, norm_dim, shape_arg
 
 
@@ -46,9 +47,9 @@ def _(ns, g, _a, *, shape, in_shape=None):
     return ns.sum_to(g, in_shape)
 
 
-def expand(self: Tensor, *size) -> Tensor:
+def expand(self: Tensor, *sizes, size=None, implicit: bool = False) -> Tensor:
     """Broadcast to ``size`` without copying (-1 keeps a dim) (``torch.Tensor.expand``)."""
-    size = shape_arg(size)
+    size = shape_arg(sizes if size is None else var_or_kw("expand", sizes, "size", size))
     nd = self._data.ndim
     if len(size) < nd:
         raise RuntimeError(
@@ -160,8 +161,14 @@ def _can_view(arr, shape) -> bool:
     return True
 
 
-def view(self: Tensor, *shape) -> Tensor:
+def view(self: Tensor, *shape, size=None, dtype=None) -> Tensor:
     """A view with a new shape; errors when the memory layout needs a copy (use reshape)."""
+    if dtype is not None:
+        if shape or size is not None:
+            raise TypeError("view() takes either a shape or dtype=, not both")
+        return view(self, dtype)
+    if size is not None:  # the keyword form only: the common call pays no extra frame
+        shape = var_or_kw("view", shape, "size", size)
     if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)) and \
             not hasattr(shape[0], "__index__"):
         return self.to(shape[0])  # view(dtype)
@@ -174,19 +181,22 @@ def view(self: Tensor, *shape) -> Tensor:
     return _view(self, shape=shape, in_shape=self._data.shape)
 
 
-def reshape(self: Tensor, *shape) -> Tensor:
+def reshape(input: Tensor, *shapes, shape=None) -> Tensor:
     """A tensor with a new shape: a view when the strides allow it, else a copy.
 
     Parameters
     ----------
-    *shape : int or sequence of int
-        The new shape; one entry may be -1 (inferred).
+    *shapes, shape : int or sequence of int
+        The new shape, by position or as ``shape=``; one entry may be -1 (inferred).
 
     Returns
     -------
     Tensor
     """
-    shape = infer_shape(shape_arg(shape), self._data.size, "reshape")
+    self = input
+    if shape is not None:  # the keyword form only: the common call pays no extra frame
+        shapes = var_or_kw("reshape", shapes, "shape", shape)
+    shape = infer_shape(shape_arg(shapes), self._data.size, "reshape")
     if shape == self._data.shape:
         return self
     if _can_view(self._data, shape):
@@ -319,20 +329,22 @@ def _(ns, g, _a, *, dim0, dim1):
     return ns.swapaxes(g, dim0, dim1)
 
 
-def permute(input: Tensor, *dims) -> Tensor:
+def permute(input: Tensor, *dim_args, dims=None) -> Tensor:
     """Reorder dims (a view) (``torch.permute``).
 
     Parameters
     ----------
     input : Tensor
-    *dims : int or sequence of int
-        A permutation of the dims (negative ones count from the end).
+    *dim_args, dims : int or sequence of int
+        A permutation of the dims (negative ones count from the end), by position or as
+        ``dims=``.
 
     Returns
     -------
     Tensor
     """
     nd = input._data.ndim
+    dims = dim_args if dims is None else var_or_kw("permute", dim_args, "dims", dims)
     dims = shape_arg(dims) if dims else ()
     if len(dims) != nd:
         raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does "
@@ -438,9 +450,9 @@ def _(ns, g, _a, *, reps, in_shape=None):
     return ns.reshape(g, in_shape)
 
 
-def repeat(input: Tensor, *sizes) -> Tensor:
+def repeat(input: Tensor, *sizes, repeats=None) -> Tensor:
     """Tile the tensor ``sizes[i]`` times along each dim (``torch.Tensor.repeat``)."""
-    reps = shape_arg(sizes)
+    reps = shape_arg(var_or_kw("repeat", sizes, "repeats", repeats))
     if len(reps) < input._data.ndim:
         raise RuntimeError("repeat(): Number of dimensions of repeat dims can not be smaller "
                            f"than number of dimensions of tensor ({len(reps)} < "
@@ -448,8 +460,10 @@ def repeat(input: Tensor, *sizes) -> Tensor:
     return _repeat(input, reps=reps, in_shape=input._data.shape)
 
 
-def tile(input: Tensor, dims) -> Tensor:
+def tile(input: Tensor, *dim_args, dims=None) -> Tensor:
     """Like ``repeat``, padding ``dims`` with leading ones (``torch.tile``)."""
+    dims = var_or_kw("tile", dim_args, "dims", dims)
+    dims = dims[0] if len(dims) == 1 else dims
     reps = shape_arg((dims,) if isinstance(dims, int) else dims)
     reps = (1,) * (input._data.ndim - len(reps)) + reps
     return repeat(input, *reps)
@@ -465,8 +479,9 @@ def _(ns, g, _a, *, dims):
     return ns.flip(g, dims)
 
 
-def flip(input: Tensor, *dims) -> Tensor:
+def flip(input: Tensor, *dim_args, dims=None) -> Tensor:
     """Reverse the order along ``dims`` (a copy) (``torch.flip``)."""
+    dims = var_or_kw("flip", dim_args, "dims", dims)
     dims = shape_arg(dims) if dims else ()
     if not input._data.ndim:
         return _flip(input, dims=None)
@@ -492,8 +507,10 @@ def _(ns, g, _a, *, shifts, dims):
     return ns.roll(g, neg, dims)
 
 
-def roll(input: Tensor, shifts, dims=None) -> Tensor:
+def roll(input: Tensor, shifts, dims=()) -> Tensor:
     """Shift elements cyclically along ``dims`` (flattened when None) (``torch.roll``)."""
+    if dims is None or (isinstance(dims, (list, tuple)) and not dims):
+        dims = None  # torch's default () and None both mean "the flattened tensor"
     if isinstance(shifts, (list, tuple)):
         shifts = tuple(int(s) for s in shifts)
     if dims is not None:
@@ -658,8 +675,17 @@ def select(input: Tensor, dim: int, index: int) -> Tensor:
     return _ix.select_dim(input, d, i % size)
 
 
-def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
-    """Split into pieces of a size, or of the listed sizes, along ``dim`` (``torch.split``)."""
+def split(tensor: Tensor, split_size_or_sections=None, dim: int = 0, *,
+          split_size=None) -> tuple:
+    """Split into pieces of a size, or of the listed sizes, along ``dim`` (``torch.split``).
+
+    ``split_size=`` is ``Tensor.split``'s name for the same argument."""
+    if split_size is not None:
+        if split_size_or_sections is not None:
+            raise TypeError("split() got multiple values for argument 'split_size'")
+        split_size_or_sections = split_size
+    elif split_size_or_sections is None:
+        raise TypeError("split() missing required argument 'split_size_or_sections'")
     nd = tensor._data.ndim
     d = _dim(dim, nd, "split")
     n = tensor._data.shape[d]
@@ -691,7 +717,21 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
     return split(input, size, d)
 
 
-def tensor_split(input: Tensor, indices_or_sections, dim: int = 0) -> tuple:
+def tensor_split(input: Tensor, indices_or_sections=None, dim: int = 0, *, indices=None,
+                 sections=None, tensor_indices_or_sections=None) -> tuple:
+    """Split into ``sections`` near-equal pieces, or at ``indices`` (``torch.tensor_split``).
+
+    torch names the second argument after its kind: ``sections=``, ``indices=`` or
+    ``tensor_indices_or_sections=``; any one of them may be given."""
+    given = [v for v in (indices_or_sections, indices, sections, tensor_indices_or_sections)
+             if v is not None]
+    if len(given) != 1:
+        raise TypeError("tensor_split() takes exactly one of indices_or_sections, indices, "
+                        f"sections, tensor_indices_or_sections; got {len(given)}")
+    indices_or_sections = given[0]
+    if isinstance(indices_or_sections, Tensor):
+        indices_or_sections = (indices_or_sections.item() if indices_or_sections.ndim == 0
+                               else indices_or_sections.tolist())
     d = _dim(dim, input._data.ndim, "tensor_split")
     n = input._data.shape[d]
     if isinstance(indices_or_sections, int):
@@ -850,8 +890,10 @@ def column_stack(tensors) -> Tensor:
     return cat(ts, 1)
 
 
-def meshgrid(*tensors, indexing: str = "ij") -> tuple:
-    """Coordinate grids from 1-D tensors (``torch.meshgrid``; ``indexing`` 'ij' or 'xy')."""
+def meshgrid(*tensors, indexing: str | None = None) -> tuple:
+    """Coordinate grids from 1-D tensors (``torch.meshgrid``; ``indexing`` 'ij' (the default)
+    or 'xy')."""
+    indexing = "ij" if indexing is None else indexing
     ts = list(_flat_args(tensors))
     if indexing not in ("ij", "xy"):
         raise ValueError(f"meshgrid(): indexing must be 'ij' or 'xy', got '{indexing}'")
@@ -960,8 +1002,14 @@ def _flat_in_place(name, fn):
 
 
 # ----------------------------------------------------------------------------- methods
-def _squeeze_m(self, dim=None):
-    return squeeze(self, dim)
+def _squeeze_m(self, *dims, dim=None):
+    dims = var_or_kw("squeeze", dims, "dim", dim)
+    return squeeze(self, None if not dims else dims[0] if len(dims) == 1 else dims)
+
+
+def swapaxes(input: Tensor, axis0: int, axis1: int) -> Tensor:
+    """Swap two dims (a view); ``torch.transpose`` under NumPy's names (``torch.swapaxes``)."""
+    return transpose(input, axis0, axis1)
 
 
 method("expand", expand)
@@ -969,7 +1017,8 @@ method("view", view)
 method("reshape", reshape)
 method("contiguous", contiguous)
 method("expand_as", lambda self, other: expand(self, *other.shape))
-method("broadcast_to", lambda self, size: broadcast_to(self, size))
+method("broadcast_to", lambda self, *sizes, size=None: broadcast_to(
+    self, var_or_kw("broadcast_to", sizes, "size", size)))
 method("view_as", lambda self, other: view(self, *other.shape))
 method("reshape_as", lambda self, other: reshape(self, *other.shape))
 method("flatten", lambda self, start_dim=0, end_dim=-1: flatten(self, start_dim, end_dim))
@@ -979,7 +1028,7 @@ method("squeeze", _squeeze_m)
 method("unsqueeze", unsqueeze)
 method("permute", permute)
 method("transpose", transpose)
-method("swapaxes", transpose)
+method("swapaxes", swapaxes)
 method("swapdims", transpose)
 method("t", t)
 method("movedim", movedim)
@@ -993,7 +1042,7 @@ method("tile", tile)
 method("flip", flip)
 method("fliplr", fliplr)
 method("flipud", flipud)
-method("roll", lambda self, shifts, dims=None: roll(self, shifts, dims))
+method("roll", lambda self, shifts, dims=(): roll(self, shifts, dims))
 method("tril", tril)
 method("triu", triu)
 method("diagonal", lambda self, offset=0, dim1=0, dim2=1: diagonal(self, offset, dim1, dim2))
@@ -1009,13 +1058,13 @@ method("unbind", unbind)
 method("unfold", unfold)
 method("rot90", lambda self, k=1, dims=(0, 1): rot90(self, k, dims))
 for _n, _f in (("squeeze_", _squeeze_m), ("unsqueeze_", unsqueeze), ("t_", t),
-               ("transpose_", transpose), ("swapaxes_", transpose), ("swapdims_", transpose)):
+               ("transpose_", transpose), ("swapaxes_", swapaxes), ("swapdims_", transpose)):
     method(_n, _flat_in_place(_n, _f))
 
 PUBLIC = {
     "reshape": reshape, "flatten": flatten, "unflatten": unflatten, "ravel": ravel,
     "squeeze": squeeze, "unsqueeze": unsqueeze, "permute": permute, "transpose": transpose,
-    "swapaxes": transpose, "swapdims": transpose, "t": t, "movedim": movedim,
+    "swapaxes": swapaxes, "swapdims": transpose, "t": t, "movedim": movedim,
     "moveaxis": movedim, "tile": tile, "flip": flip, "fliplr": fliplr, "flipud": flipud,
     "roll": roll, "tril": tril, "triu": triu, "diagonal": diagonal, "diag": diag,
     "diag_embed": diag_embed, "narrow": narrow, "select": select, "split": split,

@@ -18,6 +18,7 @@ from .loss import *  # noqa: F401,F403
 from .loss import __all__ as _loss_all
 from .normalization import *  # noqa: F401,F403
 from .normalization import __all__ as _norm_all
+from .pixelshuffle import PixelUnshuffle  # noqa: F401
 from .pooling import *  # noqa: F401,F403
 from .pooling import __all__ as _pool_all
 from .rnn import *  # noqa: F401,F403
@@ -28,4 +29,4 @@ from .transformer import *  # noqa: F401,F403
 from .transformer import __all__ as _tr_all
 
 __all__ = ["Module", *_act_all, *_cont_all, *_conv_all, *_drop_all, *_flat_all, *_lin_all,
-           *_loss_all, *_norm_all, *_pool_all, *_rnn_all, *_sparse_all, *_tr_all]
+           *_loss_all, *_norm_all, *_pool_all, "PixelUnshuffle", *_rnn_all, *_sparse_all, *_tr_all]

@@ -356,3 +356,6 @@ class PairwiseDistance(Module):
 
 
 __all__ += ["Softmax2d", "CosineSimilarity", "PairwiseDistance"]
+
+# torch defines MultiheadAttention in activation.py; scripts import it from here
+from .transformer import MultiheadAttention  # noqa: E402,F401

@@ -3,6 +3,7 @@ from .normalization import (  # noqa: F401
     BatchNorm1d,
     BatchNorm2d,
     BatchNorm3d,
+    SyncBatchNorm,
     _BatchNorm,
     _NormBase,
 )

@@ -62,6 +62,11 @@ class Linear(Module):
                 f"bias={self.bias is not None}")
 
 
+class NonDynamicallyQuantizableLinear(Linear):
+    """The ``out_proj`` of :class:`MultiheadAttention`: a :class:`Linear` under torch's name
+    (torch keeps it apart for its quantizer; ``isinstance(m, nn.Linear)`` holds for it)."""
+
+
 class Bilinear(Module):
     """y_k = x1^T A_k x2 + b_k with A of shape (out, in1, in2)."""
 

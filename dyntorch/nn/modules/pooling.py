@@ -177,6 +177,9 @@ class PixelShuffle(Module):
     def forward(self, input: Tensor) -> Tensor:
         return C.pixel_shuffle(input, self.upscale_factor)
 
+    def extra_repr(self) -> str:
+        return f"upscale_factor={self.upscale_factor}"
+
 
 class _PadNd(Module):
     _mode = "constant"

@@ -11,6 +11,7 @@ from ...ops.creation import empty, zeros
 from ..functional_attention import multi_head_attention_forward
 from ..module import Module
 from ..parameter import Parameter
+from .linear import NonDynamicallyQuantizableLinear
 
 __all__ = ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
            "TransformerDecoderLayer", "TransformerDecoder", "Transformer"]
@@ -24,31 +25,6 @@ def _xavier_uniform(shape, dtype, device) -> Parameter:
     return Parameter(t)
 
 
-class NonDynamicallyQuantizableLinear(Module):
-    """The ``out_proj`` of MultiheadAttention: a Linear (named like torch's)."""
-
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
-                 dtype=None) -> None:
-        super().__init__()
-        dt = B.to_dtype(dtype) if dtype is not None else B.get_default_dtype()
-        self.in_features, self.out_features = in_features, out_features
-        bound = 1.0 / math.sqrt(in_features)
-        w = empty(out_features, in_features, dtype=dt, device=device)
-        w.uniform_(-bound, bound)
-        self.weight = Parameter(w)
-        if bias:
-            self.bias = Parameter(zeros(out_features, dtype=dt, device=device))
-        else:
-            self.register_parameter("bias", None)
-
-    def forward(self, input: Tensor) -> Tensor:
-        from ...ops.layer import linear
-
-        return linear(input, self.weight, self.bias)
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, " \
-               f"bias={self.bias is not None}"
 
 
 class MultiheadAttention(Module):
@@ -93,6 +69,8 @@ class MultiheadAttention(Module):
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = NonDynamicallyQuantizableLinear(E, E, bias, device, dtype)
+        if bias:  # torch starts out_proj's bias at zero, like in_proj_bias
+            self.out_proj.bias.data.zero_()
         if add_bias_kv:
             self.bias_k = _xavier_uniform((1, 1, E), dt, device)
             self.bias_v = _xavier_uniform((1, 1, E), dt, device)
