@@ -171,3 +171,99 @@ def test_empty_document_is_still_a_valid_picture():
            "nodes": [], "edges": [], "scopes": []}
     root, nodes, edges = _parse(render_svg(doc))
     assert nodes == {} and edges == []
+
+
+# ----------------------------------------------------------------------------- in a notebook
+def test_widget_bundle_carries_the_picture_beside_the_widget_view():
+    pytest.importorskip("anywidget")
+    from dyntorch.viz import show
+
+    torch.manual_seed(0)
+    w = torch.randn(2, 3, requires_grad=True)
+    y = (w.exp() * 3).sum()
+    bundle = show(y)._repr_mimebundle_()
+    bundle = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    _, nodes, edges = _parse(bundle["image/svg+xml"])
+    labels = {_texts(g)[0] for g in nodes.values()}
+    assert {"exp", "mul", "sum"} <= labels and len(edges) == 3
+    # a front end that asks for other types only gets what it asked for
+    other = show(y)._repr_mimebundle_(exclude=["image/svg+xml"])
+    assert "image/svg+xml" not in (other[0] if isinstance(other, tuple) else other)
+
+
+def _run_headless(tmp_path, monkeypatch, **client_kw):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("anywidget")
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("PYTHONPATH", str(root))  # the kernel imports this checkout's dyntorch
+    cells = ["import dyntorch as torch\nfrom dyntorch.viz import show\n"
+             "from dyntorch.debug import BackwardStepper\n"
+             "w = torch.randn(3, 4, requires_grad=True)\n"
+             "loss = (w.tanh() * 2).sum()",
+             "show(loss)",
+             "BackwardStepper((w.sigmoid() ** 2).mean())"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}},
+                            **client_kw).execute()
+    for c in nb.cells[1:]:
+        kinds = [set(o.get("data", {})) for o in c.outputs]
+        assert any({"image/svg+xml", "application/vnd.jupyter.widget-view+json"} <= k
+                   for k in kinds), kinds
+    return nb
+
+
+def _labels(svg: str) -> set:
+    import re
+
+    return set(re.findall(r"<text[^>]*>([^<]*)</text>", svg))
+
+
+@pytest.mark.notebook
+@pytest.mark.timeout(300)
+def test_headless_notebook_saved_and_converted_to_html_shows_the_graph(tmp_path, monkeypatch):
+    """Run headless with no widget state kept (as a notebook saved from JupyterLab without
+    "save widget state"), then `jupyter nbconvert --to html`: the graph must be in the page as
+    a drawing with its labels."""
+    import re
+    import subprocess
+    import sys
+
+    nbformat = pytest.importorskip("nbformat")
+    nb = _run_headless(tmp_path, monkeypatch, store_widget_state=False)
+    assert "widgets" not in nb.metadata
+    path = tmp_path / "run.ipynb"
+    nbformat.write(nb, path)
+    out = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    html = (tmp_path / "run.html").read_text(encoding="utf-8")
+    # nbconvert embeds SVG outputs as data-URI images (inline when should_not_encode_svg)
+    import base64
+
+    svgs = [base64.b64decode(b).decode("utf-8") for b in
+            re.findall(r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', html)]
+    svgs += re.findall(r"<svg[^>]*class=\"dyntorch-graph\".*?</svg>", html, flags=re.S)
+    svgs = [s for s in svgs if 'class="dyntorch-graph"' in s]
+    assert len(svgs) == 2, f"found {len(svgs)} dyntorch drawings in the HTML"
+    assert {"tanh", "mul", "sum"} <= _labels(svgs[0])
+    assert {"sigmoid", "pow", "mean"} <= _labels(svgs[1])
+    for s in svgs:
+        ET.fromstring(s)  # a well-formed standalone SVG
+
+
+@pytest.mark.notebook
+@pytest.mark.timeout(300)
+def test_headless_run_that_keeps_widget_state_keeps_the_picture_in_it(tmp_path, monkeypatch):
+    """nbclient's default keeps the widget state; nbconvert's HTML then hands the output to the
+    widget (the HTML manager), so the state itself carries the picture the widget shows."""
+    nb = _run_headless(tmp_path, monkeypatch)
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    ours = [m["state"] for m in state.values() if "fold_limit" in m["state"]]
+    assert len(ours) == 2
+    assert {"tanh", "mul", "sum"} <= _labels(ours[0]["_snapshot"])
+    assert {"sigmoid", "pow", "mean"} <= _labels(ours[1]["_snapshot"])

@@ -38,7 +38,9 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from xml.sax.saxutils import escape, quoteattr
 
-__all__ = ["render_svg", "have_dot"]
+__all__ = ["render_svg", "have_dot", "picture_bundle"]
+
+SVG_MIME = "image/svg+xml"
 
 # The live view's look (extension/src/style.css, light theme; fold.ts for sizes).
 STATE_FILL = {"idle": "#ffffff", "pending": "#e8ecf3", "ready": "#ffe3a3",
@@ -498,3 +500,25 @@ def render_svg(doc: Mapping, *, node_colors: Mapping[str, str] | None = None,
         out.append("</g>")
     out.append("</g></svg>")
     return "\n".join(out)
+
+
+def picture_bundle(doc: Mapping | None, *, include=None, exclude=None) -> dict:
+    """``{"image/svg+xml": svg}`` of ``doc`` for a display's mime bundle; ``{}`` when there is
+    no document, the type is excluded, or drawing fails.
+
+    A front end with a running kernel shows the widget view (its renderer ranks first in
+    JupyterLab and Notebook 7); nbconvert's HTML exporter, GitHub and nbviewer find no widget
+    state in a notebook saved headless and show this picture instead. Drawing must never break
+    a display, so failures only warn.
+    """
+    if doc is None or not doc.get("nodes"):
+        return {}
+    if (include is not None and SVG_MIME not in include) or (exclude and SVG_MIME in exclude):
+        return {}
+    try:
+        return {SVG_MIME: render_svg(doc)}
+    except Exception as e:  # noqa: BLE001 - a picture is an extra; the widget still shows
+        import warnings
+
+        warnings.warn(f"dyntorch: no static picture for this view ({e})", stacklevel=2)
+        return {}
