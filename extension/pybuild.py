@@ -55,9 +55,9 @@ def up_to_date() -> bool:
 def _node() -> tuple[str, str]:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        missing = " and ".join(n for n, p in (("node", node), ("npm", npm)) if p is None)
-        raise FrontEndBuildError(NO_NODE.format(need=NODE_MAJOR, found=f"but {missing} "
-                                                "is not on PATH"))
+        missing = [n for n, p in (("node", node), ("npm", npm)) if p is None]
+        found = f"but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not on PATH"
+        raise FrontEndBuildError(NO_NODE.format(need=NODE_MAJOR, found=found))
     out = subprocess.run([node, "--version"], capture_output=True, text=True, check=False)
     m = re.match(r"v(\d+)", out.stdout.strip())
     if m is None or int(m.group(1)) < NODE_MAJOR:
