@@ -489,7 +489,9 @@ def render_svg(doc: Mapping, *, node_colors: Mapping[str, str] | None = None,
         fg = text_color(bx.fill)
         x, y = bx.x - bx.w / 2, bx.y - bx.h / 2
         rx = "1" if bx.kind in ("leaf", "scope") else "4"
-        out.append(f'<g class="node" data-id={quoteattr(bx.id)}><title>{escape(bx.id)}</title>'
+        # id as in the live view's drawing, so the widget can index a saved picture's nodes
+        out.append(f'<g class="node" id={quoteattr(bx.id)} data-id={quoteattr(bx.id)}>'
+                   f'<title>{escape(bx.id)}</title>'
                    f'<rect x="{_f(x)}" y="{_f(y)}" width="{_f(bx.w)}" height="{_f(bx.h)}" '
                    f'rx="{rx}" fill={quoteattr(bx.fill)} stroke="{stroke}" '
                    f'stroke-width="{_f(sw)}"/>')
