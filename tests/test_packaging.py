@@ -22,7 +22,7 @@ import dyntorch
 
 ROOT = Path(__file__).resolve().parents[1]
 WHEELS = sorted((ROOT / ".whl" / "dist").glob("dyntorch-*.whl"))
-TEST_VENV = os.environ.get("DYNTORCH_TEST_VENV", "")
+TEST_VENV = os.path.abspath(os.environ["DYNTORCH_TEST_VENV"]) if os.environ.get("DYNTORCH_TEST_VENV") else ""
 LABEXT = "share/jupyter/labextensions/dyntorch-jupyter"
 NODE_TOOLS = {"node", "nodejs", "npm", "npx", "corepack", "yarn", "yarnpkg"}
 
@@ -117,7 +117,7 @@ def test_wheel_venv_lists_the_plugin_enabled():
     out = subprocess.run([str(venv / "bin/python"), "-c", check], env=env, cwd=venv,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert str(ROOT) not in out.stdout and "site-packages" in out.stdout
+    assert out.stdout.startswith(str(venv)) and "site-packages" in out.stdout, out.stdout
 
 
 # ----------------------------------------------------------------------------- from a clean clone

@@ -170,12 +170,9 @@ class GraphWidget(anywidget.AnyWidget):
 
         bundle = super()._repr_mimebundle_(**kwargs)
         data = bundle[0] if isinstance(bundle, tuple) else bundle  # (data, metadata) or data
-        pic = picture_bundle(self._doc, include=kwargs.get("include"),
-                             exclude=kwargs.get("exclude"))
         if isinstance(data, dict):
-            data.update(pic)
-        if pic and not self._snapshot:  # widget-state renderers (nbclient's saved state) too
-            self._snapshot = pic["image/svg+xml"]
+            data.update(picture_bundle(self._doc, include=kwargs.get("include"),
+                                       exclude=kwargs.get("exclude")))
         return bundle
 
     def _post(self, msg: dict) -> None:
