@@ -24,7 +24,11 @@ CELLS = [WHERE, SETUP, SHOW, STEPPER, STEP_IN_CODE]
 
 
 def _open(page, server, name: str) -> None:
-    page.goto(server.notebook_url(name))
+    # A workspace of our own in JupyterLab: the default one, which the other browser tests on
+    # this server restore, must not get our notebook as a tab
+    url = (f"{server.url}/lab/workspaces/dyntorch-wheel/tree/{name}" if server.app == "lab"
+           else server.notebook_url(name))
+    page.goto(url)
     page.wait_for_function(
         f"""() => {{ const w = {APP} && {APP}.shell.currentWidget;
             const k = w && w.sessionContext && w.sessionContext.session &&
