@@ -152,6 +152,28 @@ def test_big_graphs_fold_into_module_scopes(engine):
     assert all((f"s:{i}", f"s:{i + 1}") in pairs for i in range(5))
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_shared_leaf_is_drawn_once_per_consumer_like_the_live_view(engine):
+    torch.manual_seed(0)
+    v = torch.randn(3, 3, requires_grad=True)
+    h = torch.randn(2, 3, requires_grad=True)
+    for _ in range(12):  # an RNN-like chain: v feeds every step
+        h = torch.tanh(h @ v)
+    doc = graph_json(h.sum())
+    vid = next(n["id"] for n in doc["nodes"]
+               if n["kind"] == "leaf" and n["outputs"][0]["shape"] == [3, 3])
+    consumers = [e["dst"] for e in doc["edges"] if e["src"] == vid]
+    assert len(consumers) == 12
+    root = ET.fromstring(render_svg(doc, engine=engine, highlight=[vid]))
+    groups = [g for g in root.iter(SVG + "g") if g.get("class") == "node"]
+    copies = [g for g in groups if g.get("data-id") == vid]
+    assert sorted(g.get("id") for g in copies) == sorted(f"{vid}~{k}" for k in range(12))
+    assert all(g.find(SVG + "rect").get("stroke") == "#d63384" for g in copies)
+    edges = [(g.get("data-src"), g.get("data-dst")) for g in root.iter(SVG + "g")
+             if g.get("class") == "edge"]
+    assert sorted(edges) == sorted({(e["src"], e["dst"]) for e in doc["edges"]})
+
+
 def test_bad_input_is_refused_with_the_reason():
     doc = _mlp_doc()
     with pytest.raises(ValueError, match="graph document"):
