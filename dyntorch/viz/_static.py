@@ -1,4 +1,5 @@
-"""The built front end (``make extension`` writes it into ``dyntorch/viz/static/``)."""
+"""The built front end (``extension/pybuild.py`` writes it into ``dyntorch/viz/static/``; the
+wheel and sdist carry it)."""
 from __future__ import annotations
 
 import functools
@@ -10,8 +11,9 @@ STATIC = Path(__file__).with_name("static")
 MISSING_ESM = """
 export default { render({ el }) {
   el.innerHTML = '<div style="padding:8px;border:1px solid #c92a2a;color:#c92a2a">' +
-    'dyntorch: the notebook front end is not built. Run <code>make extension</code> ' +
-    '(or install a dyntorch wheel, which carries it).</div>';
+    'dyntorch: the notebook front end is not built. In a checkout run ' +
+    '<code>make extension</code> (needs Node 20); or install dyntorch from a wheel or ' +
+    'sdist (<code>pip install "dyntorch[notebook]"</code>), which carry it.</div>';
 } };
 """
 

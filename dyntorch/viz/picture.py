@@ -109,10 +109,10 @@ def text_color(fill: str) -> str:
 
 # ----------------------------------------------------------------------------- boxes to draw
 class _Box:
-    __slots__ = ("id", "lines", "fill", "scope", "kind", "members", "w", "h", "x", "y")
+    __slots__ = ("id", "ref", "lines", "fill", "scope", "kind", "members", "w", "h", "x", "y")
 
-    def __init__(self, id_, lines, fill, scope, kind, members):
-        self.id, self.lines, self.fill = id_, lines, fill
+    def __init__(self, id_, lines, fill, scope, kind, members, ref=None):
+        self.id, self.ref, self.lines, self.fill = id_, ref or id_, lines, fill
         self.scope, self.kind, self.members = scope, kind, members
         self.w = max(max((_text_width(t) for t in lines), default=0.0) + 12.0, 36.0)
         self.h = max(LINE_PT * len(lines) + 6.0, 18.0)
@@ -213,7 +213,34 @@ def _boxes(doc: Mapping, node_colors: Mapping, fold_limit: int):
             continue
         seen.add((a, b))
         edges.append((a, b, boxes[a].kind == "leaf"))
-    return boxes, edges, rep
+    return (*_ghost_shared_leaves(boxes, edges), rep)
+
+
+def _ghost_shared_leaves(boxes: dict, edges: list):
+    """One copy of a leaf per consumer, as the live view draws it (fold.ts): a weight shared by
+    many ops would otherwise pull long edges across the drawing, which Graphviz lays out in
+    time quadratic in their length (a 250-step RNN: over 20 s instead of about one)."""
+    fan = {}
+    for a, _, _ in edges:
+        fan[a] = fan.get(a, 0) + 1
+    shared = {a for a, k in fan.items() if k > 1 and boxes[a].kind == "leaf"}
+    if not shared:
+        return boxes, edges
+    copies: dict[str, list] = {a: [] for a in shared}
+    out_edges = []
+    for a, b, from_leaf in edges:
+        if a in shared:
+            src = boxes[a]
+            c = _Box(f"{a}~{len(copies[a])}", src.lines, src.fill, src.scope, src.kind,
+                     src.members, ref=a)
+            copies[a].append(c)
+            a = c.id
+        out_edges.append((a, b, from_leaf))
+    out = {}
+    for bid, bx in boxes.items():  # copies where the leaf was: the order stays topological
+        for c in copies.get(bid, [bx]):
+            out[c.id] = c
+    return out, out_edges
 
 
 def _parent(scope: str) -> str:
@@ -414,7 +441,9 @@ def render_svg(doc: Mapping, *, node_colors: Mapping[str, str] | None = None,
     Returns
     -------
     str
-        The SVG document (UTF-8 text, no XML prolog), with ``data-id`` on each node group.
+        The SVG document (UTF-8 text, no XML prolog), with the node id as ``data-id`` on each
+        node group (a leaf feeding several ops is drawn once per consumer, as in the live
+        view: ``id`` is then ``"<node id>~k"``).
     """
     if not isinstance(doc, Mapping) or doc.get("schema") != "dyntorch.graph":
         got = doc.get("schema") if isinstance(doc, Mapping) else type(doc).__name__
@@ -478,18 +507,21 @@ def render_svg(doc: Mapping, *, node_colors: Mapping[str, str] | None = None,
         arrow = ""
         if end is not None:
             arrow = f'<polygon points="{_arrow(end, pts[-1])}" fill="{EDGE}"/>'
-        out.append(f'<g class="edge" data-src={quoteattr(a)} data-dst={quoteattr(b)}>'
+        src, dst = quoteattr(boxes[a].ref), quoteattr(boxes[b].ref)
+        out.append(f'<g class="edge" data-src={src} data-dst={dst}>'
                    f'<path d="{d}" fill="none" stroke="{EDGE}" stroke-width="0.8"/>{arrow}</g>')
     for bx in boxes.values():
         stroke, sw = STROKE, 1.0
         if bx.kind == "output":
             sw = 2.0
-        if bx.id in marked_boxes:
+        if bx.ref in marked_boxes:
             stroke, sw = HIGHLIGHT, 3.0
         fg = text_color(bx.fill)
         x, y = bx.x - bx.w / 2, bx.y - bx.h / 2
         rx = "1" if bx.kind in ("leaf", "scope") else "4"
-        out.append(f'<g class="node" data-id={quoteattr(bx.id)}><title>{escape(bx.id)}</title>'
+        # id as in the live view's drawing, so the widget can index a saved picture's nodes
+        out.append(f'<g class="node" id={quoteattr(bx.id)} data-id={quoteattr(bx.ref)}>'
+                   f'<title>{escape(bx.ref)}</title>'
                    f'<rect x="{_f(x)}" y="{_f(y)}" width="{_f(bx.w)}" height="{_f(bx.h)}" '
                    f'rx="{rx}" fill={quoteattr(bx.fill)} stroke="{stroke}" '
                    f'stroke-width="{_f(sw)}"/>')
@@ -516,7 +548,8 @@ def picture_bundle(doc: Mapping | None, *, include=None, exclude=None) -> dict:
     if (include is not None and SVG_MIME not in include) or (exclude and SVG_MIME in exclude):
         return {}
     try:
-        return {SVG_MIME: render_svg(doc)}
+        # a display must not stall: past 5 s of dot the built-in layout draws it
+        return {SVG_MIME: render_svg(doc, timeout=5.0)}
     except Exception as e:  # noqa: BLE001 - a picture is an extra; the widget still shows
         import warnings
 

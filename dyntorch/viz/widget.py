@@ -163,6 +163,18 @@ class GraphWidget(anywidget.AnyWidget):
         self.selected = node_id
         self._post({"type": "select", "node": node_id})
 
+    def _repr_mimebundle_(self, **kwargs: Any):
+        # A static picture beside the widget view: notebooks saved headless keep the graph in
+        # nbconvert's HTML, on GitHub and nbviewer; a live front end still shows the widget.
+        from .picture import picture_bundle
+
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle  # (data, metadata) or data
+        if isinstance(data, dict):
+            data.update(picture_bundle(self._doc, include=kwargs.get("include"),
+                                       exclude=kwargs.get("exclude")))
+        return bundle
+
     def _post(self, msg: dict) -> None:
         self.sent.append(msg)
         self.send(msg)
