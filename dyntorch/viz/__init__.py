@@ -6,7 +6,9 @@
 - :func:`to_dot`: a Graphviz drawing with module scopes as clusters.
 - :func:`plot_grad_flow`, :func:`plot_grad_hist`, :class:`GradNormRecorder`: matplotlib plots
   of gradients and a per-module gradient-norm recorder.
-- ``show``, ``live``: the notebook widget (from ``.widget``, loaded on first use).
+- ``show`` (``.widget``), ``live`` (``.live_view``), ``stepper_widget`` (``.stepper_view``):
+  the notebook views, loaded on first use. Importing this package registers how a
+  ``BackwardStepper`` displays in a notebook (``dyntorch._display``).
 
 Graphviz, matplotlib and the widget load lazily, so ``import dyntorch.viz`` stays light and
 works where any of them is missing.
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import importlib
 
+from .. import _display
+from ..debug import BackwardStepper
 from .graph import (
     DIFF_SCHEMA,
     SCHEMA,
@@ -30,7 +34,8 @@ _LAZY = {
     "to_dot": ".dot", "DotGraph": ".dot", "GraphvizNotInstalled": ".dot",
     "plot_grad_flow": ".plots", "plot_grad_hist": ".plots", "GradNormRecorder": ".plots",
     "grad_norms": ".plots",
-    "show": ".widget", "live": ".widget", "profile": ".profile",
+    "show": ".widget", "live": ".live_view", "stepper_widget": ".stepper_view",
+    "profile": ".profile",
 }
 
 __all__ = ["SCHEMA", "DIFF_SCHEMA", "SCHEMA_VERSION", "GraphTracker", "apply_diff",
@@ -44,7 +49,7 @@ def __getattr__(name):
     try:
         m = importlib.import_module(mod, __name__)
     except ImportError as e:
-        if mod == ".widget":
+        if mod in (".widget", ".live_view", ".stepper_view"):
             raise AttributeError(
                 f"dyntorch.viz.{name} needs the notebook widget (dyntorch/viz/widget.py and "
                 f"anywidget), which could not be imported: {e}") from e
@@ -52,6 +57,15 @@ def __getattr__(name):
     value = getattr(m, name)
     globals()[name] = value
     return value
+
+
+def _stepper_view(stepper, **kw):
+    from .stepper_view import stepper_widget
+
+    return stepper_widget(stepper, **kw)
+
+
+_display.register(BackwardStepper, _stepper_view)
 
 
 def __dir__():

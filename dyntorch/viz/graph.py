@@ -18,6 +18,7 @@ import numpy as np
 from .._tensor import Tensor
 from ..autograd import engine as E
 from ..autograd.node import AccumulateGrad, accumulator
+from ..debug import BackwardStepper
 
 __all__ = ["SCHEMA", "DIFF_SCHEMA", "SCHEMA_VERSION", "graph_json", "graph_diff", "apply_diff",
            "GraphTracker", "graph_nodes"]
@@ -62,9 +63,19 @@ def nid(node) -> str:
 
 # ----------------------------------------------------------------------------- reading nodes
 def _is_stepper(x) -> bool:
-    from ..debug.stepper import BackwardStepper
-
     return isinstance(x, BackwardStepper)
+
+
+# Per-stepper caches of the parts of a document that do not change while stepping, kept here
+# (not on the stepper) and dropped with the stepper.
+_stepper_caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _cache_of(stepper) -> dict:
+    c = _stepper_caches.get(stepper)
+    if c is None:
+        c = _stepper_caches[stepper] = {}
+    return c
 
 
 def _roots_of(source) -> list:
@@ -79,7 +90,7 @@ def _roots_of(source) -> list:
                             f"BackwardStepper, got {type(t).__name__}")
         if t.grad_fn is not None:
             roots.append(t.grad_fn)
-        elif t._rg:
+        elif t.requires_grad:
             roots.append(accumulator(t))
         else:
             raise RuntimeError("graph_json: this tensor has no autograd graph (it does not "
@@ -91,9 +102,7 @@ def _roots_of(source) -> list:
 def graph_nodes(source) -> tuple[list, list]:
     """``(roots, nodes)``: root nodes and every node reachable, in creation (seq) order."""
     if _is_stepper(source):
-        roots = [e[0] for e in source._roots]
-        nodes = sorted(source._order, key=lambda n: n.seq)
-        return roots, nodes
+        return source.roots, source.nodes
     roots = _roots_of(source)
     _, order = E.collect(roots)
     return roots, sorted(order, key=lambda n: n.seq)
@@ -267,11 +276,12 @@ def graph_json(source, *, model=None, grads: bool = True) -> dict:
     """
     stepper = source if _is_stepper(source) else None
     if stepper is not None and stepper.closed:
+        _stepper_caches.pop(stepper, None)
         raise RuntimeError("graph_json: this BackwardStepper is closed")
     roots, nodes = graph_nodes(source)
     rootset = set(roots)
     params = _params_of(model)
-    cache = stepper._doc_cache if stepper is not None else {}
+    cache = _cache_of(stepper) if stepper is not None else {}
     key = id(model)
     statics = []
     for node in nodes:
@@ -286,7 +296,7 @@ def graph_json(source, *, model=None, grads: bool = True) -> dict:
     docs_nodes = []
     edges = []
     if stepper is not None:
-        k = len(stepper.history)
+        k = stepper.position
         hist = stepper.history
         index_of, state_of = stepper.index_of, stepper.state_of
     for node, (entry, links) in zip(nodes, statics):
