@@ -268,9 +268,33 @@ def test_break_on_when_and_step_out():
     assert st.node.scope == "b1.mlp"
     s.clear_breakpoints()
     st = s.step_out()
-    assert all(not (n.scope == "b1.mlp" or n.scope.startswith("b1.mlp."))
-               for n in s.pending)
-    assert st.node.scope == "b1.mlp"
+    inside = lambda sc: sc == "b1.mlp" or sc.startswith("b1.mlp.")  # noqa: E731
+    assert not any(inside(n.scope) for n in s.pending)
+    assert not inside(st.node.scope)  # stopped at the first node outside the scope
+    assert inside(s.history[-2].node.scope)
+    s.close()
+
+
+def test_step_out_leaves_the_scope_like_a_debugger():
+    import dyntorch.nn as nn
+
+    dt.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 1))
+    loss = model(dt.randn(16, 4)).pow(2).mean()
+    s = BackwardStepper(loss)
+    scopes = [n.scope for n in s.order]
+    st = s.step_out()  # from the top-level loss ops: stops at the first node of a module
+    assert st.node.scope == "4" and all(sc == "" for sc in scopes[:s.position - 1])
+    while True:  # from each module: to the first node of the next one, never stuck
+        k = s.position
+        st = s.step_out()
+        if st is None:
+            break
+        assert s.position > k
+        assert st.node.scope != scopes[k - 1]
+        assert all(sc == scopes[k - 1] or sc.startswith(scopes[k - 1] + ".")
+                   for sc in scopes[k - 1:s.position - 1])
+    assert s.done
     s.close()
 
 

@@ -463,31 +463,44 @@ class BackwardStepper:
                 return st
 
     def step_out(self) -> Step | None:
-        """Run until no node of the current module scope is left (or a breakpoint hits).
+        """Finish the current module scope and stop at the first node outside it.
 
-        Outside any module scope this runs to the end, like :meth:`run`.
+        Like a debugger's step-out of a function: every node of the current node's module
+        scope (and the scopes inside it) that is still to run runs, then the first node
+        outside it; that node is returned (None when backward finishes first). A breakpoint
+        on the way stops there. At the top level (no module scope) the run of top-level nodes
+        is finished and the stepper stops at the first node inside a module. Before the first
+        step this steps out of the first node's scope.
         """
         self._check_open()
         cur = self.current
-        scope = cur.node.scope if cur is not None else (
-            self._order[0].scope if self._order else "")
-        if not scope:
-            return self.run()
-        pre = scope + "."
+        if cur is None:
+            if not self._order:
+                return None
+            cur = self.step()
+            if cur is None or (self._bps and self._hit(cur)):
+                return cur
+        scope = cur.node.scope
+
+        def inside(s: str) -> bool:
+            if not scope:
+                return not s
+            return s == scope or s.startswith(scope + ".")
+
         k = len(self.history)
-        last = -1
-        for i in range(k, len(self._order)):
-            s = self._order[i].scope
-            if s == scope or s.startswith(pre):
-                last = i
-        st = cur
-        while len(self.history) <= last:
+        last = k - 1  # the last node of the scope still to run (interleaved runs included)
+        if scope:
+            for i in range(k, len(self._order)):
+                if inside(self._order[i].scope):
+                    last = i
+        while True:
             st = self._advance()
             if st is None:
                 return None
             if self._bps and self._hit(st):
                 return st
-        return st
+            if len(self.history) - 1 > last and not inside(st.node.scope):
+                return st
 
     def back(self, n: int = 1) -> Step | None:
         """Step back ``n`` nodes by deterministic replay; return the new current Step."""
