@@ -314,8 +314,10 @@ def _scopes(entries: list, types: dict) -> list:
                 last[name] = max(last.get(name, n["seq"]), n["seq"])
                 first_op.setdefault(name, n["seq"])
             rel = ".".join(parts[k:])
+            shape = tuple(n["outputs"][0]["shape"]) if n["outputs"] else ()
             sig.setdefault(name, []).append((rel, n["label"] if op else
-                                             "leaf:" + (n["param"] or "").rsplit(".", 1)[-1]))
+                                             "leaf:" + (n["param"] or "").rsplit(".", 1)[-1],
+                                             shape))
     top = sorted(n["seq"] for n in entries if not n["scope"] and n["kind"] != "leaf")
     names = sorted(count, key=lambda s: (first[s], s))
     prev_sib: dict = {}  # parent -> (previous sibling, its key, its run's first scope)

@@ -123,7 +123,7 @@ export function nodeInspector(n: GNode, breakpoints: Set<string>): HTMLElement {
     breakpoints.has(n.id) ? h('span', { class: 'dt-chip dt-bp' }, 'breakpoint') : ''));
   const rows: [string, string][] = [['node', `${n.id} (seq ${n.seq}, ${n.kind})`], ['scope', n.scope || '(top level)']];
   if (n.param) rows.push(['parameter', n.param]);
-  if (n.source) rows.push(['source', `${n.source.file}:${n.source.line}`]);
+  if (n.source) rows.push(['source', n.source.cell !== undefined && n.source.cell !== null ? `In [${n.source.cell}], line ${n.source.line}` : `${n.source.file}:${n.source.line}`]);
   if (n.time_us !== null && n.time_us !== undefined) rows.push(['time', `${fmt(n.time_us)} \u00b5s`]);
   const t = h('table', { class: 'dt-kv' });
   for (const [k, v] of rows) t.append(h('tr', {}, h('td', {}, k), h('td', { 'data-field': k }, v)));

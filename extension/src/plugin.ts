@@ -1,6 +1,6 @@
 // JupyterLab 4 plugin: palette commands and shortcuts that drive the focused debugger, a side
-// panel mirroring the latest graph of the current notebook, and the widget-state setting that
-// lets saved notebooks show the last drawing without a kernel.
+// panel mirroring the latest graph of the current notebook, and an explicit palette command that
+// turns on saving widget state with notebooks (never switched on behind the user's back).
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { ILabShell } from '@jupyterlab/application';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
@@ -77,14 +77,15 @@ const plugin = {
       execute: () => app.shell.activateById(panel.id)
     });
     if (palette) palette.addItem({ command: 'dyntorch:show-graph-panel', category: 'dyntorch' });
-    // Saved notebooks show the last drawing only when widget state is saved with them.
+    // Saved notebooks keep a static picture of every view (in its output), so no global
+    // setting is changed here. Saving the widget state too is the user's choice: a command.
     if (settings) {
-      settings
-        .load('@jupyter-widgets/jupyterlab-manager:plugin')
-        .then((s: any) => {
-          if (s.get('saveState').composite !== true) return s.set('saveState', true);
-        })
-        .catch(() => undefined);
+      app.commands.addCommand('dyntorch:save-widget-state', {
+        label: 'Save widget state with notebooks (Jupyter Widgets setting)',
+        execute: () =>
+          settings.load('@jupyter-widgets/jupyterlab-manager:plugin').then((s: any) => s.set('saveState', true))
+      });
+      if (palette) palette.addItem({ command: 'dyntorch:save-widget-state', category: 'dyntorch' });
     }
     (globalThis as any).__dyntorchPlugin = { commands: COMMANDS.map(c => c[1]), panel: panel.id };
   }

@@ -16,6 +16,9 @@ export interface Host {
 }
 
 const STATES = ['idle', 'pending', 'ready', 'current', 'done'];
+// screen pixels per layout point below which labels (10 pt) would be under 9 px: Fit never
+// shrinks further; bigger drawings are panned (drag) instead
+const READABLE = 1.0;
 let counter = 0;
 
 export interface Timing {
@@ -32,6 +35,8 @@ export class GraphView implements HubView {
   inspector: HTMLElement;
   status: HTMLElement;
   charts: HTMLElement;
+  legend: HTMLElement;
+  pinned = false; // the inspector shows a clicked node instead of following the current one
   search: HTMLInputElement;
   overlay: HTMLSelectElement;
   doc: GDoc | null = null;
@@ -108,11 +113,19 @@ export class GraphView implements HubView {
     });
     bar.append(this.search, this.overlay, fit, foldAll, unfold);
     this.canvas = h('div', { class: 'dt-canvas' }, h('div', { class: 'dt-empty' }, 'waiting for the graph\u2026'));
-    this.inspector = h('div', { class: 'dt-inspector' }, h('div', { class: 'dt-muted' }, 'Click a node to inspect it.'));
+    this.legend = h('div', { class: 'dt-legend' });
+    this.inspector = h('div', { class: 'dt-inspector' }, h('div', { class: 'dt-muted' },
+      host.mode === 'stepper' ? 'Press Step: the inspector follows the current node (click a node to pin it).' : 'Click a node to inspect it.'));
     this.charts = h('div', { class: 'dt-charts' });
     this.status = h('div', { class: 'dt-status' });
-    this.root.append(bar, h('div', { class: 'dt-main' }, this.canvas, this.inspector), this.charts, this.status);
+    this.root.append(bar, h('div', { class: 'dt-main' }, h('div', { class: 'dt-stage' }, this.canvas, this.legend), this.inspector), this.charts, this.status);
     el.append(this.root);
+    // label colours follow the theme: restyle when JupyterLab switches it
+    if (typeof MutationObserver !== 'undefined' && document.body) {
+      const mo = new MutationObserver(() => { if (this.svg) this.restyle(); });
+      mo.observe(document.body, { attributes: true, attributeFilter: ['data-jp-theme-light', 'data-jp-theme-name'] });
+      this.cleanups.push(() => mo.disconnect());
+    }
     this.panZoom();
     // Output areas may be laid out (or resized) after the first drawing: refit then, unless the
     // user has moved the view.
@@ -142,6 +155,17 @@ export class GraphView implements HubView {
     this.root.remove();
   }
 
+  private flashText = '';
+  private flashTimer: number | null = null;
+
+  /** A short message in the status line (a control that cannot act says why). */
+  flash(text: string): void {
+    this.flashText = text;
+    if (this.flashTimer !== null) clearTimeout(this.flashTimer);
+    this.flashTimer = window.setTimeout(() => { this.flashText = ''; this.flashTimer = null; this.renderStatus(); }, 6000);
+    this.renderStatus();
+  }
+
   touch(): void {
     this.lastActive = Date.now();
     hub().focus(this);
@@ -151,6 +175,7 @@ export class GraphView implements HubView {
     this.touch();
     if (cmd === 'break') {
       if (this.selected && !this.selected.includes(':')) this.host.send({ type: 'cmd', cmd: 'break', node: this.selected });
+      else this.flash('Breakpoint: select a node first (click it in the graph), then press Breakpoint.');
       return;
     }
     this.host.send({ type: 'cmd', cmd });
@@ -165,6 +190,7 @@ export class GraphView implements HubView {
     if (!sameGraph) {
       this.folding.autoFold(doc, this.host.foldLimit ?? 300);
       this.fitNext = true;
+      this.autoFolding = true;
     } else this.folding.index(doc);
     this.structDirty = this.structDirty || !sameGraph || nodesBefore !== doc.nodes.length;
     this.styleDirty = true;
@@ -173,6 +199,7 @@ export class GraphView implements HubView {
   }
 
   private fitNext = true;
+  private autoFolding = true; // first paint: fold deeper until the drawing fits at a readable size
   private followed: string | null = null; // the current node we last panned to
   private revealAfter: string | null = null; // a cluster to bring into view after the next layout
 
@@ -201,9 +228,8 @@ export class GraphView implements HubView {
       doc.edges = doc.edges.filter(e => !gone.has(key(e)));
       this.structDirty = true;
     }
-    if (d.add_scopes && d.add_scopes.length) doc.scopes.push(...d.add_scopes);
-    if (d.scopes) doc.scopes = d.scopes;
-    if ((d.add_scopes && d.add_scopes.length) || d.scopes) {
+    if (d.scopes) {
+      doc.scopes = d.scopes;
       this.folding.index(doc);
       this.structDirty = true;
     }
@@ -264,10 +290,19 @@ export class GraphView implements HubView {
       if (this.structDirty) {
         this.structDirty = false;
         const t0 = performance.now();
-        const vis = this.folding.visible(this.doc);
+        let vis = this.folding.visible(this.doc);
         const engine = this.host.mode === 'mirror' ? loadedEngine() : getEngine(() => this.host.fetchEngine());
         if (!engine) throw new Error('no layout engine loaded on this page yet');
-        const res = await (await engine).layout(vis.dot);
+        let res = await (await engine).layout(vis.dot);
+        // first paint: the whole drawing in view at a readable size, folding repeated blocks
+        // and module scopes deeper while it does not fit (never shrinking labels below 9 px)
+        let tries = 0;
+        while (this.autoFolding && this.host.mode !== 'mirror' && !this.fitsReadable(res.svg) && tries++ < 6 &&
+          this.folding.foldDeeper(this.doc)) {
+          vis = this.folding.visible(this.doc);
+          res = await (await engine).layout(vis.dot);
+        }
+        this.autoFolding = false;
         const t1 = performance.now();
         this.install(res.svg, vis); // classes and colours are set before the first page layout
         this.phase.worker_ms = res.ms;
@@ -289,6 +324,14 @@ export class GraphView implements HubView {
         this.schedule(false);
       }
     }
+  }
+
+  /** Whether a laid-out drawing fits the canvas at the readable scale (1 px per point). */
+  private fitsReadable(svgText: string): boolean {
+    const m = /viewBox="([-\d.]+) ([-\d.]+) ([\d.]+) ([\d.]+)"/.exec(svgText);
+    const r = this.canvas.getBoundingClientRect();
+    if (!m || !r.width || !r.height) return true;
+    return Number(m[3]) * READABLE <= r.width && Number(m[4]) * READABLE <= r.height;
   }
 
   private install(svgText: string, vis: Visible): void {
@@ -372,8 +415,59 @@ export class GraphView implements HubView {
       const rid = vis.rep.get(cur);
       if (rid) this.reveal(rid);
     }
+    // the inspector follows the step unless the user pinned a node
+    if (!this.pinned && this.host.mode === 'stepper' && this.selected !== (cur || null)) {
+      this.selected = cur || null;
+      for (const gs of this.els.values()) for (const g of gs) g.classList.toggle('dt-selected', false);
+      if (!cur) this.inspector.replaceChildren(h('div', { class: 'dt-muted' }, 'Press Step: the inspector follows the current node (click a node to pin it).'));
+    }
+    this.renderLegend(mode, values, lo, hi);
+    this.contrastLabels();
     this.renderStatus();
     if (this.selected) this.renderInspector();
+  }
+
+  /** Label text dark on light fills and light on dark ones, in either theme. */
+  private contrastLabels(): void {
+    for (const gs of this.els.values()) {
+      for (const g of gs) {
+        const shape = g.querySelector<SVGElement>('path, polygon, ellipse');
+        if (!shape) continue;
+        const fill = getComputedStyle(shape).fill;
+        const c = /rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?/.exec(fill || '');
+        let lum = document.body && document.body.dataset.jpThemeLight === 'false' ? 0.1 : 0.9; // transparent: the page
+        if (c && (c[4] === undefined || Number(c[4]) > 0.3)) lum = luminance(+c[1], +c[2], +c[3]);
+        const col = lum > 0.4 ? '#111111' : '#f4f4f4';
+        for (const t of Array.from(g.querySelectorAll<SVGTextElement>('text'))) t.style.fill = col;
+        g.setAttribute('data-text', lum > 0.4 ? 'dark' : 'light');
+      }
+    }
+  }
+
+  private renderLegend(mode: string, values: Map<string, number> | null, lo: number, hi: number): void {
+    const L = this.legend;
+    L.setAttribute('data-mode', mode);
+    if (mode === 'state') {
+      if (this.host.mode === 'stepper' || this.host.mode === 'mirror') {
+        L.replaceChildren(...(['pending', 'ready', 'current', 'done'] as const).map(s =>
+          h('span', { class: 'dt-key' }, h('i', { class: 'dt-sw dt-sw-' + s }), s)));
+      } else L.replaceChildren();
+      return;
+    }
+    if (!values || !values.size) {
+      L.replaceChildren(h('span', { class: 'dt-legend-note' }, mode === 'time'
+        ? 'colour: time needs timings. Run forward inside "with dyntorch.viz.profile():" (the live view records them), then show the graph again.'
+        : 'colour: gradient norm shows once backward has reached nodes (press Step).'));
+      return;
+    }
+    const unit = mode === 'time' ? ' \u00b5s' : '';
+    const title = mode === 'time' ? 'forward time (log scale)' : 'gradient norm (log scale)';
+    const bar = h('span', { class: 'dt-colorbar' });
+    bar.style.background = `linear-gradient(to right, ${[0, 0.25, 0.5, 0.75, 1].map(ramp).join(', ')})`;
+    const lo10 = Number.isFinite(lo) ? lo : 0, hi10 = Number.isFinite(hi) ? hi : 0;
+    L.replaceChildren(h('span', { class: 'dt-legend-title' }, title),
+      h('span', { class: 'dt-tick', 'data-value': String(10 ** lo10) }, fmt(10 ** lo10) + unit), bar,
+      h('span', { class: 'dt-tick', 'data-value': String(10 ** hi10) }, fmt(10 ** hi10) + unit));
   }
 
   private styleOne(g: SVGGElement, id: string, it: Item, st: string, m: Map<string, GNode>, query: string,
@@ -424,20 +518,32 @@ export class GraphView implements HubView {
     const st = this.doc && this.doc.status;
     const n = this.doc ? this.doc.nodes.length : 0;
     const shown = this.vis ? this.vis.items.size : 0;
-    const text = st && st.text ? st.text : this.doc ? `${n} nodes` : '';
+    let text = st && st.text ? st.text : this.doc ? `${n} nodes` : '';
+    if (this.host.mode === 'stepper' && st && st.step === 0 && !st.done) text += ' \u2014 press Step to run the first node';
     this.status.replaceChildren(h('span', { class: 'dt-status-text', 'data-step': String(st ? st.step : 0), 'data-current': st && st.current ? st.current : '' }, text),
-      h('span', { class: 'dt-muted' }, shown && shown !== n ? `  \u00b7 ${shown} drawn items for ${n} nodes (click a box to open it)` : ''));
+      h('span', { class: 'dt-muted' }, shown && shown !== n ? `  \u00b7 ${shown} drawn items for ${n} nodes (click a box to open it)` : ''),
+      this.flashText ? h('span', { class: 'dt-flash' }, '  ' + this.flashText) : '');
   }
 
   // ---------------------------------------------------------------- interaction
   private onClick(ev: MouseEvent): void {
     if (this.dragged) return;
     const g = (ev.target as Element).closest('g.node') as SVGGElement | null;
-    if (!g) return;
+    if (!g) {
+      const c = (ev.target as Element).closest('g.cluster') as SVGGElement | null;
+      if (c && c.id.startsWith('c:')) {
+        this.touch();
+        this.pinned = true;
+        this.select(c.id);
+      }
+      return;
+    }
     this.touch();
+    this.pinned = true;
     const id = g.id.split('~')[0];
     if (id.startsWith('s:') || id.startsWith('r:')) {
       this.folding.toggle(id);
+      this.autoFolding = false;
       // after the layout, show what opened: a group's first block, or the scope's cluster
       this.revealAfter = id.startsWith('r:') ? 's:' + id.slice(2) : 'c:' + id.slice(2);
       this.select(id);
@@ -486,6 +592,11 @@ export class GraphView implements HubView {
         if (gmax >= 0) t.append(h('tr', {}, h('td', {}, 'largest grad'), h('td', {}, `${fmt(gmax)} (${gname})`)));
         box.append(t);
       }
+      if (!it && id.startsWith('c:')) {
+        const fold = h('button', { class: 'dt-btn', 'data-cmd': 'fold-scope' }, 'Fold ' + scope);
+        fold.addEventListener('click', () => { this.folding.fold(scope); this.structDirty = true; this.schedule(true); });
+        box.append(fold);
+      }
       if (it) {
         const fold = h('button', { class: 'dt-btn' }, 'Fold');
         fold.addEventListener('click', () => { this.folding.fold(scope); this.structDirty = true; this.schedule(true); });
@@ -497,6 +608,15 @@ export class GraphView implements HubView {
     const n = byId(doc).get(id);
     if (!n) return;
     const insp = nodeInspector(n, this.breakpoints);
+    if (this.host.mode === 'stepper') {
+      const head = h('div', { class: 'dt-pinbar' });
+      if (this.pinned) {
+        const unpin = h('button', { class: 'dt-btn dt-unpin', title: 'Unpin: follow the current node again' }, '\ud83d\udccc pinned \u2715');
+        unpin.addEventListener('click', () => { this.pinned = false; this.selected = null; this.restyle(); });
+        head.append(unpin);
+      } else head.append(h('span', { class: 'dt-muted dt-following' }, 'following the current node (click a node to pin it)'));
+      insp.prepend(head);
+    }
     if (n.scope) {
       const fold = h('button', { class: 'dt-btn', title: 'Fold this node\u2019s module scope' }, 'Fold ' + n.scope);
       fold.addEventListener('click', () => { this.folding.fold(n.scope); this.structDirty = true; this.schedule(true); });
@@ -580,12 +700,13 @@ export class GraphView implements HubView {
       this.applyView();
       return;
     }
-    if (force || s >= 0.45) {
+    if (s >= READABLE) {
       this.view = { ...f };
       this.applyView();
       return;
     }
-    const k = 0.8; // pixels per graph point: about 10 px text
+    void force;
+    const k = READABLE; // too big to fit readably: a readable window, panned to what matters
     const w = r.width / k, h = r.height / k;
     this.view = { x: f.x + (f.w - w) / 2, y: f.y + f.h - h, w, h };
     this.applyView();
@@ -646,6 +767,11 @@ export class GraphView implements HubView {
       status: this.doc ? this.doc.status : null
     };
   }
+}
+
+function luminance(r: number, g: number, b: number): number {
+  const lin = (c: number) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+  return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
 }
 
 function aggregateState(it: Item, m: Map<string, GNode>): string {

@@ -50,14 +50,12 @@ function render({ model, el }: { model: Model; el: HTMLElement }) {
       model.send({ type: 'need_engine' });
       setTimeout(() => fail(new Error('no kernel answered with the layout engine')), 30000);
     }),
-    saveSnapshot: svg => {
-      model.set('_snapshot', svg);
-      model.save_changes();
-    },
     foldLimit: model.get('fold_limit') || 300
   };
   const view = new GraphView(el, host);
-  el.style.height = model.get('height') || '';
+  // one fixed height (the user may drag the corner handle); the inspector scrolls inside it,
+  // so stepping never makes the output jump
+  view.root.style.height = model.get('height') || '560px';
   const snap = model.get('_snapshot');
   if (snap) view.showSnapshot(snap);
   const doc = model.get('doc');
