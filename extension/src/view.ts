@@ -3,15 +3,17 @@
 import { getEngine, loadedEngine } from './engine';
 import { byId, Folding, type Item, type Visible } from './fold';
 import { chartsPanel } from './charts';
-import { h, nodeInspector, fmt } from './inspector';
+import { fmt, h, nodeInspector, pinBar, scopeInspector } from './inspector';
 import type { GDiff, GDoc, GNode, Metrics } from './types';
 import { hub, type HubView } from './hub';
+import { GraphModel } from './model';
+import { contrastLabels, legend, ramp } from './overlay';
+import { toolbar } from './toolbar';
 
 export interface Host {
   mode: 'graph' | 'stepper' | 'live' | 'mirror';
   send(msg: Record<string, unknown>): void;
   fetchEngine(): Promise<string>;
-  saveSnapshot?(svg: string): void;
   foldLimit?: number;
 }
 
@@ -39,17 +41,25 @@ export class GraphView implements HubView {
   pinned = false; // the inspector shows a clicked node instead of following the current one
   search: HTMLInputElement;
   overlay: HTMLSelectElement;
-  doc: GDoc | null = null;
+  model = new GraphModel();
   metrics: Metrics = {};
   folding = new Folding();
   vis: Visible | null = null;
   els = new Map<string, SVGGElement[]>(); // drawn id -> its SVG groups (copies of a shared leaf)
   selected: string | null = null;
-  breakpoints = new Set<string>();
   lastActive = Date.now();
+
+  /** The document drawn (held by the model). */
+  get doc(): GDoc | null {
+    return this.model.doc;
+  }
+
+  get breakpoints(): Set<string> {
+    return this.model.breakpoints;
+  }
+
   timings: Timing[] = [];
   drawn = 0; // completed drawings
-  snapshots = 0; // drawings stored in the widget state
   createdAt = performance.now();
   firstDrawMs: number | null = null; // from the view's creation to its first drawing
   private structDirty = true;
@@ -58,7 +68,6 @@ export class GraphView implements HubView {
   private again = false;
   private lastDraw = 0;
   private timer: number | null = null;
-  private snapTimer: number | null = null;
   private view = { x: 0, y: 0, w: 100, h: 100 };
   private full = { x: 0, y: 0, w: 100, h: 100 };
   private svg: SVGSVGElement | null = null;
@@ -68,50 +77,27 @@ export class GraphView implements HubView {
 
   constructor(public el: HTMLElement, public host: Host) {
     this.root = h('div', { class: `dt-root dt-mode-${host.mode}`, tabindex: '0', 'data-view': this.id });
-    const bar = h('div', { class: 'dt-toolbar' });
-    if (host.mode === 'stepper') {
-      for (const [cmd, label, title] of [
-        ['step', 'Step', 'Run the next node (Alt+.)'],
-        ['step_out', 'Step out', 'Run until the current module scope is finished (Alt+Shift+.)'],
-        ['run', 'Continue', 'Run to the next breakpoint or the end (Alt+/)'],
-        ['back', 'Back', 'Undo the last step (Alt+,)'],
-        ['reset', 'Reset', 'Start backward again (Alt+Shift+,)'],
-        ['break', 'Breakpoint', 'Toggle a breakpoint on the selected node']
-      ]) {
-        const b = h('button', { class: 'dt-btn', 'data-cmd': cmd, title }, label);
-        b.addEventListener('click', () => this.command(cmd));
-        bar.append(b);
+    const tb = toolbar(host.mode === 'stepper', {
+      command: cmd => this.command(cmd),
+      restyle: () => this.restyle(),
+      revealFirstMatch: () => this.revealFirstMatch(),
+      fit: () => this.fit(true),
+      foldAll: () => {
+        if (!this.doc) return;
+        this.folding.autoFold(this.doc, 0);
+        this.structDirty = true;
+        this.schedule(true);
+      },
+      unfoldAll: () => {
+        this.folding.folded.clear();
+        for (const sc of this.folding.scopeInfo.keys()) this.folding.openGroups.add(sc);
+        this.structDirty = true;
+        this.schedule(true);
       }
-      bar.append(h('span', { class: 'dt-sep' }));
-    }
-    this.search = h('input', { class: 'dt-search', type: 'search', placeholder: 'search op or scope' }) as HTMLInputElement;
-    this.search.addEventListener('input', () => this.restyle());
-    this.search.addEventListener('keydown', ev => {
-      if (ev.key === 'Enter') this.revealFirstMatch();
-      ev.stopPropagation(); // keep notebook shortcuts out of the search box
     });
-    this.overlay = h('select', { class: 'dt-overlay', title: 'colour nodes by' }) as HTMLSelectElement;
-    for (const [v, t] of [['state', 'colour: state'], ['grad', 'colour: gradient norm'], ['time', 'colour: time']]) {
-      this.overlay.append(h('option', { value: v }, t));
-    }
-    this.overlay.addEventListener('change', () => this.restyle());
-    const fit = h('button', { class: 'dt-btn', 'data-cmd': 'fit', title: 'Fit the whole graph in view (wheel: zoom, drag: pan)' }, 'Fit');
-    fit.addEventListener('click', () => this.fit(true));
-    const foldAll = h('button', { class: 'dt-btn', 'data-cmd': 'fold', title: 'Fold scopes again' }, 'Fold');
-    foldAll.addEventListener('click', () => {
-      if (!this.doc) return;
-      this.folding.autoFold(this.doc, 0);
-      this.structDirty = true;
-      this.schedule(true);
-    });
-    const unfold = h('button', { class: 'dt-btn', 'data-cmd': 'unfold', title: 'Open every scope' }, 'Unfold');
-    unfold.addEventListener('click', () => {
-      this.folding.folded.clear();
-      for (const s of this.folding.scopeInfo.keys()) this.folding.openGroups.add(s);
-      this.structDirty = true;
-      this.schedule(true);
-    });
-    bar.append(this.search, this.overlay, fit, foldAll, unfold);
+    const bar = tb.bar;
+    this.search = tb.search;
+    this.overlay = tb.overlay;
     this.canvas = h('div', { class: 'dt-canvas' }, h('div', { class: 'dt-empty' }, 'waiting for the graph\u2026'));
     this.legend = h('div', { class: 'dt-legend' });
     this.inspector = h('div', { class: 'dt-inspector' }, h('div', { class: 'dt-muted' },
@@ -183,18 +169,15 @@ export class GraphView implements HubView {
 
   // ---------------------------------------------------------------- data in
   setDoc(doc: GDoc): void {
-    const sameGraph = this.doc && this.doc.graph_id === doc.graph_id;
-    const nodesBefore = this.doc ? this.doc.nodes.length : -1;
-    this.doc = doc;
-    this.breakpoints = new Set(doc.breakpoints || []);
-    if (!sameGraph) {
+    const ch = this.model.setDoc(doc);
+    if (!ch.sameGraph) {
       this.folding.autoFold(doc, this.host.foldLimit ?? 300);
       this.fitNext = true;
       this.autoFolding = true;
     } else this.folding.index(doc);
-    this.structDirty = this.structDirty || !sameGraph || nodesBefore !== doc.nodes.length;
+    this.structDirty = this.structDirty || ch.struct;
     this.styleDirty = true;
-    this.schedule(!sameGraph);
+    this.schedule(!ch.sameGraph);
     hub().changed(this);
   }
 
@@ -205,46 +188,10 @@ export class GraphView implements HubView {
 
   /** Apply a diff; returns false when it does not follow the document (ask for the full one). */
   applyDiff(d: GDiff): boolean {
-    const doc = this.doc;
-    if (!doc || d.graph_id !== doc.graph_id || d.rev !== doc.rev + 1) return false;
-    doc.rev = d.rev;
-    if (d.add_nodes && d.add_nodes.length) {
-      doc.nodes.push(...d.add_nodes);
-      this.structDirty = true;
-    }
-    if (d.add_edges && d.add_edges.length) {
-      doc.edges.push(...d.add_edges);
-      this.structDirty = true;
-    }
-    if (d.remove_nodes && d.remove_nodes.length) {
-      const gone = new Set(d.remove_nodes);
-      doc.nodes = doc.nodes.filter(n => !gone.has(n.id));
-      doc.edges = doc.edges.filter(e => !gone.has(e.src) && !gone.has(e.dst));
-      this.structDirty = true;
-    }
-    if (d.remove_edges && d.remove_edges.length) {
-      const key = (e: { src: string; dst: string; slot: number }) => e.src + '|' + e.dst + '|' + e.slot;
-      const gone = new Set(d.remove_edges.map(key));
-      doc.edges = doc.edges.filter(e => !gone.has(key(e)));
-      this.structDirty = true;
-    }
-    if (d.scopes) {
-      doc.scopes = d.scopes;
-      this.folding.index(doc);
-      this.structDirty = true;
-    }
-    if (d.update) {
-      const m = byId(doc);
-      for (const u of d.update) {
-        const n = m.get(u.id);
-        if (n) Object.assign(n, u);
-      }
-    }
-    if (d.status !== undefined) doc.status = d.status;
-    if (d.breakpoints) {
-      doc.breakpoints = d.breakpoints;
-      this.breakpoints = new Set(d.breakpoints);
-    }
+    const ch = this.model.applyDiff(d);
+    if (!ch) return false;
+    if (d.scopes && this.doc) this.folding.index(this.doc);
+    this.structDirty = this.structDirty || ch.struct;
     this.styleDirty = true;
     // a stepper update must land within one frame: restyle now when nothing moved
     if (!this.structDirty && this.svg) this.restyle();
@@ -311,7 +258,6 @@ export class GraphView implements HubView {
         if (this.timings.length > 50) this.timings.shift();
         this.drawn++;
         if (this.firstDrawMs === null) this.firstDrawMs = this.lastDraw - this.createdAt;
-        this.snapshotSoon();
       } else if (this.styleDirty) {
         this.restyle();
       }
@@ -422,52 +368,14 @@ export class GraphView implements HubView {
       if (!cur) this.inspector.replaceChildren(h('div', { class: 'dt-muted' }, 'Press Step: the inspector follows the current node (click a node to pin it).'));
     }
     this.renderLegend(mode, values, lo, hi);
-    this.contrastLabels();
+    contrastLabels(this.els.values());
     this.renderStatus();
     if (this.selected) this.renderInspector();
   }
 
-  /** Label text dark on light fills and light on dark ones, in either theme. */
-  private contrastLabels(): void {
-    for (const gs of this.els.values()) {
-      for (const g of gs) {
-        const shape = g.querySelector<SVGElement>('path, polygon, ellipse');
-        if (!shape) continue;
-        const fill = getComputedStyle(shape).fill;
-        const c = /rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?/.exec(fill || '');
-        let lum = document.body && document.body.dataset.jpThemeLight === 'false' ? 0.1 : 0.9; // transparent: the page
-        if (c && (c[4] === undefined || Number(c[4]) > 0.3)) lum = luminance(+c[1], +c[2], +c[3]);
-        const col = lum > 0.4 ? '#111111' : '#f4f4f4';
-        for (const t of Array.from(g.querySelectorAll<SVGTextElement>('text'))) t.style.fill = col;
-        g.setAttribute('data-text', lum > 0.4 ? 'dark' : 'light');
-      }
-    }
-  }
-
   private renderLegend(mode: string, values: Map<string, number> | null, lo: number, hi: number): void {
-    const L = this.legend;
-    L.setAttribute('data-mode', mode);
-    if (mode === 'state') {
-      if (this.host.mode === 'stepper' || this.host.mode === 'mirror') {
-        L.replaceChildren(...(['pending', 'ready', 'current', 'done'] as const).map(s =>
-          h('span', { class: 'dt-key' }, h('i', { class: 'dt-sw dt-sw-' + s }), s)));
-      } else L.replaceChildren();
-      return;
-    }
-    if (!values || !values.size) {
-      L.replaceChildren(h('span', { class: 'dt-legend-note' }, mode === 'time'
-        ? 'colour: time needs timings. Run forward inside "with dyntorch.viz.profile():" (the live view records them), then show the graph again.'
-        : 'colour: gradient norm shows once backward has reached nodes (press Step).'));
-      return;
-    }
-    const unit = mode === 'time' ? ' \u00b5s' : '';
-    const title = mode === 'time' ? 'forward time (log scale)' : 'gradient norm (log scale)';
-    const bar = h('span', { class: 'dt-colorbar' });
-    bar.style.background = `linear-gradient(to right, ${[0, 0.25, 0.5, 0.75, 1].map(ramp).join(', ')})`;
-    const lo10 = Number.isFinite(lo) ? lo : 0, hi10 = Number.isFinite(hi) ? hi : 0;
-    L.replaceChildren(h('span', { class: 'dt-legend-title' }, title),
-      h('span', { class: 'dt-tick', 'data-value': String(10 ** lo10) }, fmt(10 ** lo10) + unit), bar,
-      h('span', { class: 'dt-tick', 'data-value': String(10 ** hi10) }, fmt(10 ** hi10) + unit));
+    this.legend.setAttribute('data-mode', mode);
+    this.legend.replaceChildren(...legend(mode, values, lo, hi, this.host.mode === 'stepper' || this.host.mode === 'mirror'));
   }
 
   private styleOne(g: SVGGElement, id: string, it: Item, st: string, m: Map<string, GNode>, query: string,
@@ -565,62 +473,23 @@ export class GraphView implements HubView {
     const doc = this.doc;
     const id = this.selected;
     if (!doc || !id) return;
+    const fold = (scope: string) => { this.folding.fold(scope); this.structDirty = true; this.schedule(true); };
     if (id.includes(':')) {
-      const it = this.vis && this.vis.items.get(id);
       const scope = id.slice(2);
-      const info = this.folding.scopeInfo.get(scope);
-      const box = h('div', { class: 'dt-insp', 'data-scope': scope },
-        h('b', {}, (id.startsWith('r:') && it && it.scopes ? `${info?.type || scope} \u00d7 ${it.scopes.length}` : scope)),
-        info && info.type ? h('span', { class: 'dt-muted' }, ' ' + info.type) : '',
-        h('div', { class: 'dt-muted' }, it ? `${it.members.length} nodes, folded (click the box to open it)` : 'open'));
-      if (it) {
-        const m = byId(doc);
-        const counts: Record<string, number> = {};
-        let gmax = -1, gname = '';
-        const params: string[] = [];
-        for (const nid of it.members) {
-          const n = m.get(nid)!;
-          counts[n.state] = (counts[n.state] || 0) + 1;
-          if (n.param) params.push(n.param);
-          for (const sm of n.grad ? [...(n.grad.in || []), ...(n.grad.out || [])] : []) {
-            if (sm && sm.norm !== null && sm.norm > gmax) { gmax = sm.norm; gname = n.op; }
-          }
-        }
-        const t = h('table', { class: 'dt-kv' });
-        t.append(h('tr', {}, h('td', {}, 'states'), h('td', {}, Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', '))));
-        if (params.length) t.append(h('tr', {}, h('td', {}, 'parameters'), h('td', {}, params.slice(0, 12).join(', ') + (params.length > 12 ? ', \u2026' : ''))));
-        if (gmax >= 0) t.append(h('tr', {}, h('td', {}, 'largest grad'), h('td', {}, `${fmt(gmax)} (${gname})`)));
-        box.append(t);
-      }
-      if (!it && id.startsWith('c:')) {
-        const fold = h('button', { class: 'dt-btn', 'data-cmd': 'fold-scope' }, 'Fold ' + scope);
-        fold.addEventListener('click', () => { this.folding.fold(scope); this.structDirty = true; this.schedule(true); });
-        box.append(fold);
-      }
-      if (it) {
-        const fold = h('button', { class: 'dt-btn' }, 'Fold');
-        fold.addEventListener('click', () => { this.folding.fold(scope); this.structDirty = true; this.schedule(true); });
-        box.append(fold);
-      }
-      this.inspector.replaceChildren(box);
+      const it = (this.vis && this.vis.items.get(id)) || null;
+      this.inspector.replaceChildren(scopeInspector(id, this.folding.scopeInfo.get(scope), it, doc, fold));
       return;
     }
     const n = byId(doc).get(id);
     if (!n) return;
     const insp = nodeInspector(n, this.breakpoints);
     if (this.host.mode === 'stepper') {
-      const head = h('div', { class: 'dt-pinbar' });
-      if (this.pinned) {
-        const unpin = h('button', { class: 'dt-btn dt-unpin', title: 'Unpin: follow the current node again' }, '\ud83d\udccc pinned \u2715');
-        unpin.addEventListener('click', () => { this.pinned = false; this.selected = null; this.restyle(); });
-        head.append(unpin);
-      } else head.append(h('span', { class: 'dt-muted dt-following' }, 'following the current node (click a node to pin it)'));
-      insp.prepend(head);
+      insp.prepend(pinBar(this.pinned, () => { this.pinned = false; this.selected = null; this.restyle(); }));
     }
     if (n.scope) {
-      const fold = h('button', { class: 'dt-btn', title: 'Fold this node\u2019s module scope' }, 'Fold ' + n.scope);
-      fold.addEventListener('click', () => { this.folding.fold(n.scope); this.structDirty = true; this.schedule(true); });
-      insp.append(fold);
+      const b = h('button', { class: 'dt-btn', title: 'Fold this node\u2019s module scope' }, 'Fold ' + n.scope);
+      b.addEventListener('click', () => fold(n.scope));
+      insp.append(b);
     }
     this.inspector.replaceChildren(insp);
   }
@@ -740,18 +609,6 @@ export class GraphView implements HubView {
     this.svg.setAttribute('viewBox', `${v.x} ${v.y} ${v.w} ${v.h}`);
   }
 
-  private snapshotSoon(): void {
-    if (!this.host.saveSnapshot) return;
-    if (this.snapTimer !== null) clearTimeout(this.snapTimer);
-    this.snapTimer = window.setTimeout(() => {
-      this.snapTimer = null;
-      if (this.svg && this.host.saveSnapshot) {
-        this.host.saveSnapshot(this.svg.outerHTML);
-        this.snapshots++;
-      }
-    }, 1500);
-  }
-
   /** Numbers for tests and the side panel. */
   info(): Record<string, unknown> {
     return {
@@ -759,7 +616,6 @@ export class GraphView implements HubView {
       items: this.vis ? this.vis.items.size : 0,
       drawn: this.drawn,
       first_draw_ms: this.firstDrawMs,
-      snapshots: this.snapshots,
       rev: this.doc ? this.doc.rev : -1,
       timings: this.timings,
       phase: this.phase,
@@ -767,11 +623,6 @@ export class GraphView implements HubView {
       status: this.doc ? this.doc.status : null
     };
   }
-}
-
-function luminance(r: number, g: number, b: number): number {
-  const lin = (c: number) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
-  return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
 }
 
 function aggregateState(it: Item, m: Map<string, GNode>): string {
@@ -788,16 +639,6 @@ function aggregateState(it: Item, m: Map<string, GNode>): string {
   if (done === it.members.length) return 'done';
   if (pending || done) return 'pending';
   return 'idle';
-}
-
-/** Viridis-like ramp for the overlays (t in 0..1, low = dark blue, high = yellow). */
-function ramp(t: number): string {
-  const stops = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
-  const x = Math.max(0, Math.min(1, t)) * (stops.length - 1);
-  const i = Math.min(Math.floor(x), stops.length - 2);
-  const f = x - i;
-  const c = stops[i].map((a, k) => Math.round(a + (stops[i + 1][k] - a) * f));
-  return `rgb(${c[0]},${c[1]},${c[2]})`;
 }
 
 export { fmt };
