@@ -57,6 +57,7 @@ export class Folding {
     this.folded.clear();
     this.openGroups.clear();
     this.unsafe.clear();
+    this.autoDepth = Infinity;
     this.index(doc);
     if (doc.nodes.length <= limit) return;
     const all = this.allScopes(doc);
@@ -70,19 +71,30 @@ export class Folding {
     }
   }
 
-  /** Fold one scope level more than now (deepest first); false when nothing more folds. */
+  autoDepth = Infinity; // scopes this deep or deeper were folded by foldDeeper
+
+  /** Fold one scope level more than now (deepest first); false when nothing more folds.
+   *  A graph that grew since (the live view) first gets its new scopes folded to the same
+   *  depth. */
   foldDeeper(doc: GDoc): boolean {
     const all = this.allScopes(doc);
     if (!all.size) return false;
-    let depth = Infinity;
-    for (const s of this.folded) depth = Math.min(depth, scopeDepth(s));
-    if (depth === Infinity) {
+    const before = this.visible(doc).items.size;
+    if (Number.isFinite(this.autoDepth)) {
+      const same = [...all].filter(s => scopeDepth(s) >= this.autoDepth && !this.folded.has(s) && !this.unsafe.has('s:' + s));
+      if (same.length) {
+        for (const s of same) this.folded.add(s);
+        if (this.visible(doc).items.size < before) return true;
+      }
+    }
+    let depth = this.autoDepth;
+    if (!Number.isFinite(depth)) {
       depth = 1;
       for (const s of all) depth = Math.max(depth, scopeDepth(s) + 1);
     }
-    const before = this.visible(doc).items.size;
     for (let d = depth - 1; d >= 1; d--) {
-      this.folded = new Set([...all].filter(s => scopeDepth(s) >= d));
+      this.autoDepth = d;
+      for (const s of all) if (scopeDepth(s) >= d && !this.unsafe.has('s:' + s)) this.folded.add(s);
       if (this.visible(doc).items.size < before) return true;
     }
     return false;

@@ -84,11 +84,13 @@ export class GraphView implements HubView {
       fit: () => this.fit(true),
       foldAll: () => {
         if (!this.doc) return;
+        this.autoFolding = false;
         this.folding.autoFold(this.doc, 0);
         this.structDirty = true;
         this.schedule(true);
       },
       unfoldAll: () => {
+        this.autoFolding = false;
         this.folding.folded.clear();
         for (const sc of this.folding.scopeInfo.keys()) this.folding.openGroups.add(sc);
         this.structDirty = true;
@@ -182,7 +184,9 @@ export class GraphView implements HubView {
   }
 
   private fitNext = true;
-  private autoFolding = true; // first paint: fold deeper until the drawing fits at a readable size
+  // fold deeper until the drawing fits at a readable size: on the first paint, and while a live
+  // graph grows, until the user folds or opens something by hand
+  private autoFolding = true;
   private followed: string | null = null; // the current node we last panned to
   private revealAfter: string | null = null; // a cluster to bring into view after the next layout
 
@@ -249,7 +253,6 @@ export class GraphView implements HubView {
           vis = this.folding.visible(this.doc);
           res = await (await engine).layout(vis.dot);
         }
-        this.autoFolding = false;
         const t1 = performance.now();
         this.install(res.svg, vis); // classes and colours are set before the first page layout
         this.phase.worker_ms = res.ms;
@@ -473,7 +476,7 @@ export class GraphView implements HubView {
     const doc = this.doc;
     const id = this.selected;
     if (!doc || !id) return;
-    const fold = (scope: string) => { this.folding.fold(scope); this.structDirty = true; this.schedule(true); };
+    const fold = (scope: string) => { this.autoFolding = false; this.folding.fold(scope); this.structDirty = true; this.schedule(true); };
     if (id.includes(':')) {
       const scope = id.slice(2);
       const it = (this.vis && this.vis.items.get(id)) || null;
@@ -497,6 +500,7 @@ export class GraphView implements HubView {
   private revealFirstMatch(): void {
     const doc = this.doc;
     if (!doc) return;
+    this.autoFolding = false;
     const q = this.search.value.trim().toLowerCase();
     const n = doc.nodes.find(x => x.op.toLowerCase().includes(q) || (x.scope || '').toLowerCase().includes(q));
     if (!n) return;

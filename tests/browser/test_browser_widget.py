@@ -535,6 +535,13 @@ def test_live_norm_bars_full_width_with_log_axis(nb12):
     ticks = nb12.locator(f"{sel} .dt-norm-axis .dt-norm-tick")
     assert ticks.count() >= 1 and ticks.first.inner_text().startswith("1e")
     assert "log scale" in nb12.inner_text(f"{sel} .dt-charts")
+    # the graph grew while forward ran: still every drawn item in view, readable
+    nb12.wait_for_timeout(500)
+    g = _geometry(nb12, sel)
+    cl, ct, cr, cb = g["canvas"]
+    assert all(left >= cl - 1 and right <= cr + 1 and top >= ct - 1 and bottom <= cb + 1
+               for (left, top, right, bottom) in g["nodes"]), (g["canvas"], g["nodes"])
+    assert min(g["texts"]) >= 9
     shot(nb12, "live-norms", nb12.locator(sel))
 
 
