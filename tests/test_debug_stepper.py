@@ -268,9 +268,33 @@ def test_break_on_when_and_step_out():
     assert st.node.scope == "b1.mlp"
     s.clear_breakpoints()
     st = s.step_out()
-    assert all(not (n.scope == "b1.mlp" or n.scope.startswith("b1.mlp."))
-               for n in s.pending)
-    assert st.node.scope == "b1.mlp"
+    inside = lambda sc: sc == "b1.mlp" or sc.startswith("b1.mlp.")  # noqa: E731
+    assert not any(inside(n.scope) for n in s.pending)
+    assert not inside(st.node.scope)  # stopped at the first node outside the scope
+    assert inside(s.history[-2].node.scope)
+    s.close()
+
+
+def test_step_out_leaves_the_scope_like_a_debugger():
+    import dyntorch.nn as nn
+
+    dt.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 1))
+    loss = model(dt.randn(16, 4)).pow(2).mean()
+    s = BackwardStepper(loss)
+    scopes = [n.scope for n in s.order]
+    st = s.step_out()  # from the top-level loss ops: stops at the first node of a module
+    assert st.node.scope == "4" and all(sc == "" for sc in scopes[:s.position - 1])
+    while True:  # from each module: to the first node of the next one, never stuck
+        k = s.position
+        st = s.step_out()
+        if st is None:
+            break
+        assert s.position > k
+        assert st.node.scope != scopes[k - 1]
+        assert all(sc == scopes[k - 1] or sc.startswith(scopes[k - 1] + ".")
+                   for sc in scopes[k - 1:s.position - 1])
+    assert s.done
     s.close()
 
 
@@ -528,3 +552,66 @@ def test_break_on_empty_scope_means_outside_modules():
     bp.remove()
     assert len(s.breakpoints) == 1
     s.close()
+
+
+# ----------------------------------------------------------------------------- floors
+def _imports_and_attrs(path):
+    import ast
+
+    tree = ast.parse(path.read_text())
+    mods, attrs = set(), set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.ImportFrom):
+            mods.add(("." * n.level) + (n.module or ""))
+        elif isinstance(n, ast.Import):
+            mods.update(a.name for a in n.names)
+        elif isinstance(n, ast.Attribute):
+            attrs.add(n.attr)
+    return mods, attrs
+
+
+def test_debug_never_imports_viz():
+    from pathlib import Path
+
+    import dyntorch.debug as dbg
+
+    for f in Path(dbg.__file__).parent.glob("*.py"):
+        mods, _ = _imports_and_attrs(f)
+        assert not [m for m in mods if "viz" in m], (f.name, mods)
+
+
+def test_viz_reads_only_the_steppers_public_api():
+    from pathlib import Path
+
+    import dyntorch.debug.stepper as S
+    import dyntorch.viz as viz
+
+    private = {k for k in vars(BackwardStepper(_chain_loss())) if k.startswith("_")}
+    private |= {k for k in vars(S.BackwardStepper) if k.startswith("_") and not k.startswith("__")
+                and not k.startswith("_repr_")}  # IPython's display protocol is public
+    assert {"_order", "_roots"} <= private
+    for f in Path(viz.__file__).parent.glob("*.py"):
+        _, attrs = _imports_and_attrs(f)
+        used = attrs & (private | {"_doc_cache", "_dt_widget"})
+        assert not used, (f.name, used)
+
+
+def _chain_loss():
+    x = dt.tensor(np.arange(3.0), requires_grad=True)
+    return (x.exp() * 2.0).sum()
+
+
+def test_read_api_describes_the_run():
+    x = dt.tensor(np.arange(3.0), requires_grad=True)
+    loss = (x.exp() * 2.0).sum()
+    s = BackwardStepper(loss)
+    assert s.roots == [loss.grad_fn] and s.position == 0
+    assert [n.seq for n in s.nodes] == sorted(n.seq for n in s.order)
+    v0 = s.version
+    s.step()
+    assert s.position == 1 and s.version != v0
+    assert s.state(loss.grad_fn) == "current" and s.state(s.order[1]) == "ready"
+    v1 = s.version
+    s.back()
+    assert s.position == 0 and s.version != v1
+    assert s.state(object()) is None

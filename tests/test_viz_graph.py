@@ -365,3 +365,29 @@ def test_to_dot_lays_out_with_graphviz(tmp_path):
     assert counts[0] == (6, n_nodes)       # b0, b0.mlp, b1, ... as clusters; every node
     assert counts[1][0] == 3 and counts[1][1] < n_nodes  # mlp folded into boxes
     assert counts[2][0] == 0
+
+
+# ----------------------------------------------------------------------------- issue 12
+def test_repeats_are_consecutive_sibling_blocks_only():
+    import dyntorch as dt
+    import dyntorch.nn as nn
+
+    dt.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 4), nn.Tanh(),
+                      nn.Linear(4, 4), nn.Linear(4, 2))
+    doc = graph_json(m(dt.randn(3, 4)).sum())
+    rep = {s["name"]: s["repeat_of"] for s in doc["scopes"]}
+    # 0,1,2 are one run; 4 is apart from them (Tanh between) and 5 has another shape
+    assert rep == {"0": None, "1": "0", "2": "0", "3": None, "4": None, "5": None}
+
+
+def test_parameters_are_named_without_a_model():
+    import dyntorch as dt
+    import dyntorch.nn as nn
+
+    dt.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Sequential(nn.Linear(8, 1)))
+    doc = graph_json(m(dt.randn(3, 4)).pow(2).mean())
+    leaves = sorted(n["label"] for n in doc["nodes"] if n["kind"] == "leaf")
+    assert leaves == ["0.bias", "0.weight", "2.0.bias", "2.0.weight"]
+    assert {n["label"]: n["scope"] for n in doc["nodes"] if n["kind"] == "leaf"}["2.0.weight"] == "2.0"

@@ -222,3 +222,21 @@ def test_live_view_log_replaces_the_automatic_loss():
     assert view.losses == pytest.approx(logged)  # not the backward() losses as well
     assert view.metrics["loss"] == pytest.approx(logged)
     assert view.metrics["series"] == {"lr": [0.1, 0.1, 0.1]}
+
+
+def test_display_registry_is_filled_from_above():
+    from dyntorch import _display
+
+    class Thing:
+        pass
+
+    with pytest.raises(LookupError, match="no notebook view is registered for Thing"):
+        _display.view(Thing())
+    assert _display.mimebundle(Thing()) is None
+    remove = _display.register(Thing, lambda obj, **kw: W.show(_graph(3)[0]))
+    try:
+        assert isinstance(_display.view(Thing()), W.GraphWidget)
+    finally:
+        remove()
+    with pytest.raises(LookupError):
+        _display.view(Thing())

@@ -4,6 +4,11 @@ The stepper keeps the graph alive (retain-graph semantics) while it is open so t
 back by deterministic replay: leaf gradients are reset to what they were before the stepper
 started and a fresh generator is driven to the wanted position. ``close()`` (or dropping the
 stepper) frees the graph's saved values the way ``backward()`` would have.
+
+Readers of a stepper (the notebook view, recorders, exporters) use only its public read API,
+listed in :class:`BackwardStepper`'s docstring. How a stepper displays in a notebook is
+registered from above (``dyntorch.viz``) in :mod:`dyntorch._display`; this module never imports
+a viewer.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import numpy as np
 
 from .. import _backend as B
 from .. import _dispatch as D
+from .. import _display
 from .._tensor import Tensor, _make
 from ..autograd import engine as E
 from ..autograd.engine import Step as EngineStep
@@ -217,12 +223,33 @@ class BackwardStepper:
         Keep the graph's saved values when the stepper closes (default False: closing frees
         them, as ``backward()`` does).
 
+    Notes
+    -----
+    The read API for views, recorders and exporters (nothing else is needed to draw a run):
+
+    ``roots``
+        The root nodes backward starts from.
+    ``nodes``
+        Every node of the run in creation (``seq``) order; ``order``: the same in run order.
+    ``position``
+        How many nodes have run (``len(history)``); ``total``: how many will.
+    ``current``, ``history``
+        The last :class:`Step` and every step so far (``step_of(node)`` for one node).
+    ``index_of(node)``, ``state_of(i)``, ``state(node)``
+        Run index and state (``"pending"``, ``"ready"``, ``"current"``, ``"done"``).
+    ``version``
+        A number that changes whenever the stepper moves (step, back, reset, close): a
+        reader caches on ``(stepper, version)``.
+    ``done``, ``closed``, ``status_text()``
+        Whether backward finished, whether the stepper was closed, one line of status.
+
     Examples
     --------
     >>> s = BackwardStepper(loss)
     >>> s.break_on(nan=True)
     >>> st = s.run()          # stops at the first node whose gradients hold a NaN
     >>> st.node.source, st.summary_out
+    >>> s.step_out()          # finish the current module scope
     """
 
     def __init__(self, output, gradient=None, *, inputs=None, retain_graph: bool = False):
@@ -257,10 +284,35 @@ class BackwardStepper:
         self._closed = False
         self.history: list[Step] = []
         self._bps: list[Breakpoint] = []
-        self._doc_cache: dict = {}
         self._index = None
+        self._version = 0
 
-    # ------------------------------------------------------------------ state
+    # ------------------------------------------------------------------ state (the read API)
+    @property
+    def roots(self) -> list:
+        """The root nodes backward starts from (empty once closed)."""
+        return [e[0] for e in self._roots]
+
+    @property
+    def nodes(self) -> list:
+        """Every node of the run, in creation (``seq``) order."""
+        return sorted(self._order, key=lambda n: n.seq)
+
+    @property
+    def position(self) -> int:
+        """How many nodes have run (0 before the first step)."""
+        return len(self.history)
+
+    @property
+    def version(self) -> int:
+        """Changes whenever the stepper moves (step, back, reset, close)."""
+        return self._version
+
+    def state(self, node) -> str | None:
+        """The state of ``node`` (see :meth:`state_of`); None if it is not in this run."""
+        i = self.index_of(node)
+        return None if i is None else self.state_of(i)
+
     @property
     def pending(self) -> list:
         """Nodes not yet run, in the order they will run."""
@@ -361,6 +413,7 @@ class BackwardStepper:
                 gout = [gout[0].copy()]
         st = Step(node, gout, _freeze(es._gin), es.index, len(self._order))
         self.history.append(st)
+        self._version += 1
         return st
 
     def _replay(self, target: int) -> None:
@@ -371,6 +424,7 @@ class BackwardStepper:
                 break
 
     def _finish(self, captured):
+        self._version += 1
         self._finished = True
         self._gen = None
         self._captured = captured
@@ -409,31 +463,44 @@ class BackwardStepper:
                 return st
 
     def step_out(self) -> Step | None:
-        """Run until no node of the current module scope is left (or a breakpoint hits).
+        """Finish the current module scope and stop at the first node outside it.
 
-        Outside any module scope this runs to the end, like :meth:`run`.
+        Like a debugger's step-out of a function: every node of the current node's module
+        scope (and the scopes inside it) that is still to run runs, then the first node
+        outside it; that node is returned (None when backward finishes first). A breakpoint
+        on the way stops there. At the top level (no module scope) the run of top-level nodes
+        is finished and the stepper stops at the first node inside a module. Before the first
+        step this steps out of the first node's scope.
         """
         self._check_open()
         cur = self.current
-        scope = cur.node.scope if cur is not None else (
-            self._order[0].scope if self._order else "")
-        if not scope:
-            return self.run()
-        pre = scope + "."
+        if cur is None:
+            if not self._order:
+                return None
+            cur = self.step()
+            if cur is None or (self._bps and self._hit(cur)):
+                return cur
+        scope = cur.node.scope
+
+        def inside(s: str) -> bool:
+            if not scope:
+                return not s
+            return s == scope or s.startswith(scope + ".")
+
         k = len(self.history)
-        last = -1
-        for i in range(k, len(self._order)):
-            s = self._order[i].scope
-            if s == scope or s.startswith(pre):
-                last = i
-        st = cur
-        while len(self.history) <= last:
+        last = k - 1  # the last node of the scope still to run (interleaved runs included)
+        if scope:
+            for i in range(k, len(self._order)):
+                if inside(self._order[i].scope):
+                    last = i
+        while True:
             st = self._advance()
             if st is None:
                 return None
             if self._bps and self._hit(st):
                 return st
-        return st
+            if len(self.history) - 1 > last and not inside(st.node.scope):
+                return st
 
     def back(self, n: int = 1) -> Step | None:
         """Step back ``n`` nodes by deterministic replay; return the new current Step."""
@@ -454,6 +521,7 @@ class BackwardStepper:
         self.history = []
         self._finished = False
         self._captured = None
+        self._version += 1
 
     def __iter__(self):
         while True:
@@ -525,10 +593,10 @@ class BackwardStepper:
         self._inputs = ()
         self._capture = None
         self._captured = None
-        self._doc_cache = {}
         self._index = None
         self.history = []
         self._bps = []
+        self._version += 1
 
     def __enter__(self):
         return self
@@ -547,21 +615,21 @@ class BackwardStepper:
         return {"in": step.summary_in, "out": step.summary_out}
 
     def widget(self, *, model=None, **kw):
-        """The notebook debugger view of this stepper (``dyntorch.viz.widget``)."""
-        from ..viz.widget import stepper_widget
+        """The notebook debugger view of this stepper (registered by ``dyntorch.viz``).
 
-        return stepper_widget(self, model=model, **kw)
+        ``model`` (an ``nn.Module``) names parameters and module types in the view.
+        """
+        self._check_open()
+        return _display.view(self, model=model, **kw)
 
     def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
         # In a notebook the stepper shows as its debugger view; elsewhere as text.
         text = {"text/plain": repr(self)}
         if self._closed:
             return text
-        try:
-            w = self.widget()
-        except Exception:  # no widget support here (anywidget missing, no front end)
+        b = _display.mimebundle(self, include=include, exclude=exclude)
+        if b is None:  # no viewer here (anywidget missing, no front end)
             return text
-        b = w._repr_mimebundle_(include=include, exclude=exclude, **kwargs)
         data = b[0] if isinstance(b, tuple) else b
         if isinstance(data, dict):
             data["text/plain"] = repr(self)

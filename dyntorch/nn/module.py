@@ -24,6 +24,8 @@ __all__ = ["Module", "SCOPE_TYPES", "RemovableHandle", "register_module_forward_
 
 #: scope (qualified module name) -> class name of the module that ran under it.
 SCOPE_TYPES: dict = {}
+#: scope -> weak reference to the module that ran under it last (viewers name parameters).
+SCOPE_MODULES: dict = {}
 
 _running = None  # the module whose forward is running now (None outside any)
 _global_forward_hooks: dict = OrderedDict()
@@ -275,6 +277,7 @@ class Module:
         # The parent is held weakly: a shared child must not keep an old model alive.
         _set(self, "_dt_sc", (None if parent is None else parent._dt_ref(), pscope, name))
         SCOPE_TYPES[name] = type(self).__name__
+        SCOPE_MODULES[name] = self._dt_ref()
         return name
 
     def _dt_ref(self):

@@ -8,7 +8,9 @@
   of gradients and a per-module gradient-norm recorder.
 - :func:`diff`: compare two runs node by node; :func:`export`: save a view as standalone
   HTML, SVG or PNG.
-- ``show``, ``live``: the notebook widget (from ``.widget``, loaded on first use).
+- ``show`` (``.widget``), ``live`` (``.live_view``), ``stepper_widget`` (``.stepper_view``):
+  the notebook views, loaded on first use. Importing this package registers how a
+  ``BackwardStepper`` displays in a notebook (``dyntorch._display``).
 
 Graphviz, matplotlib and the widget load lazily, so ``import dyntorch.viz`` stays light and
 works where any of them is missing.
@@ -16,6 +18,9 @@ works where any of them is missing.
 from __future__ import annotations
 
 import importlib
+
+from .. import _display
+from ..debug import BackwardStepper
 
 # Eager, so that the names are the functions even after `import dyntorch.viz.diff` (a lazy
 # name would lose to the submodule that the import system sets on the package).
@@ -36,7 +41,8 @@ _LAZY = {
     "to_dot": ".dot", "DotGraph": ".dot", "GraphvizNotInstalled": ".dot",
     "plot_grad_flow": ".plots", "plot_grad_hist": ".plots", "GradNormRecorder": ".plots",
     "grad_norms": ".plots",
-    "show": ".widget", "live": ".widget", "profile": ".profile",
+    "show": ".widget", "live": ".live_view", "stepper_widget": ".stepper_view",
+    "profile": ".profile",
 }
 
 __all__ = ["SCHEMA", "DIFF_SCHEMA", "SCHEMA_VERSION", "GraphDiff", "GraphTracker", "apply_diff",
@@ -50,7 +56,7 @@ def __getattr__(name):
     try:
         m = importlib.import_module(mod, __name__)
     except ImportError as e:
-        if mod == ".widget":
+        if mod in (".widget", ".live_view", ".stepper_view"):
             raise AttributeError(
                 f"dyntorch.viz.{name} needs the notebook widget (dyntorch/viz/widget.py and "
                 f"anywidget), which could not be imported: {e}") from e
@@ -58,6 +64,15 @@ def __getattr__(name):
     value = getattr(m, name)
     globals()[name] = value
     return value
+
+
+def _stepper_view(stepper, **kw):
+    from .stepper_view import stepper_widget
+
+    return stepper_widget(stepper, **kw)
+
+
+_display.register(BackwardStepper, _stepper_view)
 
 
 def __dir__():

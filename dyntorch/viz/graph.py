@@ -18,6 +18,7 @@ import numpy as np
 from .._tensor import Tensor
 from ..autograd import engine as E
 from ..autograd.node import AccumulateGrad, accumulator
+from ..debug import BackwardStepper
 
 __all__ = ["SCHEMA", "DIFF_SCHEMA", "SCHEMA_VERSION", "graph_json", "graph_diff", "apply_diff",
            "GraphTracker", "graph_nodes"]
@@ -62,9 +63,19 @@ def nid(node) -> str:
 
 # ----------------------------------------------------------------------------- reading nodes
 def _is_stepper(x) -> bool:
-    from ..debug.stepper import BackwardStepper
-
     return isinstance(x, BackwardStepper)
+
+
+# Per-stepper caches of the parts of a document that do not change while stepping, kept here
+# (not on the stepper) and dropped with the stepper.
+_stepper_caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _cache_of(stepper) -> dict:
+    c = _stepper_caches.get(stepper)
+    if c is None:
+        c = _stepper_caches[stepper] = {}
+    return c
 
 
 def _roots_of(source) -> list:
@@ -79,7 +90,7 @@ def _roots_of(source) -> list:
                             f"BackwardStepper, got {type(t).__name__}")
         if t.grad_fn is not None:
             roots.append(t.grad_fn)
-        elif t._rg:
+        elif t.requires_grad:
             roots.append(accumulator(t))
         else:
             raise RuntimeError("graph_json: this tensor has no autograd graph (it does not "
@@ -91,9 +102,7 @@ def _roots_of(source) -> list:
 def graph_nodes(source) -> tuple[list, list]:
     """``(roots, nodes)``: root nodes and every node reachable, in creation (seq) order."""
     if _is_stepper(source):
-        roots = [e[0] for e in source._roots]
-        nodes = sorted(source._order, key=lambda n: n.seq)
-        return roots, nodes
+        return source.roots, source.nodes
     roots = _roots_of(source)
     _, order = E.collect(roots)
     return roots, sorted(order, key=lambda n: n.seq)
@@ -132,12 +141,37 @@ def _used(uses, i) -> bool:
         return False
 
 
+def _cell_of(filename: str) -> int | None:
+    """The execution count of the notebook cell compiled to ``filename`` (None elsewhere)."""
+    import sys
+
+    if "IPython" not in sys.modules:
+        return None
+    try:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+        named = ip.compile.format_code_name(filename) if ip is not None else None
+    except Exception:  # noqa: BLE001 - an odd shell: show the file name instead
+        return None
+    if not named or not named[1].startswith("In["):
+        return None
+    try:
+        return int(named[1][3:-1])
+    except ValueError:
+        return None
+
+
 def _source(node):
     src = node.source
     if src is None:
         return None
     f, line = src
-    return {"file": f, "line": int(line), "text": linecache.getline(f, line).strip()}
+    out = {"file": f, "line": int(line), "text": linecache.getline(f, line).strip()}
+    cell = _cell_of(f)
+    if cell is not None:
+        out["cell"] = cell  # shown as "In [3], line 8" instead of the kernel's temp file
+    return out
 
 
 def _static(node, roots: set, params: dict) -> dict:
@@ -192,11 +226,46 @@ def _static(node, roots: set, params: dict) -> dict:
     }
 
 
-def _params_of(model) -> dict:
-    if model is None:
+def _params_of(model, nodes=()) -> dict:
+    """``id(parameter) -> qualified name``: from ``model``, else from the modules that ran.
+
+    Without a model a parameter is named from the module scope of the op that used it (the
+    module that ran there last, ``nn.module.SCOPE_MODULES``): ``0.weight`` for the first layer
+    of an ``nn.Sequential``.
+    """
+    if model is not None:
+        named = model.named_parameters() if hasattr(model, "named_parameters") else model
+        return {id(p): name for name, p in named}
+    try:
+        from ..nn.module import SCOPE_MODULES
+    except Exception:  # nn is optional for readers of the graph
         return {}
-    named = model.named_parameters() if hasattr(model, "named_parameters") else model
-    return {id(p): name for name, p in named}
+    want = {}
+    for node in nodes:
+        if node.__class__ is AccumulateGrad:
+            continue
+        for e in node.next:
+            if e is not None and e[0].__class__ is AccumulateGrad and e[0].variable is not None:
+                want.setdefault(id(e[0].variable), node.scope)
+    out = {}
+    named_in: dict = {}
+    for pid, scope in want.items():
+        s = scope
+        while True:
+            names = named_in.get(s)
+            if names is None:
+                ref = SCOPE_MODULES.get(s)
+                m = ref() if ref is not None else None
+                names = named_in[s] = ({} if m is None else
+                                       {id(p): n for n, p in m.named_parameters()})
+            n = names.get(pid)
+            if n is not None:
+                out[pid] = f"{s}.{n}" if s else n
+                break
+            if not s:
+                break
+            s = s.rsplit(".", 1)[0] if "." in s else ""
+    return out
 
 
 def _types_of(model) -> dict:
@@ -215,32 +284,56 @@ def _types_of(model) -> dict:
 
 
 def _scopes(entries: list, types: dict) -> list:
-    """Scope records for folding: every scope and its ancestors, repeats detected."""
+    """Scope records for folding: every scope and its ancestors, repeats detected.
+
+    ``repeat_of`` marks runs of *consecutive* repeated blocks only: siblings with the same
+    type and the same contents, called one right after the other (no op of their parent in
+    between). Two ``Linear`` layers far apart are not a repeat; folding them together would
+    draw edges back and forth between the fold and what lies between them.
+    """
     count: dict = {}
     sig: dict = {}
     first: dict = {}
+    last: dict = {}
+    first_op: dict = {}
+    direct: dict = {}  # scope -> seqs of its own ops (not inside a child scope)
     for n in entries:
         s = n["scope"]
         if not s:
             continue
+        op = n["kind"] != "leaf"
+        if op:
+            direct.setdefault(s, []).append(n["seq"])
         parts = s.split(".")
         for k in range(1, len(parts) + 1):
             name = ".".join(parts[:k])
             count[name] = count.get(name, 0) + 1
             if name not in first:
                 first[name] = n["seq"]
+            if op:
+                last[name] = max(last.get(name, n["seq"]), n["seq"])
+                first_op.setdefault(name, n["seq"])
             rel = ".".join(parts[k:])
-            sig.setdefault(name, []).append((rel, n["label"] if n["kind"] != "leaf" else
-                                             "leaf:" + (n["param"] or "").rsplit(".", 1)[-1]))
+            shape = tuple(n["outputs"][0]["shape"]) if n["outputs"] else ()
+            sig.setdefault(name, []).append((rel, n["label"] if op else
+                                             "leaf:" + (n["param"] or "").rsplit(".", 1)[-1],
+                                             shape))
+    top = sorted(n["seq"] for n in entries if not n["scope"] and n["kind"] != "leaf")
+    names = sorted(count, key=lambda s: (first[s], s))
+    prev_sib: dict = {}  # parent -> (previous sibling, its key, its run's first scope)
     out = []
-    seen_sig: dict = {}
-    for name in sorted(count, key=lambda s: (first[s], s)):
+    for name in names:
         parent = name.rsplit(".", 1)[0] if "." in name else None
         typ = types.get(name)
-        key = (parent, typ, tuple(sig[name]))
-        rep = seen_sig.get(key)
-        if rep is None:
-            seen_sig[key] = name
+        key = (typ, tuple(sig[name]))
+        rep = None
+        p = prev_sib.get(parent)
+        if p is not None and p[1] == key:
+            lo, hi = last.get(p[0], first[p[0]]), first_op.get(name, first[name])
+            between = direct.get(parent, ()) if parent is not None else top
+            if lo < hi and not any(lo < q < hi for q in between):
+                rep = p[2]
+        prev_sib[parent] = (name, key, rep or name)
         out.append({"name": name, "parent": parent, "type": typ, "nodes": count[name],
                     "repeat_of": rep})
     return out
@@ -267,16 +360,19 @@ def graph_json(source, *, model=None, grads: bool = True) -> dict:
     """
     stepper = source if _is_stepper(source) else None
     if stepper is not None and stepper.closed:
+        _stepper_caches.pop(stepper, None)
         raise RuntimeError("graph_json: this BackwardStepper is closed")
     roots, nodes = graph_nodes(source)
     rootset = set(roots)
-    params = _params_of(model)
-    cache = stepper._doc_cache if stepper is not None else {}
+    params = None  # named on the first node not in the cache
+    cache = _cache_of(stepper) if stepper is not None else {}
     key = id(model)
     statics = []
     for node in nodes:
         st = cache.get((node, key))
         if st is None:
+            if params is None:
+                params = _params_of(model, nodes)
             entry = _static(node, rootset, params)
             st = (entry, entry.pop("_edges"))
             if stepper is not None:
@@ -286,7 +382,7 @@ def graph_json(source, *, model=None, grads: bool = True) -> dict:
     docs_nodes = []
     edges = []
     if stepper is not None:
-        k = len(stepper.history)
+        k = stepper.position
         hist = stepper.history
         index_of, state_of = stepper.index_of, stepper.state_of
     for node, (entry, links) in zip(nodes, statics):

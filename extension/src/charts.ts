@@ -31,15 +31,26 @@ export function gradNorms(norms: Record<string, number>): HTMLElement {
   const entries = Object.entries(norms);
   const box = h('div', { class: 'dt-norms' });
   if (!entries.length) return box;
+  // a log axis over whole decades, bars from its left end: the largest reaches (near) full width
   const logs = entries.map(([, v]) => Math.log10(Math.max(v, 1e-12)));
-  const lo = Math.min(...logs), hi = Math.max(...logs);
+  const hi = Math.max(...logs);
+  let lo = Math.floor(Math.min(...logs));
+  if (hi - lo < 1) lo = Math.floor(hi - 1);
+  const pos = (x: number) => (100 * (x - lo)) / (hi - lo);
   entries.forEach(([k, v], i) => {
-    const w = hi > lo ? 8 + 92 * (logs[i] - lo) / (hi - lo) : 100;
+    const bar = h('span', { class: 'dt-norm-bar', style: `width:${Math.max(pos(logs[i]), 1).toFixed(1)}%` });
     box.append(h('div', { class: 'dt-norm-row', 'data-module': k },
       h('span', { class: 'dt-norm-name' }, k || '(top)'),
-      h('span', { class: 'dt-norm-bar', style: `width:${w.toFixed(1)}%` }),
+      h('span', { class: 'dt-norm-track' }, bar),
       h('span', { class: 'dt-norm-val' }, fmt(v))));
   });
+  const track = h('span', { class: 'dt-norm-track' });
+  const step = Math.max(1, Math.ceil((hi - lo) / 6));
+  for (let d = Math.ceil(lo); d <= hi; d += step) {
+    track.append(h('span', { class: 'dt-norm-tick', style: `left:${pos(d).toFixed(1)}%`, 'data-decade': String(d) }, '1e' + d));
+  }
+  box.append(h('div', { class: 'dt-norm-axis' }, h('span', { class: 'dt-norm-name' }, 'log scale'), track,
+    h('span', { class: 'dt-norm-val' }, '')));
   return box;
 }
 
@@ -50,7 +61,7 @@ export function chartsPanel(m: Metrics): HTMLElement {
     if (v && v.length) box.append(h('div', { class: 'dt-sec-title' }, k), lossCurve(v, k));
   }
   if (m.grad_norms && Object.keys(m.grad_norms).length) {
-    box.append(h('div', { class: 'dt-sec-title' }, 'gradient norm per module'), gradNorms(m.grad_norms));
+    box.append(h('div', { class: 'dt-sec-title dt-norms-title' }, 'gradient norm per module (log scale)'), gradNorms(m.grad_norms));
   }
   return box;
 }

@@ -49,12 +49,15 @@ function shapeText(n: GNode): string {
 export class Folding {
   folded = new Set<string>(); // folded scopes
   openGroups = new Set<string>(); // repeat groups the user opened
+  unsafe = new Set<string>(); // groups and scopes whose folding would draw a cycle
   scopeInfo = new Map<string, GScope>();
 
   /** Fold scopes deeper than the smallest depth that keeps the drawing under `limit` items. */
   autoFold(doc: GDoc, limit: number): void {
     this.folded.clear();
     this.openGroups.clear();
+    this.unsafe.clear();
+    this.autoDepth = Infinity;
     this.index(doc);
     if (doc.nodes.length <= limit) return;
     const all = this.allScopes(doc);
@@ -66,6 +69,35 @@ export class Folding {
       // transformer opens as embed -> "Block x 12" -> head)
       if (this.visible(doc).items.size <= limit / 3) return;
     }
+  }
+
+  autoDepth = Infinity; // scopes this deep or deeper were folded by foldDeeper
+
+  /** Fold one scope level more than now (deepest first); false when nothing more folds.
+   *  A graph that grew since (the live view) first gets its new scopes folded to the same
+   *  depth. */
+  foldDeeper(doc: GDoc): boolean {
+    const all = this.allScopes(doc);
+    if (!all.size) return false;
+    const before = this.visible(doc).items.size;
+    if (Number.isFinite(this.autoDepth)) {
+      const same = [...all].filter(s => scopeDepth(s) >= this.autoDepth && !this.folded.has(s) && !this.unsafe.has('s:' + s));
+      if (same.length) {
+        for (const s of same) this.folded.add(s);
+        if (this.visible(doc).items.size < before) return true;
+      }
+    }
+    let depth = this.autoDepth;
+    if (!Number.isFinite(depth)) {
+      depth = 1;
+      for (const s of all) depth = Math.max(depth, scopeDepth(s) + 1);
+    }
+    for (let d = depth - 1; d >= 1; d--) {
+      this.autoDepth = d;
+      for (const s of all) if (scopeDepth(s) >= d && !this.unsafe.has('s:' + s)) this.folded.add(s);
+      if (this.visible(doc).items.size < before) return true;
+    }
+    return false;
   }
 
   index(doc: GDoc): void {
@@ -99,7 +131,25 @@ export class Folding {
     if (g) this.openGroups.delete(g);
   }
 
+  /** What is drawn; folds that would draw a cycle (edges back and forth between a fold and
+   *  what lies between its parts) are left open, so the drawing stays a DAG. */
   visible(doc: GDoc): Visible {
+    for (let guard = 0; guard < 50; guard++) {
+      const v = this.visibleOnce(doc);
+      const bad = cyclicItems(doc, v);
+      if (!bad.length) return v;
+      for (const it of bad) {
+        if (it.type === 'group') this.unsafe.add(it.id);
+        else if (it.type === 'scope') {
+          this.folded.delete(it.id.slice(2));
+          this.unsafe.add(it.id);
+        }
+      }
+    }
+    return this.visibleOnce(doc);
+  }
+
+  private visibleOnce(doc: GDoc): Visible {
     const items = new Map<string, Item>();
     const rep = new Map<string, string>();
     // groups: key -> folded member scopes, only when every member is folded and not opened
@@ -112,7 +162,7 @@ export class Folding {
     }
     const groupOf = new Map<string, string>();
     for (const [key, members] of groupMembers) {
-      if (this.openGroups.has(key) || members.length < 2) continue;
+      if (this.openGroups.has(key) || members.length < 2 || this.unsafe.has('r:' + key)) continue;
       if (!members.every(m => this.folded.has(m))) continue;
       for (const m of members) groupOf.set(m, key);
     }
@@ -160,7 +210,7 @@ export class Folding {
   private label(it: Item, doc: GDoc, groups: Map<string, string[]>): string {
     if (it.type === 'node') {
       const n = byId(doc).get(it.members[0])!;
-      const name = n.kind === 'leaf' && n.param ? n.param.split('.').pop()! : n.label || n.op;
+      const name = n.kind === 'leaf' && n.param ? n.param : n.label || n.op;
       const sh = shapeText(n);
       return sh ? name + '\n' + sh : name;
     }
@@ -182,7 +232,7 @@ export class Folding {
       'graph [rankdir=TB, nodesep=0.2, ranksep=0.3, bgcolor="transparent", fontname="Helvetica", fontsize=10, labeljust=l' +
         // fewer crossing-minimisation passes on big drawings: about half the layout time
         (items.size > 300 ? ', mclimit=0.3];' : '];'),
-      'node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=9, height=0.25, margin="0.06,0.02", fillcolor="#ffffff", color="#8a8a8a", penwidth=1];',
+      'node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10, height=0.25, margin="0.06,0.02", fillcolor="#ffffff", color="#8a8a8a", penwidth=1];',
       'edge [arrowsize=0.5, color="#9a9a9a", penwidth=0.8];'
     ];
     // cluster tree of open scopes that hold something
@@ -248,6 +298,45 @@ export class Folding {
     lines.push('}');
     return lines.join('\n');
   }
+}
+
+/** Drawn items that lie on a cycle of the drawn graph (empty for a DAG). */
+export function cyclicItems(doc: GDoc, v: Visible): Item[] {
+  const adj = new Map<string, Set<string>>();
+  for (const e of doc.edges) {
+    const a = v.rep.get(e.src), b = v.rep.get(e.dst);
+    if (!a || !b || a === b) continue;
+    if (!adj.has(a)) adj.set(a, new Set());
+    adj.get(a)!.add(b);
+  }
+  // iterative DFS colouring; items reached again while on the stack are on a cycle
+  const state = new Map<string, number>();
+  const bad = new Set<string>();
+  for (const start of v.items.keys()) {
+    if (state.get(start)) continue;
+    const stack: [string, Iterator<string>][] = [[start, (adj.get(start) || new Set<string>()).values()]];
+    const path: string[] = [start];
+    state.set(start, 1);
+    while (stack.length) {
+      const [, it] = stack[stack.length - 1];
+      const nx = it.next();
+      if (nx.done) {
+        state.set(stack.pop()![0], 2);
+        path.pop();
+        continue;
+      }
+      const w = nx.value;
+      const sw = state.get(w) || 0;
+      if (sw === 1) {
+        for (let i = path.lastIndexOf(w); i < path.length; i++) bad.add(path[i]);
+      } else if (sw === 0) {
+        state.set(w, 1);
+        path.push(w);
+        stack.push([w, (adj.get(w) || new Set<string>()).values()]);
+      }
+    }
+  }
+  return [...bad].map(id => v.items.get(id)!).filter(it => it && it.type !== 'node');
 }
 
 function kindShape(n: GNode): string {

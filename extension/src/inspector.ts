@@ -1,5 +1,6 @@
 // The node inspector: what a node is, where it came from, and the gradients through it.
-import type { GNode, Heat, Summary, TensorMeta } from './types';
+import { byId, type Item } from './fold';
+import type { GDoc, GNode, GScope, Heat, Summary, TensorMeta } from './types';
 
 export function h(tag: string, attrs: Record<string, string> = {}, ...kids: (Node | string)[]): HTMLElement {
   const el = document.createElement(tag);
@@ -123,7 +124,7 @@ export function nodeInspector(n: GNode, breakpoints: Set<string>): HTMLElement {
     breakpoints.has(n.id) ? h('span', { class: 'dt-chip dt-bp' }, 'breakpoint') : ''));
   const rows: [string, string][] = [['node', `${n.id} (seq ${n.seq}, ${n.kind})`], ['scope', n.scope || '(top level)']];
   if (n.param) rows.push(['parameter', n.param]);
-  if (n.source) rows.push(['source', `${n.source.file}:${n.source.line}`]);
+  if (n.source) rows.push(['source', n.source.cell !== undefined && n.source.cell !== null ? `In [${n.source.cell}], line ${n.source.line}` : `${n.source.file}:${n.source.line}`]);
   if (n.time_us !== null && n.time_us !== undefined) rows.push(['time', `${fmt(n.time_us)} \u00b5s`]);
   const t = h('table', { class: 'dt-kv' });
   for (const [k, v] of rows) t.append(h('tr', {}, h('td', {}, k), h('td', { 'data-field': k }, v)));
@@ -138,4 +139,49 @@ export function nodeInspector(n: GNode, breakpoints: Set<string>): HTMLElement {
     root.append(h('div', { class: 'dt-muted' }, 'Backward has not reached this node yet.'));
   }
   return root;
+}
+
+/** A module scope: a folded box or group (``it``), or an open cluster (``it`` null). */
+export function scopeInspector(id: string, info: GScope | undefined, it: Item | null, doc: GDoc,
+  fold: (scope: string) => void): HTMLElement {
+  const scope = id.slice(2);
+  const box = h('div', { class: 'dt-insp', 'data-scope': scope },
+    h('b', {}, (id.startsWith('r:') && it && it.scopes ? `${info?.type || scope} \u00d7 ${it.scopes.length}` : scope)),
+    info && info.type ? h('span', { class: 'dt-muted' }, ' ' + info.type) : '',
+    h('div', { class: 'dt-muted' }, it ? `${it.members.length} nodes, folded (click the box to open it)` : 'open'));
+  if (it) {
+    const m = byId(doc);
+    const counts: Record<string, number> = {};
+    let gmax = -1, gname = '';
+    const params: string[] = [];
+    for (const nid of it.members) {
+      const n = m.get(nid)!;
+      counts[n.state] = (counts[n.state] || 0) + 1;
+      if (n.param) params.push(n.param);
+      for (const sm of n.grad ? [...(n.grad.in || []), ...(n.grad.out || [])] : []) {
+        if (sm && sm.norm !== null && sm.norm > gmax) { gmax = sm.norm; gname = n.op; }
+      }
+    }
+    const t = h('table', { class: 'dt-kv' });
+    t.append(h('tr', {}, h('td', {}, 'states'), h('td', {}, Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', '))));
+    if (params.length) t.append(h('tr', {}, h('td', {}, 'parameters'), h('td', {}, params.slice(0, 12).join(', ') + (params.length > 12 ? ', \u2026' : ''))));
+    if (gmax >= 0) t.append(h('tr', {}, h('td', {}, 'largest grad'), h('td', {}, `${fmt(gmax)} (${gname})`)));
+    box.append(t);
+  } else {
+    const b = h('button', { class: 'dt-btn', 'data-cmd': 'fold-scope' }, 'Fold ' + scope);
+    b.addEventListener('click', () => fold(scope));
+    box.append(b);
+  }
+  return box;
+}
+
+/** Whether the inspector follows the current node or shows a pinned one (with an unpin button). */
+export function pinBar(pinned: boolean, unpin: () => void): HTMLElement {
+  const bar = h('div', { class: 'dt-pinbar' });
+  if (pinned) {
+    const b = h('button', { class: 'dt-btn dt-unpin', title: 'Unpin: follow the current node again' }, '\ud83d\udccc pinned \u2715');
+    b.addEventListener('click', unpin);
+    bar.append(b);
+  } else bar.append(h('span', { class: 'dt-muted dt-following' }, 'following the current node (click a node to pin it)'));
+  return bar;
 }

@@ -1,8 +1,8 @@
 // JupyterLab 4 plugin: palette commands and shortcuts that drive the focused debugger, a side
-// panel mirroring the latest graph of the current notebook, and the widget-state setting that
-// lets saved notebooks show the last drawing without a kernel.
+// panel mirroring the latest graph of the current notebook, and an explicit palette command that
+// turns on saving widget state with notebooks (never switched on behind the user's back).
+import { ILabShell, type JupyterFrontEnd, type JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
-import { ILabShell } from '@jupyterlab/application';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { Widget } from '@lumino/widgets';
 import { hub, type Mirror } from './hub';
@@ -47,13 +47,14 @@ class GraphPanel extends Widget {
   }
 }
 
-const plugin = {
+const plugin: JupyterFrontEndPlugin<void> = {
   id: 'dyntorch-jupyter:plugin',
   description: 'dyntorch backward debugger commands, shortcuts and graph side panel',
   autoStart: true,
   requires: [],
   optional: [ICommandPalette, ILabShell, ISettingRegistry],
-  activate(app: any, palette: any, shell: any, settings: any) {
+  activate(app: JupyterFrontEnd, palette: ICommandPalette | null, shell: ILabShell | null,
+    settings: ISettingRegistry | null) {
     const current = () => {
       const w = shell ? shell.currentWidget : app.shell.currentWidget;
       return w && w.node ? (el: HTMLElement) => w.node.contains(el) : undefined;
@@ -77,16 +78,17 @@ const plugin = {
       execute: () => app.shell.activateById(panel.id)
     });
     if (palette) palette.addItem({ command: 'dyntorch:show-graph-panel', category: 'dyntorch' });
-    // Saved notebooks show the last drawing only when widget state is saved with them.
+    // Saved notebooks keep a static picture of every view (in its output), so no global
+    // setting is changed here. Saving the widget state too is the user's choice: a command.
     if (settings) {
-      settings
-        .load('@jupyter-widgets/jupyterlab-manager:plugin')
-        .then((s: any) => {
-          if (s.get('saveState').composite !== true) return s.set('saveState', true);
-        })
-        .catch(() => undefined);
+      app.commands.addCommand('dyntorch:save-widget-state', {
+        label: 'Save widget state with notebooks (Jupyter Widgets setting)',
+        execute: () =>
+          settings.load('@jupyter-widgets/jupyterlab-manager:plugin').then(s => s.set('saveState', true))
+      });
+      if (palette) palette.addItem({ command: 'dyntorch:save-widget-state', category: 'dyntorch' });
     }
-    (globalThis as any).__dyntorchPlugin = { commands: COMMANDS.map(c => c[1]), panel: panel.id };
+    (globalThis as unknown as { __dyntorchPlugin: unknown }).__dyntorchPlugin = { commands: COMMANDS.map(c => c[1]), panel: panel.id };
   }
 };
 

@@ -43,7 +43,7 @@ export interface GNode {
   kind: 'op' | 'leaf' | 'output';
   label: string;
   scope: string;
-  source: { file: string; line: number; text?: string } | null;
+  source: { file: string; line: number; text?: string; cell?: number | null } | null;
   inputs: TensorMeta[];
   outputs: TensorMeta[];
   saved: TensorMeta[];
@@ -95,7 +95,6 @@ export interface GDiff {
   rev: number;
   add_nodes?: GNode[];
   add_edges?: GEdge[];
-  add_scopes?: GScope[];
   scopes?: GScope[];
   remove_nodes?: string[];
   remove_edges?: GEdge[];

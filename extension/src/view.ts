@@ -3,19 +3,24 @@
 import { getEngine, loadedEngine } from './engine';
 import { byId, Folding, type Item, type Visible } from './fold';
 import { chartsPanel } from './charts';
-import { h, nodeInspector, fmt } from './inspector';
+import { fmt, h, nodeInspector, pinBar, scopeInspector } from './inspector';
 import type { GDiff, GDoc, GNode, Metrics } from './types';
 import { hub, type HubView } from './hub';
+import { GraphModel } from './model';
+import { contrastLabels, legend, ramp } from './overlay';
+import { toolbar } from './toolbar';
 
 export interface Host {
   mode: 'graph' | 'stepper' | 'live' | 'mirror';
   send(msg: Record<string, unknown>): void;
   fetchEngine(): Promise<string>;
-  saveSnapshot?(svg: string): void;
   foldLimit?: number;
 }
 
 const STATES = ['idle', 'pending', 'ready', 'current', 'done'];
+// screen pixels per layout point below which labels (10 pt) would be under 9 px: Fit never
+// shrinks further; bigger drawings are panned (drag) instead
+const READABLE = 1.0;
 let counter = 0;
 
 export interface Timing {
@@ -32,19 +37,29 @@ export class GraphView implements HubView {
   inspector: HTMLElement;
   status: HTMLElement;
   charts: HTMLElement;
+  legend: HTMLElement;
+  pinned = false; // the inspector shows a clicked node instead of following the current one
   search: HTMLInputElement;
   overlay: HTMLSelectElement;
-  doc: GDoc | null = null;
+  model = new GraphModel();
   metrics: Metrics = {};
   folding = new Folding();
   vis: Visible | null = null;
   els = new Map<string, SVGGElement[]>(); // drawn id -> its SVG groups (copies of a shared leaf)
   selected: string | null = null;
-  breakpoints = new Set<string>();
   lastActive = Date.now();
+
+  /** The document drawn (held by the model). */
+  get doc(): GDoc | null {
+    return this.model.doc;
+  }
+
+  get breakpoints(): Set<string> {
+    return this.model.breakpoints;
+  }
+
   timings: Timing[] = [];
   drawn = 0; // completed drawings
-  snapshots = 0; // drawings stored in the widget state
   createdAt = performance.now();
   firstDrawMs: number | null = null; // from the view's creation to its first drawing
   private structDirty = true;
@@ -53,7 +68,6 @@ export class GraphView implements HubView {
   private again = false;
   private lastDraw = 0;
   private timer: number | null = null;
-  private snapTimer: number | null = null;
   private view = { x: 0, y: 0, w: 100, h: 100 };
   private full = { x: 0, y: 0, w: 100, h: 100 };
   private svg: SVGSVGElement | null = null;
@@ -63,56 +77,43 @@ export class GraphView implements HubView {
 
   constructor(public el: HTMLElement, public host: Host) {
     this.root = h('div', { class: `dt-root dt-mode-${host.mode}`, tabindex: '0', 'data-view': this.id });
-    const bar = h('div', { class: 'dt-toolbar' });
-    if (host.mode === 'stepper') {
-      for (const [cmd, label, title] of [
-        ['step', 'Step', 'Run the next node (Alt+.)'],
-        ['step_out', 'Step out', 'Run until the current module scope is finished (Alt+Shift+.)'],
-        ['run', 'Continue', 'Run to the next breakpoint or the end (Alt+/)'],
-        ['back', 'Back', 'Undo the last step (Alt+,)'],
-        ['reset', 'Reset', 'Start backward again (Alt+Shift+,)'],
-        ['break', 'Breakpoint', 'Toggle a breakpoint on the selected node']
-      ]) {
-        const b = h('button', { class: 'dt-btn', 'data-cmd': cmd, title }, label);
-        b.addEventListener('click', () => this.command(cmd));
-        bar.append(b);
+    const tb = toolbar(host.mode === 'stepper', {
+      command: cmd => this.command(cmd),
+      restyle: () => this.restyle(),
+      revealFirstMatch: () => this.revealFirstMatch(),
+      fit: () => this.fit(true),
+      foldAll: () => {
+        if (!this.doc) return;
+        this.autoFolding = false;
+        this.folding.autoFold(this.doc, 0);
+        this.structDirty = true;
+        this.schedule(true);
+      },
+      unfoldAll: () => {
+        this.autoFolding = false;
+        this.folding.folded.clear();
+        for (const sc of this.folding.scopeInfo.keys()) this.folding.openGroups.add(sc);
+        this.structDirty = true;
+        this.schedule(true);
       }
-      bar.append(h('span', { class: 'dt-sep' }));
-    }
-    this.search = h('input', { class: 'dt-search', type: 'search', placeholder: 'search op or scope' }) as HTMLInputElement;
-    this.search.addEventListener('input', () => this.restyle());
-    this.search.addEventListener('keydown', ev => {
-      if (ev.key === 'Enter') this.revealFirstMatch();
-      ev.stopPropagation(); // keep notebook shortcuts out of the search box
     });
-    this.overlay = h('select', { class: 'dt-overlay', title: 'colour nodes by' }) as HTMLSelectElement;
-    for (const [v, t] of [['state', 'colour: state'], ['grad', 'colour: gradient norm'], ['time', 'colour: time']]) {
-      this.overlay.append(h('option', { value: v }, t));
-    }
-    this.overlay.addEventListener('change', () => this.restyle());
-    const fit = h('button', { class: 'dt-btn', 'data-cmd': 'fit', title: 'Fit the whole graph in view (wheel: zoom, drag: pan)' }, 'Fit');
-    fit.addEventListener('click', () => this.fit(true));
-    const foldAll = h('button', { class: 'dt-btn', 'data-cmd': 'fold', title: 'Fold scopes again' }, 'Fold');
-    foldAll.addEventListener('click', () => {
-      if (!this.doc) return;
-      this.folding.autoFold(this.doc, 0);
-      this.structDirty = true;
-      this.schedule(true);
-    });
-    const unfold = h('button', { class: 'dt-btn', 'data-cmd': 'unfold', title: 'Open every scope' }, 'Unfold');
-    unfold.addEventListener('click', () => {
-      this.folding.folded.clear();
-      for (const s of this.folding.scopeInfo.keys()) this.folding.openGroups.add(s);
-      this.structDirty = true;
-      this.schedule(true);
-    });
-    bar.append(this.search, this.overlay, fit, foldAll, unfold);
+    const bar = tb.bar;
+    this.search = tb.search;
+    this.overlay = tb.overlay;
     this.canvas = h('div', { class: 'dt-canvas' }, h('div', { class: 'dt-empty' }, 'waiting for the graph\u2026'));
-    this.inspector = h('div', { class: 'dt-inspector' }, h('div', { class: 'dt-muted' }, 'Click a node to inspect it.'));
+    this.legend = h('div', { class: 'dt-legend' });
+    this.inspector = h('div', { class: 'dt-inspector' }, h('div', { class: 'dt-muted' },
+      host.mode === 'stepper' ? 'Press Step: the inspector follows the current node (click a node to pin it).' : 'Click a node to inspect it.'));
     this.charts = h('div', { class: 'dt-charts' });
     this.status = h('div', { class: 'dt-status' });
-    this.root.append(bar, h('div', { class: 'dt-main' }, this.canvas, this.inspector), this.charts, this.status);
+    this.root.append(bar, h('div', { class: 'dt-main' }, h('div', { class: 'dt-stage' }, this.canvas, this.legend), this.inspector), this.charts, this.status);
     el.append(this.root);
+    // label colours follow the theme: restyle when JupyterLab switches it
+    if (typeof MutationObserver !== 'undefined' && document.body) {
+      const mo = new MutationObserver(() => { if (this.svg) this.restyle(); });
+      mo.observe(document.body, { attributes: true, attributeFilter: ['data-jp-theme-light', 'data-jp-theme-name'] });
+      this.cleanups.push(() => mo.disconnect());
+    }
     this.panZoom();
     // Output areas may be laid out (or resized) after the first drawing: refit then, unless the
     // user has moved the view.
@@ -142,6 +143,17 @@ export class GraphView implements HubView {
     this.root.remove();
   }
 
+  private flashText = '';
+  private flashTimer: number | null = null;
+
+  /** A short message in the status line (a control that cannot act says why). */
+  flash(text: string): void {
+    this.flashText = text;
+    if (this.flashTimer !== null) clearTimeout(this.flashTimer);
+    this.flashTimer = window.setTimeout(() => { this.flashText = ''; this.flashTimer = null; this.renderStatus(); }, 6000);
+    this.renderStatus();
+  }
+
   touch(): void {
     this.lastActive = Date.now();
     hub().focus(this);
@@ -151,6 +163,7 @@ export class GraphView implements HubView {
     this.touch();
     if (cmd === 'break') {
       if (this.selected && !this.selected.includes(':')) this.host.send({ type: 'cmd', cmd: 'break', node: this.selected });
+      else this.flash('Breakpoint: select a node first (click it in the graph), then press Breakpoint.');
       return;
     }
     this.host.send({ type: 'cmd', cmd });
@@ -158,67 +171,31 @@ export class GraphView implements HubView {
 
   // ---------------------------------------------------------------- data in
   setDoc(doc: GDoc): void {
-    const sameGraph = this.doc && this.doc.graph_id === doc.graph_id;
-    const nodesBefore = this.doc ? this.doc.nodes.length : -1;
-    this.doc = doc;
-    this.breakpoints = new Set(doc.breakpoints || []);
-    if (!sameGraph) {
+    const ch = this.model.setDoc(doc);
+    if (!ch.sameGraph) {
       this.folding.autoFold(doc, this.host.foldLimit ?? 300);
       this.fitNext = true;
+      this.autoFolding = true;
     } else this.folding.index(doc);
-    this.structDirty = this.structDirty || !sameGraph || nodesBefore !== doc.nodes.length;
+    this.structDirty = this.structDirty || ch.struct;
     this.styleDirty = true;
-    this.schedule(!sameGraph);
+    this.schedule(!ch.sameGraph);
     hub().changed(this);
   }
 
   private fitNext = true;
+  // fold deeper until the drawing fits at a readable size: on the first paint, and while a live
+  // graph grows, until the user folds or opens something by hand
+  private autoFolding = true;
   private followed: string | null = null; // the current node we last panned to
   private revealAfter: string | null = null; // a cluster to bring into view after the next layout
 
   /** Apply a diff; returns false when it does not follow the document (ask for the full one). */
   applyDiff(d: GDiff): boolean {
-    const doc = this.doc;
-    if (!doc || d.graph_id !== doc.graph_id || d.rev !== doc.rev + 1) return false;
-    doc.rev = d.rev;
-    if (d.add_nodes && d.add_nodes.length) {
-      doc.nodes.push(...d.add_nodes);
-      this.structDirty = true;
-    }
-    if (d.add_edges && d.add_edges.length) {
-      doc.edges.push(...d.add_edges);
-      this.structDirty = true;
-    }
-    if (d.remove_nodes && d.remove_nodes.length) {
-      const gone = new Set(d.remove_nodes);
-      doc.nodes = doc.nodes.filter(n => !gone.has(n.id));
-      doc.edges = doc.edges.filter(e => !gone.has(e.src) && !gone.has(e.dst));
-      this.structDirty = true;
-    }
-    if (d.remove_edges && d.remove_edges.length) {
-      const key = (e: { src: string; dst: string; slot: number }) => e.src + '|' + e.dst + '|' + e.slot;
-      const gone = new Set(d.remove_edges.map(key));
-      doc.edges = doc.edges.filter(e => !gone.has(key(e)));
-      this.structDirty = true;
-    }
-    if (d.add_scopes && d.add_scopes.length) doc.scopes.push(...d.add_scopes);
-    if (d.scopes) doc.scopes = d.scopes;
-    if ((d.add_scopes && d.add_scopes.length) || d.scopes) {
-      this.folding.index(doc);
-      this.structDirty = true;
-    }
-    if (d.update) {
-      const m = byId(doc);
-      for (const u of d.update) {
-        const n = m.get(u.id);
-        if (n) Object.assign(n, u);
-      }
-    }
-    if (d.status !== undefined) doc.status = d.status;
-    if (d.breakpoints) {
-      doc.breakpoints = d.breakpoints;
-      this.breakpoints = new Set(d.breakpoints);
-    }
+    const ch = this.model.applyDiff(d);
+    if (!ch) return false;
+    if (d.scopes && this.doc) this.folding.index(this.doc);
+    this.structDirty = this.structDirty || ch.struct;
     this.styleDirty = true;
     // a stepper update must land within one frame: restyle now when nothing moved
     if (!this.structDirty && this.svg) this.restyle();
@@ -264,10 +241,18 @@ export class GraphView implements HubView {
       if (this.structDirty) {
         this.structDirty = false;
         const t0 = performance.now();
-        const vis = this.folding.visible(this.doc);
+        let vis = this.folding.visible(this.doc);
         const engine = this.host.mode === 'mirror' ? loadedEngine() : getEngine(() => this.host.fetchEngine());
         if (!engine) throw new Error('no layout engine loaded on this page yet');
-        const res = await (await engine).layout(vis.dot);
+        let res = await (await engine).layout(vis.dot);
+        // first paint: the whole drawing in view at a readable size, folding repeated blocks
+        // and module scopes deeper while it does not fit (never shrinking labels below 9 px)
+        let tries = 0;
+        while (this.autoFolding && this.host.mode !== 'mirror' && !this.fitsReadable(res.svg) && tries++ < 6 &&
+          this.folding.foldDeeper(this.doc)) {
+          vis = this.folding.visible(this.doc);
+          res = await (await engine).layout(vis.dot);
+        }
         const t1 = performance.now();
         this.install(res.svg, vis); // classes and colours are set before the first page layout
         this.phase.worker_ms = res.ms;
@@ -276,7 +261,6 @@ export class GraphView implements HubView {
         if (this.timings.length > 50) this.timings.shift();
         this.drawn++;
         if (this.firstDrawMs === null) this.firstDrawMs = this.lastDraw - this.createdAt;
-        this.snapshotSoon();
       } else if (this.styleDirty) {
         this.restyle();
       }
@@ -289,6 +273,14 @@ export class GraphView implements HubView {
         this.schedule(false);
       }
     }
+  }
+
+  /** Whether a laid-out drawing fits the canvas at the readable scale (1 px per point). */
+  private fitsReadable(svgText: string): boolean {
+    const m = /viewBox="([-\d.]+) ([-\d.]+) ([\d.]+) ([\d.]+)"/.exec(svgText);
+    const r = this.canvas.getBoundingClientRect();
+    if (!m || !r.width || !r.height) return true;
+    return Number(m[3]) * READABLE <= r.width && Number(m[4]) * READABLE <= r.height;
   }
 
   private install(svgText: string, vis: Visible): void {
@@ -372,8 +364,21 @@ export class GraphView implements HubView {
       const rid = vis.rep.get(cur);
       if (rid) this.reveal(rid);
     }
+    // the inspector follows the step unless the user pinned a node
+    if (!this.pinned && this.host.mode === 'stepper' && this.selected !== (cur || null)) {
+      this.selected = cur || null;
+      for (const gs of this.els.values()) for (const g of gs) g.classList.toggle('dt-selected', false);
+      if (!cur) this.inspector.replaceChildren(h('div', { class: 'dt-muted' }, 'Press Step: the inspector follows the current node (click a node to pin it).'));
+    }
+    this.renderLegend(mode, values, lo, hi);
+    contrastLabels(this.els.values());
     this.renderStatus();
     if (this.selected) this.renderInspector();
+  }
+
+  private renderLegend(mode: string, values: Map<string, number> | null, lo: number, hi: number): void {
+    this.legend.setAttribute('data-mode', mode);
+    this.legend.replaceChildren(...legend(mode, values, lo, hi, this.host.mode === 'stepper' || this.host.mode === 'mirror'));
   }
 
   private styleOne(g: SVGGElement, id: string, it: Item, st: string, m: Map<string, GNode>, query: string,
@@ -424,20 +429,32 @@ export class GraphView implements HubView {
     const st = this.doc && this.doc.status;
     const n = this.doc ? this.doc.nodes.length : 0;
     const shown = this.vis ? this.vis.items.size : 0;
-    const text = st && st.text ? st.text : this.doc ? `${n} nodes` : '';
+    let text = st && st.text ? st.text : this.doc ? `${n} nodes` : '';
+    if (this.host.mode === 'stepper' && st && st.step === 0 && !st.done) text += ' \u2014 press Step to run the first node';
     this.status.replaceChildren(h('span', { class: 'dt-status-text', 'data-step': String(st ? st.step : 0), 'data-current': st && st.current ? st.current : '' }, text),
-      h('span', { class: 'dt-muted' }, shown && shown !== n ? `  \u00b7 ${shown} drawn items for ${n} nodes (click a box to open it)` : ''));
+      h('span', { class: 'dt-muted' }, shown && shown !== n ? `  \u00b7 ${shown} drawn items for ${n} nodes (click a box to open it)` : ''),
+      this.flashText ? h('span', { class: 'dt-flash' }, '  ' + this.flashText) : '');
   }
 
   // ---------------------------------------------------------------- interaction
   private onClick(ev: MouseEvent): void {
     if (this.dragged) return;
     const g = (ev.target as Element).closest('g.node') as SVGGElement | null;
-    if (!g) return;
+    if (!g) {
+      const c = (ev.target as Element).closest('g.cluster') as SVGGElement | null;
+      if (c && c.id.startsWith('c:')) {
+        this.touch();
+        this.pinned = true;
+        this.select(c.id);
+      }
+      return;
+    }
     this.touch();
+    this.pinned = true;
     const id = g.id.split('~')[0];
     if (id.startsWith('s:') || id.startsWith('r:')) {
       this.folding.toggle(id);
+      this.autoFolding = false;
       // after the layout, show what opened: a group's first block, or the scope's cluster
       this.revealAfter = id.startsWith('r:') ? 's:' + id.slice(2) : 'c:' + id.slice(2);
       this.select(id);
@@ -459,48 +476,23 @@ export class GraphView implements HubView {
     const doc = this.doc;
     const id = this.selected;
     if (!doc || !id) return;
+    const fold = (scope: string) => { this.autoFolding = false; this.folding.fold(scope); this.structDirty = true; this.schedule(true); };
     if (id.includes(':')) {
-      const it = this.vis && this.vis.items.get(id);
       const scope = id.slice(2);
-      const info = this.folding.scopeInfo.get(scope);
-      const box = h('div', { class: 'dt-insp', 'data-scope': scope },
-        h('b', {}, (id.startsWith('r:') && it && it.scopes ? `${info?.type || scope} \u00d7 ${it.scopes.length}` : scope)),
-        info && info.type ? h('span', { class: 'dt-muted' }, ' ' + info.type) : '',
-        h('div', { class: 'dt-muted' }, it ? `${it.members.length} nodes, folded (click the box to open it)` : 'open'));
-      if (it) {
-        const m = byId(doc);
-        const counts: Record<string, number> = {};
-        let gmax = -1, gname = '';
-        const params: string[] = [];
-        for (const nid of it.members) {
-          const n = m.get(nid)!;
-          counts[n.state] = (counts[n.state] || 0) + 1;
-          if (n.param) params.push(n.param);
-          for (const sm of n.grad ? [...(n.grad.in || []), ...(n.grad.out || [])] : []) {
-            if (sm && sm.norm !== null && sm.norm > gmax) { gmax = sm.norm; gname = n.op; }
-          }
-        }
-        const t = h('table', { class: 'dt-kv' });
-        t.append(h('tr', {}, h('td', {}, 'states'), h('td', {}, Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', '))));
-        if (params.length) t.append(h('tr', {}, h('td', {}, 'parameters'), h('td', {}, params.slice(0, 12).join(', ') + (params.length > 12 ? ', \u2026' : ''))));
-        if (gmax >= 0) t.append(h('tr', {}, h('td', {}, 'largest grad'), h('td', {}, `${fmt(gmax)} (${gname})`)));
-        box.append(t);
-      }
-      if (it) {
-        const fold = h('button', { class: 'dt-btn' }, 'Fold');
-        fold.addEventListener('click', () => { this.folding.fold(scope); this.structDirty = true; this.schedule(true); });
-        box.append(fold);
-      }
-      this.inspector.replaceChildren(box);
+      const it = (this.vis && this.vis.items.get(id)) || null;
+      this.inspector.replaceChildren(scopeInspector(id, this.folding.scopeInfo.get(scope), it, doc, fold));
       return;
     }
     const n = byId(doc).get(id);
     if (!n) return;
     const insp = nodeInspector(n, this.breakpoints);
+    if (this.host.mode === 'stepper') {
+      insp.prepend(pinBar(this.pinned, () => { this.pinned = false; this.selected = null; this.restyle(); }));
+    }
     if (n.scope) {
-      const fold = h('button', { class: 'dt-btn', title: 'Fold this node\u2019s module scope' }, 'Fold ' + n.scope);
-      fold.addEventListener('click', () => { this.folding.fold(n.scope); this.structDirty = true; this.schedule(true); });
-      insp.append(fold);
+      const b = h('button', { class: 'dt-btn', title: 'Fold this node\u2019s module scope' }, 'Fold ' + n.scope);
+      b.addEventListener('click', () => fold(n.scope));
+      insp.append(b);
     }
     this.inspector.replaceChildren(insp);
   }
@@ -508,6 +500,7 @@ export class GraphView implements HubView {
   private revealFirstMatch(): void {
     const doc = this.doc;
     if (!doc) return;
+    this.autoFolding = false;
     const q = this.search.value.trim().toLowerCase();
     const n = doc.nodes.find(x => x.op.toLowerCase().includes(q) || (x.scope || '').toLowerCase().includes(q));
     if (!n) return;
@@ -580,12 +573,13 @@ export class GraphView implements HubView {
       this.applyView();
       return;
     }
-    if (force || s >= 0.45) {
+    if (s >= READABLE) {
       this.view = { ...f };
       this.applyView();
       return;
     }
-    const k = 0.8; // pixels per graph point: about 10 px text
+    void force;
+    const k = READABLE; // too big to fit readably: a readable window, panned to what matters
     const w = r.width / k, h = r.height / k;
     this.view = { x: f.x + (f.w - w) / 2, y: f.y + f.h - h, w, h };
     this.applyView();
@@ -619,18 +613,6 @@ export class GraphView implements HubView {
     this.svg.setAttribute('viewBox', `${v.x} ${v.y} ${v.w} ${v.h}`);
   }
 
-  private snapshotSoon(): void {
-    if (!this.host.saveSnapshot) return;
-    if (this.snapTimer !== null) clearTimeout(this.snapTimer);
-    this.snapTimer = window.setTimeout(() => {
-      this.snapTimer = null;
-      if (this.svg && this.host.saveSnapshot) {
-        this.host.saveSnapshot(this.svg.outerHTML);
-        this.snapshots++;
-      }
-    }, 1500);
-  }
-
   /** Numbers for tests and the side panel. */
   info(): Record<string, unknown> {
     return {
@@ -638,7 +620,6 @@ export class GraphView implements HubView {
       items: this.vis ? this.vis.items.size : 0,
       drawn: this.drawn,
       first_draw_ms: this.firstDrawMs,
-      snapshots: this.snapshots,
       rev: this.doc ? this.doc.rev : -1,
       timings: this.timings,
       phase: this.phase,
@@ -662,16 +643,6 @@ function aggregateState(it: Item, m: Map<string, GNode>): string {
   if (done === it.members.length) return 'done';
   if (pending || done) return 'pending';
   return 'idle';
-}
-
-/** Viridis-like ramp for the overlays (t in 0..1, low = dark blue, high = yellow). */
-function ramp(t: number): string {
-  const stops = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
-  const x = Math.max(0, Math.min(1, t)) * (stops.length - 1);
-  const i = Math.min(Math.floor(x), stops.length - 2);
-  const f = x - i;
-  const c = stops[i].map((a, k) => Math.round(a + (stops[i + 1][k] - a) * f));
-  return `rgb(${c[0]},${c[1]},${c[2]})`;
 }
 
 export { fmt };

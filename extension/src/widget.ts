@@ -1,16 +1,32 @@
 // anywidget entry: one GraphView per displayed widget, fed by the kernel's messages.
+// Only the API anywidget documents as portable (model get/on/off/send, el): it runs in
+// JupyterLab, Notebook 7, VS Code and Colab alike. JupyterLab-only features live in plugin.ts.
+import type { AnyWidget, Render } from '@anywidget/types';
 import css from './style.css';
 import { GraphView, type Host } from './view';
 import { hub } from './hub';
-import type { GDoc } from './types';
+import type { GDiff, GDoc, Metrics } from './types';
 
-interface Model {
-  get(name: string): any;
-  set(name: string, v: unknown): void;
-  save_changes(): void;
-  send(msg: unknown): void;
-  on(ev: string, fn: (...a: any[]) => void): void;
-  off(ev: string, fn?: (...a: any[]) => void): void;
+/** The synced traits of dyntorch.viz.widget.GraphWidget. */
+interface WidgetState {
+  doc: GDoc | Record<string, never>;
+  metrics: Metrics;
+  mode: Host['mode'];
+  height: string;
+  fold_limit: number;
+  _snapshot: string;
+}
+
+/** Custom messages from the kernel. */
+type KernelMsg =
+  | { type: 'engine'; src: string }
+  | { type: 'doc'; doc: GDoc }
+  | { type: 'diff'; diff: GDiff }
+  | { type: 'select'; node: string }
+  | { type: 'metrics'; metrics: Metrics };
+
+function isDoc(d: unknown): d is GDoc {
+  return !!d && typeof d === 'object' && Array.isArray((d as GDoc).nodes);
 }
 
 export function injectCss(): void {
@@ -39,7 +55,7 @@ hub().createMirror = (el, pick) => {
   return { dispose: () => view.dispose(), update };
 };
 
-function render({ model, el }: { model: Model; el: HTMLElement }) {
+const render: Render<WidgetState> = ({ model, el }) => {
   injectCss();
   let engineWait: ((s: string) => void)[] = [];
   const host: Host = {
@@ -50,20 +66,18 @@ function render({ model, el }: { model: Model; el: HTMLElement }) {
       model.send({ type: 'need_engine' });
       setTimeout(() => fail(new Error('no kernel answered with the layout engine')), 30000);
     }),
-    saveSnapshot: svg => {
-      model.set('_snapshot', svg);
-      model.save_changes();
-    },
     foldLimit: model.get('fold_limit') || 300
   };
   const view = new GraphView(el, host);
-  el.style.height = model.get('height') || '';
+  // one fixed height (the user may drag the corner handle); the inspector scrolls inside it,
+  // so stepping never makes the output jump
+  view.root.style.height = model.get('height') || '560px';
   const snap = model.get('_snapshot');
   if (snap) view.showSnapshot(snap);
   const doc = model.get('doc');
-  if (doc && doc.nodes) view.setDoc(clone(doc));
+  if (isDoc(doc)) view.setDoc(clone(doc));
   view.setMetrics(model.get('metrics') || {});
-  const onMsg = (msg: any) => {
+  const onMsg = (msg: KernelMsg) => {
     if (!msg || typeof msg !== 'object') return;
     if (msg.type === 'engine') {
       const w = engineWait;
@@ -77,13 +91,13 @@ function render({ model, el }: { model: Model; el: HTMLElement }) {
   };
   const onDoc = () => {
     const d = model.get('doc');
-    if (d && d.nodes) view.setDoc(clone(d));
+    if (isDoc(d)) view.setDoc(clone(d));
   };
   const onMetrics = () => view.setMetrics(model.get('metrics') || {});
   model.on('msg:custom', onMsg);
   model.on('change:doc', onDoc);
   model.on('change:metrics', onMetrics);
-  model.send({ type: 'hello', rev: doc ? doc.rev : -1, graph_id: doc ? doc.graph_id : null });
+  model.send({ type: 'hello', rev: isDoc(doc) ? doc.rev : -1, graph_id: isDoc(doc) ? doc.graph_id : null });
   return () => {
     model.off('msg:custom', onMsg);
     model.off('change:doc', onDoc);
@@ -92,4 +106,5 @@ function render({ model, el }: { model: Model; el: HTMLElement }) {
   };
 }
 
-export default { render };
+const widget: AnyWidget<WidgetState> = { render };
+export default widget;

@@ -60,8 +60,9 @@ view = viz.show(loss)
 view
 
 # %% [markdown]
-# Run the next cell and the view lights up node by node: `BackwardStepper` runs the *same*
-# backward engine as `loss.backward()`, one node at a time.
+# `BackwardStepper` runs the *same* backward engine as `loss.backward()`, one node at a time.
+# The view below opens at the start: press **Step** and it lights up node by node, the
+# inspector on the right showing the gradients at each node.
 
 # %%
 from dyntorch.debug import BackwardStepper
@@ -70,11 +71,18 @@ w.grad = None
 pred = (inputs @ w).tanh()
 loss = ((pred - target) ** 2).mean()
 stepper = BackwardStepper(loss)
-print([n.name() for n in stepper.pending])
-step = stepper.step()
-print(step.node.name(), [None if g is None else tuple(g.shape) for g in step.grad_inputs])
+print(len(stepper.pending), "nodes to run:", [n.name() for n in stepper.pending])
+print("Press Step in the view below (or run stepper.step() in a cell).")
 stepper
 
+# %% [markdown]
+# The same from code, on a second forward pass (the view above stays where you left it):
+
 # %%
-stepper.run()
-print(stepper.done, w.grad.shape)
+loss2 = (((inputs @ w).tanh() - target) ** 2).mean()
+s2 = BackwardStepper(loss2)
+step = s2.step()
+print(step.node.name(), [None if g is None else tuple(g.shape) for g in step.grad_inputs])
+s2.run()
+print(s2.done, w.grad.shape)
+s2.close()

@@ -40,7 +40,8 @@ loss = model(x).pow(2).mean()
 # %% [markdown]
 # ## The whole graph, folded by module
 # Every node knows the module it ran in (`node.scope`, e.g. `blocks.2.fc`). The view groups
-# nodes into clusters per module; click a cluster to open it. Repeated blocks are recognised.
+# nodes into clusters per module and folds runs of repeated blocks ("Block × 4") so that the
+# whole graph fits; click a folded box to open it, drag to pan, use the wheel to zoom.
 
 # %%
 view = viz.show(loss, model=model)
@@ -70,13 +71,14 @@ with viz.live(model=model) as live_view:
         loss.backward()
         opt.step()
         live_view.log(loss=loss.item())
-live_view
+print(f"{live_view.iteration} iterations; the view above shows the last one")
 
 # %% [markdown]
 # ## A static picture
 # `to_dot` gives a Graphviz drawing (module clusters folded below `depth`), handy for papers
-# and for terminals without the widget.
+# and for places without the widget; in a notebook it shows as a picture (SVG), and
+# `dot.source` is its DOT text.
 
 # %%
 dot = viz.to_dot(loss, depth=1)
-print(dot.source[:400])
+dot

@@ -101,7 +101,7 @@ assert sum(losses[-20:]) / 20 < losses[0] - 0.8
 
 # %%
 @torch.no_grad()
-def generate(prompt, n=120, temperature=0.8):
+def generate(prompt, n=120, temperature=0.5):
     idx = torch.tensor([[stoi[c] for c in prompt]])
     for _ in range(n):
         logits = model(idx[:, -block:])[:, -1] / temperature

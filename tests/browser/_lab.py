@@ -7,7 +7,8 @@ APP = "window.jupyterapp"
 
 
 def open_notebook(page, lab, name: str) -> None:
-    page.goto(f"{lab.url}/lab/tree/{name}")
+    # ?reset: a fresh workspace, so a page never reopens the notebooks of an earlier page
+    page.goto(f"{lab.url}/lab/tree/{name}?reset")
     page.wait_for_function(
         f"""() => {{ const w = {APP} && {APP}.shell.currentWidget;
             const k = w && w.sessionContext && w.sessionContext.session &&

@@ -149,3 +149,70 @@ bad
 '''
 
 CELLS = [SETUP, SHOW, STEPPER, PROBE, STEP_IN_CODE, PROBE, BIG, TRANSFORMER, LIVE, TF_STEPPER, NAN]
+
+# ----------------------------------------------------------------------------- issue 12 (first minute)
+RESNET = '''\
+import dyntorch as torch
+import dyntorch.nn as nn
+import json
+from dyntorch.debug import BackwardStepper
+import dyntorch.viz as viz
+
+torch.manual_seed(0)
+
+class Block(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+        self.norm = nn.LayerNorm(width)
+    def forward(self, x):
+        return x + torch.relu(self.fc(self.norm(x)))
+
+class Net(nn.Module):
+    def __init__(self, width=16, depth=4):
+        super().__init__()
+        self.inp = nn.Linear(8, width)
+        self.blocks = nn.Sequential(*[Block(width) for _ in range(depth)])
+        self.out = nn.Linear(width, 1)
+    def forward(self, x):
+        return self.out(self.blocks(self.inp(x)))
+
+net = Net()
+x = torch.randn(32, 8)
+rloss = net(x).pow(2).mean()
+'''
+
+RES_SHOW = '''\
+rv = viz.show(rloss, model=net)
+print(json.dumps({"nodes": len(rv.doc["nodes"])}))
+rv
+'''
+
+SEQ_STEPPER = '''\
+seq = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 1))
+sloss = seq(torch.randn(16, 4)).pow(2).mean()
+ss = BackwardStepper(sloss)
+ss
+'''
+
+SEQ_PROBE = '''\
+print(json.dumps({"step": ss.position, "scope": ss.current.node.scope if ss.current else None,
+                  "scopes": [n.scope for n in ss.order]}))
+'''
+
+FOLDABLE = '''\
+chain = nn.Sequential(nn.Linear(6, 6), nn.Linear(6, 6), nn.Linear(6, 6), nn.Tanh(), nn.Linear(6, 6),
+                      nn.Linear(6, 2))
+fv = viz.show(chain(torch.randn(3, 6)).sum())
+fv
+'''
+
+LIVE_ONCE = '''\
+opt = torch.optim.SGD(net.parameters(), lr=0.05)
+with viz.live(model=net) as lv:
+    for _ in range(4):
+        opt.zero_grad()
+        l = net(x).pow(2).mean()
+        l.backward()
+        opt.step()
+'''
