@@ -35,6 +35,9 @@ _WARMUP = 5  # recorded values a running median needs before "exploding" can fir
 # _RATIO_RUN consecutive ones spread evenly over the parameter: the copy
 # before optimizer.step() is the recorder's largest cost (bench_debug.py, recorder case)
 _RATIO_SAMPLE = 4096
+# Host arrays of up to 2 * sample entries are copied whole into a step's batch; bigger ones
+# are summarised exactly on their own when sample=None (this many entries decide "bigger")
+_SAMPLE = 4096
 _RATIO_RUN = 64
 
 
@@ -71,33 +74,61 @@ def _total(xp, x):
     return float(xp.dot(x, ones))
 
 
-def _out_raw(arr, opname: str):
-    """Raw forward output statistics ``(n, finite, sum, sum of squares, min, max, zeros,
-    saturated, nan, inf)`` over the finite entries, in five passes (min, max, two BLAS dots,
-    one zero count; the recording budget is 15% of a training step). The derived values
-    (mean, std, fractions) are computed when read (:func:`_out_stats`)."""
+def _sample(x, sample):
+    """An evenly strided copy of about ``sample`` entries of the 1-D array ``x`` (None when
+    ``x`` has at most ``2 * sample`` entries: then everything is exact). The stride is odd so
+    that it does not line up with power-of-two row lengths (every row and column is met)."""
+    if not sample or x.size <= 2 * sample:
+        return None
+    return x[::(x.size // sample) | 1].copy()  # contiguous: strided reductions lose SIMD
+
+
+def _out_raw(arr, opname: str, sample: int | None = None):
+    """Raw forward output statistics ``(n, k, sum, sum of squares, min, max, zero fraction,
+    saturated fraction, nan, inf)``; ``sum`` and ``sum of squares`` are over ``k`` entries.
+
+    The NaN/Inf counts are exact (a sum of squares over every entry is finite exactly when
+    there is none; only then are they counted). The rest is over the finite entries, exact
+    for outputs of up to ``2 * sample`` entries (or ``sample=None``), else over an evenly
+    strided sample of about ``sample`` entries (:func:`_sample`): five passes over a small
+    copy instead of over the whole output (the recording budget is 15% of a training step).
+    The derived values (mean, std) are computed when read (:func:`_out_stats`)."""
     n = arr.size
     if n == 0 or arr.dtype.kind != "f":
         return None
     xp = B.xp_of(arr)
     x = arr.ravel(order="K")  # a view for C- and F-ordered arrays alike (no copy)
-    mn, mx = float(x.min()), float(x.max())  # NaN propagates: a finite pair means no NaN/Inf
+    y = _sample(x, sample)
     nan = inf = 0
-    if not (mn - mn == 0 and mx - mx == 0):  # rare: count, then use the finite ones
-        fin = xp.isfinite(x)
-        nan = int(xp.count_nonzero(xp.isnan(x)))
-        inf = n - int(xp.count_nonzero(fin)) - nan
-        x = x[fin]
-        if x.size == 0:
-            return (n, 0, 0.0, 0.0, 0.0, 0.0, 0, 0, nan, inf)
+    if y is not None:
+        s2 = float(xp.vdot(x, x))
+        if s2 - s2 != 0:  # NaN/Inf, or squares beyond the dtype's range: the exact way
+            y = None
+        else:
+            x = y
+    if y is None:
+        mn, mx = float(x.min()), float(x.max())  # NaN propagates: finite pair, no NaN/Inf
+        if not (mn - mn == 0 and mx - mx == 0):  # rare: count, then use the finite ones
+            fin = xp.isfinite(x)
+            nan = int(xp.count_nonzero(xp.isnan(x)))
+            inf = n - int(xp.count_nonzero(fin)) - nan
+            x = x[fin]
+            if x.size == 0:
+                return (n, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, nan, inf)
+            mn, mx = float(x.min()), float(x.max())
+        m = n
+    else:
         mn, mx = float(x.min()), float(x.max())
+        m = x.size
     sat = 0
     if opname == "tanh":
         sat = int(xp.count_nonzero(xp.abs(x) > 0.99))
     elif opname == "sigmoid":
         sat = int(xp.count_nonzero((x < 0.01) | (x > 0.99)))
+    if x.dtype.itemsize < 8 and max(mn * mn, mx * mx) * x.size > 1e37:
+        x = x.astype(xp.float64)  # the sum of squares would overflow in the dtype
     return (n, x.size, _total(xp, x), float(xp.vdot(x, x)), mn, mx,
-            int(xp.count_nonzero(x == 0)), sat, nan, inf)
+            int(xp.count_nonzero(x == 0)) / m, sat / m, nan, inf)
 
 
 def _out_stats(raw) -> dict:
@@ -112,18 +143,23 @@ def _out_stats(raw) -> dict:
     # std, which a diagnostic can afford (float32: ~1e-7 * mean^2 / std^2 relative)
     std = math.sqrt(max(s2 / k - m * m, 0.0))
     return {"out_mean": m, "out_std": std, "out_min": mn, "out_max": mx,
-            "out_zeros": zeros / n, "out_saturated": sat / n, "out_nan": nan, "out_inf": inf}
+            "out_zeros": zeros, "out_saturated": sat, "out_nan": nan, "out_inf": inf}
 
 
-def _grad_raw(g):
-    """``(sum of squares, max |g|, nan, inf)`` of one gradient array, in three passes (one
-    BLAS dot, max, min); NaN/Inf are counted only when the dot is not finite."""
+def _grad_raw(g, sample: int | None = None):
+    """``(sum of squares, max |g|, nan, inf)`` of one gradient array: the sum of squares (so
+    the norm) and NaN/Inf counts are always exact (one BLAS dot; NaN/Inf are counted only
+    when it is not finite); ``max |g|`` is exact up to ``2 * sample`` entries (or
+    ``sample=None``), else over an evenly strided sample of about ``sample`` entries."""
     if g.size == 0:
         return (0.0, 0.0, 0, 0)
     xp = B.xp_of(g)
     x = g.ravel(order="K")  # weight gradients are often F-ordered: no copy
     ss = float(xp.vdot(x, x))
     if ss - ss == 0:  # finite (NaN/Inf in x make the dot NaN/Inf): the common case
+        y = _sample(x, sample)
+        if y is not None:
+            x = y
         return (ss, max(float(x.max()), -float(x.min())), 0, 0)
     nan = int(xp.count_nonzero(xp.isnan(x)))
     inf = int(xp.count_nonzero(xp.isinf(x)))
@@ -140,6 +176,84 @@ def _grad_stats(raw) -> dict:
         return {}
     return {"grad_norm": math.sqrt(raw[0]), "grad_max": raw[1], "grad_nan": raw[2],
             "grad_inf": raw[3]}
+
+
+class _Batch:
+    """Copies of many arrays (whole, or an evenly strided sample of a big one) in one float64
+    buffer, reduced together by segment (``ufunc.reduceat``): a handful of NumPy calls per
+    training step instead of five or so per node, whose fixed cost was most of the recorder's
+    statistics on the benchmark's MLP (bench_debug.py --recorder). Host arrays only."""
+
+    __slots__ = ("buf", "used", "offs", "items")
+
+    def __init__(self):
+        self.buf = np.empty(1 << 15)
+        self.used = 0
+        self.offs: list = []
+        self.items: list = []
+
+    def add(self, x, item) -> None:
+        m, u = x.size, self.used
+        if u + m > self.buf.size:
+            nb = np.empty(max(2 * self.buf.size, u + m))
+            nb[:u] = self.buf[:u]
+            self.buf = nb
+        np.copyto(self.buf[u:u + m], x)  # float32 becomes float64: sums lose nothing
+        self.offs.append(u)
+        self.items.append(item)
+        self.used = u + m
+
+    def take(self):
+        """(buffer, segment starts, segment ends, items), emptying the batch; the buffer is
+        only valid until the next :meth:`add`."""
+        buf, offs, items = self.buf[:self.used], self.offs, self.items
+        ends = offs[1:] + [self.used]
+        self.used, self.offs, self.items = 0, [], []
+        return buf, offs, ends, items
+
+
+def _out_batch(batch: _Batch) -> list:
+    """``(item, raw)`` for every output in ``batch``, ``raw`` as from :func:`_out_raw`; the
+    items are ``(node, key, size, op name)``."""
+    buf, offs, ends, items = batch.take()
+    if not items:
+        return []
+    mins = np.minimum.reduceat(buf, offs).tolist()
+    maxs = np.maximum.reduceat(buf, offs).tolist()
+    sums = np.add.reduceat(buf, offs).tolist()
+    sqs = np.add.reduceat(buf * buf, offs).tolist()
+    z = buf == 0  # counted per segment: a bool reduceat casts and costs 3x more
+    zeros = [int(np.count_nonzero(z[o:e])) for o, e in zip(offs, ends)]
+    out = []
+    for i, item in enumerate(items):
+        n, op = item[2], item[3]
+        m = ends[i] - offs[i]
+        if sums[i] - sums[i] != 0 or sqs[i] - sqs[i] != 0:  # NaN/Inf in a whole copy
+            out.append((item, _out_raw(buf[offs[i]:ends[i]], op, None)))
+            continue
+        sat = 0.0
+        if op == "tanh" or op == "sigmoid":
+            seg = buf[offs[i]:ends[i]]
+            sat = int(np.count_nonzero(np.abs(seg) > 0.99 if op == "tanh" else
+                                       (seg < 0.01) | (seg > 0.99))) / m
+        out.append((item, (n, m, sums[i], sqs[i], mins[i], maxs[i], zeros[i] / m, sat, 0, 0)))
+    return out
+
+
+def _grad_batch(batch: _Batch) -> None:
+    """Fill in ``max |g|`` of every record in ``batch`` (their sums of squares are set)."""
+    buf, offs, ends, items = batch.take()
+    if not items:
+        return
+    mx = np.maximum.reduceat(np.abs(buf), offs).tolist()
+    sq = np.add.reduceat(buf * buf, offs).tolist() if any(w for _, w in items) else None
+    for i, (rec, whole) in enumerate(items):
+        if not whole:
+            rec.g = (rec.g[0], mx[i], 0, 0)
+        elif sq[i] - sq[i] == 0:
+            rec.g = (sq[i], mx[i], 0, 0)
+        else:  # NaN/Inf (or an overflow) in a whole copy: count them there
+            rec.g = _grad_raw(buf[offs[i]:ends[i]], None)
 
 
 class NodeSummary:
@@ -328,7 +442,7 @@ class Recorder:
 
     def __init__(self, model, keep: int = 200, every: int = 1,
                  break_when: Callable[[NodeSummary], bool] | str | None = None, *,
-                 optimizer=None):
+                 optimizer=None, sample: int | None = 4096):
         if not hasattr(model, "named_parameters"):
             raise TypeError(f"Recorder: expected an nn.Module, got {type(model).__name__}")
         if not isinstance(keep, int) or keep < 1:
@@ -339,8 +453,11 @@ class Recorder:
                 break_when not in ("nonfinite", "exploding"):
             raise ValueError(f"Recorder: break_when must be a callable on a NodeSummary, "
                              f"'nonfinite' or 'exploding'; got {break_when!r}")
+        if sample is not None and (not isinstance(sample, int) or sample < 1):
+            raise ValueError(f"Recorder: sample must be a positive int (entries) or None "
+                             f"(every statistic exact), got {sample!r}")
         self.model = model
-        self.keep, self.every = keep, every
+        self.keep, self.every, self.sample = keep, every, sample
         self._break = break_when
         self._params = {id(p): (name, p) for name, p in model.named_parameters()}
         self._records: deque = deque(maxlen=keep)
@@ -350,6 +467,9 @@ class Recorder:
         self._pending: dict = {}  # graph node -> (key, forward stats) of the coming backward
         self._counts: dict = {}
         self._before = None  # parameter arrays before optimizer.step()
+        self._fb, self._gb = _Batch(), _Batch()  # this step's host outputs and gradients
+        # a callable break_when reads every statistic at its node: no batching of max |g|
+        self._eager_grads = callable(break_when)
         self._bufs: dict = {}  # name -> reused copy buffer for the update ratio
         self._meta: dict = {}  # node key -> (op, scope, source, param, label)
         self._last_edges: list = []
@@ -403,10 +523,36 @@ class Recorder:
         node = getattr(r, "grad_fn", None)
         if node is None or node in self._pending:
             return
-        self._pending[node] = (self._new_key(node), _out_raw(_arr(r), op.name))
+        key = self._new_key(node)
+        arr = _arr(r)
+        f = None
+        if arr.__class__ is not np.ndarray:  # device arrays: summarised on their device
+            f = _out_raw(arr, op.name, self.sample)
+        elif arr.size and arr.dtype.kind == "f":
+            # host arrays join the step's batch (reduced in before_backward); a sampled one
+            # gets its NaN/Inf check over every entry here, as one BLAS dot
+            x = arr.ravel(order="K")
+            n, sample = x.size, self.sample
+            if n > 2 * (sample or _SAMPLE):
+                s2 = float(np.vdot(x, x)) if sample else math.nan
+                if s2 - s2 == 0:
+                    x = x[::(n // sample) | 1]
+                else:  # NaN/Inf, or every entry wanted: the exact way, on its own
+                    f, x = _out_raw(arr, op.name, None), None
+            if x is not None:
+                self._fb.add(x, (node, key, n, op.name))
+                if self._fb.used > 1 << 22:  # forward passes that never ran backward
+                    self._flush_forward()
+        self._pending[node] = (key, f)
         if len(self._pending) > 1_000_000:  # forward passes that never ran backward
             self._pending.clear()
             self._counts.clear()
+            self._fb.take()
+
+    def _flush_forward(self) -> None:
+        pending = self._pending
+        for item, raw in _out_batch(self._fb):
+            pending[item[0]] = (item[1], raw)
 
     def _new_key(self, node) -> str:
         name = node.name()
@@ -417,6 +563,8 @@ class Recorder:
 
     # ------------------------------------------------------------------ backward
     def before_backward(self, outputs) -> None:
+        self._flush_forward()
+        self._gb.take()  # a backward that failed half way may have left some
         run = _Run(outputs, self._recording_next())
         if run.recording and self._break is not None:
             run.snap = [(p, None if p.grad is None else p.grad.detach().clone())
@@ -449,7 +597,29 @@ class Recorder:
                 key, f = got
         gouts = step.grad_outputs
         g = gouts[0] if gouts else None
-        rec = self._node_record(node, key, f, None if g is None else _grad_raw(_arr(g)), name)
+        if g is None:
+            rec = self._node_record(node, key, f, None, name)
+        else:
+            g = _arr(g)
+            n, sample = g.size, self.sample
+            if g.__class__ is np.ndarray and n and not self._eager_grads and \
+                    (sample or n <= 2 * _SAMPLE):
+                x = g.ravel(order="K")
+                if n <= 2 * (sample or _SAMPLE) and self._break is None:
+                    # copied whole: its sum of squares comes with the step's batch too
+                    rec = self._node_record(node, key, f, None, name)
+                    self._gb.add(x, (rec, True))
+                else:
+                    # the norm and NaN/Inf now, exact (breaks read them); max |g| batched
+                    ss = float(np.vdot(x, x))
+                    if ss - ss == 0:
+                        rec = self._node_record(node, key, f, (ss, math.nan, 0, 0), name)
+                        self._gb.add(x[::(n // sample) | 1] if n > 2 * sample else x,
+                                     (rec, False))
+                    else:
+                        rec = self._node_record(node, key, f, _grad_raw(g, None), name)
+            else:
+                rec = self._node_record(node, key, f, _grad_raw(g, self.sample), name)
         run.nodes[node] = rec
         if self._break is not None:
             self._check(run, node, rec)
@@ -505,6 +675,7 @@ class Recorder:
         self._count += 1
         if not run.recording:
             return
+        _grad_batch(self._gb)
         nodes = run.nodes
         if run.broke:  # backward stopped early: keep the forward statistics of the rest
             for node, (key, f) in pending.items():
