@@ -164,3 +164,24 @@ def test_sample_argument_is_checked(bad):
     m, _ = _model()
     with pytest.raises(ValueError, match="sample must be a positive int"):
         Recorder(m, sample=bad)
+
+
+def test_trainer_callback_passes_sample_on():
+    from types import SimpleNamespace
+
+    from dyntorch.train.graph_recorder import GraphRecorder
+
+    m, _ = _model()
+    x = _x()
+    cb = GraphRecorder(keep=3, sample=None)
+    cb.on_fit_start(SimpleNamespace(optimizers=[]), m)
+    try:
+        m(dt.tensor(x)).mean().backward()
+    finally:
+        cb.on_fit_end(None, m)
+    assert cb.recorder.sample is None and cb.recorder.steps == [0]
+    h = np.maximum(x @ _model()[1][0].T + _model()[1][1], 0)
+    np.testing.assert_allclose(cb.recorder.summary(0, "1/ReluBackward0#0").out_max, h.max(),
+                               rtol=1e-12)
+    with pytest.raises(ValueError, match="sample must be"):
+        GraphRecorder(sample=0).on_fit_start(SimpleNamespace(optimizers=[]), m)

@@ -32,8 +32,7 @@ _SATURATING = {"tanh": 0.99, "sigmoid": None}  # |y| > 0.99 for tanh; y < .01 or
 _EXPLODE = 1e3  # "exploding": grad norm above this times the node's running median
 _WARMUP = 5  # recorded values a running median needs before "exploding" can fire
 # Update ratios of bigger parameters are measured on _RATIO_SAMPLE entries, in runs of
-# _RATIO_RUN consecutive ones spread evenly over the parameter: the copy
-# before optimizer.step() is the recorder's largest cost (bench_debug.py, recorder case)
+# _RATIO_RUN consecutive ones spread evenly over the parameter (see _ratio_view)
 _RATIO_SAMPLE = 4096
 # Host arrays of up to 2 * sample entries are copied whole into a step's batch; bigger ones
 # are summarised exactly on their own when sample=None (this many entries decide "bigger")
@@ -221,7 +220,8 @@ def _out_batch(batch: _Batch) -> list:
     mins = np.minimum.reduceat(buf, offs).tolist()
     maxs = np.maximum.reduceat(buf, offs).tolist()
     sums = np.add.reduceat(buf, offs).tolist()
-    sqs = np.add.reduceat(buf * buf, offs).tolist()
+    dot = np.dot  # BLAS per segment: cheaper than squaring the whole buffer first
+    sqs = [float(dot(buf[o:e], buf[o:e])) for o, e in zip(offs, ends)]
     z = buf == 0  # counted per segment: a bool reduceat casts and costs 3x more
     zeros = [int(np.count_nonzero(z[o:e])) for o, e in zip(offs, ends)]
     out = []
@@ -245,15 +245,21 @@ def _grad_batch(batch: _Batch) -> None:
     buf, offs, ends, items = batch.take()
     if not items:
         return
-    mx = np.maximum.reduceat(np.abs(buf), offs).tolist()
-    sq = np.add.reduceat(buf * buf, offs).tolist() if any(w for _, w in items) else None
+    # max |g| = max(max g, -min g): two reductions in place, no |g| temporary
+    hi = np.maximum.reduceat(buf, offs).tolist()
+    lo = np.minimum.reduceat(buf, offs).tolist()
+    dot = np.dot
     for i, (rec, whole) in enumerate(items):
+        mx = max(hi[i], -lo[i])
         if not whole:
-            rec.g = (rec.g[0], mx[i], 0, 0)
-        elif sq[i] - sq[i] == 0:
-            rec.g = (sq[i], mx[i], 0, 0)
+            rec.g = (rec.g[0], mx, 0, 0)
+            continue
+        seg = buf[offs[i]:ends[i]]
+        sq = float(dot(seg, seg))  # BLAS, on the few whole copies only
+        if sq - sq == 0:
+            rec.g = (sq, mx, 0, 0)
         else:  # NaN/Inf (or an overflow) in a whole copy: count them there
-            rec.g = _grad_raw(buf[offs[i]:ends[i]], None)
+            rec.g = _grad_raw(seg, None)
 
 
 class NodeSummary:
@@ -404,16 +410,30 @@ class Recorder:
     zeros, fraction saturated for tanh/sigmoid, NaN/Inf counts; gradient norm, max ``|g|``,
     NaN/Inf counts) and per parameter (gradient norm and max, weight norm, and with
     ``optimizer`` the update-to-weight ratio ``||w_after - w_before|| / ||w_before||`` of
-    ``optimizer.step()``, exact up to 16,384 entries, on that many evenly strided entries of
-    bigger parameters; ``weight_norm`` is over the same entries).
+    ``optimizer.step()``, exact up to 4,096 entries; for bigger parameters over 64 runs of
+    64 consecutive entries spread evenly over it; ``weight_norm`` is over the same entries).
 
-    Memory is bounded: only the last ``keep`` recorded steps are kept (a ring buffer), each
-    about 1 kB per graph node, edges included, and never an array (measured with tracemalloc:
-    the 3-layer MLP of ``benchmarks/`` records 12 nodes, 12 kB a step, so ``keep=200`` holds
-    2.4 MB; the total stays flat once the ring is full). For ``"exploding"``, a running median
-    per node keeps its last 50 gradient norms (400 bytes a node). While a ``break_when`` is
-    set, each recorded backward keeps its graph's saved values until it ends (as
-    ``retain_graph`` would), so that a break can hand the whole graph to a
+    What is exact: gradient norms and every NaN/Inf count (one pass over every entry; when it
+    finds a NaN/Inf, that array's statistics are all taken exactly over its finite entries),
+    and every statistic of an array of up to ``2 * sample`` entries. For bigger arrays the
+    output mean, std, min, max, zero and saturated fractions and the gradient's max ``|g|``
+    are those of an evenly strided sample of about ``sample`` entries (odd stride, so that
+    every row and column of a 2-D array is met): estimates, and min/max/max ``|g|`` lie
+    inside the true range. ``sample=None`` makes every statistic exact, at a higher cost on
+    big layers (``bench_debug.py --recorder`` times both). Host arrays of a step are
+    summarised together, in one float64 batch.
+
+    Cost: ``benchmarks/bench_debug.py --recorder`` times it on the MLP training step of
+    ``bench_train.py`` (its docstring has the figures).
+
+    Memory is bounded: only the last ``keep`` recorded steps are kept (a ring buffer), about
+    1.1 kB per graph node and step, edges included, and never an array (measured with
+    tracemalloc: the 3-layer MLP of ``benchmarks/`` records 12 nodes, 13 kB a step, so
+    ``keep=200`` holds 2.6 MB; the total stays flat once the ring is full), plus two reused
+    batch buffers of about ``8 * sample`` bytes per recorded array. For ``"exploding"``, a
+    running median per node keeps its last 50 gradient norms (400 bytes a node). While a
+    ``break_when`` is set, each recorded backward keeps its graph's saved values until it
+    ends (as ``retain_graph`` would), so that a break can hand the whole graph to a
     :class:`BackwardStepper`.
 
     Parameters
@@ -431,6 +451,10 @@ class Recorder:
         (after 5 recorded steps). When it fires, ``backward()`` raises :class:`BreakpointHit`.
     optimizer : Optimizer, optional
         Watched through its step hooks for update-to-weight ratios (:meth:`watch`).
+    sample : int or None
+        Arrays of more than ``2 * sample`` entries are summarised on an evenly strided sample
+        of about ``sample`` entries, except their norms and NaN/Inf counts (see above); None
+        for exact statistics everywhere.
 
     Examples
     --------
@@ -866,8 +890,9 @@ def _ratio_view(w):
     ``optimizer.step()``: all of them up to ``_RATIO_SAMPLE``; otherwise ``_RATIO_SAMPLE //
     _RATIO_RUN`` runs of ``_RATIO_RUN`` consecutive entries at even spacing (a view). Runs,
     not single strided entries: a strided pick reads every cache line of a big weight, which
-    made the copy the recorder's largest cost (bench_debug.py --recorder: the 784x256 weight's
-    copy and difference took about 0.1 ms of a 2.2 ms step; runs take a few us)."""
+    made the copy one of the recorder's largest costs (bench_debug.py --recorder, timed inside
+    the hooks on a loaded machine: 0.21 ms a step with 16,384 strided entries, 0.09 ms with
+    these runs)."""
     flat = w.reshape(-1)
     n = flat.size
     if n <= _RATIO_SAMPLE:
