@@ -185,3 +185,22 @@ def test_trainer_callback_passes_sample_on():
                                rtol=1e-12)
     with pytest.raises(ValueError, match="sample must be"):
         GraphRecorder(sample=0).on_fit_start(SimpleNamespace(optimizers=[]), m)
+
+
+@pytest.mark.parametrize("sample", [None, 256, 4096])
+@pytest.mark.parametrize("brk", [None, "nonfinite", "exploding", lambda s: False])
+def test_every_break_mode_gives_the_same_exact_numbers(sample, brk):
+    # breaks read gradient statistics at their node (not batched): same values either way
+    m, ws = _model()
+    x = _x()
+    ref = _by_hand(x, *ws)
+    rec = _record(m, x, sample=sample, break_when=brk)
+    s = rec.summary(0, "1/ReluBackward0#0")
+    np.testing.assert_allclose(s.grad_norm, np.linalg.norm(ref["g_h"]), rtol=1e-10)
+    b = rec.summary(0, "0.bias")
+    np.testing.assert_allclose([b.grad_norm, b.grad_max],
+                               [np.linalg.norm(ref["g_pre"].sum(0)),
+                                abs(ref["g_pre"].sum(0)).max()], rtol=1e-10)
+    g_h = ref["g_h"] if sample is None or ref["g_h"].size <= 2 * sample else \
+        _sample(ref["g_h"], sample)
+    np.testing.assert_allclose(s.grad_max, abs(g_h).max(), rtol=1e-12)

@@ -638,8 +638,8 @@ class Recorder:
                     ss = float(np.vdot(x, x))
                     if ss - ss == 0:
                         rec = self._node_record(node, key, f, (ss, math.nan, 0, 0), name)
-                        self._gb.add(x[::(n // sample) | 1] if n > 2 * sample else x,
-                                     (rec, False))
+                        self._gb.add(x[::(n // sample) | 1] if sample and n > 2 * sample
+                                     else x, (rec, False))
                     else:
                         rec = self._node_record(node, key, f, _grad_raw(g, None), name)
             else:
