@@ -626,8 +626,8 @@ class Recorder:
         else:
             g = _arr(g)
             n, sample = g.size, self.sample
-            if g.__class__ is np.ndarray and n and not self._eager_grads and \
-                    (sample or n <= 2 * _SAMPLE):
+            if g.__class__ is np.ndarray and n and g.dtype.kind == "f" and \
+                    not self._eager_grads and (sample or n <= 2 * _SAMPLE):
                 x = g.ravel(order="K")
                 if n <= 2 * (sample or _SAMPLE) and self._break is None:
                     # copied whole: its sum of squares comes with the step's batch too
