@@ -15,9 +15,12 @@
    (with the optimizer watched for update ratios); the figure is the ratio of the median
    rounds (target <= 15%), with the quartiles of the per-round ratios and the load average.
    ``--recorder`` runs only this, at every=1, every=4 and with exact statistics (sample=None).
-   Measured on the shared 2-core box (load average 5-11, so +-5 points between runs):
-   +31..+40% before the recorder kept raw numbers and batched them, about +25..+29% after
-   (``PYTHONPATH=.`` from the repository root, so that this checkout is the one imported).
+   Measured on the shared 2-core box (load average 4-11, so +-5 points between runs; the
+   old and new recorder interleaved in one process, medians of 21 rounds, three runs):
+   +33..+37% before the recorder kept raw numbers and batched them, +27..+31% after. Where
+   it goes (same way, two runs): engine watched path and dispatch hook +2..3%, forward
+   statistics +5..8%, update ratios +3..5%, per-node backward work +12..15%. Run from the
+   repository root with ``PYTHONPATH=.`` so that this checkout is the one imported.
 
 Run: ``.venv/bin/python benchmarks/bench_debug.py`` (``--quick`` for a smaller run). Times are
 process CPU time (``--wall`` for wall-clock time); run with ``OMP_NUM_THREADS=1`` so that idle
