@@ -20,8 +20,10 @@ class GraphRecorder(Callback):
 
     Parameters
     ----------
-    keep, every, break_when
-        As for :class:`~dyntorch.debug.Recorder`.
+    keep, every, break_when, sample
+        As for :class:`~dyntorch.debug.Recorder` (``sample``: arrays of more than twice this
+        many entries are summarised on an evenly strided sample, norms and NaN/Inf counts
+        excepted; None for exact statistics).
 
     Examples
     --------
@@ -31,8 +33,9 @@ class GraphRecorder(Callback):
     """
 
     def __init__(self, keep: int = 200, every: int = 1,
-                 break_when: Callable[[NodeSummary], bool] | str | None = None) -> None:
-        self.keep, self.every, self.break_when = keep, every, break_when
+                 break_when: Callable[[NodeSummary], bool] | str | None = None,
+                 sample: int | None = 4096) -> None:
+        self.keep, self.every, self.break_when, self.sample = keep, every, break_when, sample
         self.recorder: Recorder | None = None
 
     def on_fit_start(self, trainer, pl_module) -> None:
@@ -41,7 +44,7 @@ class GraphRecorder(Callback):
         opts = getattr(trainer, "optimizers", None) or []
         self.recorder = Recorder(pl_module, keep=self.keep, every=self.every,
                                  break_when=self.break_when,
-                                 optimizer=opts[0] if opts else None)
+                                 optimizer=opts[0] if opts else None, sample=self.sample)
         # fit() leaves with the BreakpointHit and calls no callback: stop listening first
         self.recorder.on_break = lambda hit: self.recorder.close()
 
