@@ -98,3 +98,39 @@ def test_batchnorm_double_backward_matches_torch():
         (g * g).sum().backward()
         res.append(xt.grad.numpy())
     np.testing.assert_allclose(res[0], res[1], rtol=1e-8, atol=1e-10)
+
+
+# ----------------------------------------------------------------------------- range indices
+INDEX_KEYS = [
+    lambda n: (range(n), [1, 0, 2, 1]),
+    lambda n: range(1, n),
+    lambda n: (slice(None), range(3)),
+    lambda n: ([0, 2], range(2)),
+    lambda n: (range(n), (1, 0, 2, 1)),
+    lambda n: [range(2), range(1, 3)],  # a list of sequences means a tuple, as in torch
+    lambda n: (range(0),),
+]
+
+
+@pytest.mark.parametrize("k", range(len(INDEX_KEYS)))
+def test_range_index_read_and_write_with_gradients(k):
+    x = np.random.default_rng(4).standard_normal((4, 3))
+    res = []
+    for lib in (D, T):
+        key = INDEX_KEYS[k](4)
+        xt = lib.tensor(x, requires_grad=True)
+        v = lib.tensor(np.arange(1.0, 100.0)[:xt.detach()[key].numel()].reshape(
+            tuple(xt.detach()[key].shape)), requires_grad=True)
+        y = xt[key]
+        z = xt * 1.0
+        z[key] = v * 2.0  # writing through a range index
+        ((y * y).sum() + (z ** 3).sum()).backward()
+        res.append([y.detach().numpy(), z.detach().numpy(), xt.grad.numpy(), v.grad.numpy()])
+    for a, t in zip(*res):
+        assert a.shape == t.shape
+        np.testing.assert_allclose(a, t, rtol=1e-12)
+
+
+def test_range_index_out_of_bounds_names_dim():
+    with pytest.raises(IndexError, match="out of bounds"):
+        D.zeros(3, 2)[range(4)]
