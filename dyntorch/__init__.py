@@ -137,7 +137,8 @@ def __getattr__(name):
     import importlib
 
     if name in ("nn", "optim", "utils", "debug", "viz", "jit", "onnx", "train", "linalg",
-                "special", "distributions", "testing", "fft", "backends", "amp"):
+                "special", "distributions", "testing", "fft", "backends", "amp",
+                "sparse"):
         try:
             mod = importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as e:

@@ -12,7 +12,8 @@ from . import (  # noqa: F401  (importing a family attaches its Tensor methods)
     norm,
     reduce,
     shape,
+    sparse,
 )
 
 FAMILIES = (elementwise, reduce, shape, index, linalg, conv, norm, loss, activation,
-            math_extra)
+            math_extra, sparse)
