@@ -15,6 +15,7 @@ from . import _backend
 from . import ops as _ops
 from ._backend import (
     Generator,
+    bfloat16,
     device,
     dtype,
     float16,
