@@ -81,7 +81,7 @@ def probe_fill() -> None:
             cud.is_available = lambda: False
             tb.cudnn = cud
             sys.modules["torch.backends.cudnn"] = cud
-    ser = torch.serialization
+    ser = importlib.import_module("torch.serialization")
     if not hasattr(ser, "safe_globals"):
         import contextlib
 
