@@ -53,7 +53,11 @@ def alias_dyntorch() -> None:
 
 
 PROBE_NAMES = ("torch.accelerator (no accelerator)", "torch.backends.cudnn (module)",
-               "torch.serialization.safe_globals (no-op context)")
+               "torch.serialization.safe_globals (no-op context)",
+               "size= keyword of torch.empty/zeros/ones/randn/rand",
+               "torch.load(weights_only=False) inside safe_globals",
+               "nn.modules.pixelshuffle / linear.NonDynamicallyQuantizableLinear paths",
+               "Tensor.is_xpu / is_mps")
 
 
 def probe_fill() -> None:
@@ -81,12 +85,54 @@ def probe_fill() -> None:
             cud.is_available = lambda: False
             tb.cudnn = cud
             sys.modules["torch.backends.cudnn"] = cud
+    import inspect
+
+    for name in ("empty", "zeros", "ones", "randn", "rand"):
+        fn = getattr(torch, name)
+        try:
+            par = inspect.signature(fn).parameters.get("size")
+            takes_size = par is not None and par.kind != par.VAR_POSITIONAL
+        except (TypeError, ValueError):
+            takes_size = True
+        if not takes_size:
+            def wrapped(*args, _fn=fn, size=None, **kw):
+                return _fn(*(args if size is None else tuple(size)), **kw)
+            setattr(torch, name, wrapped)
     ser = importlib.import_module("torch.serialization")
     if not hasattr(ser, "safe_globals"):
         import contextlib
 
-        ser.safe_globals = lambda globs: contextlib.nullcontext()
+        trusted = [False]
+
+        @contextlib.contextmanager
+        def safe_globals(globs):
+            trusted[0] = True
+            try:
+                yield
+            finally:
+                trusted[0] = False
+
+        real_load = torch.load
+
+        def load(*args, **kw):
+            if trusted[0]:
+                kw.setdefault("weights_only", False)
+            return real_load(*args, **kw)
+
+        ser.safe_globals = safe_globals
         ser.add_safe_globals = lambda globs: None
+        torch.load = load
+    import torch.nn as nn
+
+    mods = importlib.import_module("torch.nn.modules")
+    if not hasattr(mods, "pixelshuffle"):
+        ps = types.ModuleType("torch.nn.modules.pixelshuffle")
+        ps.PixelShuffle = nn.PixelShuffle
+        mods.pixelshuffle = ps
+        sys.modules["torch.nn.modules.pixelshuffle"] = ps
+    for name in ("is_xpu", "is_mps"):
+        if not hasattr(torch.Tensor, name):
+            setattr(torch.Tensor, name, property(lambda self: False))
 
 
 def main(argv: list[str]) -> None:
