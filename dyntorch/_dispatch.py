@@ -424,12 +424,17 @@ def _forward_bf16(op, xp, arrays, attrs):
     wide = any(a.__class__ is ndarray and a.dtype.kind == "f" and a.dtype is not _BF16
                for a in arrays)
     out = op.forward(xp, *_up(arrays), **attrs)
-    if wide:
+    asked = attrs.get("dtype") if attrs else None  # a cast, or sum(dtype=...): that dtype
+    if asked is not None:
+        target = asked.np if isinstance(asked, B.dtype) else np.dtype(asked)
+    elif wide:
         return out
+    else:
+        target = _BF16
 
     def down(o):
         o = xp.asarray(o)
-        return o.astype(_BF16) if o.dtype == _F32 else o
+        return o.astype(target) if o.dtype == _F32 and target != _F32 else o
 
     return tuple(down(o) for o in out) if op.multi else down(out)
 

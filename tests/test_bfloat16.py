@@ -105,3 +105,18 @@ def test_moving_bfloat16_to_gpu_raises():
         pytest.skip("no CUDA device")
     with pytest.raises(TypeError, match="bfloat16"):
         D.ones(2, dtype=D.bfloat16).cuda()
+
+
+def test_casts_out_of_bfloat16_keep_their_dtype_and_gradients():
+    x0 = np.random.default_rng(3).standard_normal(7)
+    res = []
+    for lib in (D, T):
+        x = lib.tensor(x0, dtype=lib.float32, requires_grad=True)
+        b = x.to(lib.bfloat16)
+        outs = [b.float(), b.double(), b.half(), b.sum(dtype=lib.float32), b.sum()]
+        assert [o.dtype for o in outs] == [lib.float32, lib.float64, lib.float16, lib.float32,
+                                           lib.bfloat16]
+        (outs[0] * 3).sum().backward()
+        res.append((outs[0].detach().numpy(), x.grad.numpy()))
+    for a, t in zip(*res):
+        np.testing.assert_array_equal(a, t)
