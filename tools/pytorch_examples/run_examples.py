@@ -91,7 +91,7 @@ def first_blocker(stderr: str) -> str:
 
 
 def run_example(name: str, src: str, backend: str, timeout: float, probe: bool,
-                root: str = ROOT) -> dict:
+                root: str = ROOT, threads: int = 1) -> dict:
     work = tempfile.mkdtemp(prefix=f"ptex-{name}-")
     shutil.copytree(os.path.join(src, name), os.path.join(work, name))
     os.makedirs(os.path.join(work, "data"), exist_ok=True)  # '../data' of the MNIST scripts
@@ -100,6 +100,9 @@ def run_example(name: str, src: str, backend: str, timeout: float, probe: bool,
         SETUP[name](wd)
     env = dict(os.environ, DYNTORCH_ROOT=root, MPLBACKEND="Agg", PYTHONUNBUFFERED="1",
                **ENV.get(name, {}))
+    if threads:  # on a shared machine, spinning BLAS/OpenMP threads make small ops 20x slower
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(threads)
     res = {"example": name, "ok": True, "blocker": "", "commands": [], "seconds": 0.0}
     t0 = time.time()
     for cmd in EXAMPLES[name]:
@@ -133,6 +136,8 @@ def main() -> None:
     ap.add_argument("--probe", action="store_true",
                     help="fill names owned elsewhere with placeholders (diagnostic; see launch.py)")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="BLAS/OpenMP threads per run (0: leave the environment alone)")
     ap.add_argument("--dyntorch-root", default=ROOT,
                     help="the folder holding the dyntorch package to test (default: this checkout)")
     a = ap.parse_args()
@@ -144,7 +149,7 @@ def main() -> None:
         raise SystemExit(f"no pytorch/examples checkout at {a.src}; clone it there or pass --src")
     results = []
     for n in names:
-        r = run_example(n, a.src, a.backend, a.timeout, a.probe, a.dyntorch_root)
+        r = run_example(n, a.src, a.backend, a.timeout, a.probe, a.dyntorch_root, a.threads)
         results.append(r)
         print(f"{n:24s} {'yes' if r['ok'] else 'no ':3s} {r['seconds']:7.1f}s  {r['blocker']}",
               flush=True)
