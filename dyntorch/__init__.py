@@ -15,6 +15,7 @@ from . import _backend
 from . import ops as _ops
 from ._backend import (
     Generator,
+    bfloat16,
     device,
     dtype,
     float16,
@@ -142,7 +143,7 @@ def __getattr__(name):
 
     if name in ("nn", "optim", "utils", "debug", "viz", "jit", "onnx", "train", "linalg",
                 "special", "distributions", "testing", "fft", "backends", "amp", "distributed",
-                "serialization", "accelerator"):
+                "serialization", "accelerator", "sparse"):
         try:
             mod = importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as e:

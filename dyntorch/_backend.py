@@ -105,6 +105,13 @@ def xp_for(dev: device):
     return _cp
 
 
+def check_gpu_dtype(dev: device, dt) -> None:
+    """Refuse a dtype that the GPU's array module lacks (bfloat16), naming the fix."""
+    if dev.type != "cpu" and BF16_NP is not None and dt is bfloat16:
+        raise TypeError(f"bfloat16 is not supported on '{dev}': CuPy has no bfloat16 dtype. "
+                        "Use float16 or float32 on the GPU, or keep bfloat16 on the CPU.")
+
+
 def xp_of(arr):
     """The array module that owns ``arr``."""
     return np if arr.__class__ is np.ndarray else (_cp if _cp is not None and
@@ -127,6 +134,10 @@ def move(arr, dev: device):
     if dev.type == "cpu":
         return arr.get()
     require_cuda(f"moving a tensor to '{dev}'")
+    if arr.dtype == BF16_NP and BF16_NP is not None:
+        raise TypeError(f"cannot move a bfloat16 tensor to '{dev}': CuPy has no bfloat16 "
+                        "dtype, so dyntorch keeps bfloat16 on the CPU. Use float16 or float32 "
+                        "on the GPU (e.g. `.to(device, dtype=dyntorch.float16)`).")
     with _cp.cuda.Device(dev.index):
         return _cp.asarray(arr)
 
@@ -184,11 +195,33 @@ float16 = dtype("float16", np.float16, 2, 1)
 float32 = dtype("float32", np.float32, 2, 2)
 float64 = dtype("float64", np.float64, 2, 3)
 
-ALL_DTYPES = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
+# bfloat16: NumPy storage through ml_dtypes (the package JAX uses). Ops compute it in float32
+# and round the result to bfloat16, as torch's CPU kernels do (see the door's bf16 branch).
+# CuPy has no bfloat16, so such tensors stay on the CPU (``move`` says so).
+try:
+    import ml_dtypes as _ml_dtypes
+
+    BF16_NP = np.dtype(_ml_dtypes.bfloat16)
+except ImportError:  # pragma: no cover - ml_dtypes is a dependency
+    _ml_dtypes = None
+    BF16_NP = None
+if BF16_NP is not None:
+    bfloat16 = dtype("bfloat16", BF16_NP, 2, 1)  # rank of float16: together they give float32
+    ALL_DTYPES_EXTRA = (bfloat16,)
+else:  # pragma: no cover
+    ALL_DTYPES_EXTRA = ()
+
+ALL_DTYPES = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64) + \
+    ALL_DTYPES_EXTRA
 _BY_NP = {d.np: d for d in ALL_DTYPES}
 _BY_NAME = {d.name: d for d in ALL_DTYPES}
 _BY_NAME.update(half=float16, float=float32, double=float64, short=int16, int=int32,
                 long=int64, bool=bool_)
+
+
+def is_float_np(np_dtype) -> bool:
+    """Whether a NumPy dtype is floating point (bfloat16's NumPy kind is 'V', not 'f')."""
+    return np_dtype.kind == "f" or (BF16_NP is not None and np_dtype == BF16_NP)
 
 
 def _dtype_by_name(name: str) -> dtype:
@@ -251,6 +284,8 @@ def promote_types(a: dtype, b: dtype) -> dtype:
         # uint8 with a signed type: the smallest signed type that holds both
         other = b if a is uint8 else a
         return int16 if other is int8 else other
+    if a.rank == b.rank and a.category == 2:  # float16 with bfloat16: neither holds the other
+        return float32
     return a if a.rank >= b.rank else b
 
 

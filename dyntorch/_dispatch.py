@@ -312,7 +312,8 @@ def apply(op, *args, **attrs):
             da = a._data
             db = b._data
             if da.__class__ is ndarray and db.__class__ is ndarray and (
-                    da.dtype is db.dtype or not op.promote) and not _hooks and not profile:
+                    da.dtype is db.dtype or not op.promote) and not _hooks and not profile \
+                    and da.dtype is not _BF16:
                 try:
                     out = op.forward(np, da, db, **attrs) if attrs else op.forward(np, da, db)
                 except Exception as e:  # name the op, the shapes, dtypes and devices
@@ -326,7 +327,7 @@ def apply(op, *args, **attrs):
         a = args[0]
         if a.__class__ is Tensor and not op.lane_off and (a._vc is None or not a._vc[0]):
             da = a._data
-            if da.__class__ is ndarray and not _hooks and not profile:
+            if da.__class__ is ndarray and not _hooks and not profile and da.dtype is not _BF16:
                 try:
                     out = op.forward(np, da, **attrs) if attrs else op.forward(np, da)
                 except Exception as e:
@@ -369,7 +370,10 @@ def _apply_full(op, args, attrs):
     if profile:
         t0 = _perf()
     try:
-        out = op.forward(xp, *arrays, **attrs)
+        if _BF16 is not None and cls is ndarray and _has_bf16(arrays):
+            out = _forward_bf16(op, xp, arrays, attrs)
+        else:
+            out = op.forward(xp, *arrays, **attrs)
     except Exception as e:  # name the op, the shapes, dtypes and devices
         raise _annotate(op, args, attrs, e) from e
     outs = None
@@ -393,6 +397,46 @@ def _apply_full(op, args, attrs):
         for h in tuple(_hooks):
             h(op, args, attrs, res)
     return res
+
+
+# ----------------------------------------------------------------------------- bfloat16
+# torch's CPU kernels compute bfloat16 in float32 and round each result once; NumPy (through
+# ml_dtypes) would accumulate sums and products in bfloat16. So an op with a bfloat16 input
+# runs on float32 copies and its float32 outputs are rounded back, when no input was a wider
+# float. The fast lanes above leave bfloat16 to this path (one identity test each).
+_BF16 = B.BF16_NP
+_F32 = np.dtype(np.float32)
+
+
+def _has_bf16(arrays) -> bool:
+    for a in arrays:
+        if a.__class__ is ndarray and a.dtype is _BF16:
+            return True
+    return False
+
+
+def _up(arrays):
+    return [a.astype(_F32) if a.__class__ is ndarray and a.dtype is _BF16 else a
+            for a in arrays]
+
+
+def _forward_bf16(op, xp, arrays, attrs):
+    wide = any(a.__class__ is ndarray and a.dtype.kind == "f" and a.dtype is not _BF16
+               for a in arrays)
+    out = op.forward(xp, *_up(arrays), **attrs)
+    asked = attrs.get("dtype") if attrs else None  # a cast, or sum(dtype=...): that dtype
+    if asked is not None:
+        target = asked.np if isinstance(asked, B.dtype) else np.dtype(asked)
+    elif wide:
+        return out
+    else:
+        target = _BF16
+
+    def down(o):
+        o = xp.asarray(o)
+        return o.astype(target) if o.dtype == _F32 and target != _F32 else o
+
+    return tuple(down(o) for o in out) if op.multi else down(out)
 
 
 def _record(op, args, arrays, out, attrs, changed, outs):
@@ -547,6 +591,11 @@ def derive(node: OpNode, g, create_graph: bool = False):
         args = node.arrays
         if op.uses_out:
             args = args + [node.out]
+        if g.__class__ is ndarray and g.dtype is _BF16 and _BF16 is not None:
+            # as the forward: float32 arithmetic; run_node rounds each result to its input
+            g = g.astype(_F32)
+            args = _up(args[:-1]) + ([_up(node.out) if op.multi else _up([node.out])[0]]) \
+                if op.uses_out else _up(args)
     if op.wants_needs:
         res = op.derivative(ns, g, *args, needs=tuple(e is not None for e in node.next),
                             **node.attrs)

@@ -43,7 +43,7 @@ class _Formatter:
     __slots__ = ("floating", "int_mode", "sci", "width", "p")
 
     def __init__(self, arr: np.ndarray):
-        self.floating = arr.dtype.kind == "f"
+        self.floating = (arr.dtype.kind == "f" or B.is_float_np(arr.dtype))
         self.int_mode = True
         self.sci = False
         self.width = 1

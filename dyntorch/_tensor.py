@@ -90,7 +90,7 @@ class Tensor:
         lambda self: False)
 
     def is_floating_point(self) -> bool:
-        return self._data.dtype.kind == "f"
+        return self._data.dtype.kind == "f" or B.is_float_np(self._data.dtype)
 
     def is_complex(self) -> bool:
         return False
@@ -128,7 +128,7 @@ class Tensor:
                 "you can only change requires_grad flags of leaf variables. If you want to use "
                 "a computed variable in a subgraph that doesn't require differentiation use "
                 "var_no_grad = var.detach().")
-        if requires_grad and self._data.dtype.kind != "f":
+        if requires_grad and (self._data.dtype.kind != "f" and not B.is_float_np(self._data.dtype)):
             raise RuntimeError(
                 f"only Tensors of floating point dtype can require gradients, got "
                 f"{self.dtype}. Convert it first, e.g. `t.float().requires_grad_()`.")

@@ -407,7 +407,7 @@ def _wrap_outputs(ctx, args, output):
         d = o._data
         metas.append((d.shape, d.dtype, B.device_of(d)))
         returned.add(id(o))
-        diff = d.dtype.kind == "f" and not any(o is t for t in non_diff)
+        diff = (d.dtype.kind == "f" or B.is_float_np(d.dtype)) and not any(o is t for t in non_diff)
         if id(o) in dirty_ids:
             if o._rg and o.grad_fn is None:
                 raise RuntimeError(

@@ -146,37 +146,14 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
     return leaky_relu(input, (lower + upper) / 2)
 
 
-# ----------------------------------------------------------------------------- dropout
-def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,
-              inplace: bool = False) -> Tensor:
-    """Zero whole channels of (N, C, L) or (C, L) input."""
-    return channel_dropout(input, p, training, 1)
-
-
-def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
-              inplace: bool = False) -> Tensor:
-    """Zero whole channels of (N, C, H, W) or (C, H, W) input."""
-    return channel_dropout(input, p, training, 2)
-
-
-def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,
-              inplace: bool = False) -> Tensor:
-    return channel_dropout(input, p, training, 3)
-
-
-def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
-                  inplace: bool = False) -> Tensor:
-    """Dropout that keeps SELU's self-normalising mean and variance."""
-    if not training or p == 0.0:
-        return input
-    from ..ops.creation import _rng
-
-    alpha_p = -1.7580993408473766
-    keep = _rng(None, input.device).random(tuple(input.shape)) >= p
-    a = (1.0 / ((1 - p) * (1 + p * alpha_p ** 2))) ** 0.5
-    b = -a * alpha_p * p
-    k = _make(B.move(keep.astype(input._data.dtype), input.device))
-    return (input * k + alpha_p * (1 - k)) * a + b
+# dropout1d/2d/3d and alpha_dropout: functional_dropout.py (torch's rank rules)
+from .functional_dropout import (  # noqa: E402,F401
+    alpha_dropout,
+    dropout1d,
+    dropout2d,
+    dropout3d,
+    feature_alpha_dropout,
+)
 
 
 # ----------------------------------------------------------------------------- misc
@@ -339,10 +316,33 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
 def instance_norm(input: Tensor, running_mean=None, running_var=None, weight=None, bias=None,
                   use_input_stats: bool = True, momentum: float = 0.1,
                   eps: float = 1e-5) -> Tensor:
-    """Normalise each channel of each sample over its spatial dims."""
+    """Normalise each channel of each sample over its spatial dims.
+
+    With ``use_input_stats`` (training), given running statistics are updated as torch does:
+    by the batch mean of the per-instance means and unbiased variances.
+    """
     if not use_input_stats:
         return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
-    return group_norm(input, input.shape[1], weight, bias, eps)
+    spatial = 1
+    for s in input.shape[2:]:
+        spatial *= s
+    if input.ndim < 2 or spatial == 1:
+        raise ValueError(f"Expected more than 1 spatial element when training, got input "
+                         f"size {list(input.shape)}")
+    y = group_norm(input, input.shape[1], weight, bias, eps)
+    if running_mean is not None or running_var is not None:
+        from ..autograd.grad_mode import no_grad
+
+        axes = tuple(range(2, input.ndim))
+        with no_grad():
+            x = input.detach()
+            if running_mean is not None:
+                m = x.mean(dim=axes).mean(0).to(running_mean.dtype)
+                running_mean.mul_(1.0 - momentum).add_(m * momentum)
+            if running_var is not None:
+                v = x.var(dim=axes, unbiased=True).mean(0).to(running_var.dtype)
+                running_var.mul_(1.0 - momentum).add_(v * momentum)
+    return y
 
 
 def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
@@ -378,22 +378,6 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
     for j in range(1, size):
         div = div + padded[:, j:j + c]
     return input / (div * (alpha / size) + k) ** beta
-
-
-def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
-                          inplace: bool = False) -> Tensor:
-    """Alpha dropout of whole channels (dims 0 and 1 pick the channel; the rest share)."""
-    if not training or p == 0.0:
-        return input
-    from ..ops.creation import _rng
-
-    alpha_p = -1.7580993408473766
-    shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
-    keep = _rng(None, input.device).random(shape) >= p
-    a = (1.0 / ((1 - p) * (1 + p * alpha_p ** 2))) ** 0.5
-    b = -a * alpha_p * p
-    k = _make(keep.astype(input._data.dtype))
-    return (input * k + alpha_p * (1 - k)) * a + b
 
 
 def pdist(input: Tensor, p: float = 2.0) -> Tensor:

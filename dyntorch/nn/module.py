@@ -718,7 +718,7 @@ class Module:
             r = t
             if dev is not None:
                 r = _to_device(r, dev)
-            if dt is not None and r._data.dtype.kind == "f" and r._data.dtype != dt.np:
+            if dt is not None and B.is_float_np(r._data.dtype) and r._data.dtype != dt.np:
                 r = _make(r._data.astype(dt.np))
             return r
 
@@ -1061,7 +1061,7 @@ def _to_device(t: Tensor, dev) -> Tensor:
 
 
 def _cast_float(t: Tensor, npdt) -> Tensor:
-    if t._data.dtype.kind == "f" and t._data.dtype != npdt:
+    if (t._data.dtype.kind == "f" or B.is_float_np(t._data.dtype)) and t._data.dtype != npdt:
         return _make(t._data.astype(npdt))
     return t
 

@@ -34,7 +34,7 @@ class Parameter(Tensor):
             if data._vc is None:
                 data._vc = [0]
             t._vc = data._vc
-        if requires_grad and t._data.dtype.kind != "f":
+        if requires_grad and (t._data.dtype.kind != "f" and not B.is_float_np(t._data.dtype)):
             raise RuntimeError(
                 f"Only Tensors of floating point dtype can require gradients, got "
                 f"{B.from_np(t._data.dtype)}; pass requires_grad=False or convert with .float()")

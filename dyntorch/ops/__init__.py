@@ -12,8 +12,9 @@ from . import (  # noqa: F401  (importing a family attaches its Tensor methods)
     norm,
     reduce,
     shape,
+    sparse,
     special,
 )
 
 FAMILIES = (elementwise, reduce, shape, index, linalg, conv, norm, loss, activation,
-            math_extra, special)
+            math_extra, special, sparse)

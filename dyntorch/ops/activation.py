@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from .. import _backend as B
 from .._dispatch import op
 from .._tensor import Tensor
 from ._ns import erf_array
@@ -322,7 +323,7 @@ def log_softmax_ns(ns, x, axis):
 def _float(x: Tensor) -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"expected a Tensor, got {type(x).__name__}")
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind != "f" and not B.is_float_np(x._data.dtype):
         raise RuntimeError(f"expected a floating point tensor, got {x.dtype}; convert it with "
                            ".float() first")
     return x

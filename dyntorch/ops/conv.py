@@ -858,6 +858,17 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     if (size is None) == (scale_factor is None):
         raise ValueError("interpolate(): exactly one of size or scale_factor must be given")
     ins = tuple(input.shape[2:])
+    for m, want in (("linear", 3), ("bilinear", 4)):
+        if mode == m and input.ndim != want:
+            raise NotImplementedError(f"Got {input.ndim}D input, but {m} mode needs {want}D "
+                                      "input")
+    for given in (size, scale_factor):
+        if isinstance(given, (tuple, list)) and len(given) != nd:
+            raise ValueError(
+                "Input and output must have the same number of spatial dimensions, but got "
+                f"input with spatial dimensions of {list(ins)} and output size of "
+                f"{tuple(given)}. Please provide input tensor in (N, C, d1, d2, ...,dK) "
+                "format and output size in (o1, o2, ...,oK) format.")
     if size is not None:
         outs = tuple(size) if isinstance(size, (tuple, list)) else (size,) * nd
         scales = (None,) * nd
@@ -939,6 +950,13 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     if mode not in ("reflect", "replicate", "circular"):
         raise NotImplementedError(f"pad(): mode {mode!r}; expected constant, reflect, "
                                   "replicate or circular")
+    if input.ndim not in (len(pairs) + 1, len(pairs) + 2):  # torch's rank rule
+        raise NotImplementedError(
+            f"Padding size {len(pad)} is not supported for {input.ndim}D input tensor.\n"
+            "Supported combinations for non-constant padding:\n"
+            "  - 2D or 3D input: padding size = 2 (pads last dimension)\n"
+            "  - 3D or 4D input: padding size = 4 (pads last 2 dimensions)\n"
+            "  - 4D or 5D input: padding size = 6 (pads last 3 dimensions)")
     if len(pairs) > 2:
         raise NotImplementedError("pad(): non-constant padding of more than 2 dims")
     xp = _xp_of(input)

@@ -493,8 +493,9 @@ method("cuda", lambda self, device=None, non_blocking=False, memory_format=None:
           if not isinstance(device, (str, B.device)) else device))
 for _name, _d in (("float", B.float32), ("double", B.float64), ("half", B.float16),
                   ("long", B.int64), ("int", B.int32), ("short", B.int16), ("char", B.int8),
-                  ("byte", B.uint8), ("bool", B.bool_)):
-    method(_name, _cast(_d))
+                  ("byte", B.uint8), ("bool", B.bool_), ("bfloat16", getattr(B, "bfloat16", None))):
+    if _d is not None:
+        method(_name, _cast(_d))
 
 
 def _type(self, dtype=None, non_blocking=False):

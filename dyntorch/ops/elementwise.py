@@ -722,6 +722,8 @@ def _other(other):
         return other.item()
     if other is None or isinstance(other, (str, bytes, dict, set)):
         return NotImplemented
+    if getattr(other, "is_sparse", False):  # dense (op) sparse: the sparse type answers
+        return NotImplemented
     return other
 
 

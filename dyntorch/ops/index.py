@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import collections
 import numbers
+from collections.abc import Sequence as _Sequence
 
 import numpy as np
 
@@ -72,8 +73,8 @@ def normalize_key(shape, idx, xp):
     """``(key, basic)``: ``idx`` as a tuple NumPy/CuPy can index with, checked against ``shape``."""
     if not isinstance(idx, tuple):
         if isinstance(idx, list) and len(idx) < 32 and builtins.any(
-                isinstance(v, (Tensor, list, tuple, slice)) or v is None or v is Ellipsis
-                for v in idx):
+                isinstance(v, (Tensor, list, tuple, slice, range)) or v is None or
+                v is Ellipsis for v in idx):
             idx = tuple(idx)  # torch's (deprecated) rule: such a list means a tuple
         else:
             idx = (idx,)
@@ -94,6 +95,8 @@ def normalize_key(shape, idx, xp):
     basic = True
     d = 0  # the input dim the next entry indexes
     for v in idx:
+        if isinstance(v, _Sequence) and not isinstance(v, (list, tuple, str, bytes, Tensor)):
+            v = list(v)  # range and other sequences of ints index as the list would (torch)
         if v is None:
             key.append(None)
             continue

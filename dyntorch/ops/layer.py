@@ -190,7 +190,8 @@ def dropout_mask(x: Tensor, p: float, shape=None):
 
     r = _rng(None, B.device_of(d)).random(d.shape if shape is None else shape)
     keep = r >= p
-    return (keep * (1.0 / (1.0 - p))).astype(d.dtype, copy=False)
+    # asarray: a 0-d draw comes back as a NumPy scalar, which is no tensor storage
+    return B.xp_of(d).asarray((keep * (1.0 / (1.0 - p))).astype(d.dtype, copy=False))
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True,

@@ -94,6 +94,15 @@ def _as_tensors(a, b, name):
                         f"{type(b).__name__}")
 
 
+def _not_dense(a, b, name):
+    """A product with a sparse operand goes to ops/sparse.py; anything else is refused."""
+    if getattr(a, "is_sparse", False) or getattr(b, "is_sparse", False):
+        from .sparse import mm as sparse_mm
+
+        return sparse_mm(a, b)
+    _as_tensors(a, b, name)
+
+
 def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
     """Matrix product with torch's 1-D and batch-broadcasting rules (``torch.matmul``).
 
@@ -116,7 +125,8 @@ def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
         When the inner dims differ ("mat1 and mat2 shapes cannot be multiplied (2x3 and
         4x5)"), batch dims do not broadcast, or the dtypes differ.
     """
-    _as_tensors(input, other, "matmul")
+    if not isinstance(input, Tensor) or not isinstance(other, Tensor):
+        return _not_dense(input, other, "matmul")
     sa, sb = input._data.shape, other._data.shape
     if not sa or not sb:
         raise RuntimeError(f"matmul(): both arguments to matmul need to be at least 1D, but "
@@ -150,8 +160,9 @@ def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
 
 
 def mm(input: Tensor, mat2: Tensor, *, out=None) -> Tensor:
-    """Product of two matrices (``torch.mm``)."""
-    _as_tensors(input, mat2, "mm")
+    """Product of two matrices (``torch.mm``); a sparse COO operand is multiplied sparsely."""
+    if not isinstance(input, Tensor) or not isinstance(mat2, Tensor):
+        return _not_dense(input, mat2, "mm")
     if input._data.ndim != 2 or mat2._data.ndim != 2:
         raise RuntimeError(f"mm(): both arguments must be 2-D matrices, got shapes "
                            f"{list(input.shape)} and {list(mat2.shape)}")

@@ -424,11 +424,11 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                             "wrap it with dyntorch.as_tensor(...)")
     if input.ndim == 0:
         raise ValueError("cross_entropy(): input must have at least 1 dimension (C,)")
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind != "f" and not B.is_float_np(input._data.dtype):
         raise RuntimeError(
             f"cross_entropy(): expected floating point input (logits), got {input.dtype}. "
             "Convert it with .float().")
-    probs = target._data.dtype.kind == "f"
+    probs = (target._data.dtype.kind == "f" or B.is_float_np(target._data.dtype))
     if probs and target.ndim != input.ndim:
         raise RuntimeError(
             f"cross_entropy(): expected target dtype to be int64 (class indices of shape "
@@ -543,10 +543,10 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
 def _float_operands(name, input, target):
     # An integer or bool 0/1 target would otherwise be promoted silently; torch refuses it
     # ("result type Float can't be cast to the desired output type Long").
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind != "f" and not B.is_float_np(input._data.dtype):
         raise RuntimeError(f"{name}(): expected a floating point input, got {input.dtype.name} "
                            f"of shape {list(input.shape)}; convert it with input.float()")
-    if target._data.dtype.kind != "f":
+    if target._data.dtype.kind != "f" and not B.is_float_np(target._data.dtype):
         raise RuntimeError(f"{name}(): expected a floating point target like the input "
                            f"({input.dtype.name}), got {target.dtype.name} of shape "
                            f"{list(target.shape)}; convert the 0/1 labels with target.float() "

@@ -1,12 +1,17 @@
 """Normalisation layers as fused ops with analytic derivatives: layer_norm, group_norm,
 batch_norm (and the shared ``normalize over axes`` formula).
 
-Each op returns (y, mean, rstd) (``multi``: only y is differentiable). On the plain path the
-derivative reuses the saved statistics; under ``create_graph`` it recomputes them from the
-input with ``ns`` so that higher-order gradients are exact.
+Each op returns (y, mean, rstd) (``multi``: only y is differentiable). The derivatives read
+the input and the per-row / per-channel statistics, never y: the statistics are recomputed
+from the saved input (two BLAS passes), so y may be changed in place after the op
+(``ReLU(inplace=True)``, ``out += identity``) exactly as torch allows. A derivative that names
+``out`` would make the door version-check y as well, which is the false "modified by an
+inplace operation" error this avoids. Under ``create_graph`` the statistics are recomputed
+with ``ns`` so that higher-order gradients are exact.
 """
 from __future__ import annotations
 
+from .. import _backend as B
 from .._dispatch import op
 from .._tensor import Tensor, bump_version
 
@@ -49,6 +54,17 @@ def _row_mean(xp, a):
     return (a @ xp.ones(n, dtype=a.dtype)) / n
 
 
+def _row_stats(xp, x2, eps):
+    """(mean, x2 - mean, rstd) per row of an (M, N) array; the centred array is new, so
+    callers may update it in place. Forward and backward share it so they agree exactly."""
+    mean = _row_mean(xp, x2)
+    xc = x2 - mean[:, None]
+    var = _row_dot(xp, xc, xc)
+    var /= x2.shape[1]
+    var += eps
+    return mean, xc, 1.0 / xp.sqrt(var)
+
+
 def _ln_size(x, ndim):
     n = 1
     for s in x.shape[x.ndim - ndim:]:
@@ -67,12 +83,7 @@ def _layer_norm(xp, x, w, b, ndim=1, eps=1e-5):
     # the normalised dims are trailing, so the work is per row of an (M, n) matrix; every
     # full-size array below is allocated here, so it is updated in place
     x2 = x.reshape(-1, n)
-    mean = _row_mean(xp, x2)
-    y = x2 - mean[:, None]
-    var = _row_dot(xp, y, y)
-    var /= n
-    var += eps
-    rstd = 1.0 / xp.sqrt(var)
+    mean, y, rstd = _row_stats(xp, x2, eps)
     y *= rstd[:, None]
     if w is not None:
         y *= w.reshape(n)
@@ -81,13 +92,13 @@ def _layer_norm(xp, x, w, b, ndim=1, eps=1e-5):
     return y.reshape(x.shape), mean.reshape(stat_shape), rstd.reshape(stat_shape)
 
 
-def _ln_backward_arrays(xp, g, x, w, mean, rstd, ndim, needs):
+def _ln_backward_arrays(xp, g, x, w, ndim, eps, needs):
     """The plain-path (no graph) layer_norm gradients: the formula of the ``ns`` derivative
     below, computed per row with in-place updates of arrays allocated here."""
     n = _ln_size(x, ndim)
     x2, g2 = x.reshape(-1, n), g.reshape(-1, n)
+    _, xhat, rstd = _row_stats(xp, x2, eps)
     r = rstd.reshape(-1, 1)
-    xhat = x2 - mean.reshape(-1, 1)
     xhat *= r
     gw = xp.einsum("ij,ij->j", g2, xhat).reshape(w.shape) if needs[1] and w is not None \
         else None
@@ -107,14 +118,11 @@ def _ln_backward_arrays(xp, g, x, w, mean, rstd, ndim, needs):
 
 
 @_layer_norm.def_derivative
-def _(ns, g, x, w, _b, out, ndim=1, eps=1e-5, needs=(True, True, True)):
+def _(ns, g, x, w, _b, ndim=1, eps=1e-5, needs=(True, True, True)):
     axes = tuple(range(x.ndim - ndim, x.ndim))
-    if ns.xp is not None:
-        mean, rstd = out[1], out[2]
-        if x.size:
-            return _ln_backward_arrays(ns.xp, g, x, w, mean, rstd, ndim, needs)
-    else:
-        mean, rstd = _stats_ns(ns, x, axes, eps)
+    if ns.xp is not None and x.size:
+        return _ln_backward_arrays(ns.xp, g, x, w, ndim, eps, needs)
+    mean, rstd = _stats_ns(ns, x, axes, eps)
     xhat = (x - mean) * rstd
     lead = tuple(range(x.ndim - ndim))
     gw = ns.sum(g * xhat, lead) if needs[1] and w is not None else None
@@ -148,13 +156,7 @@ def _gn_arrays(xp, x, w, b, groups, eps):
     one per-channel scale (rstd folded with the weight) and shift, in place."""
     n, c = x.shape[0], x.shape[1]
     xr = x.reshape(n * groups, -1)
-    ln = xr.shape[1]
-    mean = _row_mean(xp, xr)
-    y = xr - mean[:, None]
-    var = _row_dot(xp, y, y)
-    var /= ln
-    var += eps
-    rstd = 1.0 / xp.sqrt(var)
+    mean, y, rstd = _row_stats(xp, xr, eps)
     y3 = y.reshape(n, c, -1)
     scale = xp.repeat(rstd.reshape(n, groups), c // groups, axis=1)  # (N, C)
     if w is not None:
@@ -165,12 +167,12 @@ def _gn_arrays(xp, x, w, b, groups, eps):
     return y3.reshape(x.shape), mean.reshape(n, groups, 1), rstd.reshape(n, groups, 1)
 
 
-def _gn_backward_arrays(xp, g, x, w, mean, rstd, groups, needs):
+def _gn_backward_arrays(xp, g, x, w, groups, eps, needs):
     """Plain-path group_norm gradients: the ``ns`` formula below on row and channel views,
     with in-place updates of the arrays allocated here."""
     n, c = x.shape[0], x.shape[1]
     rows = n * groups
-    xhat = x.reshape(rows, -1) - mean.reshape(rows, 1)
+    _, xhat, rstd = _row_stats(xp, x.reshape(rows, -1), eps)
     xhat *= rstd.reshape(rows, 1)
     ln = xhat.shape[1]
     g3, xhat3 = g.reshape(n, c, -1), xhat.reshape(n, c, -1)
@@ -192,16 +194,13 @@ def _gn_backward_arrays(xp, g, x, w, mean, rstd, groups, needs):
 
 
 @_group_norm.def_derivative
-def _(ns, g, x, w, _b, out, groups=1, eps=1e-5, needs=(True, True, True)):
+def _(ns, g, x, w, _b, groups=1, eps=1e-5, needs=(True, True, True)):
     n, c = x.shape[0], x.shape[1]
     cshape = (c,) + (1,) * (x.ndim - 2)
     if ns.xp is not None and x.size and g.dtype == x.dtype:
-        return _gn_backward_arrays(ns.xp, g, x, w, out[1], out[2], groups, needs)
+        return _gn_backward_arrays(ns.xp, g, x, w, groups, eps, needs)
     xr = ns.reshape(x, (n, groups, -1))
-    if ns.xp is not None:
-        mean, rstd = out[1], out[2]
-    else:
-        mean, rstd = _stats_ns(ns, xr, (2,), eps)
+    mean, rstd = _stats_ns(ns, xr, (2,), eps)
     xhat_r = (xr - mean) * rstd
     xhat = ns.reshape(xhat_r, x.shape)
     other = (0,) + tuple(range(2, x.ndim))
@@ -255,17 +254,23 @@ def _chan_dot(xp, a3, b3):
     return (a3 * b3).sum(axis=(0, 2))
 
 
+def _chan_stats(xp, x3, eps):
+    """(mean, x3 - mean, biased var, rstd) per channel of an (N, C, S) array; the centred
+    array is new. Forward and backward share it so they agree exactly."""
+    count = x3.shape[0] * x3.shape[2]
+    m = _chan_sum(xp, x3) / count
+    xc = x3 - m[:, None]
+    v = _chan_dot(xp, xc, xc) / count
+    return m, xc, v, 1.0 / xp.sqrt(v + eps)
+
+
 def _bn_train_arrays(xp, x, w, b, eps):
     """Training-mode batch_norm forward on an (N, C, S) view: per-channel BLAS statistics
     and one output array updated in place (the scale folds rstd and weight together)."""
     n, c = x.shape[0], x.shape[1]
     x3 = x.reshape(n, c, -1)
-    count = n * x3.shape[2]
     stat_shape = (1, c) + (1,) * (x.ndim - 2)
-    m = _chan_sum(xp, x3) / count
-    y = x3 - m[:, None]
-    v = _chan_dot(xp, y, y) / count
-    rstd = 1.0 / xp.sqrt(v + eps)
+    m, y, v, rstd = _chan_stats(xp, x3, eps)
     y *= (rstd * w.reshape(c) if w is not None else rstd)[:, None]
     if b is not None:
         y += b.reshape(c)[:, None]
@@ -273,15 +278,20 @@ def _bn_train_arrays(xp, x, w, b, eps):
             rstd.reshape(stat_shape))
 
 
-def _bn_backward_arrays(xp, g, x, w, m, rstd, train, needs):
+def _bn_backward_arrays(xp, g, x, w, mean, var, eps, needs):
     """Plain-path batch_norm gradients: the ``ns`` formula below per channel on (N, C, S)
     views. With gxh = g * w, mean(gxh) and mean(gxh * xhat) are w times the bias and weight
-    gradients over the count, so gx = rstd * w * (g - gb / count - xhat * gw / count)."""
+    gradients over the count, so gx = rstd * w * (g - gb / count - xhat * gw / count).
+    Training mode (``mean`` None) recomputes the batch statistics from ``x``."""
     n, c = x.shape[0], x.shape[1]
     x3, g3 = x.reshape(n, c, -1), g.reshape(n, c, -1)
     count = n * x3.shape[2]
-    r = rstd.reshape(c)
-    xhat = x3 - m.reshape(c)[:, None]
+    train = mean is None
+    if train:
+        _, xhat, _, r = _chan_stats(xp, x3, eps)
+    else:
+        r = 1.0 / xp.sqrt(var.reshape(c) + eps)
+        xhat = x3 - mean.reshape(c)[:, None]
     xhat *= r[:, None]
     need_stats = needs[0] and train
     gw = _chan_dot(xp, g3, xhat) if needs[1] and w is not None or need_stats else None
@@ -302,18 +312,18 @@ def _bn_backward_arrays(xp, g, x, w, m, rstd, train, needs):
 
 
 @_batch_norm.def_derivative
-def _(ns, g, x, w, _b, out, mean=None, var=None, eps=1e-5, needs=(True, True, True)):
+def _(ns, g, x, w, _b, mean=None, var=None, eps=1e-5, needs=(True, True, True)):
     axes = (0,) + tuple(range(2, x.ndim))
     cshape = (x.shape[1],) + (1,) * (x.ndim - 2)
     train = mean is None
-    if ns.xp is not None:
-        m, rstd = out[1], out[3]
-        if x.size and g.dtype == x.dtype:
-            return _bn_backward_arrays(ns.xp, g, x, w, m, rstd, train, needs)
-    elif train:
+    if ns.xp is not None and x.size and g.dtype == x.dtype:
+        return _bn_backward_arrays(ns.xp, g, x, w, mean, var, eps, needs)
+    if train:
         m, rstd = _stats_ns(ns, x, axes, eps)
-    else:
-        m, rstd = out[1].detach(), out[3].detach()
+    else:  # eval: the running statistics are constants
+        xp = ns.xp if ns.xp is not None else B.xp_of(mean)
+        m = ns.asarray(mean.reshape(cshape), x)
+        rstd = ns.asarray(1.0 / xp.sqrt(var.reshape(cshape) + eps), x)
     xhat = (x - m) * rstd
     gw = ns.sum(g * xhat, axes) if needs[1] and w is not None else None
     gb = ns.sum(g, axes) if needs[2] else None

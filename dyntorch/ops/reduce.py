@@ -60,7 +60,7 @@ def _axes(dim, ndim: int, name: str):
 
 
 def _need_float(input: Tensor, name: str) -> None:
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind != "f" and not B.is_float_np(input._data.dtype):
         raise RuntimeError(f"{name}(): input dtype must be floating point, got {input.dtype}. "
                            "Convert it first, e.g. `.float()`.")
 
@@ -165,7 +165,7 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None, axis=Non
         dim, keepdim = _np_names("mean", dim, keepdim, axis, keepdims)
     if dtype is not None:
         input = input.to(B.to_dtype(dtype))
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind != "f" and not B.is_float_np(input._data.dtype):
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be either a floating point "
             f"or complex dtype. Got: {input.dtype}. Use .float() first.")
@@ -178,7 +178,7 @@ def nansum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Ten
     """Sum treating NaN as zero (``torch.nansum``)."""
     from .elementwise import isnan, where
 
-    if input._data.dtype.kind == "f":
+    if (input._data.dtype.kind == "f" or B.is_float_np(input._data.dtype)):
         input = where(isnan(input), 0.0, input)
     return sum(input, dim, keepdim, dtype=dtype)
 
@@ -231,7 +231,7 @@ def _(ns, g, a, out, *, axis=None, correction=1, keepdims=False):
 def _var_args(input, dim, unbiased, keepdim, correction, name):
     if isinstance(dim, bool):  # var(x, True): the old `unbiased` positional
         dim, unbiased = None, dim
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind != "f" and not B.is_float_np(input._data.dtype):
         raise RuntimeError(f"{name}(): std and var only support floating point and complex "
                            f"dtypes, got {input.dtype}")
     return _axes(dim, input._data.ndim, name), _correction(unbiased, correction)
@@ -576,7 +576,7 @@ def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
     Tensor
         Rows that are all -inf give -inf (not nan).
     """
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind != "f" and not B.is_float_np(input._data.dtype):
         from .elementwise import _int_to_float
 
         input = _int_to_float(input)

@@ -254,7 +254,7 @@ def _cast_state(name: str, value, p: Tensor):
         return value
     data = value._data
     dev = B.device_of(p._data)
-    if name != "step" and data.dtype.kind == "f" and data.dtype != p._data.dtype:
+    if name != "step" and B.is_float_np(data.dtype) and data.dtype != p._data.dtype:
         data = data.astype(p._data.dtype)
     if name != "step" and B.device_of(data) != dev:
         data = B.move(data, dev)
