@@ -1,9 +1,7 @@
 """``torch.sparse``: sparse COO tensors and their products (see ``dyntorch/ops/sparse.py``)."""
 from __future__ import annotations
 
-from .ops.sparse import SUPPORTED, SparseCOOTensor, is_sparse, mm, sparse_coo_tensor
-
-spmm = mm
+from .ops.sparse import SUPPORTED, SparseCOOTensor, is_sparse, mm, sparse_coo_tensor, spmm
 
 
 def sum(input: SparseCOOTensor, dim=None, dtype=None):

@@ -431,4 +431,9 @@ method("to_sparse", to_sparse)
 method("to_sparse_coo", to_sparse)
 Tensor.is_sparse = False  # the dense tensor's answer (a class attribute: no per-tensor cost)
 
-PUBLIC: dict = {"sparse_coo_tensor": sparse_coo_tensor, "spmm": mm, "sparse_coo": SPARSE_COO}
+def spmm(input, mat2):
+    """``torch.spmm``: :func:`mm` under torch's argument names for it."""
+    return mm(input, mat2)
+
+
+PUBLIC: dict = {"sparse_coo_tensor": sparse_coo_tensor, "spmm": spmm, "sparse_coo": SPARSE_COO}
