@@ -17,6 +17,7 @@ from .. import _backend as B
 from .. import _dispatch as D
 from .._tensor import Tensor, _make, bump_version
 from ..autograd.node import Node
+from ..utils.hooks import RemovableHandle
 from .parameter import Buffer, Parameter
 
 __all__ = ["Module", "SCOPE_TYPES", "RemovableHandle", "register_module_forward_hook",
@@ -37,26 +38,6 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
         return super().__repr__()
 
     __str__ = __repr__
-
-
-class RemovableHandle:
-    """Returned by ``register_*_hook``: ``.remove()`` unregisters the hook."""
-
-    _ids = itertools.count()
-
-    def __init__(self, *tables: dict):
-        self.id = next(RemovableHandle._ids)
-        self._tables = list(tables)
-
-    def remove(self) -> None:
-        for t in self._tables:
-            t.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.remove()
 
 
 def register_module_forward_hook(hook, *, always_call: bool = False) -> RemovableHandle:
@@ -912,14 +893,13 @@ class Module:
     def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
                               always_call: bool = False) -> RemovableHandle:
         """``hook(module, args, output)`` runs after forward; may return a new output."""
-        h = RemovableHandle(self._forward_hooks)
+        h = RemovableHandle(self._forward_hooks, _SetAsTable(self._forward_hooks_with_kwargs),
+                            _SetAsTable(self._forward_hooks_always_called))
         _put(self._forward_hooks, h.id, hook, prepend)
         if with_kwargs:
             self._forward_hooks_with_kwargs.add(h.id)
         if always_call:
             self._forward_hooks_always_called.add(h.id)
-        h._tables.append(_SetAsTable(self._forward_hooks_with_kwargs))
-        h._tables.append(_SetAsTable(self._forward_hooks_always_called))
         _set(self, "_dt_hooked", True)
         return h
 
