@@ -15,7 +15,9 @@ from .. import _dispatch as D
 from .._backend import writeable, xp_of
 from .._tensor import Tensor, _make, bump_version
 from .hooks import captured_grad
-from .node import AccumulateGrad
+from .node import AccumulateGrad, OpNode
+
+_SINGLE = (OpNode, AccumulateGrad)  # the node kinds with exactly one output
 
 # Step observers: ``fn(step)`` runs for every Step the engine yields (anomaly detection,
 # non-finite checks). Empty, it costs one truthiness test per node.
@@ -127,13 +129,15 @@ def plan(root_nodes, targets=None) -> tuple[list, list]:
 class _Run:
     """What one backward run shares between its nodes.
 
+    ``pending`` is the next node to run when it is newer than everything in the ``ready``
+    heap (in a chain, always): it would be popped next anyway, so it skips the heap.
     ``buf`` holds the pending gradients per node, flat: [grad of output 0, owned?, grad of
     output 1, ...]. "Owned" means this run made the array and nobody else holds it, so later
     partial gradients may be added into it in place. ``deps`` (None when not counted) maps a
     node to how many edges into it have not run yet.
     """
 
-    __slots__ = ("buf", "ready", "deps", "keep", "targets", "capture", "captured",
+    __slots__ = ("buf", "ready", "pending", "deps", "keep", "targets", "capture", "captured",
                  "create_graph", "retain_graph", "accumulate")
 
 
@@ -159,7 +163,7 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
         deps, order = collect(root_nodes)
         total = len(order)
     buf: dict = {}
-    if len(roots) == 1 and roots[0][0].__class__ in (D.OpNode, AccumulateGrad):  # a loss
+    if len(roots) == 1 and roots[0][0].__class__ in _SINGLE:  # a loss
         buf[root_nodes[0]] = [grads[0], False]
     else:
         for (node, nr), g in zip(roots, grads):
@@ -173,78 +177,34 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     run.buf, run.ready, run.deps, run.keep, run.targets = buf, ready, deps, keep, targets
     run.capture, run.captured, run.create_graph = capture, captured, create_graph
     run.retain_graph, run.accumulate = retain_graph, accumulate
-    OpNode = D.OpNode
-    single = (OpNode, AccumulateGrad)  # the node kinds with exactly one output
-    derive, fit_grad = D.derive, D.fit_grad
+    run_node = D.run_node
     # plain and unwatched: nodes without hooks take the swift path, and no Step is made
     swift = plain and targets is None and deps is None
     index = 0
-    # The swift path keeps the next node here rather than in the heap when it is newer than
-    # everything queued (in a chain, always): it would be popped next anyway.
-    pending = None
+    run.pending = None
     try:
-        while pending is not None or ready:
-            if pending is not None:
-                node, pending = pending, None
+        while run.pending is not None or ready:
+            node = run.pending
+            if node is not None:
+                run.pending = None
             else:
                 node = heappop(ready)[1]
             entry = buf.pop(node, None)
             kind = node.__class__
-            if swift and kind is AccumulateGrad and node._plain and entry[0] is not None:
-                _accumulate(node, entry[0], entry[1], False)
-                continue
-            if swift and kind is OpNode and node._plain and entry[0] is not None:
-                # The common node of a plain backward, start to end in one place: derivative,
-                # gradients fitted to the inputs, handed on, saved values freed. Inline, as a
-                # call per node would cost more than all the rest of this block.
-                g = entry[0]
-                res = derive(node, g)
-                nxt = node.next
-                arrays = node.arrays
-                if not retain_graph:
-                    node.inputs = node.arrays = node.out = None  # free_node, inlined
-                    node.epoch = -1
-                # a result sent to two inputs (x + x) is nobody's to add into
-                shared = len(res) > 1 and (res[0] is res[1] if len(res) == 2 else _repeats(res))
-                i = -1
-                for e in nxt:
-                    i += 1
-                    if e is None:
-                        continue
-                    c = e[0]
-                    got = buf.get(c)
-                    r = res[i]
-                    if r is not None:
-                        ad = arrays[i]
-                        if r.__class__ is not ad.__class__ or r.shape != ad.shape or \
-                                r.dtype is not ad.dtype:
-                            r = fit_grad(r, ad)
-                        # ours to add into later? only if made here and held by nobody else
-                        if got is None and c.__class__ in single:
-                            buf[c] = [r, r is not g and r.base is None and not shared]
-                        elif got is not None and got[1] and e[1] == 0 and \
-                                got[0].shape == r.shape and got[0].dtype is r.dtype:
-                            got[0] += r  # owned, made in this run by a derivative: writeable
-                        else:
-                            _add(buf, c, e[1], r, r is not g and r.base is None and not shared,
-                                 False)
-                    elif got is None:  # reached, with no gradient
-                        buf[c] = [None, False] * (1 if c.__class__ in single else
-                                                  c.num_outputs)
-                    if got is None:  # the first edge to reach c
-                        if c.seq > node.seq:
-                            raise _order_error(c, node)
-                        if pending is not None:
-                            if c.seq > pending.seq:
-                                heappush(ready, (-pending.seq, pending))
-                                pending = c
-                            else:
-                                heappush(ready, (-c.seq, c))
-                        elif not ready or c.seq > -ready[0][0]:
-                            pending = c
-                        else:
-                            heappush(ready, (-c.seq, c))
-                continue
+            if swift and node._plain and entry[0] is not None:
+                # The common node of a plain backward: no hooks, no capture, nobody reads a
+                # Step. The same routines as _node_step (run_node, _free, _hand_on) without its
+                # checks; bench_core's chain (0.55-0.60x torch) is why this branch exists.
+                if kind is OpNode:
+                    g = entry[0]
+                    outs = run_node(node, g, False)
+                    if not retain_graph:
+                        node._free()
+                    _hand_on(run, node, (g,), outs, False)
+                    continue
+                if kind is AccumulateGrad:
+                    _accumulate(node, entry[0], entry[1], False)
+                    continue
             gs, outs = _node_step(run, node, kind, entry)
             report = record or observers
             _hand_on(run, node, gs, outs, report)
@@ -267,7 +227,6 @@ def _node_step(run, node, kind, entry):
     outs = None
     targets = run.targets
     create_graph = run.create_graph
-    OpNode = D.OpNode
     try:
         if entry is None:
             gs, fl = [None] * node.num_outputs, None
@@ -296,57 +255,76 @@ def _node_step(run, node, kind, entry):
     if outs is None:
         return gs, [None] * len(nxt)
     if not run.retain_graph:
-        if kind is OpNode:
-            D.free_node(node)
-        else:
-            free = getattr(node, "_free", None)  # e.g. autograd.Function nodes
-            if free is not None:
-                free()
+        free = node._free if kind is OpNode else getattr(node, "_free", None)
+        if free is not None:  # AccumulateGrad saves nothing; autograd.Function nodes do
+            free()
     return gs, outs
 
 
 def _hand_on(run, node, gs, outs, report) -> None:
-    """Put what a node sent on into the buffers of the nodes it feeds; queue those ready."""
-    buf, deps, keep, targets = run.buf, run.deps, run.keep, run.targets
-    single = (D.OpNode, AccumulateGrad)
+    """Put what a node sent on into the buffers of the nodes it feeds; queue those ready.
+
+    The one hand-on of the engine: the swift path of a plain backward and the general path
+    both call it. The first gradient to reach a node is kept by reference; it is "owned" (may
+    later be added into in place) only if this run made it and nobody else holds it.
+    """
+    buf, deps = run.buf, run.deps
     plain = not run.create_graph
     g0 = gs[0] if gs else None
-    i = 0
+    n = len(outs)
+    # a result sent to two inputs (x + x) or passed through unchanged is nobody's to add into
+    shared = n > 1 and (outs[0] is outs[1] if n == 2 else _repeats(outs))
+    several_in = len(gs) > 1
+    i = -1
     for e in node.next:
-        if e is not None:
-            c = e[0]
-            r = outs[i]
-            got = buf.get(c)
-            if r is not None:
-                # may we later add into r in place? only if we made it and nobody else has it
-                n = len(outs)
-                own = plain and r.base is None and r is not g0 and (
-                    n == 1 or (outs[0] is not outs[1] if n == 2 else _once(outs, r))
-                ) and (len(gs) == 1 or _fresh(r, gs))
-                if got is None and c.__class__ in single:
-                    buf[c] = [r, own]
-                elif got is not None and report and len(outs) > 1 and plain and \
-                        _from_this_step(got[2 * e[1]], outs):
-                    # x * x: both partials go to x; adding the second into the first in
-                    # place would change what this step reports as sent
-                    s = got[2 * e[1]] + r
-                    got[2 * e[1]] = s if s.__class__ is r.__class__ else xp_of(r).asarray(s)
-                    got[2 * e[1] + 1] = True
-                else:
-                    _add(buf, c, e[1], r, own, run.create_graph)
-            elif got is None and deps is None:  # reached, with no gradient
-                buf[c] = [None, False] * (1 if c.__class__ in single else c.num_outputs)
-            if deps is None:
-                if got is None:  # the first edge to reach c
-                    if c.seq > node.seq:
-                        raise _order_error(c, node)
-                    heappush(run.ready, (-c.seq, c))
-            else:
-                left = deps[c] - 1
-                deps[c] = left
-                if left == 0 and (keep is None or c in keep or c in targets):
-                    heappush(run.ready, (-c.seq, c))
         i += 1
+        if e is None:
+            continue
+        c = e[0]
+        r = outs[i]
+        got = buf.get(c)
+        if r is not None:
+            own = plain and r is not g0 and r.base is None and not shared and (
+                not several_in or _fresh(r, gs))
+            if got is None and c.__class__ in _SINGLE:
+                buf[c] = [r, own]
+            elif got is not None and report and n > 1 and plain and \
+                    _from_this_step(got[2 * e[1]], outs):
+                # x * x: both partials go to x; adding the second into the first in
+                # place would change what this step reports as sent
+                s = got[2 * e[1]] + r
+                got[2 * e[1]] = s if s.__class__ is r.__class__ else xp_of(r).asarray(s)
+                got[2 * e[1] + 1] = True
+            else:
+                _add(buf, c, e[1], r, own, run.create_graph)
+        elif got is None and deps is None:  # reached, with no gradient
+            buf[c] = [None, False] * (1 if c.__class__ in _SINGLE else c.num_outputs)
+        if deps is None:
+            if got is None:  # the first edge to reach c
+                if c.seq > node.seq:
+                    raise _order_error(c, node)
+                _queue(run, c)
+        else:
+            left = deps[c] - 1
+            deps[c] = left
+            if left == 0 and (run.keep is None or c in run.keep or c in run.targets):
+                _queue(run, c)
+
+
+def _queue(run, c) -> None:
+    """``c`` is ready: hold it as ``pending`` when it is the newest ready node, else heap it."""
+    p = run.pending
+    ready = run.ready
+    if p is None:
+        if not ready or c.seq > -ready[0][0]:
+            run.pending = c
+        else:
+            heappush(ready, (-c.seq, c))
+    elif c.seq > p.seq:
+        heappush(ready, (-p.seq, p))
+        run.pending = c
+    else:
+        heappush(ready, (-c.seq, c))
 
 
 def _order_error(c, node) -> RuntimeError:
@@ -383,14 +361,6 @@ def _repeats(res) -> bool:
     """True when one array appears twice among ``res`` (Nones aside)."""
     ids = [id(x) for x in res if x is not None]
     return len(set(ids)) < len(ids)
-
-
-def _once(outs, r) -> bool:
-    n = 0
-    for o in outs:
-        if o is r:
-            n += 1
-    return n == 1
 
 
 def _add(buf, node, nr, g, is_fresh, create_graph):
@@ -477,5 +447,3 @@ def _accumulate(node, g, is_fresh, create_graph):
         for h in tuple(post.values()):
             h(t)
 
-
-D.steps = steps

@@ -738,11 +738,11 @@ def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
 
 
 # ------------------------------------------------------------------ separable linear maps
-def _sandwich_op(name: str, bname: str):
+def _sandwich_op(name: str, backward_name: str):
     """An op ``A @ x @ B`` over the last two dims with constant matrices ``A`` (H'xH) and
     ``B`` (WxW'); one per use so the graph names what ran (pooling, upsampling, padding)."""
 
-    @op(name=name, backward_name=bname)
+    @op(name=name, backward_name=backward_name)
     def fwd(xp, x, A, B):
         y = xp.matmul(A, x) if A is not None else x
         return xp.matmul(y, B) if B is not None else y
