@@ -28,7 +28,6 @@ from ._ns import _add_at
 
 _CHUNK_BYTES = 1 << 20  # im2col columns per chunk: about one L2 cache
 _GPU_CHUNK_BYTES = 1 << 28
-_FLIP_DX = True  # stride-1 input gradient as a convolution (see conv2d_input)
 
 
 def _call(ns, opdef, *args, **attrs):
@@ -102,8 +101,8 @@ def _conv2d(xp, x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dil=(1, 1), group
     og = o // g
     oh = _out_size(h, kh, stride[0], dil[0], pad[0], pad[1])
     ow = _out_size(wd, kw, stride[1], dil[1], pad[2], pad[3])
-    xp_ = _padded(xp, x, pad)
-    win = _windows(xp, xp_, kh, kw, oh, ow, stride, dil)
+    xpad = _padded(xp, x, pad)
+    win = _windows(xp, xpad, kh, kw, oh, ow, stride, dil)
     L = oh * ow
     ck = cg * kh * kw
     y = xp.empty((n, o, L), dtype=x.dtype)
@@ -145,7 +144,7 @@ def _conv2d_input(xp, g, w, b=None, hw=None, stride=(1, 1), pad=(0, 0, 0, 0), di
     og = o // G
     c = cg * G
     h, wd = hw
-    if _FLIP_DX and stride == (1, 1) and og <= 2 * cg:
+    if stride == (1, 1) and og <= 2 * cg:
         # stride 1: a plain convolution of g with the flipped, transposed kernel (im2col + GEMM
         # in cache-sized chunks) beats scattering columns back offset by offset, unless g has
         # many more channels than x (measured: 3x3 with O <= 2C wins, LeNet 6->16 5x5 loses)
@@ -209,8 +208,8 @@ def _conv2d_weight(xp, x, g, khw=None, stride=(1, 1), pad=(0, 0, 0, 0), dil=(1, 
     ck = cg * kh * kw
     dw = xp.zeros((G, og, ck), dtype=x.dtype)
     if n and L:
-        xp_ = _padded(xp, x, pad)
-        win = _windows(xp, xp_, kh, kw, oh, ow, stride, dil)
+        xpad = _padded(xp, x, pad)
+        win = _windows(xp, xpad, kh, kw, oh, ow, stride, dil)
         gv = xp.ascontiguousarray(g).reshape(n, G, og, L)
         bsz = _chunk(xp, c * kh * kw * L * x.itemsize, n)
         cols = xp.empty((bsz, c, kh, kw, oh, ow), dtype=x.dtype)
@@ -497,8 +496,8 @@ def _max_windows(xp, x, k, stride, pad, dil, ceil):
     oh, eh = _pool_geometry(h, k[0], stride[0], pad[0], dil[0], ceil)
     ow, ew = _pool_geometry(w, k[1], stride[1], pad[1], dil[1], ceil)
     neg = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
-    xp_ = _padded(xp, x, (pad[0], pad[0] + eh, pad[1], pad[1] + ew), neg)
-    return xp_, _windows(xp, xp_, k[0], k[1], oh, ow, stride, dil), oh, ow
+    xpad = _padded(xp, x, (pad[0], pad[0] + eh, pad[1], pad[1] + ew), neg)
+    return xpad, _windows(xp, xpad, k[0], k[1], oh, ow, stride, dil), oh, ow
 
 
 @op(name="max_pool2d", backward_name="MaxPool2DWithIndicesBackward0")
@@ -550,8 +549,8 @@ def _(ns, g, x, out, k=(1, 1), stride=(1, 1), pad=(0, 0), dil=(1, 1), ceil=False
         idx = _max_pool_indices(B.xp_of(xd), xd, od, k, stride, pad, dil, ceil)
         overlap = stride[0] < dil[0] * (k[0] - 1) + 1 or stride[1] < dil[1] * (k[1] - 1) + 1
         return _plane_scatter(g, idx, hw=tuple(xd.shape[2:]), overlap=overlap)
-    xp_, win, oh, ow = _max_windows(xp, x, k, stride, pad, dil, ceil)
-    dxp = xp.zeros(xp_.shape, dtype=g.dtype)
+    xpad, win, oh, ow = _max_windows(xp, x, k, stride, pad, dil, ceil)
+    dxp = xp.zeros(xpad.shape, dtype=g.dtype)
     sh, sw = stride
     eh, ew = sh * (oh - 1) + 1, sw * (ow - 1) + 1
     for a, b, m in _first_max_masks(xp, win, out, k):
@@ -659,8 +658,8 @@ def _avg_pool2d(xp, x, k=(1, 1), stride=(1, 1), pad=(0, 0), ceil=False, include_
     n, c, h, w = x.shape
     oh, eh = _pool_geometry(h, k[0], stride[0], pad[0], 1, ceil)
     ow, ew = _pool_geometry(w, k[1], stride[1], pad[1], 1, ceil)
-    xp_ = _padded(xp, x, (pad[0], pad[0] + eh, pad[1], pad[1] + ew))
-    win = _windows(xp, xp_, k[0], k[1], oh, ow, stride, (1, 1))
+    xpad = _padded(xp, x, (pad[0], pad[0] + eh, pad[1], pad[1] + ew))
+    win = _windows(xp, xpad, k[0], k[1], oh, ow, stride, (1, 1))
     acc = win[:, :, 0, 0].copy()
     for a in range(k[0]):
         for b in range(k[1]):

@@ -430,7 +430,7 @@ def _(ns, g, a):
 
 
 def _zero_grad_unary(name):
-    f = op(name=name)(lambda xp, a: getattr(xp, {"trunc": "trunc"}.get(name, name))(a))
+    f = op(name=name)(lambda xp, a: getattr(xp, name)(a))
 
     @f.def_derivative
     def _(ns, g, _a):
@@ -504,9 +504,9 @@ def to_device(xp, a, device):
 
 @to_device.def_derivative
 def _(ns, g, a, device):
-    return B.move(g._data if isinstance(g, Tensor) else g, B.device_of(
-        a._data if isinstance(a, Tensor) else a)) if not isinstance(g, Tensor) else \
-        g.to(a.device)
+    if isinstance(g, Tensor):  # create_graph: a move back that is itself differentiable
+        return g.to(a.device)
+    return B.move(g, B.device_of(a))
 
 
 @op(name="clone")
@@ -585,18 +585,18 @@ def _write_out(out, r):
     return out
 
 
-def _sub_alpha(b, alpha):
+def _scaled(b, alpha):
     return b if alpha == 1 else b * alpha
 
 
-def add_(a, b, *, alpha=1, out=None):
+def add_scaled(a, b, *, alpha=1, out=None):
     """a + alpha * b, broadcasting (``torch.add``)."""
-    return _write_out(out, add(a, _sub_alpha(b, alpha)))
+    return _write_out(out, add(a, _scaled(b, alpha)))
 
 
-def sub_(a, b, *, alpha=1, out=None):
+def sub_scaled(a, b, *, alpha=1, out=None):
     """a - alpha * b, broadcasting (``torch.sub``)."""
-    return _write_out(out, sub(a, _sub_alpha(b, alpha)))
+    return _write_out(out, sub(a, _scaled(b, alpha)))
 
 
 def true_divide(a, b, *, rounding_mode=None, out=None):
@@ -684,10 +684,6 @@ def round(input, *, decimals=0, out=None):
 
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
     return _write_out(out, _nan_to_num(input, nan=nan, posinf=posinf, neginf=neginf))
-
-
-def logical_not_(x):
-    return logical_not(x)
 
 
 def positive(x):
@@ -821,9 +817,9 @@ method("__rand__", _rbinary(lambda a, b: b.__and__(a)))
 method("__ror__", _rbinary(lambda a, b: b.__or__(a)))
 method("__invert__", lambda self: logical_not(self) if self.dtype is B.bool_
        else bitwise_not(self))
-method("add", lambda self, other, *, alpha=1: add_(self, other, alpha=alpha))
-method("sub", lambda self, other, *, alpha=1: sub_(self, other, alpha=alpha))
-method("subtract", lambda self, other, *, alpha=1: sub_(self, other, alpha=alpha))
+method("add", lambda self, other, *, alpha=1: add_scaled(self, other, alpha=alpha))
+method("sub", lambda self, other, *, alpha=1: sub_scaled(self, other, alpha=alpha))
+method("subtract", lambda self, other, *, alpha=1: sub_scaled(self, other, alpha=alpha))
 method("mul", _binary(mul, operator=False))
 method("multiply", _binary(mul, operator=False))
 method("div", lambda self, other, *, rounding_mode=None: true_divide(
@@ -929,8 +925,9 @@ def _public() -> dict:
     g = globals()
     pub = {n: g[n] for n in names}
     pub.update(FLOAT_UNARY)
-    pub.update(add=add_, sub=sub_, subtract=sub_, multiply=mul, div=true_divide,
-               divide=true_divide, true_divide=true_divide, negative=neg, absolute=abs,
+    pub.update(add=add_scaled, sub=sub_scaled, subtract=sub_scaled, multiply=mul,
+               div=true_divide, divide=true_divide, true_divide=true_divide, negative=neg,
+               absolute=abs,
                greater=gt, less=lt, greater_equal=ge, less_equal=le, not_equal=ne, clip=clamp,
                arcsin=FLOAT_UNARY["asin"], arccos=FLOAT_UNARY["acos"],
                arctan=FLOAT_UNARY["atan"], arctan2=atan2)
