@@ -12,14 +12,15 @@ import sys
 
 import numpy as np
 
-import dyntorch as dt
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), HERE]  # this checkout's dyntorch, not an installed one
+import dyntorch as dt  # noqa: E402
 
 try:
     import torch
 except ImportError:  # pragma: no cover
     sys.exit("benchmarks need torch==2.13.0 (pip install torch==2.13.0)")
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _harness import case, parse_args  # noqa: E402
 
 
@@ -129,7 +130,8 @@ def import_time():
 
 if __name__ == "__main__":
     args = parse_args(doc=__doc__)
-    print(f"threads: torch {torch.get_num_threads()} (default settings)", flush=True)
+    print(f"threads: torch {torch.get_num_threads()} (default settings); "
+          f"dyntorch from {os.path.dirname(dt.__file__)}", flush=True)
     for name, fn in (("tiny", tiny_op), ("chain", chain), ("matmul", matmul)):
         if args.only is None or args.only in name:
             fn(args)

@@ -13,11 +13,12 @@ import sys
 import numpy as np
 import torch
 
-import dyntorch
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), HERE]  # this checkout's dyntorch, not an installed one
 import _models  # noqa: E402
 from _harness import case, parse_args  # noqa: E402
+
+import dyntorch  # noqa: E402
 
 
 def report(name: str, ours, ref, args, inner: int, floor=None, target=None):
@@ -107,7 +108,8 @@ def bench_encoder(args, inner=3):
 
 def main(argv) -> None:
     args = parse_args(argv, __doc__, rounds=9)
-    print(f"threads: torch {torch.get_num_threads()} (default settings)", flush=True)
+    print(f"threads: torch {torch.get_num_threads()} (default settings); "
+          f"dyntorch from {os.path.dirname(dyntorch.__file__)}", flush=True)
     bench_steps(args)
     if args.only is None:
         bench_conv2d(args)
