@@ -53,13 +53,15 @@ def cross_entropy(logits, y):
 
 
 def _windows(a, kh, kw, oh, ow, stride):
+    """(n, c, oh, ow, kh, kw) view of the windows of ``a`` (no copy)."""
     s0, s1, s2, s3 = a.strides
     return as_strided(a, (a.shape[0], a.shape[1], oh, ow, kh, kw),
                       (s0, s1, s2 * stride, s3 * stride, s2, s3), writeable=False)
 
 
 class Conv:
-    """conv2d by im2col: one GEMM over the batch forward, one for the weight gradient."""
+    """conv2d by im2col laid out (C*kh*kw, N*oh*ow): one GEMM over the batch forward, one for
+    the weight gradient, one for the input gradient's columns."""
 
     def __init__(self, w, b, stride=1, pad=0):
         self.w, self.b, self.stride, self.pad = w, b, stride, pad
@@ -74,41 +76,42 @@ class Conv:
             if self.xpad is None or self.xpad.shape != (n, c, hp, wp):
                 self.xpad = np.zeros((n, c, hp, wp), F32)
             self.xpad[:, :, p:p + h, p:p + wd] = x
-            xp_ = self.xpad
+            xpad = self.xpad
         else:
-            xp_ = x
+            xpad = x
         oh, ow = (hp - kh) // s + 1, (wp - kw) // s + 1
-        win = _windows(xp_, kh, kw, oh, ow, s).transpose(0, 2, 3, 1, 4, 5)
-        shape = (n * oh * ow, c * kh * kw)
+        win = _windows(xpad, kh, kw, oh, ow, s)  # (n, c, oh, ow, kh, kw)
+        shape = (c, kh, kw, n, oh, ow)
         if self.cols is None or self.cols.shape != shape:
             self.cols = np.empty(shape, F32)
-        self.cols.reshape(n, oh, ow, c, kh, kw)[...] = win
-        y = self.cols @ self.w.reshape(o, -1).T
+        self.cols[...] = win.transpose(1, 4, 5, 0, 2, 3)
+        y = self.w.reshape(o, -1) @ self.cols.reshape(c * kh * kw, -1)
         if self.b is not None:
-            y += self.b
+            y += self.b[:, None]
         self.geo = (x.shape, oh, ow)
-        return y.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
+        return y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3)
 
     def bwd(self, g, want_dx=True):
         (n, c, h, wd), oh, ow = self.geo
         o, _, kh, kw = self.w.shape
         p, s = self.pad, self.stride
-        g2 = g.transpose(0, 2, 3, 1).reshape(-1, o)
-        dw = (g2.T @ self.cols).reshape(self.w.shape)
-        db = g2.sum(0) if self.b is not None else None
+        g2 = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(o, -1)
+        dw = (g2 @ self.cols.reshape(c * kh * kw, -1).T).reshape(self.w.shape)
+        db = g2.sum(1) if self.b is not None else None
         if not want_dx:
             return None, dw, db
-        dcols = (g2 @ self.w.reshape(o, -1)).reshape(n, oh, ow, c, kh, kw)
-        dx = np.zeros((n, c, h + 2 * p, wd + 2 * p), F32)
+        dcols = (self.w.reshape(o, -1).T @ g2).reshape(c, kh, kw, n, oh, ow)
+        dx = np.zeros((c, n, h + 2 * p, wd + 2 * p), F32)
         for i in range(kh):
             for j in range(kw):
-                dx[:, :, i:i + s * oh:s, j:j + s * ow:s] += dcols[:, :, :, :, i, j].transpose(
-                    0, 3, 1, 2)
+                dx[:, :, i:i + s * oh:s, j:j + s * ow:s] += dcols[:, i, j]
+        dx = dx.transpose(1, 0, 2, 3)
         return (dx[:, :, p:p + h, p:p + wd] if p else dx), dw, db
 
 
 class MaxPool:
-    """max pooling (k, stride, pad) over a window view; backward adds per kernel offset."""
+    """max pooling (k, stride, pad); non-overlapping windows by a reshape, others over a window
+    view with the backward added per kernel offset."""
 
     def __init__(self, k, stride, pad=0):
         self.k, self.s, self.p = k, stride, pad
@@ -116,20 +119,30 @@ class MaxPool:
     def fwd(self, x):
         n, c, h, w = x.shape
         k, s, p = self.k, self.s, self.p
+        if k == s and not p and h % k == 0 and w % k == 0:
+            self.x = x
+            self.out = x.reshape(n, c, h // k, k, w // k, k).max((3, 5))
+            return self.out
+        self.x = None
         if p:
-            xp_ = np.full((n, c, h + 2 * p, w + 2 * p), -np.inf, F32)
-            xp_[:, :, p:p + h, p:p + w] = x
+            xpad = np.full((n, c, h + 2 * p, w + 2 * p), -np.inf, F32)
+            xpad[:, :, p:p + h, p:p + w] = x
         else:
-            xp_ = x
+            xpad = x
         oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-        win = _windows(xp_, k, k, oh, ow, s).reshape(n, c, oh, ow, k * k)
+        win = _windows(xpad, k, k, oh, ow, s).reshape(n, c, oh, ow, k * k)
         self.arg = win.argmax(-1)
         self.geo = (x.shape, oh, ow)
         return np.take_along_axis(win, self.arg[..., None], -1)[..., 0]
 
     def bwd(self, g):
-        (n, c, h, w), oh, ow = self.geo
         k, s, p = self.k, self.s, self.p
+        if self.x is not None:
+            n, c, h, w = self.x.shape
+            x6 = self.x.reshape(n, c, h // k, k, w // k, k)
+            mask = x6 == self.out[:, :, :, None, :, None]
+            return (mask * g[:, :, :, None, :, None]).reshape(n, c, h, w)
+        (n, c, h, w), oh, ow = self.geo
         dx = np.zeros((n, c, h + 2 * p, w + 2 * p), F32)
         for i in range(k):
             for j in range(k):
@@ -182,12 +195,32 @@ _C = math.sqrt(2.0 / math.pi)
 
 
 def gelu_tanh_fwd(x):
-    t = np.tanh(_C * (x + 0.044715 * x ** 3))
-    return 0.5 * x * (1 + t), t
+    t = x * x
+    t *= 0.044715
+    t += 1.0
+    t *= x
+    t *= _C
+    np.tanh(t, out=t)
+    y = t + 1.0
+    y *= x
+    y *= 0.5
+    return y, t
 
 
 def gelu_tanh_bwd(g, x, t):
-    return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _C * (1 + 3 * 0.044715 * x * x))
+    d = x * x
+    d *= 3 * 0.044715
+    d += 1.0
+    d *= x
+    d *= 0.5 * _C
+    s = t * t
+    s -= 1.0
+    d *= s
+    np.add(t, 1.0, out=s)
+    s *= 0.5
+    s -= d
+    s *= g
+    return s
 
 
 # ----------------------------------------------------------------------------- optimizers

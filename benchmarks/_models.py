@@ -301,8 +301,10 @@ def make_char_gpt(dyntorch, torch, vocab=65, block=32, batch=32, d=64, heads=4, 
     params = [p[k] for k in names]
     adamw = fl.AdamW(params, lr=3e-3)
     hd = d // heads
-    mask = np.triu(np.ones((block, block), bool), 1)
+    mask = np.where(np.triu(np.ones((block, block), bool), 1), -np.inf, 0).astype(np.float32)
     scale = 1.0 / hd ** 0.5
+    onehot = np.zeros((batch * block, vocab), np.float32)
+    onehot[np.arange(batch * block), idx.reshape(-1)] = 1
 
     def floor():
         grads = {}
@@ -313,8 +315,9 @@ def make_char_gpt(dyntorch, torch, vocab=65, block=32, batch=32, d=64, heads=4, 
             h, ln1 = fl.layer_norm_fwd(x, p[pre + "ln1.weight"], p[pre + "ln1.bias"])
             qkv = fl.linear_fwd(h, p[pre + "qkv.weight"], p[pre + "qkv.bias"])
             q, k, v = qkv.reshape(batch, block, 3, heads, hd).transpose(2, 0, 3, 1, 4)
-            s = (q @ k.transpose(0, 1, 3, 2)) * scale
-            s[..., mask] = -np.inf
+            s = q @ k.transpose(0, 1, 3, 2)
+            s *= scale
+            s += mask
             s -= s.max(-1, keepdims=True)
             np.exp(s, out=s)
             s /= s.sum(-1, keepdims=True)
@@ -356,9 +359,8 @@ def make_char_gpt(dyntorch, torch, vocab=65, block=32, batch=32, d=64, heads=4, 
             g, grads[pre + "ln1.weight"], grads[pre + "ln1.bias"] = fl.layer_norm_bwd(
                 g, p[pre + "ln1.weight"], ln1)
             gx = gx + g
-        gtok = np.zeros_like(p["tok.weight"])
-        np.add.at(gtok, idx.reshape(-1), gx.reshape(-1, d))
-        grads["tok.weight"], grads["pos.weight"] = gtok, gx.sum(0)
+        grads["tok.weight"] = onehot.T @ gx.reshape(-1, d)
+        grads["pos.weight"] = gx.sum(0)
         adamw.step([grads[k] for k in names])
         return loss
 
