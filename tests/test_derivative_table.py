@@ -30,6 +30,8 @@ def test_every_differentiable_op_is_listed_with_its_source():
 
     text = _maker().table()
     for d in REGISTRY.values():
+        if not d.forward.__module__.startswith("dyntorch."):
+            continue  # registered by another test
         assert f"| `{d.name}` | `{d.backward_name}` |" in text, d.name
         if d.derivative is not None:
             assert f"\n### `{d.name}`\n" in text, d.name
