@@ -272,8 +272,7 @@ def _hand_on(run, node, gs, outs, report, fit_to=None) -> None:
     ``fit_to`` (the swift path): the node's input arrays, to fit raw derivative results to
     (``fit_grad``) here rather than in a loop of their own (bench_core's chain: ~1 us a node).
     """
-    buf, deps, ready = run.buf, run.deps, run.ready
-    fit_grad = D.fit_grad
+    buf, deps = run.buf, run.deps
     plain = not run.create_graph
     g0 = gs[0] if gs else None
     n = len(outs)
@@ -293,7 +292,7 @@ def _hand_on(run, node, gs, outs, report, fit_to=None) -> None:
                 ad = fit_to[i]
                 if r.__class__ is not ad.__class__ or r.shape != ad.shape or \
                         r.dtype is not ad.dtype:
-                    r = fit_grad(r, ad)
+                    r = D.fit_grad(r, ad)
             own = plain and r is not g0 and r.base is None and not shared and (
                 not several_in or _fresh(r, gs))
             if got is None and c.__class__ in _SINGLE:
@@ -322,6 +321,7 @@ def _hand_on(run, node, gs, outs, report, fit_to=None) -> None:
         # c is ready. The newest ready node is held as run.pending rather than heaped: it
         # would be popped next anyway (in a chain, always)
         p = run.pending
+        ready = run.ready
         if p is None:
             if not ready or c.seq > -ready[0][0]:
                 run.pending = c
