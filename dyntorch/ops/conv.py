@@ -102,6 +102,8 @@ def _scratch(xp, tag: str, size: int, dtype):
     costs its page faults again. Only valid until the next call with the same ``tag``."""
     if xp.__name__ != "numpy":
         return xp.empty(size, dtype=dtype)  # CuPy's memory pool already reuses
+    if size * dtype.itemsize > _PAD_CACHE_MAX_BYTES:  # too big to pin in memory
+        return xp.empty(size, dtype=dtype)
     key = (tag, dtype.str)
     buf = _scratch_cache.get(key)
     if buf is None or buf.size < size:
