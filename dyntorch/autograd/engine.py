@@ -196,7 +196,7 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                 # Step. The same routines as _node_step (derive, fit_grad, _free, _hand_on)
                 # without its checks; bench_core's chain is why this branch exists (its
                 # backward, measured under load: ~5 us of ~60 us less than through
-                # run_node's separate fit loop, ~20 us less than through _node_step).
+                # run_node's separate fit loop).
                 if kind is OpNode:
                     g = entry[0]
                     res = derive(node, g)
