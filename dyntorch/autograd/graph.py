@@ -1,7 +1,7 @@
 """``torch.autograd.graph``: the Node type, saved-tensor hooks and multi-tensor grad hooks."""
 from __future__ import annotations
 
-from ..utils.hooks import RemovableHandle
+from .._hooks import RemovableHandle
 from .node import Node
 
 __all__ = ["Node", "saved_tensors_hooks", "save_on_cpu", "disable_saved_tensors_hooks",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import weakref
 
+from .._hooks import RemovableHandle, next_id
 from .._tensor import Tensor
-from ..utils.hooks import RemovableHandle, next_id
 
 
 def _check(g, r, hook):

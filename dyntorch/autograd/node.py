@@ -11,8 +11,8 @@ import linecache
 import weakref
 
 from .. import _backend as B
+from .._hooks import RemovableHandle
 from .._tensor import Tensor
-from ..utils.hooks import RemovableHandle
 
 _seq = itertools.count()
 next_seq = _seq.__next__

@@ -15,9 +15,9 @@ import numpy as np
 
 from .. import _backend as B
 from .. import _dispatch as D
+from .._hooks import RemovableHandle
 from .._tensor import Tensor, _make, bump_version
 from ..autograd.node import Node
-from ..utils.hooks import RemovableHandle
 from .parameter import Buffer, Parameter
 
 __all__ = ["Module", "SCOPE_TYPES", "RemovableHandle", "register_module_forward_hook",

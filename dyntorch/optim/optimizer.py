@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import _backend as B
+from .._hooks import RemovableHandle
 from .._tensor import Tensor, _make, bump_version
 from ..autograd.grad_mode import enable_grad
-from ..utils.hooks import RemovableHandle
 
 
 class _Required:
