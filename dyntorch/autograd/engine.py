@@ -129,15 +129,13 @@ def plan(root_nodes, targets=None) -> tuple[list, list]:
 class _Run:
     """What one backward run shares between its nodes.
 
-    ``pending`` is the next node to run when it is newer than everything in the ``ready``
-    heap (in a chain, always): it would be popped next anyway, so it skips the heap.
     ``buf`` holds the pending gradients per node, flat: [grad of output 0, owned?, grad of
     output 1, ...]. "Owned" means this run made the array and nobody else holds it, so later
     partial gradients may be added into it in place. ``deps`` (None when not counted) maps a
     node to how many edges into it have not run yet.
     """
 
-    __slots__ = ("buf", "ready", "pending", "deps", "keep", "targets", "capture", "captured",
+    __slots__ = ("buf", "ready", "deps", "keep", "targets", "capture", "captured",
                  "create_graph", "retain_graph", "accumulate")
 
 
@@ -177,40 +175,98 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     run.buf, run.ready, run.deps, run.keep, run.targets = buf, ready, deps, keep, targets
     run.capture, run.captured, run.create_graph = capture, captured, create_graph
     run.retain_graph, run.accumulate = retain_graph, accumulate
-    derive = D.derive
+    derive, fit_grad = D.derive, D.fit_grad
     # plain and unwatched: nodes without hooks take the swift path, and no Step is made
     swift = plain and targets is None and deps is None
     index = 0
-    run.pending = None
+    # The next node to run when it is newer than everything in the heap (in a chain, always):
+    # it would be popped next anyway, so it skips the heap.
+    pending = None
     try:
-        while run.pending is not None or ready:
-            node = run.pending
-            if node is not None:
-                run.pending = None
+        while pending is not None or ready:
+            if pending is not None:
+                node, pending = pending, None
             else:
                 node = heappop(ready)[1]
             entry = buf.pop(node, None)
             kind = node.__class__
-            if swift and node._plain and entry[0] is not None:
+            fit_to = None
+            if swift and node._plain and entry[0] is not None and kind is OpNode:
                 # The common node of a plain backward: no hooks, no capture, nobody reads a
-                # Step. The same routines as _node_step (derive, fit_grad, _free, _hand_on)
-                # without its checks; bench_core's chain is why this branch exists (its
-                # backward, measured under load: ~5 us of ~60 us less than through
-                # run_node's separate fit loop).
-                if kind is OpNode:
-                    g = entry[0]
-                    res = derive(node, g)
-                    arrays = node.arrays
-                    if not retain_graph:
-                        node._free()
-                    _hand_on(run, node, (g,), res, False, arrays)
+                # Step: derive, free, and fit the results below while handing them on.
+                g0 = entry[0]
+                gs = None
+                outs = derive(node, g0)
+                fit_to = node.arrays
+                if not retain_graph:
+                    node._free()
+                report = False
+            elif swift and node._plain and entry[0] is not None and kind is AccumulateGrad:
+                _accumulate(node, entry[0], entry[1], False)
+                continue
+            else:
+                gs, outs = _node_step(run, node, kind, entry)
+                g0 = gs[0] if gs else None
+                report = record or observers
+            # Hand on: put what the node sent into the buffers of the nodes it feeds and queue
+            # those that are ready. One copy for every node; inline rather than a function
+            # because a call per node cost bench_core's chain ~25% of its backward (57 -> 72
+            # us, measured in one process against the previous engine).
+            n = len(outs)
+            # a result sent to two inputs (x + x) or passed through is nobody's to add into
+            shared = n > 1 and (outs[0] is outs[1] if n == 2 else _repeats(outs))
+            several_in = gs is not None and len(gs) > 1
+            i = -1
+            for e in node.next:
+                i += 1
+                if e is None:
                     continue
-                if kind is AccumulateGrad:
-                    _accumulate(node, entry[0], entry[1], False)
-                    continue
-            gs, outs = _node_step(run, node, kind, entry)
-            report = record or observers
-            _hand_on(run, node, gs, outs, report)
+                c = e[0]
+                r = outs[i]
+                got = buf.get(c)
+                if r is not None:
+                    if fit_to is not None:
+                        ad = fit_to[i]
+                        if r.__class__ is not ad.__class__ or r.shape != ad.shape or \
+                                r.dtype is not ad.dtype:
+                            r = fit_grad(r, ad)
+                    # ours to add into later? only if this run made it and nobody else has it
+                    own = plain and r is not g0 and r.base is None and not shared and (
+                        not several_in or _fresh(r, gs))
+                    if got is None and c.__class__ in _SINGLE:
+                        buf[c] = [r, own]
+                    elif got is not None and report and n > 1 and plain and \
+                            _from_this_step(got[2 * e[1]], outs):
+                        # x * x: both partials go to x; adding the second into the first in
+                        # place would change what this step reports as sent
+                        s = got[2 * e[1]] + r
+                        got[2 * e[1]] = s if s.__class__ is r.__class__ else xp_of(r).asarray(s)
+                        got[2 * e[1] + 1] = True
+                    else:
+                        _add(buf, c, e[1], r, own, create_graph)
+                elif got is None and deps is None:  # reached, with no gradient
+                    buf[c] = [None, False] * (1 if c.__class__ in _SINGLE else c.num_outputs)
+                if deps is None:
+                    if got is not None:  # reached before: already queued
+                        continue
+                    if c.seq > node.seq:
+                        raise _order_error(c, node)
+                else:
+                    left = deps[c] - 1
+                    deps[c] = left
+                    if left or not (keep is None or c in keep or c in targets):
+                        continue
+                # c is ready: hold the newest ready node as pending, heap the others
+                if pending is None:
+                    if not ready or c.seq > -ready[0][0]:
+                        pending = c
+                    else:
+                        heappush(ready, (-c.seq, c))
+                elif c.seq > pending.seq:
+                    heappush(ready, (-pending.seq, pending))
+                    pending = c
+                else:
+                    heappush(ready, (-c.seq, c))
             if report:
                 step = Step(node, gs, outs, index, total)
                 if observers:
@@ -262,77 +318,6 @@ def _node_step(run, node, kind, entry):
         if free is not None:  # AccumulateGrad saves nothing; autograd.Function nodes do
             free()
     return gs, outs
-
-
-def _hand_on(run, node, gs, outs, report, fit_to=None) -> None:
-    """Put what a node sent on into the buffers of the nodes it feeds; queue those ready.
-
-    The one hand-on of the engine: the swift path of a plain backward and the general path
-    both call it. The first gradient to reach a node is kept by reference; it is "owned" (may
-    later be added into in place) only if this run made it and nobody else holds it.
-    ``fit_to`` (the swift path): the node's input arrays, to fit raw derivative results to
-    (``fit_grad``) here rather than in a loop of their own (bench_core's chain: ~1 us a node).
-    """
-    buf, deps = run.buf, run.deps
-    plain = not run.create_graph
-    g0 = gs[0] if gs else None
-    n = len(outs)
-    # a result sent to two inputs (x + x) or passed through unchanged is nobody's to add into
-    shared = n > 1 and (outs[0] is outs[1] if n == 2 else _repeats(outs))
-    several_in = len(gs) > 1
-    i = -1
-    for e in node.next:
-        i += 1
-        if e is None:
-            continue
-        c = e[0]
-        r = outs[i]
-        got = buf.get(c)
-        if r is not None:
-            if fit_to is not None:
-                ad = fit_to[i]
-                if r.__class__ is not ad.__class__ or r.shape != ad.shape or \
-                        r.dtype is not ad.dtype:
-                    r = D.fit_grad(r, ad)
-            own = plain and r is not g0 and r.base is None and not shared and (
-                not several_in or _fresh(r, gs))
-            if got is None and c.__class__ in _SINGLE:
-                buf[c] = [r, own]
-            elif got is not None and report and n > 1 and plain and \
-                    _from_this_step(got[2 * e[1]], outs):
-                # x * x: both partials go to x; adding the second into the first in
-                # place would change what this step reports as sent
-                s = got[2 * e[1]] + r
-                got[2 * e[1]] = s if s.__class__ is r.__class__ else xp_of(r).asarray(s)
-                got[2 * e[1] + 1] = True
-            else:
-                _add(buf, c, e[1], r, own, run.create_graph)
-        elif got is None and deps is None:  # reached, with no gradient
-            buf[c] = [None, False] * (1 if c.__class__ in _SINGLE else c.num_outputs)
-        if deps is None:
-            if got is not None:  # c was reached before: already queued
-                continue
-            if c.seq > node.seq:
-                raise _order_error(c, node)
-        else:
-            left = deps[c] - 1
-            deps[c] = left
-            if left or not (run.keep is None or c in run.keep or c in run.targets):
-                continue
-        # c is ready. The newest ready node is held as run.pending rather than heaped: it
-        # would be popped next anyway (in a chain, always)
-        p = run.pending
-        ready = run.ready
-        if p is None:
-            if not ready or c.seq > -ready[0][0]:
-                run.pending = c
-            else:
-                heappush(ready, (-c.seq, c))
-        elif c.seq > p.seq:
-            heappush(ready, (-p.seq, p))
-            run.pending = c
-        else:
-            heappush(ready, (-c.seq, c))
 
 
 def _order_error(c, node) -> RuntimeError:
