@@ -1,5 +1,6 @@
-"""conv2d's batched im2col split into chunks of images: values and all three gradients
-against torch (float64), with the chunk budget forced down so every image is its own chunk."""
+"""conv2d's two layouts (one GEMM per image; one GEMM per chunk of images) and the batched one
+split into chunks: values and all three gradients against torch (float64), with the size
+thresholds and the chunk budget forced so that every path runs on every case."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,10 +18,13 @@ CASES = [  # n, out, in, k, size, stride, pad, dilation
 ]
 
 
-@pytest.mark.parametrize("budget", [1, 1 << 30])
+@pytest.mark.parametrize("budget,max_plane", [(1, 1 << 30), (1 << 30, 1 << 30), (1 << 30, 0)],
+                         ids=["batched-one-image-chunks", "batched-one-chunk", "per-image"])
 @pytest.mark.parametrize("case", CASES)
-def test_conv2d_chunks_match_torch(torch, monkeypatch, case, budget):
+def test_conv2d_chunks_match_torch(torch, monkeypatch, case, budget, max_plane):
     monkeypatch.setattr(conv, "_BATCH_CHUNK_BYTES", budget)
+    monkeypatch.setattr(conv, "_BATCH_MAX_L_FORWARD", max_plane)
+    monkeypatch.setattr(conv, "_BATCH_MAX_L_WEIGHT", max_plane)
     n, o, c, k, h, s, p, d = case
     rng = np.random.default_rng(sum(case))
     x, w, b = rng.standard_normal((n, c, h, h)), rng.standard_normal((o, c, k, k)), \
