@@ -203,7 +203,7 @@ class Module:
         d["_load_state_dict_pre_hooks"] = OrderedDict()
         d["_load_state_dict_post_hooks"] = OrderedDict()
         d["_state_dict_pre_hooks"] = OrderedDict()
-        d["_dt_sc"] = None  # cached (parent, parent scope, own scope)
+        d["_dt_scope_cache"] = None  # cached (parent, parent scope, own scope)
         d["_dt_hooked"] = False  # set once any hook is registered: the slow call path
 
     def forward(self, *args, **kwargs):
@@ -231,7 +231,7 @@ class Module:
             else:
                 name = key if not pscope else pscope + "." + key
         # The parent is held weakly: a shared child must not keep an old model alive.
-        _set(self, "_dt_sc", (None if parent is None else parent._dt_ref(), pscope, name))
+        _set(self, "_dt_scope_cache", (None if parent is None else parent._dt_ref(), pscope, name))
         SCOPE_TYPES[name] = type(self).__name__
         return name
 
@@ -251,7 +251,7 @@ class Module:
         global _running
         parent = _running
         pscope = D.scope
-        c = self.__dict__.get("_dt_sc")
+        c = self.__dict__.get("_dt_scope_cache")
         if c is not None and c[1] is pscope and (
                 c[0] is None if parent is None else c[0] is not None and c[0]() is parent):
             name = c[2]
@@ -429,14 +429,14 @@ class Module:
         self.__dict__.update(state)
         for k, v in (("_forward_hooks_with_kwargs", set()), ("_forward_hooks_always_called",
                      set()), ("_forward_pre_hooks_with_kwargs", set()),
-                     ("_backward_pre_hooks", OrderedDict()), ("_dt_sc", None),
+                     ("_backward_pre_hooks", OrderedDict()), ("_dt_scope_cache", None),
                      ("_state_dict_pre_hooks", OrderedDict()),
                      ("_dt_hooked", True)):
             self.__dict__.setdefault(k, v)
 
     def __getstate__(self) -> dict:
         s = self.__dict__.copy()
-        s["_dt_sc"] = None
+        s["_dt_scope_cache"] = None
         s.pop("_dt_weak", None)
         return s
 
