@@ -10,6 +10,16 @@ import _floor as fl
 import numpy as np
 
 
+def checked(name: str, steps: tuple) -> tuple:
+    """``steps`` after one step of each side, whose losses (same weights, same batch) must
+    agree: a floor or a model that computes something else is not timed."""
+    ours, ref, floor = steps
+    lt = float(ref().detach())
+    fl.check_loss(name + " (NumPy floor)", floor(), lt)
+    fl.check_loss(name + " (dyntorch)", float(ours().detach()), lt)
+    return steps
+
+
 def _copy_weights(ours, ref, dyntorch) -> None:
     ours.load_state_dict({k: dyntorch.tensor(v.detach().numpy().copy())
                           for k, v in ref.state_dict().items()})

@@ -63,7 +63,7 @@ def bench_steps(args):
             ("ResNet-18 train step (batch 16, 64x64, SGD)", _models.make_resnet18, 1, 2.0),
             ("char transformer train step (AdamW)", _models.make_char_gpt, 2, 1.15)):
         if args.only is None or args.only.lower() in name.lower():
-            ours, ref, floor = make(dyntorch, torch)
+            ours, ref, floor = _models.checked(name, make(dyntorch, torch))
             report(name, ours, ref, args, inner, floor, target)
 
 

@@ -159,7 +159,7 @@ def main() -> None:
 
     print(f"MLP 784-256-256-10, batch {BATCH}, SGD momentum, float32, CPU "
           f"(torch threads: {torch.get_num_threads()}, default settings)")
-    ours, ref, floor = _models.make_mlp(dyntorch, torch, BATCH, SIZES)
+    ours, ref, floor = _models.checked("MLP", _models.make_mlp(dyntorch, torch, BATCH, SIZES))
     case("MLP train step", ours, ref, floor, rounds=args.rounds, inner=10, runs=args.runs,
          target=1.0)
     for kind in ("sgd", "adam"):
