@@ -1,93 +1,118 @@
-"""Core speed against torch 2.13.0 in the same process (CPU). Prints ratios dyntorch/torch.
+"""Core speed against torch 2.13.0 in the same process (CPU): the door and the engine.
 
-Run: `make bench` or `.venv/bin/python benchmarks/bench_core.py`.
+Run: ``.venv/bin/python benchmarks/bench_core.py [--runs 3] [--quick]``.
+Method (README.md): ratio of medians over interleaved rounds, quartile spread of the per-round
+ratios, a NumPy floor (same math by hand) beside each case.
 """
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import timeit
 
 import numpy as np
 
-import dyntorch as dt
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), HERE]  # this checkout's dyntorch, not an installed one
+import dyntorch as dt  # noqa: E402
 
 try:
     import torch
 except ImportError:  # pragma: no cover
     sys.exit("benchmarks need torch==2.13.0 (pip install torch==2.13.0)")
 
+from _harness import case, parse_args  # noqa: E402
 
 
-def best(fn, number, repeat=30) -> float:
-    """Best mean time per call in microseconds over `repeat` runs of `number` calls.
-
-    Many short runs rather than a few long ones: on a shared machine the best short run is
-    the one least disturbed by neighbours, and that is the figure that compares.
-    """
-    for _ in range(min(number, 1000)):  # warm up (the interpreter specialises hot code)
-        fn()
-    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
-
-
-def pair(ours, ref, number, rounds=10) -> tuple[float, float]:
-    """`best` of each side, the two measured in alternating rounds so that both see the
-    same machine; the best round of each is kept."""
-    a = b = float("inf")
-    for _ in range(rounds):
-        a = min(a, best(ours, number, repeat=5))
-        b = min(b, best(ref, number, repeat=5))
-    return a, b
-
-
-def row(name, ours, ref, target=None):
-    ratio = ours / ref
-    tgt = f"  (target <= {target:.2f}x: {'ok' if ratio <= target else 'MISSED'})" if target else ""
-    print(f"{name:42s} dyntorch {ours:10.1f} us   torch {ref:10.1f} us   ratio {ratio:5.2f}x{tgt}")
-
-
-def tiny_op():
+def tiny_op(args):
     a = dt.randn(4, 4, requires_grad=True)
     b = dt.randn(4, 4, requires_grad=True)
     ta = torch.randn(4, 4, requires_grad=True)
     tb = torch.randn(4, 4, requires_grad=True)
-    row("a + b (4x4, requires grad)", *pair(lambda: a + b, lambda: ta + tb, 4000), 1.0)
+    na, nb = a.detach().numpy(), b.detach().numpy()
+    case("a + b (4x4, requires grad)", lambda: a + b, lambda: ta + tb, lambda: na + nb,
+         rounds=args.rounds, inner=2000, runs=args.runs, target=1.0)
+    case("a * 0.5 (4x4, requires grad)", lambda: a * 0.5, lambda: ta * 0.5, lambda: na * 0.5,
+         rounds=args.rounds, inner=2000, runs=args.runs)
 
 
-def chain():
-    def forward(a, b):
-        y = a
-        for _ in range(5):
-            y = (y * b).tanh()
-        return y.sum()
-
-    def run(a, b):
-        forward(a, b).backward()
-
-    a = dt.randn(4, 4, requires_grad=True)
-    b = dt.randn(4, 4, requires_grad=True)
-    ta = torch.randn(4, 4, requires_grad=True)
-    tb = torch.randn(4, 4, requires_grad=True)
-    ours, ref = pair(lambda: run(a, b), lambda: run(ta, tb), 300)
-    row("10-op chain + sum + backward (4x4)", ours, ref, 0.6)
-    fo, fr = pair(lambda: forward(a, b), lambda: forward(ta, tb), 300)
-    row("  of which forward", fo, fr)
-    row("  of which backward (by difference)", ours - fo, ref - fr)
+def chain_forward(a, b):
+    """Ten ops: tensor-tensor, tensor-scalar, relu, tanh, exp."""
+    y = a * b
+    y = y + a
+    y = y * 0.5
+    y = y.relu()
+    y = y + 1.0
+    y = y.tanh()
+    y = y * b
+    y = y.exp()
+    y = y - a
+    y = y * 0.5
+    return y.sum()
 
 
-def matmul():
+def chain_floor(a, b, ga, gb):
+    """chain_forward and its backward by hand in NumPy, gradients accumulated into ga, gb."""
+    y1 = a * b
+    y2 = y1 + a
+    y3 = y2 * 0.5
+    y4 = np.maximum(y3, 0)
+    y5 = y4 + 1.0
+    y6 = np.tanh(y5)
+    y7 = y6 * b
+    y8 = np.exp(y7)
+    y9 = y8 - a
+    y10 = y9 * 0.5
+    y10.sum()
+    g = np.full_like(a, 0.5)  # d(0.5 * y9)
+    ga -= g  # y9 = y8 - a
+    g = g * y8  # exp
+    gb += g * y6
+    g = g * b
+    g = g * (1 - y6 * y6)
+    g = g * (y3 > 0) * 0.5
+    ga += g  # y2 = y1 + a
+    ga += g * b
+    gb += g * a
+
+
+def chain(args):
+    x = np.random.default_rng(0).standard_normal((2, 4, 4)).astype(np.float32)
+    a, b = dt.tensor(x[0], requires_grad=True), dt.tensor(x[1], requires_grad=True)
+    ta, tb = torch.tensor(x[0], requires_grad=True), torch.tensor(x[1], requires_grad=True)
+    na, nb = x[0].copy(), x[1].copy()
+    ga, gb = np.zeros_like(na), np.zeros_like(nb)
+    chain_forward(a, b).backward()
+    chain_forward(ta, tb).backward()
+    chain_floor(na, nb, ga, gb)
+    assert np.allclose(a.grad.numpy(), ta.grad.numpy(), atol=1e-5), "chain: gradients differ"
+    assert np.allclose(ga, ta.grad.numpy(), atol=1e-5), "chain: NumPy floor is wrong"
+
+    case("10-op chain + sum + backward (4x4)", lambda: chain_forward(a, b).backward(),
+         lambda: chain_forward(ta, tb).backward(), lambda: chain_floor(na, nb, ga, gb),
+         rounds=args.rounds, inner=300, runs=args.runs, target=0.6)
+    case("  of which forward", lambda: chain_forward(a, b), lambda: chain_forward(ta, tb), None,
+         rounds=args.rounds, inner=300, runs=args.runs)
+
+
+def matmul(args):
     x = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
-    a = dt.tensor(x, requires_grad=True)
-    b = dt.tensor(x.T.copy(), requires_grad=True)
-    ta = torch.tensor(x, requires_grad=True)
-    tb = torch.tensor(x.T.copy(), requires_grad=True)
+    y = x.T.copy()
+    a, b = dt.tensor(x, requires_grad=True), dt.tensor(y, requires_grad=True)
+    ta, tb = torch.tensor(x, requires_grad=True), torch.tensor(y, requires_grad=True)
+    ones = np.ones((1024, 1024), np.float32)
 
     def run(p, q):
+        p.grad = q.grad = None
         (p @ q).sum().backward()
 
-    row("1024x1024 matmul fwd+bwd", best(lambda: run(a, b), 3, 3),
-        best(lambda: run(ta, tb), 3, 3), 1.05)
+    def floor():
+        (x @ y).sum()
+        x_grad = ones @ y.T  # noqa: F841  (what backward computes, not kept)
+        y_grad = x.T @ ones  # noqa: F841
+
+    case("1024x1024 matmul fwd+bwd", lambda: run(a, b), lambda: run(ta, tb), floor,
+         rounds=max(3, args.rounds // 2), inner=2, runs=args.runs, target=1.05)
 
 
 def import_time():
@@ -95,16 +120,20 @@ def import_time():
     # which makes every import compile every module from source)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     code = "import time; t = time.perf_counter(); import dyntorch; print(time.perf_counter() - t)"
-    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                 check=True, env=env).stdout) for _ in range(4)][1:]
-    s = min(runs)
-    print(f"{'import dyntorch':42s} {s * 1e3:8.1f} ms   (target < 200 ms: "
-          f"{'ok' if s < 0.2 else 'MISSED'})")
+    runs = sorted(float(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                       text=True, check=True, env=env).stdout)
+                  for _ in range(5))[1:]
+    s = runs[len(runs) // 2]
+    print(f"{'import dyntorch (median of 4 after one warm-up)':46s} {s * 1e3:8.1f} ms   "
+          f"(target < 200 ms: {'met' if s < 0.2 else 'MISSED'})")
 
 
 if __name__ == "__main__":
-    tiny_op()
-    chain()
-    if hasattr(dt.Tensor, "__matmul__"):
-        matmul()
-    import_time()
+    args = parse_args(doc=__doc__)
+    print(f"threads: torch {torch.get_num_threads()} (default settings); "
+          f"dyntorch from {os.path.dirname(dt.__file__)}", flush=True)
+    for name, fn in (("tiny", tiny_op), ("chain", chain), ("matmul", matmul)):
+        if args.only is None or args.only in name:
+            fn(args)
+    if args.only is None:
+        import_time()

@@ -2,9 +2,10 @@
 
 1. Forward overhead of recording the user's source line (and the module scope) per op:
    the same chain of small ops, run inside an ``nn.Module`` (so ``scope`` is set), with
-   ``dyntorch._dispatch.record_source`` on and off. The runs alternate and the best of several
-   repeats is kept for each, so the two see the same machine load. Scope recording is one slot
-   store per node that cannot be switched off; its cost is inside both figures.
+   ``dyntorch._dispatch.record_source`` on and off. The runs alternate and the median over
+   rounds is kept for each (README.md, "Method"), so the two see the same machine load. Scope
+   recording is one slot store per node that cannot be switched off; its cost is inside both
+   figures.
 2. BackwardStepper speed on a 12-layer transformer-shaped graph (several thousand nodes: per
    layer multi-head attention with per-head matmuls, softmax, layer norms from primitive ops,
    an MLP): nodes/s of ``stepper.step()`` with no breakpoint, of ``run()`` with a NaN
@@ -28,17 +29,20 @@ BLAS threads do not add CPU time.
 """
 from __future__ import annotations
 
+import os
+import statistics
 import sys
 import time
 import timeit
 
 import numpy as np
 
-import dyntorch as dt
-from dyntorch import _dispatch as D
-from dyntorch.debug import BackwardStepper, summary
-from dyntorch.nn.module import Module
-from dyntorch.nn.parameter import Parameter
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import dyntorch as dt  # noqa: E402  (this checkout's, not an installed one)
+from dyntorch import _dispatch as D  # noqa: E402
+from dyntorch.debug import BackwardStepper, summary  # noqa: E402
+from dyntorch.nn.module import Module  # noqa: E402
+from dyntorch.nn.parameter import Parameter  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 # CPU time of this process: the machine is shared, and wall time then measures the neighbours.
@@ -81,7 +85,7 @@ def forward_overhead(repeat: int = 7, number: int = 400) -> float:
             best = min(timeit.repeat(fn, number=number, repeat=3, timer=CLOCK))
             acc.append(best / number / 20 * 1e6)
     D.record_source = True
-    t_on, t_off = min(on), min(off)
+    t_on, t_off = statistics.median(on), statistics.median(off)
     pct = (t_on - t_off) / t_off * 100
     print(f"forward, 4x4 ops in a module: {t_off:6.2f} us/op without source capture, "
           f"{t_on:6.2f} us/op with it: overhead {pct:+.1f}% (target <= 10%)")
@@ -96,7 +100,7 @@ def forward_overhead(repeat: int = 7, number: int = 400) -> float:
             acc.append(min(timeit.repeat(fn, number=number // 4, repeat=3, timer=CLOCK)) /
                        (number // 4) / 20 * 1e6)
     D.record_source = True
-    t_on2, t_off2 = min(on), min(off)
+    t_on2, t_off2 = statistics.median(on), statistics.median(off)
     print(f"forward, 64x64 ops in a module: {t_off2:6.2f} us/op without, {t_on2:6.2f} us/op "
           f"with: overhead {(t_on2 - t_off2) / t_off2 * 100:+.1f}%")
     return pct
@@ -186,7 +190,7 @@ def stepper_speed(layers=12, d=64, heads=8, seq=32) -> float:
         return CLOCK() - t0
 
     timed_backward()
-    t_bw = min(timed_backward() for _ in range(3))
+    t_bw = statistics.median(timed_backward() for _ in range(3))
 
     def timed_steps():
         s = BackwardStepper(model(x))
@@ -198,7 +202,8 @@ def stepper_speed(layers=12, d=64, heads=8, seq=32) -> float:
         s.close()
         return n, dt_
 
-    n, t_st = min((timed_steps() for _ in range(3)), key=lambda r: r[1])
+    runs = sorted((timed_steps() for _ in range(3)), key=lambda r: r[1])
+    n, t_st = runs[1]  # the median of three
 
     s = BackwardStepper(model(x))
     s.break_on(nan=True)
@@ -240,7 +245,7 @@ def stepper_speed(layers=12, d=64, heads=8, seq=32) -> float:
 
 def summary_speed():
     a = dt.randn(512, 512)
-    t = min(timeit.repeat(lambda: summary(a), number=20, repeat=3)) / 20
+    t = statistics.median(timeit.repeat(lambda: summary(a), number=20, repeat=3)) / 20
     print(f"summary() of a 512x512 float32 tensor: {t * 1e3:.2f} ms")
 
 

@@ -2,8 +2,8 @@
 elementwise fusion) vs onnxruntime, and the int8 path on the digits CNN (size, accuracy).
 
 Run: `.venv/bin/python benchmarks/bench_jit.py` (add `--no-quant` to skip the training part).
-Times are the best mean CPU time per call in milliseconds (process time, interleaved rounds,
-one thread for BLAS and onnxruntime; NumPy backend).
+Times are the median over interleaved rounds of the CPU time per call in milliseconds
+(process time, one thread for BLAS and onnxruntime; NumPy backend), never a best round alone.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import os
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
+import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -21,7 +22,8 @@ import timeit  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-import dyntorch as dt  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import dyntorch as dt  # noqa: E402  (this checkout's, not an installed one)
 import dyntorch.nn as nn  # noqa: E402
 import dyntorch.nn.functional as F  # noqa: E402
 from dyntorch import jit  # noqa: E402
@@ -37,23 +39,18 @@ def ort_session(path):
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
-def best(fn, number: int, repeat: int = 5) -> float:
-    fn()
-    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e3
-
-
 def compare(fns: list, number: int, rounds: int = 7) -> list:
-    """Best mean CPU ms per call of each fn (process time, all threads), the fns interleaved
-    round by round. CPU time rather than wall time because the benchmark machine is shared:
-    wall time there mostly measures the other processes."""
+    """Median CPU ms per call of each fn over rounds (process time, all threads), the fns
+    interleaved round by round. CPU time rather than wall time because the benchmark machine
+    is shared: wall time there mostly measures the other processes."""
     for f in fns:
         f()
-    out = [float("inf")] * len(fns)
+    out: list = [[] for _ in fns]
     for _ in range(rounds):
         for k, f in enumerate(fns):
             t = timeit.Timer(f, timer=time.process_time).timeit(number=number)
-            out[k] = min(out[k], t / number * 1e3)
-    return out
+            out[k].append(t / number * 1e3)
+    return [statistics.median(ts) for ts in out]
 
 
 def gelu_chain(x):

@@ -1,49 +1,34 @@
 """Benchmarks of the nn core hot paths (Linear, LayerNorm, GELU, softmax, cross-entropy,
 BatchNorm, an MLP train step, module-call overhead) against torch 2.13 in the same process.
 
-Run: ``OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_nn_core.py [--quick]
-[--threads N]``. Prints one line per case: ``name: dyntorch X ms, torch Y ms, ratio R (best
-ratio B)``: medians of interleaved timings, and the ratio of the two fastest timings, which is
-the steadier figure on a machine shared with other work.
+Run: ``.venv/bin/python benchmarks/bench_nn_core.py [--runs 3] [--quick]``. Method (README.md):
+ratio of medians over interleaved rounds at default threads, with the quartile spread of the
+per-round ratios; never the best round alone.
 """
 from __future__ import annotations
 
-import statistics
+import os
 import sys
-import time
 
 import numpy as np
 import torch
 
-import dyntorch
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), HERE]  # this checkout's dyntorch, not an installed one
+from _harness import case, parse_args  # noqa: E402
+
+import dyntorch  # noqa: E402
 
 
-def _time(fn, inner: int) -> float:
-    t = time.perf_counter()
-    for _ in range(inner):
-        fn()
-    return (time.perf_counter() - t) / inner * 1e3
-
-
-def report(name: str, ours, ref, reps: int, inner: int) -> float:
-    for f in (ours, ref):
-        f()
-        f()
-    a, b = [], []
-    for _ in range(reps):  # interleaved, so load from other processes hits both alike
-        a.append(_time(ours, inner))
-        b.append(_time(ref, inner))
-    ma, mb = statistics.median(a), statistics.median(b)
-    print(f"{name}: dyntorch {ma:.3f} ms, torch {mb:.3f} ms, ratio {ma / mb:.2f} "
-          f"(best ratio {min(a) / min(b):.2f})", flush=True)
-    return ma / mb
+def report(name: str, ours, ref, args, inner: int) -> list:
+    return case(name, ours, ref, None, rounds=args.rounds, inner=inner, runs=args.runs)
 
 
 def _pair(arr, grad=True):
     return dyntorch.tensor(arr, requires_grad=grad), torch.tensor(arr, requires_grad=grad)
 
 
-def bench_ops(reps, inner):
+def bench_ops(args, inner=10):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((256, 512)).astype(np.float32)
     dx, tx = _pair(x)
@@ -71,7 +56,7 @@ def bench_ops(reps, inner):
     }
     for name, fn in cases.items():
         report(name, lambda fn=fn: fn(dyntorch, dx, dw, db, dy, dxb, dwb),
-               lambda fn=fn: fn(torch, tx, tw, tb, ty, txb, twb), reps, inner)
+               lambda fn=fn: fn(torch, tx, tw, tb, ty, txb, twb), args, inner)
 
 
 def _mlp(lib):
@@ -81,7 +66,7 @@ def _mlp(lib):
                          nn.LayerNorm(256), nn.Linear(256, 10))
 
 
-def bench_mlp(reps, inner):
+def bench_mlp(args, inner=10):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((64, 256)).astype(np.float32)
     y = rng.integers(0, 10, 64)
@@ -97,7 +82,7 @@ def bench_mlp(reps, inner):
             loss.backward()
 
         runs.append(step)
-    report("MLP train step (64x256 -> 256 -> 256 -> 10)", runs[0], runs[1], reps, inner)
+    report("MLP train step (64x256 -> 256 -> 256 -> 10)", runs[0], runs[1], args, inner)
     calls = []
     for lib in (dyntorch, torch):
         m = lib.nn.Sequential(*[lib.nn.Linear(8, 8) for _ in range(10)])
@@ -108,25 +93,16 @@ def bench_mlp(reps, inner):
                 m(X)
 
         calls.append(fwd)
-    report("10 tiny Linear layers forward (module-call overhead)", calls[0], calls[1], reps,
+    report("10 tiny Linear layers forward (module-call overhead)", calls[0], calls[1], args,
            inner * 5)
 
 
 def main(argv) -> None:
-    quick = "--quick" in argv
-    if "--threads" in argv:
-        n = int(argv[argv.index("--threads") + 1])
-        torch.set_num_threads(n)
-        try:
-            from threadpoolctl import threadpool_limits
-
-            threadpool_limits(n)
-        except ImportError:
-            print("threadpoolctl missing: NumPy's BLAS threads are not limited")
-    print(f"threads: torch {torch.get_num_threads()}", flush=True)
-    reps, inner = (3, 3) if quick else (7, 10)
-    bench_ops(reps, inner)
-    bench_mlp(reps, inner)
+    args = parse_args(argv, __doc__, rounds=9)
+    print(f"threads: torch {torch.get_num_threads()} (default settings); "
+          f"dyntorch from {os.path.dirname(dyntorch.__file__)}", flush=True)
+    bench_ops(args)
+    bench_mlp(args)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """MLP training step, dyntorch vs torch: time per step and peak memory.
 
-    .venv/bin/python benchmarks/bench_train.py [--steps 200] [--threads N]
+    .venv/bin/python benchmarks/bench_train.py [--runs 3] [--rounds 15] [--no-memory]
 
 Model 784-256-256-10 (ReLU), batch 128, cross-entropy, SGD(lr=0.01, momentum=0.9), float32,
 CPU. A step is ``zero_grad(); loss = ce(model(x), y); loss.backward(); opt.step()``.
 
-Time: both libraries in this process, interleaved in rounds; the best round's ms per step (the
-least disturbed by other processes) and the median round's are printed.
+Time (README.md, "Method"): both libraries and the NumPy floor (the same step by hand) in this
+process, in interleaved rounds at default threads; the ratio of the medians with the quartile
+spread of the per-round ratios, ``--runs 3`` for three runs. Target: step <= 1.0x torch.
 
 Memory: each library runs in a fresh subprocess. The baseline is the resident set (RSS) after
 importing the library, running one step of a tiny model (so one-time library set-up is not
@@ -21,10 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -138,54 +137,36 @@ def measure_memory(lib_name: str) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--rounds", type=int, default=30)
-    ap.add_argument("--threads", type=int, default=None)
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--memory-child", default=None)
     args = ap.parse_args()
     if args.memory_child:
         memory_child(args.memory_child)
         return
+    if args.quick:
+        args.rounds = 5
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    steps = {"dyntorch": make_step("dyntorch"), "torch": make_step("torch")}
-    for s in steps.values():  # warm up
-        for _ in range(10):
-            s()
-    per = args.steps // args.rounds
-    times: dict[str, list[float]] = {k: [] for k in steps}
-    for _ in range(args.rounds):
-        for name, s in steps.items():
-            t0 = time.perf_counter()
-            for _ in range(per):
-                s()
-            times[name].append((time.perf_counter() - t0) / per * 1e3)
-    d, t = statistics.median(times["dyntorch"]), statistics.median(times["torch"])
-    db, tb = min(times["dyntorch"]), min(times["torch"])
+    import dyntorch
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _models
+    from _harness import case
+
     print(f"MLP 784-256-256-10, batch {BATCH}, SGD momentum, float32, CPU "
-          f"(torch threads: {torch.get_num_threads()}); per step, best round / median round "
-          f"of {args.rounds} interleaved rounds")
-    print(f"  train step   dyntorch {db:7.3f} ms   torch {tb:7.3f} ms   ratio {db / tb:5.2f}x   "
-          f"(median rounds: {d:.3f} vs {t:.3f} ms, {d / t:.2f}x)")
+          f"(torch threads: {torch.get_num_threads()}, default settings)")
+    ours, ref, floor = _models.checked("MLP", _models.make_mlp(dyntorch, torch, BATCH, SIZES))
+    case("MLP train step", ours, ref, floor, rounds=args.rounds, inner=10, runs=args.runs,
+         target=1.0)
     for kind in ("sgd", "adam"):
-        fns = {n: make_opt_step(n, kind) for n in ("dyntorch", "torch")}
-        res = {}
-        for f in fns.values():
-            for _ in range(5):
-                f()
-        for n, f in fns.items():
-            ts = []
-            for _ in range(args.rounds):
-                t0 = time.perf_counter()
-                for _ in range(per):
-                    f()
-                ts.append((time.perf_counter() - t0) / per * 1e3)
-            res[n] = min(ts)
-        print(f"  {kind + ' step only':<12} dyntorch {res['dyntorch']:7.3f} ms   torch "
-              f"{res['torch']:7.3f} ms   ratio {res['dyntorch'] / res['torch']:5.2f}x")
+        fns = [make_opt_step(n, kind) for n in ("dyntorch", "torch")]
+        case(f"{kind} step only", *fns, None, rounds=args.rounds, inner=20, runs=args.runs)
+    if args.no_memory:
+        return
     md, mt = measure_memory("dyntorch"), measure_memory("torch")
     if md["rss_peak_delta_mb"] is not None:
         print(f"  peak memory  dyntorch {md['rss_peak_delta_mb']:7.2f} MB   torch "

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _backend as B
 from ._tensor import MUTATIONS, Tensor, _make
-from .autograd.node import Node, accumulator, next_seq
+from .autograd.node import OpNode, accumulator, next_seq
 
 ndarray = np.ndarray
 _ARRAYS = frozenset(B.ARRAY_TYPES)  # array classes of every module (to_device changes module)
@@ -57,8 +57,10 @@ def capture_source(depth: int = 3):
     """(code, lasti) of the first frame outside the dyntorch package, or None.
 
     ``depth`` is where that frame usually is, counted from this function (apply <- operator
-    method <- user code is 3). Jumping there materialises one frame object, and the user's
-    frame is reused by every op it runs, so this is far cheaper than walking frame by frame.
+    method <- user code is 3; the door's ``_record`` passes 4). The one source capture of
+    the door: both of its lanes record through ``_record``, which calls this. Jumping there
+    materialises one frame object, and the user's frame is reused by every op it runs, so
+    this is far cheaper than walking frame by frame.
     The line is resolved from ``lasti`` only when someone reads it (:func:`line_of`).
     """
     try:
@@ -67,8 +69,11 @@ def capture_source(depth: int = 3):
         return None
     while f is not None:
         c = f.f_code
+        if c is _last_code[0]:  # the same user code as last time: no set lookup
+            return (c, f.f_lasti)
         i = id(c)
-        if c is _last_code[0] or i in _external_ids:
+        if i in _external_ids:
+            _last_code[0] = c
             return (c, f.f_lasti)
         if i in _internal_ids:
             f = f.f_back
@@ -79,6 +84,7 @@ def capture_source(depth: int = 3):
             f = f.f_back
         else:
             _external_ids.add(i)
+            _last_code[0] = c
             return (c, f.f_lasti)
     return None
 
@@ -102,7 +108,7 @@ class OpDef:
     ``_`` is not used, so that input is not kept alive for backward nor version-checked.
     """
 
-    __slots__ = ("name", "forward", "derivative", "bname", "uses", "uses_out", "promote",
+    __slots__ = ("name", "forward", "derivative", "backward_name", "uses", "uses_out", "promote",
                  "view", "multi", "wants_needs", "doc", "special", "lane_off")
 
     def __init__(self, name, forward, *, promote=False, view=False, multi=False,
@@ -110,7 +116,7 @@ class OpDef:
         self.name = name
         self.forward = forward
         self.derivative = None
-        self.bname = backward_name or (
+        self.backward_name = backward_name or (
             "".join(p.capitalize() for p in name.split("_")) + "Backward0")
         self.uses = ()
         self.uses_out = False
@@ -159,40 +165,6 @@ def op(name=None, **kw):
         return wrap(fn)
     return wrap
 
-
-
-# ----------------------------------------------------------------------------- the node
-class OpNode(Node):
-    """The graph node of one dispatched op."""
-
-    # ``arrays``: the input arrays as the forward saw them (backward reads them directly);
-    # ``epoch``: MUTATIONS when recorded, -1 once freed (see run_node); ``out``/``out_box``:
-    # the output array and its version counter, kept only by ops whose derivative uses them
-    __slots__ = ("op", "inputs", "arrays", "attrs", "ometa", "epoch", "out", "out_box")
-    vers = None
-    time_us = None
-
-    def name(self) -> str:
-        return self.op.bname
-
-    @property
-    def freed(self) -> bool:
-        """True once backward has dropped what this node saved."""
-        return self.epoch == -1
-
-    def input_tensors(self) -> tuple:
-        if self.inputs is None:
-            return ()
-        return tuple(a for a in self.inputs if isinstance(a, Tensor))
-
-    def output_meta(self):
-        """((shape, numpy dtype, device),) of the output, also after the graph is freed."""
-        shape, dtype, dev = self.ometa
-        return ((shape, dtype, dev if dev is not None else B.CPU),)
-
-    @property
-    def num_outputs(self) -> int:
-        return 1
 
 
 def _saved_error(node: OpNode, i: int, t, saved: int) -> RuntimeError:
@@ -307,20 +279,38 @@ def apply(op, *args, **attrs):
     n = len(args)
     if n == 2:
         a, b = args
-        if a.__class__ is Tensor and b.__class__ is Tensor and not op.lane_off and (
-                a._vc is None or not a._vc[0]) and (b._vc is None or not b._vc[0]):
-            da = a._data
-            db = b._data
-            if da.__class__ is ndarray and db.__class__ is ndarray and (
-                    da.dtype is db.dtype or not op.promote) and not _hooks and not profile \
-                    and da.dtype is not _BF16:
+        da = db = None
+        if not op.lane_off and not _hooks and not profile:
+            ca, cb = a.__class__, b.__class__
+            if ca is Tensor and (a._vc is None or not a._vc[0]):
+                if cb is Tensor:
+                    if b._vc is None or not b._vc[0]:
+                        da, db = a._data, b._data
+                        # bfloat16 takes the full path, which computes in float32 and rounds once
+                        if da.__class__ is not ndarray or db.__class__ is not ndarray or (
+                                da.dtype is not db.dtype and op.promote) or (
+                                da.dtype is _BF16 or db.dtype is _BF16):
+                            da = None
+                        rg = a._rg or b._rg
+                elif cb is float or cb is int:
+                    # a Python number beside a float tensor (``t * 0.5``, ``t + 1``) keeps the
+                    # tensor's dtype, as on the full path: bench_core's `a * 0.5` took 2.7 us
+                    # there against 1.5 us for tensor-tensor
+                    da, db, rg = a._data, b, a._rg
+                    if da.__class__ is not ndarray or da.dtype.kind != "f":  # bfloat16's is "V"
+                        da = None
+            elif cb is Tensor and (ca is float or ca is int) and (b._vc is None or not b._vc[0]):
+                da, db, rg = a, b._data, b._rg  # ``1.0 - t``
+                if db.__class__ is not ndarray or db.dtype.kind != "f":
+                    da = None
+            if da is not None:
                 try:
                     out = op.forward(np, da, db, **attrs) if attrs else op.forward(np, da, db)
                 except Exception as e:  # name the op, the shapes, dtypes and devices
                     raise _annotate(op, args, attrs, e) from e
                 if out.__class__ is not ndarray:
                     out = np.asarray(out)  # NumPy gives scalars for 0-d results
-                if (a._rg or b._rg) and grad_enabled and op.derivative is not None:
+                if rg and grad_enabled and op.derivative is not None:
                     return _record(op, args, [da, db], out, attrs, False, None)
                 return _make(out)
     elif n == 1:
@@ -457,22 +447,9 @@ def _record(op, args, arrays, out, attrs, changed, outs):
     node.attrs = attrs
     node.seq = next_seq()
     node.scope = scope
-    if record_source:
-        # the user's frame is usually three up (operator method, the door, here), and usually
-        # the same code as last time (hashing a code object for the set costs ~0.1 us)
-        try:
-            f = _getframe(3)
-            c = f.f_code
-            if c is _last_code[0] or id(c) in _external_ids:
-                _last_code[0] = c
-                node._src = (c, f.f_lasti)
-            else:
-                node._src = capture_source(4)
-        except ValueError:  # called from the top of the stack
-            node._src = capture_source(4)
-    else:
-        node._src = None
-    node.ometa = (out.shape, out.dtype, None if out.__class__ is ndarray else B.device_of(out))
+    # the user's frame: usually three up from capture_source (operator method, the door, here)
+    node._src = capture_source(4) if record_source else None
+    node.out_meta = (out.shape, out.dtype, None if out.__class__ is ndarray else B.device_of(out))
     node.next = nxt
     node.inputs = args
     node.arrays = arrays
@@ -645,11 +622,5 @@ def run_node(node: OpNode, g, create_graph: bool):
     return fixed
 
 
-def free_node(node: OpNode) -> None:
-    """Drop what backward saved (inputs, output) so memory goes back as the graph is walked."""
-    node.inputs = node.arrays = node.out = None
-    node.epoch = -1
-
-
+free_node = OpNode._free
 OpNode._apply = run_node
-OpNode._free = free_node

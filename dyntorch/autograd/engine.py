@@ -15,7 +15,9 @@ from .. import _dispatch as D
 from .._backend import writeable, xp_of
 from .._tensor import Tensor, _make, bump_version
 from .hooks import captured_grad
-from .node import AccumulateGrad
+from .node import AccumulateGrad, OpNode
+
+_SINGLE = (OpNode, AccumulateGrad)  # the node kinds with exactly one output
 
 # Step observers: ``fn(step)`` runs for every Step the engine yields (anomaly detection,
 # non-finite checks). Empty, it costs one truthiness test per node. An observer whose
@@ -167,7 +169,7 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
         deps, order = collect(root_nodes)
         total = len(order)
     buf: dict = {}
-    if len(roots) == 1 and roots[0][0].__class__ in (D.OpNode, AccumulateGrad):  # a loss
+    if len(roots) == 1 and roots[0][0].__class__ in _SINGLE:  # a loss
         buf[root_nodes[0]] = [grads[0], False]
     else:
         for (node, nr), g in zip(roots, grads):
@@ -182,14 +184,12 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     run.capture, run.captured, run.create_graph = capture, captured, create_graph
     run.retain_graph, run.accumulate = retain_graph, accumulate
     run.held = [] if hold else None  # nodes whose saved values wait for the end of the run
-    OpNode = D.OpNode
-    single = (OpNode, AccumulateGrad)  # the node kinds with exactly one output
     derive, fit_grad = D.derive, D.fit_grad
     # plain and unwatched: nodes without hooks take the swift path, and no Step is made
     swift = plain and targets is None and deps is None
     index = 0
-    # The swift path keeps the next node here rather than in the heap when it is newer than
-    # everything queued (in a chain, always): it would be popped next anyway.
+    # The next node to run when it is newer than everything in the heap (in a chain, always):
+    # it would be popped next anyway, so it skips the heap.
     pending = None
     try:
         while pending is not None or ready:
@@ -199,64 +199,83 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                 node = heappop(ready)[1]
             entry = buf.pop(node, None)
             kind = node.__class__
-            if swift and kind is AccumulateGrad and node._plain and entry[0] is not None:
+            fit_to = None
+            if swift and node._plain and entry[0] is not None and kind is OpNode:
+                # The common node of a plain backward: no hooks, no capture, nobody reads a
+                # Step: derive, free, and fit the results below while handing them on.
+                g0 = entry[0]
+                gs = None
+                outs = derive(node, g0)
+                fit_to = node.arrays
+                if not retain_graph:
+                    node._free()
+                report = False
+            elif swift and node._plain and entry[0] is not None and kind is AccumulateGrad:
                 _accumulate(node, entry[0], entry[1], False)
                 continue
-            if swift and kind is OpNode and node._plain and entry[0] is not None:
-                # The common node of a plain backward, start to end in one place: derivative,
-                # gradients fitted to the inputs, handed on, saved values freed. Inline, as a
-                # call per node would cost more than all the rest of this block.
-                g = entry[0]
-                res = derive(node, g)
-                nxt = node.next
-                arrays = node.arrays
-                if not retain_graph:
-                    node.inputs = node.arrays = node.out = None  # free_node, inlined
-                    node.epoch = -1
-                # a result sent to two inputs (x + x) is nobody's to add into
-                shared = len(res) > 1 and (res[0] is res[1] if len(res) == 2 else _repeats(res))
-                i = -1
-                for e in nxt:
-                    i += 1
-                    if e is None:
-                        continue
-                    c = e[0]
-                    got = buf.get(c)
-                    r = res[i]
-                    if r is not None:
-                        ad = arrays[i]
+            else:
+                gs, outs = _node_step(run, node, kind, entry)
+                g0 = gs[0] if gs else None
+                report = record or observers
+            # Hand on: put what the node sent into the buffers of the nodes it feeds and queue
+            # those that are ready. One copy for every node; inline rather than a function
+            # because a call per node cost bench_core's chain ~25% of its backward (57 -> 72
+            # us, measured in one process against the previous engine).
+            n = len(outs)
+            # a result sent to two inputs (x + x) or passed through is nobody's to add into
+            shared = n > 1 and (outs[0] is outs[1] if n == 2 else _repeats(outs))
+            several_in = gs is not None and len(gs) > 1
+            i = -1
+            for e in node.next:
+                i += 1
+                if e is None:
+                    continue
+                c = e[0]
+                r = outs[i]
+                got = buf.get(c)
+                if r is not None:
+                    if fit_to is not None:
+                        ad = fit_to[i]
                         if r.__class__ is not ad.__class__ or r.shape != ad.shape or \
                                 r.dtype is not ad.dtype:
                             r = fit_grad(r, ad)
-                        # ours to add into later? only if made here and held by nobody else
-                        if got is None and c.__class__ in single:
-                            buf[c] = [r, r is not g and r.base is None and not shared]
-                        elif got is not None and got[1] and e[1] == 0 and \
-                                got[0].shape == r.shape and got[0].dtype is r.dtype:
-                            got[0] += r  # owned, made in this run by a derivative: writeable
-                        else:
-                            _add(buf, c, e[1], r, r is not g and r.base is None and not shared,
-                                 False)
-                    elif got is None:  # reached, with no gradient
-                        buf[c] = [None, False] * (1 if c.__class__ in single else
-                                                  c.num_outputs)
-                    if got is None:  # the first edge to reach c
-                        if c.seq > node.seq:
-                            raise _order_error(c, node)
-                        if pending is not None:
-                            if c.seq > pending.seq:
-                                heappush(ready, (-pending.seq, pending))
-                                pending = c
-                            else:
-                                heappush(ready, (-c.seq, c))
-                        elif not ready or c.seq > -ready[0][0]:
-                            pending = c
-                        else:
-                            heappush(ready, (-c.seq, c))
-                continue
-            gs, outs = _node_step(run, node, kind, entry)
-            report = record or observers
-            _hand_on(run, node, gs, outs, report)
+                    # ours to add into later? only if this run made it and nobody else has it
+                    own = plain and r is not g0 and r.base is None and not shared and (
+                        not several_in or _fresh(r, gs))
+                    if got is None and c.__class__ in _SINGLE:
+                        buf[c] = [r, own]
+                    elif got is not None and report and n > 1 and plain and \
+                            _from_this_step(got[2 * e[1]], outs):
+                        # x * x: both partials go to x; adding the second into the first in
+                        # place would change what this step reports as sent
+                        s = got[2 * e[1]] + r
+                        got[2 * e[1]] = s if s.__class__ is r.__class__ else xp_of(r).asarray(s)
+                        got[2 * e[1] + 1] = True
+                    else:
+                        _add(buf, c, e[1], r, own, create_graph)
+                elif got is None and deps is None:  # reached, with no gradient
+                    buf[c] = [None, False] * (1 if c.__class__ in _SINGLE else c.num_outputs)
+                if deps is None:
+                    if got is not None:  # reached before: already queued
+                        continue
+                    if c.seq > node.seq:
+                        raise _order_error(c, node)
+                else:
+                    left = deps[c] - 1
+                    deps[c] = left
+                    if left or not (keep is None or c in keep or c in targets):
+                        continue
+                # c is ready: hold the newest ready node as pending, heap the others
+                if pending is None:
+                    if not ready or c.seq > -ready[0][0]:
+                        pending = c
+                    else:
+                        heappush(ready, (-c.seq, c))
+                elif c.seq > pending.seq:
+                    heappush(ready, (-pending.seq, pending))
+                    pending = c
+                else:
+                    heappush(ready, (-c.seq, c))
             if report:
                 step = Step(node, gs, outs, index, total)
                 if observers:
@@ -266,12 +285,9 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
             index += 1
         if hold:  # finished normally: free what each node would have freed as it ran
             for node in run.held:
-                if node.__class__ is OpNode:
-                    D.free_node(node)
-                else:
-                    free = getattr(node, "_free", None)
-                    if free is not None:
-                        free()
+                free = getattr(node, "_free", None)  # OpNodes and autograd.Function nodes
+                if free is not None:
+                    free()
     finally:
         buf.clear()
     return captured
@@ -284,7 +300,6 @@ def _node_step(run, node, kind, entry):
     outs = None
     targets = run.targets
     create_graph = run.create_graph
-    OpNode = D.OpNode
     try:
         if entry is None:
             gs, fl = [None] * node.num_outputs, None
@@ -315,57 +330,11 @@ def _node_step(run, node, kind, entry):
     if not run.retain_graph:
         if run.held is not None:
             run.held.append(node)
-        elif kind is OpNode:
-            D.free_node(node)
         else:
-            free = getattr(node, "_free", None)  # e.g. autograd.Function nodes
-            if free is not None:
+            free = node._free if kind is OpNode else getattr(node, "_free", None)
+            if free is not None:  # AccumulateGrad saves nothing; autograd.Function nodes do
                 free()
     return gs, outs
-
-
-def _hand_on(run, node, gs, outs, report) -> None:
-    """Put what a node sent on into the buffers of the nodes it feeds; queue those ready."""
-    buf, deps, keep, targets = run.buf, run.deps, run.keep, run.targets
-    single = (D.OpNode, AccumulateGrad)
-    plain = not run.create_graph
-    g0 = gs[0] if gs else None
-    i = 0
-    for e in node.next:
-        if e is not None:
-            c = e[0]
-            r = outs[i]
-            got = buf.get(c)
-            if r is not None:
-                # may we later add into r in place? only if we made it and nobody else has it
-                n = len(outs)
-                own = plain and r.base is None and r is not g0 and (
-                    n == 1 or (outs[0] is not outs[1] if n == 2 else _once(outs, r))
-                ) and (len(gs) == 1 or _fresh(r, gs))
-                if got is None and c.__class__ in single:
-                    buf[c] = [r, own]
-                elif got is not None and report and len(outs) > 1 and plain and \
-                        _from_this_step(got[2 * e[1]], outs):
-                    # x * x: both partials go to x; adding the second into the first in
-                    # place would change what this step reports as sent
-                    s = got[2 * e[1]] + r
-                    got[2 * e[1]] = s if s.__class__ is r.__class__ else xp_of(r).asarray(s)
-                    got[2 * e[1] + 1] = True
-                else:
-                    _add(buf, c, e[1], r, own, run.create_graph)
-            elif got is None and deps is None:  # reached, with no gradient
-                buf[c] = [None, False] * (1 if c.__class__ in single else c.num_outputs)
-            if deps is None:
-                if got is None:  # the first edge to reach c
-                    if c.seq > node.seq:
-                        raise _order_error(c, node)
-                    heappush(run.ready, (-c.seq, c))
-            else:
-                left = deps[c] - 1
-                deps[c] = left
-                if left == 0 and (keep is None or c in keep or c in targets):
-                    heappush(run.ready, (-c.seq, c))
-        i += 1
 
 
 def _order_error(c, node) -> RuntimeError:
@@ -402,14 +371,6 @@ def _repeats(res) -> bool:
     """True when one array appears twice among ``res`` (Nones aside)."""
     ids = [id(x) for x in res if x is not None]
     return len(set(ids)) < len(ids)
-
-
-def _once(outs, r) -> bool:
-    n = 0
-    for o in outs:
-        if o is r:
-            n += 1
-    return n == 1
 
 
 def _add(buf, node, nr, g, is_fresh, create_graph):
@@ -496,5 +457,3 @@ def _accumulate(node, g, is_fresh, create_graph):
         for h in tuple(post.values()):
             h(t)
 
-
-D.steps = steps

@@ -1,6 +1,7 @@
 """``torch.autograd.graph``: the Node type, saved-tensor hooks and multi-tensor grad hooks."""
 from __future__ import annotations
 
+from .._hooks import RemovableHandle
 from .node import Node
 
 __all__ = ["Node", "saved_tensors_hooks", "save_on_cpu", "disable_saved_tensors_hooks",
@@ -73,24 +74,6 @@ class disable_saved_tensors_hooks:
         return False
 
 
-class _MultiHandle:
-    __slots__ = ("_handles", "_state")
-
-    def __init__(self, handles, state):
-        self._handles, self._state = handles, state
-
-    def remove(self) -> None:
-        for h in self._handles:
-            h.remove()
-        _multi.discard_state(self._state)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
-
-
 class _Multi:
     """Pending multi-grad hooks, flushed at the last step of a backward pass."""
 
@@ -156,4 +139,10 @@ def register_multi_grad_hook(tensors, fn, *, mode: str = "all"):
 
         handles.append(t.register_hook(hook))
     _multi.add_state(st)
-    return _MultiHandle(handles, st)
+
+    def remove_all():
+        for h in handles:
+            h.remove()
+        _multi.discard_state(st)
+
+    return RemovableHandle(on_remove=remove_all)

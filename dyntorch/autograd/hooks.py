@@ -8,30 +8,10 @@ the tensor, so ``.grad`` shows the gradient as the hooks left it.
 """
 from __future__ import annotations
 
-import itertools
 import weakref
 
+from .._hooks import RemovableHandle, next_id
 from .._tensor import Tensor
-
-_ids = itertools.count()
-
-
-class _Handle:
-    """What ``register_hook`` returns: ``.remove()`` takes the hook out again."""
-
-    __slots__ = ("_table", "_key")
-
-    def __init__(self, table: dict, key):
-        self._table, self._key = table, key
-
-    def remove(self) -> None:
-        self._table.pop(self._key, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
 
 
 def _check(g, r, hook):
@@ -77,7 +57,7 @@ def _node_table(node) -> dict:
 def register_tensor_hook(t: Tensor, hook):
     """Register ``hook(grad) -> Tensor | None`` on ``t``; returns a handle with ``remove()``."""
     ex = t._ensure_extra()
-    key = next(_ids)
+    key = next_id()
     if t.grad_fn is None:  # leaf: runs before accumulation (see engine._accumulate)
         hooks = ex.get("hooks")
         if hooks is None:
@@ -88,10 +68,10 @@ def register_tensor_hook(t: Tensor, hook):
             return None if r is None else _check(g, r, hook)
 
         hooks[key] = checked
-        return _Handle(hooks, key)
+        return RemovableHandle(hooks, id=key)
     table = _node_table(t.grad_fn)
     table[key] = (t._out_nr, hook, False)
-    return _Handle(table, key)
+    return RemovableHandle(table, id=key)
 
 
 def install_retain_grad(t: Tensor) -> None:
@@ -108,7 +88,7 @@ def install_retain_grad(t: Tensor) -> None:
         return None
 
     table = _node_table(node)
-    table[next(_ids)] = (t._out_nr, keep, True)
+    table[next_id()] = (t._out_nr, keep, True)
 
 
 def rebase_retain_grad(t: Tensor) -> None:
@@ -127,9 +107,9 @@ def register_post_accumulate_grad_hook(t: Tensor, hook):
     hooks = ex.get("post_hooks")
     if hooks is None:
         hooks = ex["post_hooks"] = {}
-    key = next(_ids)
-    hooks[key] = hook
-    return _Handle(hooks, key)
+    h = RemovableHandle(hooks)
+    hooks[h.id] = hook
+    return h
 
 
 Tensor.register_post_accumulate_grad_hook = register_post_accumulate_grad_hook

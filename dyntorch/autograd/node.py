@@ -10,6 +10,10 @@ import itertools
 import linecache
 import weakref
 
+from .. import _backend as B
+from .._hooks import RemovableHandle
+from .._tensor import Tensor
+
 _seq = itertools.count()
 next_seq = _seq.__next__
 
@@ -55,7 +59,7 @@ class Node:
             self._hooks = []
         self._hooks.append(fn)
         self._plain = False
-        return _RemovableHandle(self._hooks, fn)
+        return RemovableHandle(on_remove=lambda: _discard(self._hooks, fn))
 
     def register_prehook(self, fn):
         """``fn(grad_outputs)`` runs before this node; may return new grad_outputs."""
@@ -63,7 +67,7 @@ class Node:
             self._pre_hooks = []
         self._pre_hooks.append(fn)
         self._plain = False
-        return _RemovableHandle(self._pre_hooks, fn)
+        return RemovableHandle(on_remove=lambda: _discard(self._pre_hooks, fn))
 
     @property
     def source(self):
@@ -97,23 +101,54 @@ class Node:
         return f"<{self.name()} seq={self.seq}>"
 
 
-class _RemovableHandle:
-    __slots__ = ("_list", "_fn")
+def _discard(hooks: list, fn) -> None:
+    try:
+        hooks.remove(fn)
+    except ValueError:  # removed twice
+        pass
 
-    def __init__(self, lst, fn):
-        self._list, self._fn = lst, fn
 
-    def remove(self) -> None:
-        try:
-            self._list.remove(self._fn)
-        except ValueError:
-            pass
+class OpNode(Node):
+    """The graph node of one op that went through the door (``_dispatch.apply``).
 
-    def __enter__(self):
-        return self
+    The door fills it (``_dispatch._record``) and the door's ``derive``/``run_node`` run its
+    derivative; the engine and every reader see it through the Node API.
+    """
 
-    def __exit__(self, *exc):
-        self.remove()
+    # ``arrays``: the input arrays as the forward saw them (backward reads them directly);
+    # ``epoch``: MUTATIONS when recorded, -1 once freed (see run_node); ``out``/``out_box``:
+    # the output array and its version counter, kept only by ops whose derivative uses them
+    __slots__ = ("op", "inputs", "arrays", "attrs", "out_meta", "epoch", "out", "out_box")
+    vers = None
+    time_us = None
+
+    def name(self) -> str:
+        return self.op.backward_name
+
+    @property
+    def freed(self) -> bool:
+        """True once backward has dropped what this node saved."""
+        return self.epoch == -1
+
+    def input_tensors(self) -> tuple:
+        if self.inputs is None:
+            return ()
+        return tuple(a for a in self.inputs if isinstance(a, Tensor))
+
+    def output_meta(self):
+        """((shape, numpy dtype, device),) of the output, also after the graph is freed."""
+        shape, dtype, dev = self.out_meta
+        return ((shape, dtype, dev if dev is not None else B.CPU),)
+
+    @property
+    def num_outputs(self) -> int:
+        return 1
+
+    def _free(self) -> None:
+        """Drop what backward saved (inputs, output) so memory goes back as the graph is
+        walked; the node keeps its metadata for readers."""
+        self.inputs = self.arrays = self.out = None
+        self.epoch = -1
 
 
 class AccumulateGrad(Node):

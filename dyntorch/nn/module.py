@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import _backend as B
 from .. import _dispatch as D
+from .._hooks import RemovableHandle
 from .._tensor import Tensor, _make, bump_version
 from ..autograd.node import Node
 from .parameter import Buffer, Parameter
@@ -41,26 +42,6 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
         return super().__repr__()
 
     __str__ = __repr__
-
-
-class RemovableHandle:
-    """Returned by ``register_*_hook``: ``.remove()`` unregisters the hook."""
-
-    _ids = itertools.count()
-
-    def __init__(self, *tables: dict):
-        self.id = next(RemovableHandle._ids)
-        self._tables = list(tables)
-
-    def remove(self) -> None:
-        for t in self._tables:
-            t.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.remove()
 
 
 def register_module_forward_hook(hook, *, with_kwargs: bool = False,
@@ -247,7 +228,7 @@ class Module:
         d["_load_state_dict_pre_hooks"] = OrderedDict()
         d["_load_state_dict_post_hooks"] = OrderedDict()
         d["_state_dict_pre_hooks"] = OrderedDict()
-        d["_dt_sc"] = None  # cached (parent, parent scope, own scope)
+        d["_dt_scope_cache"] = None  # cached (parent, parent scope, own scope)
         d["_dt_hooked"] = False  # set once any hook is registered: the slow call path
 
     def forward(self, *args, **kwargs):
@@ -275,7 +256,7 @@ class Module:
             else:
                 name = key if not pscope else pscope + "." + key
         # The parent is held weakly: a shared child must not keep an old model alive.
-        _set(self, "_dt_sc", (None if parent is None else parent._dt_ref(), pscope, name))
+        _set(self, "_dt_scope_cache", (None if parent is None else parent._dt_ref(), pscope, name))
         SCOPE_TYPES[name] = type(self).__name__
         SCOPE_MODULES[name] = self._dt_ref()
         return name
@@ -296,7 +277,7 @@ class Module:
         global _running
         parent = _running
         pscope = D.scope
-        c = self.__dict__.get("_dt_sc")
+        c = self.__dict__.get("_dt_scope_cache")
         if c is not None and c[1] is pscope and (
                 c[0] is None if parent is None else c[0] is not None and c[0]() is parent):
             name = c[2]
@@ -480,14 +461,14 @@ class Module:
         self.__dict__.update(state)
         for k, v in (("_forward_hooks_with_kwargs", set()), ("_forward_hooks_always_called",
                      set()), ("_forward_pre_hooks_with_kwargs", set()),
-                     ("_backward_pre_hooks", OrderedDict()), ("_dt_sc", None),
+                     ("_backward_pre_hooks", OrderedDict()), ("_dt_scope_cache", None),
                      ("_state_dict_pre_hooks", OrderedDict()),
                      ("_dt_hooked", True)):
             self.__dict__.setdefault(k, v)
 
     def __getstate__(self) -> dict:
         s = self.__dict__.copy()
-        s["_dt_sc"] = None
+        s["_dt_scope_cache"] = None
         s.pop("_dt_weak", None)
         return s
 
@@ -944,14 +925,13 @@ class Module:
     def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
                               always_call: bool = False) -> RemovableHandle:
         """``hook(module, args, output)`` runs after forward; may return a new output."""
-        h = RemovableHandle(self._forward_hooks)
+        h = RemovableHandle(self._forward_hooks, _SetAsTable(self._forward_hooks_with_kwargs),
+                            _SetAsTable(self._forward_hooks_always_called))
         _put(self._forward_hooks, h.id, hook, prepend)
         if with_kwargs:
             self._forward_hooks_with_kwargs.add(h.id)
         if always_call:
             self._forward_hooks_always_called.add(h.id)
-        h._tables.append(_SetAsTable(self._forward_hooks_with_kwargs))
-        h._tables.append(_SetAsTable(self._forward_hooks_always_called))
         _set(self, "_dt_hooked", True)
         return h
 

@@ -35,6 +35,8 @@ def sub(xp, a, b):
 
 @sub.def_derivative
 def _(ns, g, _a, _b):
+    if _b.__class__ is float or _b.__class__ is int:  # `t - 1.0`: no -g for the number
+        return g, None
     return g, -g
 
 
@@ -45,6 +47,12 @@ def mul(xp, a, b):
 
 @mul.def_derivative
 def _(ns, g, a, b):
+    # a Python number gets no gradient, so its product is not computed (bench_core's chain
+    # has two `y * 0.5`)
+    if b.__class__ is float or b.__class__ is int:
+        return g * b, None
+    if a.__class__ is float or a.__class__ is int:
+        return None, g * a
     return g * b, g * a
 
 
@@ -56,6 +64,8 @@ def div(xp, a, b):
 @div.def_derivative
 def _(ns, g, a, b):
     gb = g / b
+    if b.__class__ is float or b.__class__ is int:  # `t / 2.0`: nothing for the number
+        return gb, None
     return gb, -gb * a / b
 
 
@@ -431,7 +441,7 @@ def _(ns, g, a):
 
 
 def _zero_grad_unary(name):
-    f = op(name=name)(lambda xp, a: getattr(xp, {"trunc": "trunc"}.get(name, name))(a))
+    f = op(name=name)(lambda xp, a: getattr(xp, name)(a))
 
     @f.def_derivative
     def _(ns, g, _a):
@@ -505,9 +515,9 @@ def to_device(xp, a, device):
 
 @to_device.def_derivative
 def _(ns, g, a, device):
-    return B.move(g._data if isinstance(g, Tensor) else g, B.device_of(
-        a._data if isinstance(a, Tensor) else a)) if not isinstance(g, Tensor) else \
-        g.to(a.device)
+    if isinstance(g, Tensor):  # create_graph: a move back that is itself differentiable
+        return g.to(a.device)
+    return B.move(g, B.device_of(a))
 
 
 @op(name="clone")
@@ -586,18 +596,18 @@ def _write_out(out, r):
     return out
 
 
-def _sub_alpha(b, alpha):
+def _scaled(b, alpha):
     return b if alpha == 1 else b * alpha
 
 
-def add_(input, other, *, alpha=1, out=None):
+def add_scaled(input, other, *, alpha=1, out=None):
     """input + alpha * other, broadcasting (``torch.add``)."""
-    return _write_out(out, add(input, _sub_alpha(other, alpha)))
+    return _write_out(out, add(input, _scaled(other, alpha)))
 
 
-def sub_(input, other, *, alpha=1, out=None):
+def sub_scaled(input, other, *, alpha=1, out=None):
     """input - alpha * other, broadcasting (``torch.sub``)."""
-    return _write_out(out, sub(input, _sub_alpha(other, alpha)))
+    return _write_out(out, sub(input, _scaled(other, alpha)))
 
 
 def true_divide(input, other, *, rounding_mode=None, out=None):
@@ -687,10 +697,6 @@ def round(input, *, decimals=0, out=None):
 def nan_to_num(input, nan=None, posinf=None, neginf=None, *, out=None):
     nan = 0.0 if nan is None else nan  # torch's None means 0
     return _write_out(out, _nan_to_num(input, nan=nan, posinf=posinf, neginf=neginf))
-
-
-def logical_not_(x):
-    return logical_not(x)
 
 
 def positive(input):
@@ -826,9 +832,9 @@ method("__rand__", _rbinary(lambda a, b: b.__and__(a)))
 method("__ror__", _rbinary(lambda a, b: b.__or__(a)))
 method("__invert__", lambda self: logical_not(self) if self.dtype is B.bool_
        else bitwise_not(self))
-method("add", lambda self, other, *, alpha=1: add_(self, other, alpha=alpha))
-method("sub", lambda self, other, *, alpha=1: sub_(self, other, alpha=alpha))
-method("subtract", lambda self, other, *, alpha=1: sub_(self, other, alpha=alpha))
+method("add", lambda self, other, *, alpha=1: add_scaled(self, other, alpha=alpha))
+method("sub", lambda self, other, *, alpha=1: sub_scaled(self, other, alpha=alpha))
+method("subtract", lambda self, other, *, alpha=1: sub_scaled(self, other, alpha=alpha))
 method("mul", _binary(mul, operator=False))
 method("multiply", _binary(mul, operator=False))
 method("div", lambda self, other, *, rounding_mode=None: true_divide(
@@ -935,8 +941,9 @@ def _public() -> dict:
     g = globals()
     pub = {n: _torch_names(g[n]) for n in names}
     pub.update(FLOAT_UNARY)
-    pub.update(add=add_, sub=sub_, subtract=sub_, multiply=mul, div=true_divide,
-               divide=true_divide, true_divide=true_divide, negative=neg, absolute=abs,
+    pub.update(add=add_scaled, sub=sub_scaled, subtract=sub_scaled, multiply=mul,
+               div=true_divide, divide=true_divide, true_divide=true_divide, negative=neg,
+               absolute=abs,
                greater=gt, less=lt, greater_equal=ge, less_equal=le, not_equal=ne, clip=clamp,
                arcsin=FLOAT_UNARY["asin"], arccos=FLOAT_UNARY["acos"],
                arctan=FLOAT_UNARY["atan"], arctan2=atan2)

@@ -197,7 +197,7 @@ def add_(self, other, *, alpha=1):
             raise _fast_error(self, "add_", (other,)) from None
         bump(self)
         return self
-    return inplace(self, "add_", lambda s: E.add_(s, other, alpha=alpha), other)
+    return inplace(self, "add_", lambda s: E.add_scaled(s, other, alpha=alpha), other)
 
 
 def sub_(self, other, *, alpha=1):
@@ -209,7 +209,7 @@ def sub_(self, other, *, alpha=1):
             raise _fast_error(self, "sub_", (other,)) from None
         bump(self)
         return self
-    return inplace(self, "sub_", lambda s: E.sub_(s, other, alpha=alpha), other)
+    return inplace(self, "sub_", lambda s: E.sub_scaled(s, other, alpha=alpha), other)
 
 
 def mul_(self, other):

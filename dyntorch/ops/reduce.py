@@ -340,8 +340,8 @@ def _ties_derivative(ns, g, a, out, *, axis=None, keepdims=False):
     return _unreduce(ns, g, axis, keepdims) / count * mask
 
 
-def _extreme_op(name, bname, fn):
-    f = op(name=name, backward_name=bname)(
+def _extreme_op(name, backward_name, fn):
+    f = op(name=name, backward_name=backward_name)(
         lambda xp, a, axis=None, keepdims=False: getattr(xp, fn)(a, axis=axis,
                                                                  keepdims=keepdims))
     f.def_derivative(_ties_derivative)

@@ -116,9 +116,9 @@ def _(ns, g, _a, *, shape, in_shape=None):
     return ns.reshape(g, in_shape)
 
 
-def _view_op(name, bname):
+def _view_op(name, backward_name):
     """A reshape that is always a view (squeeze, unsqueeze, ...), under its torch name."""
-    f = op(name=name, backward_name=bname, view=True)(
+    f = op(name=name, backward_name=backward_name, view=True)(
         lambda xp, a, shape, in_shape=None: xp.reshape(a, shape))
 
     @f.def_derivative

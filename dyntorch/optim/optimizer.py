@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import _backend as B
+from .._hooks import RemovableHandle
 from .._tensor import Tensor, _make, bump_version
 from ..autograd.grad_mode import enable_grad
 
@@ -171,11 +172,15 @@ class Optimizer:
 
     def register_step_pre_hook(self, hook: Callable):
         """Call ``hook(optimizer, args, kwargs)`` before each step; returns a removable handle."""
-        return _Handle(self._pre_hooks, hook)
+        h = RemovableHandle(self._pre_hooks)
+        self._pre_hooks[h.id] = hook
+        return h
 
     def register_step_post_hook(self, hook: Callable):
         """Call ``hook(optimizer, args, kwargs)`` after each step; returns a removable handle."""
-        return _Handle(self._post_hooks, hook)
+        h = RemovableHandle(self._post_hooks)
+        self._post_hooks[h.id] = hook
+        return h
 
     # ------------------------------------------------------------------ state dict
     def state_dict(self) -> dict[str, Any]:
@@ -263,14 +268,3 @@ def _cast_state(name: str, value, p: Tensor):
     return _make(data)
 
 
-class _Handle:
-    _next = 0
-
-    def __init__(self, table: dict, fn: Callable):
-        _Handle._next += 1
-        self.id = _Handle._next
-        self._table = table
-        table[self.id] = fn
-
-    def remove(self) -> None:
-        self._table.pop(self.id, None)

@@ -1,0 +1,88 @@
+"""Before/after of a change, in one process: this checkout's dyntorch against another one.
+
+    .venv/bin/python benchmarks/ab.py /path/to/other/checkout [--case chain|mlp|lenet|gpt|resnet]
+        [--rounds 11]
+
+The other checkout's ``dyntorch`` is imported a second time under the name ``dyntorch_other``
+(its imports are relative, so the two copies do not mix), and the two run in alternating rounds
+with torch as a third side. Times are process CPU time with one BLAS thread: on a machine
+shared with other work this is the steadiest before/after figure (a wall-clock ratio against
+torch at default threads, as the other scripts report, moves by tens of percent there). It
+answers "did my change help?"; the ``bench_*.py`` scripts answer "how do we compare?".
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), HERE]
+
+CASES = {"chain": None, "mlp": "make_mlp", "lenet": "make_lenet", "gpt": "make_char_gpt",
+         "resnet": "make_resnet18"}
+
+
+def _import_other(path: str):
+    link_dir = tempfile.mkdtemp(prefix="dyntorch_ab_")
+    os.symlink(os.path.join(os.path.abspath(path), "dyntorch"),
+               os.path.join(link_dir, "dyntorch_other"))
+    sys.path.insert(0, link_dir)
+    import dyntorch_other
+
+    return dyntorch_other
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("other", help="a checkout of dyntorch (the 'before')")
+    ap.add_argument("--case", choices=sorted(CASES), default="chain")
+    ap.add_argument("--rounds", type=int, default=11)
+    args = ap.parse_args()
+    import torch
+
+    import dyntorch
+
+    torch.set_num_threads(1)
+    other = _import_other(args.other)
+    if args.case == "chain":
+        from bench_core import chain_forward
+
+        def make(lib):
+            a, b = lib.randn(4, 4, requires_grad=True), lib.randn(4, 4, requires_grad=True)
+            return lambda: chain_forward(a, b).backward()
+
+        sides = {"before": make(other), "after": make(dyntorch), "torch": make(torch)}
+        inner = 300
+    else:
+        import _models
+
+        mk = getattr(_models, CASES[args.case])
+        before, ref, _ = mk(other, torch)
+        after, _, _ = mk(dyntorch, torch)
+        sides = {"before": before, "after": after, "torch": ref}
+        inner = 1 if args.case == "resnet" else 3
+    for fn in sides.values():
+        fn()
+        fn()
+    res: dict = {k: [] for k in sides}
+    order = list(sides)
+    for r in range(args.rounds):
+        for k in (order if r % 2 == 0 else order[::-1]):
+            t0 = time.process_time()
+            for _ in range(inner):
+                sides[k]()
+            res[k].append((time.process_time() - t0) / inner)
+    m = {k: statistics.median(v) for k, v in res.items()}
+    print(f"{args.case}: before {m['before'] * 1e3:.3f} ms, after {m['after'] * 1e3:.3f} ms, "
+          f"torch (1 thread) {m['torch'] * 1e3:.3f} ms; after/before {m['after'] / m['before']:.3f}"
+          f", before/torch {m['before'] / m['torch']:.2f}, after/torch "
+          f"{m['after'] / m['torch']:.2f} (medians of {args.rounds} rounds, process time)")
+
+
+if __name__ == "__main__":
+    main()
