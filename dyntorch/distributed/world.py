@@ -24,6 +24,8 @@ DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)
 # itself, which ends this rank sooner; 1 s was too short for a peer slowed by a loaded machine
 # (test_a_failing_rank_ends_both_within_seconds lost rank 0's message at load 12 on 2 cores).
 ABORT_GRACE_S = 5.0
+# how long a rank that learnt of a peer's failure waits, after printing it, before aborting
+PEER_DRAIN_S = 0.5
 
 
 class _World:
@@ -174,4 +176,9 @@ def _excepthook(exc_type, exc, tb) -> None:
               f"other {pg.size - 1} rank(s) and aborting", file=sys.stderr, flush=True)
         pg.mpi.notify_failure(describe_exception(pg.rank, exc))
         time.sleep(ABORT_GRACE_S)
+    else:
+        # mpiexec stops forwarding output once a rank aborts: give the traceback just printed
+        # time to reach the user (a fresh-clone run lost rank 0's DistPeerError line here)
+        sys.stderr.flush()
+        time.sleep(PEER_DRAIN_S)
     pg.mpi.abort(1)
