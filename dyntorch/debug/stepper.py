@@ -53,26 +53,26 @@ class Step(EngineStep):
         The breakpoint that stopped :meth:`BackwardStepper.run` here.
     """
 
-    __slots__ = ("_sin", "_sout", "hit")
+    __slots__ = ("_summary_in_cache", "_summary_out_cache", "hit")
 
     def __init__(self, node, gout, gin, index, total):
         super().__init__(node, gout, gin, index, total)
-        self._sin = self._sout = None
+        self._summary_in_cache = self._summary_out_cache = None
         self.hit = None
 
     @property
     def summary_in(self) -> list:
         """Summaries of :attr:`grad_outputs` (computed on first use, then cached)."""
-        if self._sin is None:
-            self._sin = [None if g is None else summary(g) for g in self._gout]
-        return self._sin
+        if self._summary_in_cache is None:
+            self._summary_in_cache = [None if g is None else summary(g) for g in self._gout]
+        return self._summary_in_cache
 
     @property
     def summary_out(self) -> list:
         """Summaries of :attr:`grad_inputs` (computed on first use, then cached)."""
-        if self._sout is None:
-            self._sout = [None if g is None else summary(g) for g in self._gin]
-        return self._sout
+        if self._summary_out_cache is None:
+            self._summary_out_cache = [None if g is None else summary(g) for g in self._gin]
+        return self._summary_out_cache
 
     @property
     def scope(self) -> str:
