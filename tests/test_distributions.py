@@ -180,3 +180,36 @@ def test_reinforce_loss_gradient_matches_torch():
     loss.backward()
     tloss.backward()
     close(dw.grad, tw.grad)
+
+
+def test_kl_divergence_against_torch_with_gradients():
+    from dyntorch.distributions import kl_divergence
+
+    a, ta = pair(RNG.normal(size=3))
+    b, tb = pair(RNG.uniform(0.5, 2.0, 3))
+    out = kl_divergence(Normal(a, b), Normal(torch.tensor(0.3, dtype=torch.float64), b * 1.5))
+    tout = TD.kl_divergence(TD.Normal(ta, tb), TD.Normal(T.tensor(0.3, dtype=T.float64), tb * 1.5))
+    pl, tpl = pair(RNG.normal(size=(2, 4)))
+    ql = np.array([[0.1, 0.2, 0.3, 0.4], [0.0, 0.5, 0.25, 0.25]])
+    out2 = kl_divergence(Categorical(logits=pl), Categorical(torch.tensor(ql)))
+    tout2 = TD.kl_divergence(TD.Categorical(logits=tpl), TD.Categorical(T.tensor(ql)))
+    close(out2, tout2)  # inf where q has no mass
+    pb, tpb = pair(RNG.uniform(0.1, 0.9, 3))
+    qb = np.array([0.3, 0.0, 1.0])
+    close(kl_divergence(Bernoulli(pb), Bernoulli(torch.tensor(qb))),
+          TD.kl_divergence(TD.Bernoulli(tpb), TD.Bernoulli(T.tensor(qb))))
+    lo, hi = np.array([0.0, -1.0]), np.array([1.0, 3.0])
+    close(kl_divergence(Uniform(torch.tensor(lo), torch.tensor(hi)),
+                        Uniform(torch.tensor([-0.5, 0.0], dtype=torch.float64),
+                                torch.tensor([2.0, 5.0], dtype=torch.float64))),
+          TD.kl_divergence(TD.Uniform(T.tensor(lo), T.tensor(hi)),
+                           TD.Uniform(T.tensor([-0.5, 0.0], dtype=T.float64),
+                                      T.tensor([2.0, 5.0], dtype=T.float64))))
+    close(out, tout)
+    (out.sum() + out2[0]).backward()
+    (tout.sum() + tout2[0]).backward()
+    close(a.grad, ta.grad)
+    close(b.grad, tb.grad)
+    close(pl.grad, tpl.grad)
+    with pytest.raises(NotImplementedError, match="No KL"):
+        kl_divergence(Normal(0.0, 1.0), Uniform(0.0, 1.0))
