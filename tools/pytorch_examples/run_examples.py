@@ -47,8 +47,11 @@ EXAMPLES: dict[str, list[list[str]]] = {
     "gat": [["main.py", "--epochs", "1", "--dry-run"]],
 }
 # In run_all of run_python_examples.sh too, but needing what the CI downloads; run on request
-# (--examples) with an offline stand-in: fast_neural_style's pretrained weights.
+# (--examples) with offline stand-ins: fast_neural_style's pretrained weights, imagenet's
+# sample photo.
 EXTRA: dict[str, list[list[str]]] = {
+    "imagenet": [["main.py", "--epochs", "1", "sample/"],
+                 ["main.py", "--epochs", "1", "--gpu", "0", "sample/"]],
     "fast_neural_style": [
         ["neural_style/neural_style.py", "eval", "--content-image",
          "images/content-images/amber.jpg", "--model", "saved_models/candy.pth",
@@ -99,7 +102,20 @@ def _style_weights(work: str) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=work, check=True)
 
 
+def _imagenet_sample(work: str) -> None:
+    """One photo-sized JPEG in sample/train/n and sample/val/n, as the CI's download gives."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 256, (400, 300, 3), dtype=np.uint8))
+    for part in ("train", "val"):
+        d = os.path.join(work, "sample", part, "n")
+        os.makedirs(d, exist_ok=True)
+        img.save(os.path.join(d, "Socks-clinton.jpg"))
+
+
 SETUP = {"super_resolution": _bsds300, "word_language_model": _wikitext,
+         "imagenet": _imagenet_sample,
          "fast_neural_style": _style_weights}
 
 # time_sequence_prediction's requirements.txt pins torch<2.6, whose torch.load defaulted to
