@@ -143,7 +143,7 @@ def __getattr__(name):
 
     if name in ("nn", "optim", "utils", "debug", "viz", "jit", "onnx", "train", "linalg",
                 "special", "distributions", "testing", "fft", "backends", "amp", "distributed",
-                "serialization", "accelerator", "sparse"):
+                "serialization", "accelerator", "sparse", "multiprocessing"):
         try:
             mod = importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as e:

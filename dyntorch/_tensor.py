@@ -98,6 +98,31 @@ class Tensor:
     def is_contiguous(self, memory_format=None) -> bool:
         return bool(self._data.flags.c_contiguous)
 
+    def share_memory_(self) -> Tensor:
+        """Move this CPU tensor's data into memory that other processes map (in place).
+
+        Processes started afterwards with ``fork``, or given the tensor through
+        ``dyntorch.multiprocessing`` (``Process`` arguments, ``Queue``), see and make the same
+        writes. Views taken before the move keep the old memory.
+        """
+        if self._data.__class__ is not np.ndarray:
+            raise RuntimeError(
+                f"share_memory_(): the tensor is on {self.device}; dyntorch shares CPU tensors "
+                "only (CuPy arrays have no inter-process handle here): move it with .cpu() first")
+        from . import _shared_memory
+        from .multiprocessing.reductions import register
+
+        register(type(self))
+        if not _shared_memory.is_shared(self._data):
+            self._data = _shared_memory.share(self._data)
+        return self
+
+    def is_shared(self) -> bool:
+        """Whether the data lies in inter-process shared memory (``share_memory_``)."""
+        from . import _shared_memory
+
+        return _shared_memory.is_shared(self._data)
+
     def stride(self, dim: int | None = None):
         st = tuple(s // self._data.itemsize for s in self._data.strides)
         return st if dim is None else st[_wrap_dim(dim, self._data.ndim, "stride")]

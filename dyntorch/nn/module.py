@@ -656,7 +656,8 @@ class Module:
                 g._data[...] = 0
 
     def share_memory(self) -> Module:
-        return self
+        """Move parameters, buffers and existing gradients to inter-process shared memory."""
+        return self._apply(lambda t: t.share_memory_())
 
     # ------------------------------------------------------------------ conversion
     def _apply(self, fn, recurse: bool = True) -> Module:

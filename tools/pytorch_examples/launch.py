@@ -144,8 +144,15 @@ def main(argv: list[str]) -> None:
     sys.path.insert(0, os.path.join(HERE, "standins"))
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     if backend == "dyntorch":
-        sys.path.insert(0, os.environ.get("DYNTORCH_ROOT", os.path.dirname(os.path.dirname(HERE))))
+        root = os.environ.get("DYNTORCH_ROOT", os.path.dirname(os.path.dirname(HERE)))
+        sys.path.insert(0, root)
         alias_dyntorch()
+        # children started with multiprocessing's spawn are fresh interpreters: they get the
+        # alias from child_alias/sitecustomize.py
+        paths = [os.path.join(HERE, "child_alias")] + \
+            [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        os.environ.update(DYNTORCH_ROOT=root, PTEX_TORCH_ALIAS="dyntorch",
+                          PYTHONPATH=os.pathsep.join(paths))
     elif backend != "torch":
         raise SystemExit(f"launch.py: backend must be 'dyntorch' or 'torch', not {backend!r}")
     if probe:

@@ -74,6 +74,37 @@ class FakeData:
         return img, target
 
 
+class ImageFolder:
+    """Images in ``root/<class>/<file>``, classes sorted by name, loaded as RGB PIL images."""
+
+    EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+    def __init__(self, root: str, transform=None, target_transform=None):
+        self.root, self.transform, self.target_transform = root, transform, target_transform
+        self.classes = sorted(d.name for d in os.scandir(root) if d.is_dir())
+        if not self.classes:
+            raise FileNotFoundError(f"Couldn't find any class folder in {root}.")
+        self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+        self.samples = [(os.path.join(root, c, f), self.class_to_idx[c]) for c in self.classes
+                        for f in sorted(os.listdir(os.path.join(root, c)))
+                        if f.lower().endswith(self.EXTENSIONS)]
+        self.targets = [t for _, t in self.samples]
+        self.imgs = self.samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i):
+        path, target = self.samples[i]
+        with open(path, "rb") as f:
+            img = Image.open(f).convert("RGB")
+        if self.transform is not None:
+            img = self.transform(img)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return img, target
+
+
 def _not_here(name):
     def make(*args, **kwargs):
         raise NotImplementedError(f"torchvision stand-in: datasets.{name} is not provided "
@@ -82,5 +113,4 @@ def _not_here(name):
 
 
 CIFAR10 = _not_here("CIFAR10")
-ImageFolder = _not_here("ImageFolder")
 LSUN = _not_here("LSUN")

@@ -1,6 +1,9 @@
 """The few transforms the example scripts use, on PIL images and tensors."""
 from __future__ import annotations
 
+import math
+import random
+
 import numpy as np
 import torch
 from PIL import Image
@@ -76,3 +79,40 @@ class Lambda:
 
     def __call__(self, x):
         return self.fn(x)
+
+
+class RandomResizedCrop:
+    """A crop of random area (``scale`` of the image) and aspect (``ratio``), resized."""
+
+    def __init__(self, size, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 4.0 / 3.0),
+                 interpolation=Image.BILINEAR):
+        self.size = (size, size) if isinstance(size, int) else tuple(size)
+        self.scale, self.ratio, self.interpolation = scale, ratio, interpolation
+
+    def __call__(self, img):
+        w, h = img.size
+        box = None
+        for _ in range(10):
+            area = w * h * random.uniform(*self.scale)
+            aspect = math.exp(random.uniform(math.log(self.ratio[0]), math.log(self.ratio[1])))
+            cw, ch = int(round(math.sqrt(area * aspect))), int(round(math.sqrt(area / aspect)))
+            if 0 < cw <= w and 0 < ch <= h:
+                left, top = random.randint(0, w - cw), random.randint(0, h - ch)
+                box = (left, top, left + cw, top + ch)
+                break
+        if box is None:  # the whole image, centred, as the fallback
+            side = min(w, h)
+            box = ((w - side) // 2, (h - side) // 2, (w + side) // 2, (h + side) // 2)
+        return img.crop(box).resize((self.size[1], self.size[0]), self.interpolation)
+
+
+class RandomHorizontalFlip:
+    def __init__(self, p: float = 0.5):
+        self.p = p
+
+    def __call__(self, img):
+        if random.random() < self.p:
+            if isinstance(img, Image.Image):
+                return img.transpose(Image.FLIP_LEFT_RIGHT)
+            return img.flip(-1)
+        return img
