@@ -587,15 +587,17 @@ def _max_windows(xp, x, k, stride, pad, dil, ceil):
     return xpad, _windows(xp, xpad, k[0], k[1], oh, ow, stride, dil), oh, ow
 
 
-@op(name="max_pool2d", backward_name="MaxPool2DWithIndicesBackward0")
+@op(name="max_pool2d", backward_name="MaxPool2DWithIndicesBackward0", aux=("maxima",))
 def _max_pool2d(xp, x, k=(1, 1), stride=(1, 1), pad=(0, 0), dil=(1, 1), ceil=False):
+    """(pooled, maxima): the derivative finds each window's maximum again from a private
+    copy of the result, so the user may change the result in place."""
     _, win, _, _ = _max_windows(xp, x, k, stride, pad, dil, ceil)
     best = win[:, :, 0, 0].copy()
     for a in range(k[0]):
         for b in range(k[1]):
             if a or b:
                 xp.maximum(best, win[:, :, a, b], out=best)  # NaN propagates, like torch
-    return best
+    return best, best.copy()
 
 
 def _first_max_masks(xp, win, best, k):
@@ -627,10 +629,11 @@ def _max_pool_indices(xp, x, best, k, stride, pad, dil, ceil):
 
 
 @_max_pool2d.def_derivative
-def _(ns, g, x, out, k=(1, 1), stride=(1, 1), pad=(0, 0), dil=(1, 1), ceil=False):
+def _(ns, g, x, maxima, k=(1, 1), stride=(1, 1), pad=(0, 0), dil=(1, 1), ceil=False):
     xp = ns.xp
+    out = maxima
     if xp is None:  # create_graph: route through the differentiable scatter
-        xd, od = x._data, out._data
+        xd, od = x._data, maxima._data
         from .. import _backend as B
 
         idx = _max_pool_indices(B.xp_of(xd), xd, od, k, stride, pad, dil, ceil)
@@ -690,7 +693,7 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                            f"but got pad={p} and kernel_size={k}")
     d = _pair(dilation, "dilation")
     _check_pool_size("max_pool2d", x.shape[1:], k, s, p, d, ceil_mode)
-    y = _max_pool2d(x, k=k, stride=s, pad=p, dil=d, ceil=bool(ceil_mode))
+    y = _max_pool2d(x, k=k, stride=s, pad=p, dil=d, ceil=bool(ceil_mode))[0]
     if not return_indices:
         return _sq(y, 0) if unb else y
     from .._tensor import _make

@@ -62,7 +62,7 @@ def _const(ns, a):
 
 
 # ----------------------------------------------------------------------------- cross entropy
-@op(name="cross_entropy", multi=True, backward_name="CrossEntropyLossBackward0")
+@op(name="cross_entropy", aux=("logp",), backward_name="CrossEntropyLossBackward0")
 def _cross_entropy(xp, x, t, w, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """(loss, log_softmax(x)); the log-probabilities are kept for backward, as torch does."""
     logp = log_softmax_array(xp, x, 1)
@@ -79,9 +79,9 @@ def _cross_entropy(xp, x, t, w, ignore_index=-100, reduction="mean", label_smoot
 
 
 @_cross_entropy.def_derivative
-def _(ns, g, _x, t, w, out, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def _(ns, g, _x, t, w, logp, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     x = _x  # only read under create_graph (the saved log-probabilities serve otherwise)
-    xa = _raw(out[1])
+    xa = _raw(logp)
     xp = B.xp_of(xa)
     if ns.xp is not None:
         return _ce_grad_sparse(xp, g, xa, t, w, ignore_index, reduction, label_smoothing), \
