@@ -143,3 +143,18 @@ def test_aux_declared_op_keeps_only_what_the_derivative_names():
     assert node.aux is None  # freed with the rest of the node's saved values
     with pytest.raises(RuntimeError, match="second time"):
         y.backward(D.ones(2))
+
+
+@pytest.mark.parametrize("k", [2, 3, (2, 3)])
+def test_max_pool_tiling_windows_with_ties(k):
+    # windows that tile the input exactly take the derivative's fast branch; ReLU zeros make
+    # ties, where torch sends the gradient to the first maximum of each window only
+    x = np.maximum(RNG.standard_normal((2, 3, 6, 6)), 0.0)
+    x[0, 0, :2, :3] = 0.0
+
+    def f(lib, x):
+        y = lib.nn.functional.max_pool2d(x, k)
+        y.add_(1.0)
+        return (y * y).sum()
+
+    _close(_both(f, x))
