@@ -25,6 +25,7 @@ import math
 from .._dispatch import op
 from .._tensor import Tensor
 from ._ns import _add_at
+from .norm import _chan_sum
 
 _CHUNK_BYTES = 1 << 20  # im2col columns per chunk: about one L2 cache
 _GPU_CHUNK_BYTES = 1 << 28
@@ -189,7 +190,12 @@ def _(ns, g, x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dil=(1, 1), groups=1
     kw_ = dict(stride=stride, pad=pad, dil=dil, groups=groups)
     dx = _call(ns, _conv2d_input, g, w, hw=tuple(x.shape[2:]), **kw_) if needs[0] else None
     dw = _call(ns, _conv2d_weight, x, g, khw=tuple(w.shape[2:]), **kw_) if needs[1] else None
-    db = ns.sum(g, (0, 2, 3)) if len(needs) > 2 and needs[2] else None
+    db = None
+    if len(needs) > 2 and needs[2]:
+        # plain path: per-channel sums by BLAS, 24 us against 70 us for sum(axis=(0, 2, 3))
+        # on LeNet's (64, 6, 24, 24) gradient (ab.py lenet case)
+        db = _chan_sum(ns.xp, g.reshape(g.shape[0], g.shape[1], -1)) if ns.xp is not None \
+            else ns.sum(g, (0, 2, 3))
     return dx, dw, db
 
 
