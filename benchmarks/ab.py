@@ -1,7 +1,7 @@
 """Before/after of a change, in one process: this checkout's dyntorch against another one.
 
-    .venv/bin/python benchmarks/ab.py /path/to/other/checkout [--case chain|mlp|lenet|gpt|resnet]
-        [--rounds 11]
+    .venv/bin/python benchmarks/ab.py /path/to/other/checkout [--case chain|mlp|lenet|gpt|resnet
+        |layer_norm|gelu|softmax|cross_entropy|batch_norm|group_norm|max_pool|linear] [--rounds 11]
 
 The other checkout's ``dyntorch`` is imported a second time under the name ``dyntorch_other``
 (its imports are relative, so the two copies do not mix), and the two run in alternating rounds
@@ -25,6 +25,43 @@ sys.path[:0] = [os.path.dirname(HERE), HERE]
 
 CASES = {"chain": None, "mlp": "make_mlp", "lenet": "make_lenet", "gpt": "make_char_gpt",
          "resnet": "make_resnet18"}
+# single ops, forward + backward, on bench_nn_core.py's shapes
+OPS = {
+    "layer_norm": lambda lib, x, w, b, *_: lib.nn.functional.layer_norm(
+        x, (512,), w, b).sum().backward(),
+    "gelu": lambda lib, x, *_: lib.nn.functional.gelu(x).sum().backward(),
+    "gelu_tanh": lambda lib, x, *_: lib.nn.functional.gelu(x, approximate="tanh").sum()
+    .backward(),
+    "softmax": lambda lib, x, *_: lib.nn.functional.softmax(x, 1).sum().backward(),
+    "cross_entropy": lambda lib, x, w, b, t, *_: lib.nn.functional.cross_entropy(x, t)
+    .backward(),
+    "batch_norm": lambda lib, x, w, b, t, xb, wb, *_: lib.nn.functional.batch_norm(
+        xb, None, None, wb, None, True).sum().backward(),
+    "group_norm": lambda lib, x, w, b, t, xb, wb, *_: lib.nn.functional.group_norm(
+        xb, 8, wb, None).sum().backward(),
+    "max_pool": lambda lib, x, w, b, t, xb, *_: lib.nn.functional.max_pool2d(
+        xb, 2).sum().backward(),
+    "linear": lambda lib, x, w, b, t, xb, wb, wl, bl: lib.nn.functional.linear(
+        x, wl, bl).sum().backward(),
+}
+
+
+def _op_case(lib, name):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal((256, 512)).astype(np.float32), np.ones(512, np.float32),
+              np.zeros(512, np.float32)]
+    ts = [lib.tensor(a, requires_grad=True) for a in arrays]
+    t = lib.tensor(rng.integers(0, 512, 256))
+    xb = lib.tensor(rng.standard_normal((32, 64, 16, 16)).astype(np.float32),
+                    requires_grad=True)
+    wb = lib.tensor(np.ones(64, np.float32), requires_grad=True)
+    wl = lib.tensor(rng.standard_normal((256, 512)).astype(np.float32) * 0.05,
+                    requires_grad=True)
+    bl = lib.tensor(np.zeros(256, np.float32), requires_grad=True)
+    fn = OPS[name]
+    return lambda: fn(lib, *ts, t, xb, wb, wl, bl)
 
 
 def _import_other(path: str):
@@ -40,7 +77,7 @@ def _import_other(path: str):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("other", help="a checkout of dyntorch (the 'before')")
-    ap.add_argument("--case", choices=sorted(CASES), default="chain")
+    ap.add_argument("--case", choices=sorted(CASES) + sorted(OPS), default="chain")
     ap.add_argument("--rounds", type=int, default=11)
     args = ap.parse_args()
     import torch
@@ -58,6 +95,10 @@ def main() -> None:
 
         sides = {"before": make(other), "after": make(dyntorch), "torch": make(torch)}
         inner = 300
+    elif args.case in OPS:
+        sides = {"before": _op_case(other, args.case), "after": _op_case(dyntorch, args.case),
+                 "torch": _op_case(torch, args.case)}
+        inner = 10
     else:
         import _models
 

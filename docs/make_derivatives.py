@@ -24,18 +24,23 @@ Each op is registered once with `@op` and its derivative sits beside its forward
 its family. `derivative(ns, g, *inputs, [out], **attrs)` returns one gradient per input; `ns`
 is an array namespace on the plain path and a tensor namespace under `create_graph=True`, so
 one formula serves first and higher derivatives. **Saved** lists what the node keeps for
-backward: the inputs whose parameter name does not start with `_`, and `out` when the
-derivative takes the output. Broadcasting is undone by the door (`fit_grad`), not here.
+backward: the inputs whose parameter name does not start with `_`, `out` when the
+derivative takes the output, and the auxiliary outputs it names (secondary values of the
+forward, declared with `@op(aux=...)`, which the user never sees and which are not
+version-checked, so the result may be changed in place). Broadcasting is undone by the
+door (`fit_grad`), not here.
 """
 
 
 def _saved(d) -> str:
     params = [p for p in inspect.signature(d.derivative).parameters.values()
               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][2:]
-    names = [p.name for p in params if p.name not in ("out", "needs") and p.default is p.empty]
+    names = [p.name for p in params if p.name not in ("out", "needs") + d.aux
+             and p.default is p.empty]
     kept = [n for n, use in zip(names, d.uses) if use]
     if d.uses_out:
         kept.append("out")
+    kept += [f"{n} (auxiliary)" for n, _ in d.aux_take]
     return ", ".join(kept) if kept else "(nothing)"
 
 

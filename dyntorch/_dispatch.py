@@ -106,13 +106,21 @@ class OpDef:
     ``ns`` is an array namespace on the plain path and a tensor namespace under
     ``create_graph=True``, so one formula serves both. A parameter whose name starts with
     ``_`` is not used, so that input is not kept alive for backward nor version-checked.
+
+    ``aux=("name", ...)`` declares the forward's trailing outputs auxiliary: secondary values
+    the forward computes anyway (GELU's CDF, the log-probabilities of cross-entropy, a norm's
+    mean and inverse std). The node keeps those the derivative names (as keyword parameters
+    of those names) and nothing version-checks them: they never reach the user, so a
+    derivative that reads them instead of ``out`` lets the user change the result in place,
+    as torch does. The door still returns every output (readers see a multi-output op).
     """
 
     __slots__ = ("name", "forward", "derivative", "backward_name", "uses", "uses_out", "promote",
-                 "view", "multi", "wants_needs", "doc", "special", "lane_off")
+                 "view", "multi", "wants_needs", "doc", "special", "lane_off", "aux",
+                 "aux_take")
 
     def __init__(self, name, forward, *, promote=False, view=False, multi=False,
-                 backward_name=None):
+                 backward_name=None, aux=()):
         self.name = name
         self.forward = forward
         self.derivative = None
@@ -122,6 +130,9 @@ class OpDef:
         self.uses_out = False
         self.promote = promote
         self.view = view
+        self.aux = tuple(aux)
+        self.aux_take = ()  # (name, output index) of each auxiliary output the derivative reads
+        multi = multi or bool(aux)
         self.multi = multi
         self.wants_needs = False
         self.doc = forward.__doc__
@@ -135,6 +146,9 @@ class OpDef:
         self.uses_out = "out" in names
         if self.uses_out:
             names.remove("out")
+        first = -len(self.aux)  # auxiliary outputs are the forward's last ones
+        self.aux_take = tuple((n, first + k) for k, n in enumerate(self.aux) if n in names)
+        names = [n for n in names if n not in self.aux]
         self.special = self.view or self.multi or self.uses_out
         self.uses = tuple(not n.startswith("_") for n in names)
         self.wants_needs = "needs" in inspect.signature(fn).parameters
@@ -472,6 +486,8 @@ def _record(op, args, arrays, out, attrs, changed, outs):
         if op.view:
             _view_of(res, args[0])
         if op.multi:
+            if op.aux_take:
+                node.aux = tuple(outs[k] for _, k in op.aux_take)
             res = (res,) + tuple(_make(o) for o in outs[1:])
     return res
 
@@ -573,11 +589,20 @@ def derive(node: OpNode, g, create_graph: bool = False):
             g = g.astype(_F32)
             args = _up(args[:-1]) + ([_up(node.out) if op.multi else _up([node.out])[0]]) \
                 if op.uses_out else _up(args)
+    attrs = node.attrs
+    if op.aux_take:  # auxiliary outputs, by name: arrays, or constant tensors under create_graph
+        attrs = dict(attrs)
+        for (name, _), a in zip(op.aux_take, node.aux):
+            if create_graph:
+                a = _make(a)
+            elif a.__class__ is ndarray and a.dtype is _BF16 and _BF16 is not None:
+                a = a.astype(_F32)
+            attrs[name] = a
     if op.wants_needs:
         res = op.derivative(ns, g, *args, needs=tuple(e is not None for e in node.next),
-                            **node.attrs)
-    elif node.attrs:
-        res = op.derivative(ns, g, *args, **node.attrs)
+                            **attrs)
+    elif attrs:
+        res = op.derivative(ns, g, *args, **attrs)
     else:
         res = op.derivative(ns, g, *args)
     return (res,) if len(node.next) == 1 else res

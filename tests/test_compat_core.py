@@ -136,13 +136,10 @@ def test_range_index_out_of_bounds_names_dim():
         D.zeros(3, 2)[range(4)]
 
 
-# ----------------------------------------------------------------------------- false errors left
+# ----------------------------------------------------------------------------- auxiliary outputs
 # These ops' derivatives read only an auxiliary output (GELU's cdf, cross_entropy's
-# log-probabilities, attention's weights, max pooling's maxima), but the door version-checks
-# output 0 whenever a derivative names ``out``, so changing the result in place raises where
-# torch does not. Fixing them without recomputation needs the door to hand derivatives the
-# auxiliary outputs without that check (reported to the coordinator); strict xfail so the
-# marks go when it lands.
+# log-probabilities, attention's weights, max pooling's maxima), which the door keeps without
+# a version check, so changing the result in place is allowed, as in torch.
 AUX_OPS = {
     "gelu": lambda lib, x: lib.nn.functional.gelu(x),
     "cross_entropy": lambda lib, x: lib.nn.functional.cross_entropy(x, lib.tensor([0, 1])),
@@ -153,8 +150,6 @@ AUX_OPS = {
 
 
 @pytest.mark.parametrize("name", AUX_OPS)
-@pytest.mark.xfail(strict=True, raises=RuntimeError,
-                   reason="needs auxiliary outputs outside the door's version check")
 def test_inplace_on_result_of_op_with_auxiliary_outputs(name):
     x0 = np.random.default_rng(5).standard_normal((2, 3))
     grads = []

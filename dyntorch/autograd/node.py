@@ -117,8 +117,9 @@ class OpNode(Node):
 
     # ``arrays``: the input arrays as the forward saw them (backward reads them directly);
     # ``epoch``: MUTATIONS when recorded, -1 once freed (see run_node); ``out``/``out_box``:
-    # the output array and its version counter, kept only by ops whose derivative uses them
-    __slots__ = ("op", "inputs", "arrays", "attrs", "out_meta", "epoch", "out", "out_box")
+    # the output array and its version counter, kept only by ops whose derivative uses them;
+    # ``aux``: the auxiliary outputs the derivative reads (set only for ops declaring them)
+    __slots__ = ("op", "inputs", "arrays", "attrs", "out_meta", "epoch", "out", "out_box", "aux")
     vers = None
     time_us = None
 
@@ -147,7 +148,7 @@ class OpNode(Node):
     def _free(self) -> None:
         """Drop what backward saved (inputs, output) so memory goes back as the graph is
         walked; the node keeps its metadata for readers."""
-        self.inputs = self.arrays = self.out = None
+        self.inputs = self.arrays = self.out = self.aux = None
         self.epoch = -1
 
 

@@ -29,7 +29,7 @@ def _fsig(xp, z):
 
 
 # ----------------------------------------------------------------------------- gelu
-@op(name="gelu", multi=True)
+@op(name="gelu", aux=("cdf",))
 def _gelu(xp, a, approximate="none"):
     """(gelu(a), cdf): the Gaussian CDF (or the tanh value) is kept for backward, because
     erf is by far the slowest part on NumPy and backward would need it again."""
@@ -85,17 +85,18 @@ def _gelu_tanh_grad_arrays(xp, g, a, t):
 
 
 @_gelu.def_derivative
-def _(ns, g, a, out, approximate="none"):
+def _(ns, g, a, cdf, approximate="none"):
+    # ``cdf``: the auxiliary output (the tanh value when approximate="tanh")
     plain = ns.xp is not None  # under create_graph recompute, so the formula has graph
     if approximate == "tanh":
         if plain and a.ndim and g.dtype == a.dtype:
-            return _gelu_tanh_grad_arrays(ns.xp, g, a, out[1])
-        t = out[1] if plain else ns.tanh(_SQRT_2_PI * (a + _GELU_C * a * a * a))
+            return _gelu_tanh_grad_arrays(ns.xp, g, a, cdf)
+        t = cdf if plain else ns.tanh(_SQRT_2_PI * (a + _GELU_C * a * a * a))
         return g * (0.5 * (1.0 + t) +
                     0.5 * a * (1.0 - t * t) * _SQRT_2_PI * (1.0 + 3.0 * _GELU_C * a * a))
     if plain and a.ndim:
-        return _gelu_grad_arrays(ns.xp, g, a, out[1])
-    cdf = out[1] if plain else 0.5 * (1.0 + ns.erf(a * _INV_SQRT2))
+        return _gelu_grad_arrays(ns.xp, g, a, cdf)
+    cdf = cdf if plain else 0.5 * (1.0 + ns.erf(a * _INV_SQRT2))
     return g * (cdf + a * ns.exp(-0.5 * a * a) * _INV_SQRT_2PI)
 
 

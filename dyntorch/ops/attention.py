@@ -9,7 +9,7 @@ from __future__ import annotations
 from .._dispatch import op
 
 
-@op(name="sdpa", backward_name="ScaledDotProductAttentionBackward0", multi=True)
+@op(name="sdpa", backward_name="ScaledDotProductAttentionBackward0", aux=("weights",))
 def _sdpa(xp, q, k, v, mask, drop=None, scale=1.0):
     s = xp.matmul(q, xp.swapaxes(k, -1, -2))
     s *= scale
@@ -42,11 +42,11 @@ class _errstate:
 
 
 @_sdpa.def_derivative
-def _(ns, g, q, k, v, mask, out, drop=None, scale=1.0, needs=()):
+def _(ns, g, q, k, v, mask, weights, drop=None, scale=1.0, needs=()):
     if ns.xp is None:  # create_graph: rebuild the weights as graph so 2nd order is right
-        p = _weights_graph(q, k, mask, scale, out[1])
+        p = _weights_graph(q, k, mask, scale)
     else:
-        p = out[1]
+        p = weights
     pd = p if drop is None else p * drop
     dv = ns.matmul(ns.swapaxes(pd, -1, -2), g) if needs[2] else None
     dp = ns.matmul(g, ns.swapaxes(v, -1, -2))
@@ -59,7 +59,7 @@ def _(ns, g, q, k, v, mask, out, drop=None, scale=1.0, needs=()):
     return dq, dk, dv, dm, None
 
 
-def _weights_graph(q, k, mask, scale, p_const):
+def _weights_graph(q, k, mask, scale):
     import dyntorch as dt
 
     s = dt.matmul(q, k.transpose(-1, -2)) * scale

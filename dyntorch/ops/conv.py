@@ -25,6 +25,7 @@ import math
 from .._dispatch import op
 from .._tensor import Tensor
 from ._ns import _add_at
+from .norm import _chan_sum
 
 _CHUNK_BYTES = 1 << 20  # im2col columns per chunk: about one L2 cache
 _GPU_CHUNK_BYTES = 1 << 28
@@ -189,7 +190,12 @@ def _(ns, g, x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dil=(1, 1), groups=1
     kw_ = dict(stride=stride, pad=pad, dil=dil, groups=groups)
     dx = _call(ns, _conv2d_input, g, w, hw=tuple(x.shape[2:]), **kw_) if needs[0] else None
     dw = _call(ns, _conv2d_weight, x, g, khw=tuple(w.shape[2:]), **kw_) if needs[1] else None
-    db = ns.sum(g, (0, 2, 3)) if len(needs) > 2 and needs[2] else None
+    db = None
+    if len(needs) > 2 and needs[2]:
+        # plain path: per-channel sums by BLAS, 24 us against 70 us for sum(axis=(0, 2, 3))
+        # on LeNet's (64, 6, 24, 24) gradient (ab.py lenet case)
+        db = _chan_sum(ns.xp, g.reshape(g.shape[0], g.shape[1], -1)) if ns.xp is not None \
+            else ns.sum(g, (0, 2, 3))
     return dx, dw, db
 
 
@@ -587,15 +593,17 @@ def _max_windows(xp, x, k, stride, pad, dil, ceil):
     return xpad, _windows(xp, xpad, k[0], k[1], oh, ow, stride, dil), oh, ow
 
 
-@op(name="max_pool2d", backward_name="MaxPool2DWithIndicesBackward0")
+@op(name="max_pool2d", backward_name="MaxPool2DWithIndicesBackward0", aux=("maxima",))
 def _max_pool2d(xp, x, k=(1, 1), stride=(1, 1), pad=(0, 0), dil=(1, 1), ceil=False):
+    """(pooled, maxima): the derivative finds each window's maximum again from a private
+    copy of the result, so the user may change the result in place."""
     _, win, _, _ = _max_windows(xp, x, k, stride, pad, dil, ceil)
     best = win[:, :, 0, 0].copy()
     for a in range(k[0]):
         for b in range(k[1]):
             if a or b:
                 xp.maximum(best, win[:, :, a, b], out=best)  # NaN propagates, like torch
-    return best
+    return best, best.copy()
 
 
 def _first_max_masks(xp, win, best, k):
@@ -627,15 +635,27 @@ def _max_pool_indices(xp, x, best, k, stride, pad, dil, ceil):
 
 
 @_max_pool2d.def_derivative
-def _(ns, g, x, out, k=(1, 1), stride=(1, 1), pad=(0, 0), dil=(1, 1), ceil=False):
+def _(ns, g, x, maxima, k=(1, 1), stride=(1, 1), pad=(0, 0), dil=(1, 1), ceil=False):
     xp = ns.xp
+    out = maxima
     if xp is None:  # create_graph: route through the differentiable scatter
-        xd, od = x._data, out._data
+        xd, od = x._data, maxima._data
         from .. import _backend as B
 
         idx = _max_pool_indices(B.xp_of(xd), xd, od, k, stride, pad, dil, ceil)
         overlap = stride[0] < dil[0] * (k[0] - 1) + 1 or stride[1] < dil[1] * (k[1] - 1) + 1
         return _plane_scatter(g, idx, hw=tuple(xd.shape[2:]), overlap=overlap)
+    n, c, h, w = x.shape
+    if stride == k and pad == (0, 0) and dil == (1, 1) and not h % k[0] and not w % k[1]:
+        # windows tile the input exactly (LeNet's 2x2 pools): each kernel offset's gradient is
+        # written once into its strided slice, no zero fill and no adds (ab.py lenet case)
+        oh, ow = h // k[0], w // k[1]
+        win = x.reshape(n, c, oh, k[0], ow, k[1]).transpose(0, 1, 3, 5, 2, 4)
+        dx = xp.empty((n, c, oh, k[0], ow, k[1]), dtype=g.dtype)
+        dxw = dx.transpose(0, 1, 3, 5, 2, 4)
+        for a, b, m in _first_max_masks(xp, win, out, k):
+            xp.multiply(g, m, out=dxw[:, :, a, b])
+        return dx.reshape(x.shape)
     xpad, win, oh, ow = _max_windows(xp, x, k, stride, pad, dil, ceil)
     dxp = xp.zeros(xpad.shape, dtype=g.dtype)
     sh, sw = stride
@@ -643,7 +663,6 @@ def _(ns, g, x, out, k=(1, 1), stride=(1, 1), pad=(0, 0), dil=(1, 1), ceil=False
     for a, b, m in _first_max_masks(xp, win, out, k):
         ra, cb = a * dil[0], b * dil[1]
         dxp[:, :, ra:ra + eh:sh, cb:cb + ew:sw] += g * m
-    h, w = x.shape[2:]
     if dxp.shape[2:] == (h, w):
         return dxp
     return xp.ascontiguousarray(dxp[:, :, pad[0]:pad[0] + h, pad[1]:pad[1] + w])
@@ -690,7 +709,7 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                            f"but got pad={p} and kernel_size={k}")
     d = _pair(dilation, "dilation")
     _check_pool_size("max_pool2d", x.shape[1:], k, s, p, d, ceil_mode)
-    y = _max_pool2d(x, k=k, stride=s, pad=p, dil=d, ceil=bool(ceil_mode))
+    y = _max_pool2d(x, k=k, stride=s, pad=p, dil=d, ceil=bool(ceil_mode))[0]
     if not return_indices:
         return _sq(y, 0) if unb else y
     from .._tensor import _make

@@ -41,8 +41,19 @@ def _(ns, g, x, w, _b, needs):
         g2 = ns.reshape(g, (-1, w.shape[0]))
         gw = ns.matmul(ns.transpose(g2), ns.reshape(x, (-1, w.shape[1])))
     if needs[2]:
-        gb = ns.sum(g, tuple(range(g.ndim - 1))) if g.ndim > 1 else g
+        gb = _col_sum(ns, g, w.shape[0]) if g.ndim > 1 else g
     return gx, gw, gb
+
+
+def _col_sum(ns, g, n: int):
+    """Sum of ``g`` over all but its last dim. On the plain path a float32/64 sum is one BLAS
+    matrix-vector product: ab.py's linear case, (1024, 256) float32: 17 us against 44 us for
+    ``sum(axis=0)``."""
+    xp = ns.xp
+    if xp is not None and g.dtype.char in "fd":
+        g2 = g.reshape(-1, n)
+        return xp.ones(g2.shape[0], dtype=g.dtype) @ g2
+    return ns.sum(g, tuple(range(g.ndim - 1)))
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .. import _backend as B
 from .._dispatch import op
 from .._tensor import Tensor, _make
-from .activation import log_softmax_array, log_softmax_ns
+from .activation import _sum_keep, log_softmax_array, log_softmax_ns
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -62,52 +62,75 @@ def _const(ns, a):
 
 
 # ----------------------------------------------------------------------------- cross entropy
-@op(name="cross_entropy", multi=True, backward_name="CrossEntropyLossBackward0")
+@op(name="cross_entropy", aux=("probs",), backward_name="CrossEntropyLossBackward0")
 def _cross_entropy(xp, x, t, w, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-    """(loss, log_softmax(x)); the log-probabilities are kept for backward, as torch does."""
-    logp = log_softmax_array(xp, x, 1)
+    """(loss, softmax(x)). The loss needs log-probabilities only at the targets (and their
+    weighted class sum under label smoothing), logp = x - logsumexp(x), so no full-size
+    log-softmax is built; the probabilities are the auxiliary output backward reads, so it
+    needs no exp of its own (ab.py's cross_entropy case: one full-size exp pass less)."""
     c = x.shape[1]
+    m = x.max(axis=1, keepdims=True)
+    p = xp.subtract(x, m)  # a new array: exp and normalise it in place
+    with _quiet(xp):  # rows of -inf give NaN as in torch, without NumPy's warning
+        xp.exp(p, out=p)
+        s = _sum_keep(xp, p, 1)
+        p /= s
+        lse = (m + xp.log(s))[:, 0]
     valid, tt, wt = _index_parts(xp, t, w, c, ignore_index, x.dtype)
-    picked = xp.take_along_axis(logp, xp.expand_dims(tt, 1), axis=1)[:, 0]
+    picked = xp.take_along_axis(x, xp.expand_dims(tt, 1), axis=1)[:, 0] - lse
     loss = -picked * wt
     if label_smoothing:
-        wshape = (c,) + (1,) * (x.ndim - 2)
-        lw = logp * w.reshape(wshape) if w is not None else logp
-        smooth = -lw.sum(axis=1) * valid
+        if w is not None:
+            wx = xp.tensordot(w, x, axes=([0], [1])) if x.ndim > 2 else x @ w
+            total = w.sum()
+        else:
+            wx, total = x.sum(axis=1), c
+        smooth = -(wx - total * lse) * valid  # -sum_c w_c logp_c
         loss = (1.0 - label_smoothing) * loss + (label_smoothing / c) * smooth
-    return _reduce_arr(loss, reduction, wt.sum()), logp
+    return _reduce_arr(loss.astype(x.dtype, copy=False), reduction, wt.sum()), p
+
+
+class _quiet:
+    __slots__ = ("xp", "old")
+
+    def __init__(self, xp):
+        self.xp = xp
+
+    def __enter__(self):
+        if self.xp.__name__ == "numpy":
+            self.old = self.xp.seterr(invalid="ignore", over="ignore", divide="ignore")
+
+    def __exit__(self, *a):
+        if self.xp.__name__ == "numpy":
+            self.xp.seterr(**self.old)
 
 
 @_cross_entropy.def_derivative
-def _(ns, g, _x, t, w, out, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-    x = _x  # only read under create_graph (the saved log-probabilities serve otherwise)
-    xa = _raw(out[1])
-    xp = B.xp_of(xa)
+def _(ns, g, _x, t, w, probs, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    x = _x  # only read under create_graph (the saved probabilities serve otherwise)
+    pa = _raw(probs)
+    xp = B.xp_of(pa)
     if ns.xp is not None:
-        return _ce_grad_sparse(xp, g, xa, t, w, ignore_index, reduction, label_smoothing), \
+        return _ce_grad_sparse(xp, g, pa, t, w, ignore_index, reduction, label_smoothing), \
             None, None
-    q, wt = _q_index(xp, xa, _raw(t), _raw(w), ignore_index, label_smoothing)
+    q, wt = _q_index(xp, pa, _raw(t), _raw(w), ignore_index, label_smoothing)
     qs = q.sum(axis=1, keepdims=True)
-    if ns.xp is not None:
-        p = xp.exp(xa)
-    else:
-        p = ns.exp(log_softmax_ns(ns, x, 1))
+    p = ns.exp(log_softmax_ns(ns, x, 1))
     scale = _grad_scale(ns, g, reduction, wt.sum())
     return scale * (p * _const(ns, qs) - _const(ns, q)), None, None
 
 
-def _ce_grad_sparse(xp, g, logp, t, w, ignore_index, reduction, ls):
+def _ce_grad_sparse(xp, g, p, t, w, ignore_index, reduction, ls):
     """The same gradient as p * sum(q) - q without building the dense q: scale the softmax
     per row, then subtract at each target (large vocabularies need no N x C one-hot)."""
-    x = logp
+    x = p
     c = x.shape[1]
     valid, tt, wt = _index_parts(xp, t, w, c, ignore_index, x.dtype)
     s = g if reduction == "none" else (g if reduction == "sum" else g / wt.sum())
     s = xp.broadcast_to(xp.asarray(s, dtype=x.dtype), wt.shape)
     wsum = w.sum() if w is not None else float(c)
     qs = (1.0 - ls) * wt + (ls / c) * wsum * valid if ls else wt
-    gx = xp.exp(logp)
-    gx *= xp.expand_dims(qs * s, 1)
+    gx = xp.multiply(p, xp.expand_dims((qs * s).astype(x.dtype, copy=False), 1))
     if ls:
         wshape = (c,) + (1,) * (x.ndim - 2)
         wb = w.reshape(wshape) if w is not None else 1.0
