@@ -296,25 +296,26 @@ def apply(op, *args, **attrs):
         da = db = None
         if not op.lane_off and not _hooks and not profile:
             ca, cb = a.__class__, b.__class__
-            if ca is Tensor and (a._vc is None or not a._vc[0]):
+            if ca is Tensor and (a._version_box is None or not a._version_box[0]):
                 if cb is Tensor:
-                    if b._vc is None or not b._vc[0]:
+                    if b._version_box is None or not b._version_box[0]:
                         da, db = a._data, b._data
                         # bfloat16 takes the full path, which computes in float32 and rounds once
                         if da.__class__ is not ndarray or db.__class__ is not ndarray or (
                                 da.dtype is not db.dtype and op.promote) or (
                                 da.dtype is _BF16 or db.dtype is _BF16):
                             da = None
-                        rg = a._rg or b._rg
+                        rg = a._requires_grad or b._requires_grad
                 elif cb is float or cb is int:
                     # a Python number beside a float tensor (``t * 0.5``, ``t + 1``) keeps the
                     # tensor's dtype, as on the full path: bench_core's `a * 0.5` took 2.7 us
                     # there against 1.5 us for tensor-tensor
-                    da, db, rg = a._data, b, a._rg
+                    da, db, rg = a._data, b, a._requires_grad
                     if da.__class__ is not ndarray or da.dtype.kind != "f":  # bfloat16's is "V"
                         da = None
-            elif cb is Tensor and (ca is float or ca is int) and (b._vc is None or not b._vc[0]):
-                da, db, rg = a, b._data, b._rg  # ``1.0 - t``
+            elif cb is Tensor and (ca is float or ca is int) and (
+                    b._version_box is None or not b._version_box[0]):
+                da, db, rg = a, b._data, b._requires_grad  # ``1.0 - t``
                 if db.__class__ is not ndarray or db.dtype.kind != "f":
                     da = None
             if da is not None:
@@ -329,7 +330,8 @@ def apply(op, *args, **attrs):
                 return _make(out)
     elif n == 1:
         a = args[0]
-        if a.__class__ is Tensor and not op.lane_off and (a._vc is None or not a._vc[0]):
+        if a.__class__ is Tensor and not op.lane_off and (
+                a._version_box is None or not a._version_box[0]):
             da = a._data
             if da.__class__ is ndarray and not _hooks and not profile and da.dtype is not _BF16:
                 try:
@@ -338,7 +340,7 @@ def apply(op, *args, **attrs):
                     raise _annotate(op, args, attrs, e) from e
                 if out.__class__ is not ndarray:
                     out = np.asarray(out)
-                if a._rg and grad_enabled and op.derivative is not None:
+                if a._requires_grad and grad_enabled and op.derivative is not None:
                     return _record(op, args, [da], out, attrs, False, None)
                 return _make(out)
     return _apply_full(op, args, attrs)
@@ -355,7 +357,7 @@ def _apply_full(op, args, attrs):
     for a in args:
         if isinstance(a, Tensor):
             d = a._data
-            if a._vc is not None and a._vc[0]:
+            if a._version_box is not None and a._version_box[0]:
                 changed = True
             if cls is None:
                 cls = d.__class__
@@ -366,7 +368,7 @@ def _apply_full(op, args, attrs):
                     raise _device_error(op, args)
                 return apply(op, *moved, **attrs)
             push(d)
-            if a._rg:
+            if a._requires_grad:
                 rg = True
         else:
             push(a)
@@ -447,7 +449,7 @@ def _record(op, args, arrays, out, attrs, changed, outs):
     """The op's output with its new graph node (``outs``: every output of a multi op)."""
     nxt = []
     for a in args:
-        if isinstance(a, Tensor) and a._rg:
+        if isinstance(a, Tensor) and a._requires_grad:
             fn = a.grad_fn
             if fn is not None:
                 nxt.append((fn, a._out_nr))
@@ -472,15 +474,15 @@ def _record(op, args, arrays, out, attrs, changed, outs):
         node.vers = _versions(args, op.uses)
     res = _new_tensor(Tensor)  # _make(out, node), inlined
     res._data = out
-    res._rg = True
+    res._requires_grad = True
     res.grad_fn = node
-    res._vc = None
+    res._version_box = None
     if not op.special:
         node.out = node.out_box = None
     else:
         if op.uses_out:
             node.out = outs if op.multi else out
-            res._vc = node.out_box = [0]
+            res._version_box = node.out_box = [0]
         else:
             node.out = node.out_box = None
         if op.view:
@@ -493,9 +495,9 @@ def _record(op, args, arrays, out, attrs, changed, outs):
 
 
 def _view_of(res, base):
-    if base._vc is None:
-        base._vc = [0]
-    res._vc = base._vc
+    if base._version_box is None:
+        base._version_box = [0]
+    res._version_box = base._version_box
     res._base = base if base._base is None else base._base
 
 
@@ -506,10 +508,10 @@ def _versions(args, uses):
     """Versions of saved inputs already changed in place (None when all are at 0)."""
     vers = None
     for i, a in enumerate(args):
-        if isinstance(a, Tensor) and a._vc is not None and a._vc[0] and uses[i]:
+        if isinstance(a, Tensor) and a._version_box is not None and a._version_box[0] and uses[i]:
             if vers is None:
                 vers = {}
-            vers[i] = a._vc[0]
+            vers[i] = a._version_box[0]
     return vers
 
 
@@ -550,7 +552,7 @@ def _check_saved(node: OpNode):
     uses = op.uses
     for i, a in enumerate(node.inputs):
         if uses[i] and isinstance(a, Tensor):
-            cur = a._vc[0] if a._vc is not None else 0
+            cur = a._version_box[0] if a._version_box is not None else 0
             saved = vers.get(i, 0) if vers is not None else 0
             if cur != saved:
                 raise _saved_error(node, i, a, saved)
@@ -573,11 +575,11 @@ def derive(node: OpNode, g, create_graph: bool = False):
             out = node.out
             if op.multi:
                 o = _make(out[0], node)
-                o._vc = node.out_box
+                o._version_box = node.out_box
                 args = args + ((o,) + tuple(_make(x) for x in out[1:]),)
             else:
                 o = _make(out, node)
-                o._vc = node.out_box
+                o._version_box = node.out_box
                 args = args + (o,)
     else:
         ns = _np_ns if g.__class__ is ndarray and _np_ns is not None else array_ns(B.xp_of(g))

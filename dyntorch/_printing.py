@@ -180,6 +180,6 @@ def tensor_repr(t, prefix: str = "tensor(") -> str:
     body = format_array(arr, indent)
     if t.grad_fn is not None:
         suffixes.append(f"grad_fn=<{t.grad_fn.name()}>")
-    elif t._rg:
+    elif t._requires_grad:
         suffixes.append("requires_grad=True")
     return _add_suffixes(prefix + body, suffixes, indent)

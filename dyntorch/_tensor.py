@@ -19,7 +19,7 @@ class Tensor:
 
     # Hot fields are slots; rarely set ones are class-level defaults that an instance
     # overrides in its __dict__ only when needed, so creating a tensor writes four fields.
-    __slots__ = ("_data", "_rg", "grad_fn", "_vc", "__dict__", "__weakref__")
+    __slots__ = ("_data", "_requires_grad", "grad_fn", "_version_box", "__dict__", "__weakref__")
     # NumPy defers binary operators to ours (np.float64(2) * t is a Tensor, with its graph,
     # not an ndarray that silently drops autograd); torch sets the same priority
     __array_priority__ = 1000
@@ -133,7 +133,7 @@ class Tensor:
 
     @property
     def _version(self) -> int:
-        return self._vc[0] if self._vc is not None else 0
+        return self._version_box[0] if self._version_box is not None else 0
 
     @property
     def is_leaf(self) -> bool:
@@ -141,7 +141,7 @@ class Tensor:
 
     @property
     def requires_grad(self) -> bool:
-        return self._rg
+        return self._requires_grad
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
@@ -157,7 +157,7 @@ class Tensor:
             raise RuntimeError(
                 f"only Tensors of floating point dtype can require gradients, got "
                 f"{self.dtype}. Convert it first, e.g. `t.float().requires_grad_()`.")
-        self._rg = bool(requires_grad)
+        self._requires_grad = bool(requires_grad)
         return self
 
     @property
@@ -191,9 +191,9 @@ class Tensor:
     @property
     def data(self) -> Tensor:
         t = _make(self._data)
-        if self._vc is None:
-            self._vc = [0]
-        t._vc = self._vc
+        if self._version_box is None:
+            self._version_box = [0]
+        t._version_box = self._version_box
         return t
 
     @data.setter
@@ -216,7 +216,7 @@ class Tensor:
         return B.to_numpy(self._data).tolist()
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
-        if self._rg and not force:
+        if self._requires_grad and not force:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead.")
@@ -284,12 +284,12 @@ class Tensor:
         return str(self)
 
     def __reduce_ex__(self, protocol):
-        return (_rebuild, (B.to_numpy(self._data), str(self.device), self._rg))
+        return (_rebuild, (B.to_numpy(self._data), str(self.device), self._requires_grad))
 
     def __deepcopy__(self, memo):
         t = type(self).__new__(type(self)) if type(self) is not Tensor else _new(Tensor)
         _init(t, self._data.copy())
-        t._rg = self._rg
+        t._requires_grad = self._requires_grad
         if self._grad is not None:
             t._grad = self._grad.__deepcopy__(memo)
         extra = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
@@ -313,18 +313,18 @@ class Tensor:
 
     def detach(self) -> Tensor:
         t = _make(self._data)
-        if self._vc is None:
-            self._vc = [0]
-        t._vc = self._vc
+        if self._version_box is None:
+            self._version_box = [0]
+        t._version_box = self._version_box
         return t
 
     def detach_(self) -> Tensor:
         self.grad_fn = None
-        self._rg = False
+        self._requires_grad = False
         return self
 
     def retain_grad(self) -> None:
-        if not self._rg:
+        if not self._requires_grad:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self.grad_fn is None:
             return
@@ -342,7 +342,7 @@ class Tensor:
 
     def register_hook(self, hook):
         """Run ``hook(grad)`` when this tensor's gradient is computed; it may return a new one."""
-        if not self._rg:
+        if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         from .autograd.hooks import register_tensor_hook
 
@@ -379,11 +379,11 @@ def bump_version(t, create: bool = True) -> None:
     With ``create=False`` a tensor that never had a counter keeps none (a swap of ``.data``
     that torch does not count as an in-place change).
     """
-    vc = t._vc
+    vc = t._version_box
     if vc is None:
         if not create:
             return
-        t._vc = [1]
+        t._version_box = [1]
     else:
         vc[0] += 1
     MUTATIONS[0] += 1
@@ -391,24 +391,24 @@ def bump_version(t, create: bool = True) -> None:
 
 def _init(t, data):
     t._data = data
-    t._rg = False
+    t._requires_grad = False
     t.grad_fn = None
-    t._vc = None
+    t._version_box = None
 
 
 def _make(data, node=None) -> Tensor:
     """Wrap an array as a Tensor (the fast path, no checks)."""
     t = _new(Tensor)
     t._data = data
-    t._rg = node is not None
+    t._requires_grad = node is not None
     t.grad_fn = node
-    t._vc = None
+    t._version_box = None
     return t
 
 
 def _rebuild(arr, dev, rg):
     t = _make(B.move(arr, B.to_device(dev)))
-    t._rg = rg
+    t._requires_grad = rg
     return t
 
 

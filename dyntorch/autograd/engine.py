@@ -442,13 +442,13 @@ def _accumulate(node, g, is_fresh, create_graph):
         old = t._grad
         if old is None:
             t._grad = _make(g if is_fresh and writeable(g) else g.copy())
-        elif old._rg or old.grad_fn is not None:
+        elif old._requires_grad or old.grad_fn is not None:
             t._grad = _make(xp_of(g).asarray(old._data + g))
         else:
             d = old._data
             if d.shape == g.shape and writeable(d):
                 d += g
-                if old._vc is not None:  # bump_version(old, create=False), inlined
+                if old._version_box is not None:  # bump_version(old, create=False), inlined
                     bump_version(old, create=False)
             else:
                 old._data = xp_of(g).asarray(d + g)

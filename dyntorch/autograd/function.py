@@ -68,12 +68,12 @@ class FunctionCtx:
                     data, vc, nr = t
                     t = _make(data, self)
                     t._out_nr = nr
-                    t._vc = vc
+                    t._version_box = vc
                 else:
                     out.append(unpack(t))
                     continue
             if t is not None:
-                cur = t._vc[0] if t._vc is not None else 0
+                cur = t._version_box[0] if t._version_box is not None else 0
                 if cur != ver:
                     d = t._data
                     raise RuntimeError(
@@ -318,7 +318,7 @@ class Function(FunctionCtx, metaclass=FunctionMeta):
         ctx = bw.__new__(bw)
         ctx._init()
         is_tensor = tuple(isinstance(a, Tensor) for a in args)
-        needs = tuple(it and a._rg for it, a in zip(is_tensor, args))
+        needs = tuple(it and a._requires_grad for it, a in zip(is_tensor, args))
         ctx.needs_input_grad = needs
         ctx._is_tensor = is_tensor
         record = D.grad_enabled and any(needs)
@@ -343,7 +343,7 @@ class Function(FunctionCtx, metaclass=FunctionMeta):
             if isinstance(a, Tensor):
                 d = a._data
                 in_meta.append((d.shape, d.dtype, B.device_of(d)))
-                if a._rg:
+                if a._requires_grad:
                     fn = a.grad_fn
                     edges.append((fn, a._out_nr) if fn is not None else (accumulator(a), 0))
                 else:
@@ -374,14 +374,14 @@ def _save(ctx) -> None:
         if t is None:
             saved.append((None, 0, None))
             continue
-        if t._vc is None:
-            t._vc = [0]
+        if t._version_box is None:
+            t._version_box = [0]
         if t.grad_fn is ctx:
             # Keeping an output tensor would make a cycle (tensor -> node -> tensor) that only
             # the garbage collector frees; keep its array and version counter instead.
-            saved.append(((t._data, t._vc, t._out_nr), t._vc[0], _OUTPUT))
+            saved.append(((t._data, t._version_box, t._out_nr), t._version_box[0], _OUTPUT))
         else:
-            saved.append((t, t._vc[0], None))
+            saved.append((t, t._version_box[0], None))
     ctx._saved = tuple(saved)
 
 
@@ -409,28 +409,28 @@ def _wrap_outputs(ctx, args, output):
         returned.add(id(o))
         diff = (d.dtype.kind == "f" or B.is_float_np(d.dtype)) and not any(o is t for t in non_diff)
         if id(o) in dirty_ids:
-            if o._rg and o.grad_fn is None:
+            if o._requires_grad and o.grad_fn is None:
                 raise RuntimeError(
                     f"{ctx.name()}: a leaf Variable that requires grad is being used in an "
                     "in-place operation (it was marked dirty in forward). Clone it before "
                     "calling the function, or run it under no_grad().")
             t = o  # modified in place: the input itself now comes from this node
-        elif id(o) in input_ids or o._rg:
+        elif id(o) in input_ids or o._requires_grad:
             # An input returned as is (or a tensor with history): return an alias so the
             # caller's tensor keeps its own place in the graph.
             t = _make(d)
-            if o._vc is None:
-                o._vc = [0]
-            t._vc = o._vc
+            if o._version_box is None:
+                o._version_box = [0]
+            t._version_box = o._version_box
         else:
             t = o
         if diff:
             t.grad_fn = ctx
             t._out_nr = i
-            t._rg = True
+            t._requires_grad = True
         else:
             t.grad_fn = None
-            t._rg = False
+            t._requires_grad = False
         res.append(t)
     for t in dirty:
         if id(t) not in returned:
@@ -484,7 +484,7 @@ def once_differentiable(fn):
             return outs
         edges = []
         for a in args:
-            if isinstance(a, Tensor) and a._rg:
+            if isinstance(a, Tensor) and a._requires_grad:
                 fn_ = a.grad_fn
                 edges.append((fn_, a._out_nr) if fn_ is not None else (accumulator(a), 0))
         if not edges:

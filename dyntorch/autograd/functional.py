@@ -32,7 +32,7 @@ def _prep(inputs, create_graph: bool) -> tuple:
     # tensors get no .grad and the function's graph starts here.
     out = []
     for t in inputs:
-        if create_graph and t._rg:
+        if create_graph and t._requires_grad:
             out.append(t.view_as(t))
         else:
             out.append(t.detach().requires_grad_(t.is_floating_point()))
@@ -45,8 +45,8 @@ def _post(ts, create_graph: bool, is_tuple: bool):
 
 
 def _grads(outputs, inputs, grad_outputs, create_graph, strict, fn):
-    outs = [o for o in outputs if o._rg]
-    gos = [g for o, g in zip(outputs, grad_outputs) if o._rg]
+    outs = [o for o in outputs if o._requires_grad]
+    gos = [g for o, g in zip(outputs, grad_outputs) if o._requires_grad]
     if not outs:
         if strict:
             raise RuntimeError(f"{fn}: the output of the user-provided function does not require "
@@ -117,7 +117,7 @@ def jvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
         out_tuple, outs = _as_tuple(func(*ins), "outputs of the user-provided function", "jvp")
         us = tuple(zeros_like(o).requires_grad_() for o in outs)
         gs = _grads(outs, ins, us, True, strict, "jvp")
-        pairs = [(g, vv) for g, vv in zip(gs, vs) if g is not None and g._rg]
+        pairs = [(g, vv) for g, vv in zip(gs, vs) if g is not None and g._requires_grad]
         if pairs:
             res = _grad([g for g, _ in pairs], us, [vv for _, vv in pairs],
                         create_graph=create_graph, allow_unused=True)
@@ -164,7 +164,7 @@ def jacobian(func, inputs, create_graph: bool = False, strict: bool = False,
             rows = [[] for _ in ins]
             xp = B.xp_of(o._data)
             for k in range(n):
-                if o._rg:
+                if o._requires_grad:
                     seed = xp.zeros(n, dtype=o._data.dtype)
                     seed[k] = 1  # one row of the Jacobian per output element
                     gs = _grads((o,), ins, (_make(seed.reshape(o._data.shape)),), create_graph,
@@ -231,7 +231,7 @@ def vhp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
         _check_shapes(vs, ins, "v", "inputs")
         gs = _grads((out,), ins, (None,), True, strict, "vhp")
         pairs = [(g, vv, j) for j, (g, vv) in enumerate(zip(gs, vs))
-                 if g is not None and g._rg]
+                 if g is not None and g._requires_grad]
         if pairs:
             res = _grad([g for g, _, _ in pairs], ins, [vv for _, vv, _ in pairs],
                         create_graph=create_graph, allow_unused=True)

@@ -41,7 +41,7 @@ def make_roots(outputs, grad_outputs, create_graph, op="backward"):
     """Edges and seed gradients for the engine, with torch's checks and messages."""
     if grad_outputs is None and outputs.__class__ is tuple and len(outputs) == 1:
         t = outputs[0]  # the common call, loss.backward(): one scalar, seeded with 1
-        if isinstance(t, Tensor) and t._rg and t._data.size == 1:
+        if isinstance(t, Tensor) and t._requires_grad and t._data.size == 1:
             d = t._data
             g = B.xp_of(d).ones(d.shape, dtype=d.dtype) if d.ndim else \
                 B.xp_of(d).array(1, dtype=d.dtype)
@@ -55,7 +55,7 @@ def make_roots(outputs, grad_outputs, create_graph, op="backward"):
     for i, (t, g) in enumerate(zip(outputs, grads)):
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}: expected Tensors as outputs, got {type(t).__name__}")
-        if not t._rg:
+        if not t._requires_grad:
             raise RuntimeError(
                 f"element {i} of tensors does not require grad and does not have a grad_fn. "
                 "Did you compute it under no_grad(), detach it, or forget "
@@ -134,7 +134,7 @@ def _backward(tensors, grad_tensors, retain_graph, create_graph, inputs):
     if ins:
         capture = {}
         for i, t in enumerate(ins):
-            if not t._rg:
+            if not t._requires_grad:
                 raise RuntimeError(f"backward: inputs[{i}] does not require grad")
             capture[_edge(t)] = i
     prev = D.grad_enabled
@@ -162,7 +162,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     if isinstance(inputs, Sequence) and not ins:
         raise RuntimeError("grad requires non-empty inputs.")
     for i, t in enumerate(ins):
-        if not isinstance(t, Tensor) or not t._rg:
+        if not isinstance(t, Tensor) or not t._requires_grad:
             raise RuntimeError(f"One of the differentiated Tensors (inputs[{i}]) does not "
                                "require grad")
     roots, seeds = make_roots(outputs, grad_outputs, create_graph, op="grad")

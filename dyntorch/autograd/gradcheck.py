@@ -44,7 +44,7 @@ def _fmt(a: np.ndarray) -> str:
 def _diff_inputs(inputs) -> list:
     idx = []
     for i, t in enumerate(inputs):
-        if isinstance(t, Tensor) and t._rg:
+        if isinstance(t, Tensor) and t._requires_grad:
             if t._data.dtype != np.float64:
                 raise ValueError(
                     f"gradcheck: Input #{i} requires gradient and is not a double precision "
@@ -103,7 +103,7 @@ def _analytical(outputs, inputs, idx) -> tuple[list, list]:
     jac = [[None] * len(idx) for _ in outputs]
     problems = []
     for k, o in enumerate(outputs):
-        if not (isinstance(o, Tensor) and o._rg):
+        if not (isinstance(o, Tensor) and o._requires_grad):
             continue
         od = o._data
         xp = B.xp_of(od)
@@ -167,7 +167,7 @@ def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: floa
     inputs = _tuple(inputs)
     idx = _diff_inputs(inputs)
     outputs = _outputs(func, inputs)
-    diff_out = [isinstance(o, Tensor) and o._rg for o in outputs]
+    diff_out = [isinstance(o, Tensor) and o._requires_grad for o in outputs]
     prev = D.grad_enabled
     D.grad_enabled = True
     try:
@@ -224,7 +224,7 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: f
     inputs = _tuple(inputs)
     idx = _diff_inputs(inputs)
     outs = _outputs(func, inputs)
-    diff_outs = [o for o in outs if isinstance(o, Tensor) and o._rg]
+    diff_outs = [o for o in outs if isinstance(o, Tensor) and o._requires_grad]
     if grad_outputs is None:
         grad_outputs = tuple(
             randn(o.shape, dtype=o.dtype, device=o.device).requires_grad_()
@@ -235,7 +235,7 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: f
 
     def second(*args):
         ins, gos = args[:n_in], args[n_in:]
-        o = [x for x in _outputs(func, ins) if isinstance(x, Tensor) and x._rg]
+        o = [x for x in _outputs(func, ins) if isinstance(x, Tensor) and x._requires_grad]
         gs = agrad(o, [ins[i] for i in idx], gos, create_graph=True, allow_unused=True)
         return tuple(g for g in gs if g is not None)
 

@@ -83,7 +83,7 @@ def install_retain_grad(t: Tensor) -> None:
         x = ref()
         # After an in-place op the tensor belongs to a newer node: its .grad is that one's.
         if x is not None and g is not None and x.grad_fn is node:
-            g = g if g._rg else g.detach()
+            g = g if g._requires_grad else g.detach()
             x._grad = g.clone() if x._grad is None else x._grad + g
         return None
 
@@ -101,7 +101,7 @@ def register_post_accumulate_grad_hook(t: Tensor, hook):
     """Run ``hook(tensor)`` after a leaf's ``.grad`` has been updated by backward."""
     if t.grad_fn is not None:
         raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
-    if not t._rg:
+    if not t._requires_grad:
         raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
     ex = t._ensure_extra()
     hooks = ex.get("post_hooks")

@@ -26,7 +26,7 @@ class SavedFreed:
     def __init__(self, t):
         self.shape = t._data.shape
         self.dtype = t._data.dtype
-        self.requires_grad = t._rg
+        self.requires_grad = t._requires_grad
 
 
 class Node:

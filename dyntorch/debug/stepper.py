@@ -267,7 +267,7 @@ class BackwardStepper:
         if ins:
             cap = {}
             for i, t in enumerate(ins):
-                if not isinstance(t, Tensor) or not t._rg:
+                if not isinstance(t, Tensor) or not t._requires_grad:
                     raise RuntimeError(f"BackwardStepper: inputs[{i}] does not require grad")
                 cap[_edge(t)] = i
             self._capture = cap

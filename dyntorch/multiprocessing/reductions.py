@@ -40,7 +40,7 @@ def _reduce_tensor(t: Tensor):
             "data, call detach() on the tensor before serializing (e.g., putting it on the queue).")
     extra = {k: v for k, v in (getattr(t, "__dict__", None) or {}).items()
              if not k.startswith("_")}
-    return (_rebuild_shared, (type(t), _shared_memory.handle(t._data), t._rg, extra))
+    return (_rebuild_shared, (type(t), _shared_memory.handle(t._data), t._requires_grad, extra))
 
 
 def _rebuild_shared(cls: type, handle: tuple, requires_grad: bool, extra: dict) -> Tensor:
@@ -52,7 +52,7 @@ def _rebuild_shared(cls: type, handle: tuple, requires_grad: bool, extra: dict) 
     else:
         t = _make(arr) if cls is Tensor else _new(cls)
         _init(t, arr)
-        t._rg = requires_grad
+        t._requires_grad = requires_grad
     if extra:
         t.__dict__.update(extra)
     register(cls)  # so this process can pass it on by handle too

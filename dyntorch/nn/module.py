@@ -133,9 +133,9 @@ def _hook_node(tensors, fn):
     for i, t in enumerate(tensors):
         o = _make(t._data, node)
         o._out_nr = i
-        if t._vc is None:
-            t._vc = [0]
-        o._vc = t._vc
+        if t._version_box is None:
+            t._version_box = [0]
+        o._version_box = t._version_box
         out.append(o)
     return out
 
@@ -329,12 +329,12 @@ class Module:
             state.module = self
             state.grad_output = None
             state.n_args = len(args)
-            pos = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a._rg]
+            pos = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a._requires_grad]
             state.in_pos = pos
             state.n_in = len(pos)
             state.zero_in = [(i, a._data.shape, a._data.dtype, B.xp_of(a._data))
                              for i, a in enumerate(args)
-                             if isinstance(a, Tensor) and not a._rg] if pos else ()
+                             if isinstance(a, Tensor) and not a._requires_grad] if pos else ()
             if pos:
                 wrapped = _hook_node([args[i] for i in pos], state.on_inputs)
                 args = list(args)
@@ -367,7 +367,7 @@ class Module:
             single = isinstance(result, Tensor)
             outs = (result,) if single else (tuple(result) if isinstance(result, (tuple, list))
                                               else ())
-            opos = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o._rg]
+            opos = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o._requires_grad]
             if opos:
                 wrapped = _hook_node([outs[i] for i in opos], state.on_outputs)
                 outs = list(outs)
@@ -817,7 +817,7 @@ class Module:
             if assign:
                 if isinstance(param, Parameter):
                     new = Parameter(_make(arr.astype(param._data.dtype, copy=False)),
-                                    param._rg)
+                                    param._requires_grad)
                     self._parameters[name] = new
                 else:
                     self._buffers[name] = _make(arr)

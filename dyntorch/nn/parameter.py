@@ -31,14 +31,14 @@ class Parameter(Tensor):
                                 f"{type(data).__name__}; wrap it with dyntorch.tensor() first")
             _init(t, data._data)
             # Share the version counter so in-place changes through either name are seen.
-            if data._vc is None:
-                data._vc = [0]
-            t._vc = data._vc
+            if data._version_box is None:
+                data._version_box = [0]
+            t._version_box = data._version_box
         if requires_grad and (t._data.dtype.kind != "f" and not B.is_float_np(t._data.dtype)):
             raise RuntimeError(
                 f"Only Tensors of floating point dtype can require gradients, got "
                 f"{B.from_np(t._data.dtype)}; pass requires_grad=False or convert with .float()")
-        t._rg = bool(requires_grad)
+        t._requires_grad = bool(requires_grad)
         return t
 
     def __init__(self, data=None, requires_grad: bool = True):
@@ -48,13 +48,13 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
     def __reduce_ex__(self, protocol):
-        return (_rebuild_parameter, (B.to_numpy(self._data), str(self.device), self._rg,
+        return (_rebuild_parameter, (B.to_numpy(self._data), str(self.device), self._requires_grad,
                                      dict(getattr(self, "__dict__", {}) or {})))
 
     def __deepcopy__(self, memo):
         if id(self) in memo:
             return memo[id(self)]
-        t = Parameter(Tensor.__deepcopy__(self.detach(), {}), self._rg)
+        t = Parameter(Tensor.__deepcopy__(self.detach(), {}), self._requires_grad)
         # as torch's Parameter: the copy starts with no gradient, and its private slots (the
         # AccumulateGrad behind ``_acc`` among them) are not copied, since they belong to this
         # parameter's graph and would send the copy's gradients to the original

@@ -320,7 +320,8 @@ def _value_like(self: Tensor, value) -> Tensor:
 
 
 def _recording(self, value) -> bool:
-    return D.grad_enabled and (self._rg or (isinstance(value, Tensor) and value._rg))
+    return D.grad_enabled and (self._requires_grad or (
+        isinstance(value, Tensor) and value._requires_grad))
 
 
 def _put(self: Tensor, key, value, accumulate, name) -> Tensor:

@@ -26,7 +26,7 @@ bump = bump_version
 
 
 def _leaf_check(t: Tensor, name: str) -> None:
-    if t._rg and t.grad_fn is None and D.grad_enabled:
+    if t._requires_grad and t.grad_fn is None and D.grad_enabled:
         raise RuntimeError(
             f"{name}(): a leaf Variable that requires grad is being used in an in-place "
             "operation. Wrap the update in `with dyntorch.no_grad():` (as optimizers do) or "
@@ -61,8 +61,8 @@ def _store(t: Tensor, arr, name: str) -> None:
 def inplace(t: Tensor, name: str, compute, *others) -> Tensor:
     """Run ``compute(alias)`` out of place and write its result into ``t``."""
     _leaf_check(t, name)
-    recording = D.grad_enabled and (t._rg or any(
-        isinstance(o, Tensor) and o._rg for o in others))
+    recording = D.grad_enabled and (t._requires_grad or any(
+        isinstance(o, Tensor) and o._requires_grad for o in others))
     if not recording:
         res = compute(t)
         _store(t, res._data, name)
@@ -77,7 +77,7 @@ def inplace(t: Tensor, name: str, compute, *others) -> Tensor:
     if node is not None:
         t.grad_fn = node
         t._out_nr = res._out_nr
-        t._rg = True
+        t._requires_grad = True
         if t._extra is not None and t._extra.get("retains"):  # retain_grad follows the tensor
             from ..autograd.hooks import rebase_retain_grad
 
@@ -87,7 +87,7 @@ def inplace(t: Tensor, name: str, compute, *others) -> Tensor:
 
 def _alias(t: Tensor) -> Tensor:
     a = _make(t._data, t.grad_fn)
-    a._rg = t._rg
+    a._requires_grad = t._requires_grad
     a._out_nr = t._out_nr
     a._acc = t._acc
     return a
@@ -134,7 +134,7 @@ def _inplace_on_view(t: Tensor, name: str, compute) -> Tensor:
             f"{name}(): in-place change of this view while recording gradients is not "
             "supported in dyntorch (its base is not contiguous, or it is an expanded view). "
             "Use an out-of-place op and assign the result, or clone() the view first.")
-    if base._rg and base.grad_fn is None:
+    if base._requires_grad and base.grad_fn is None:
         raise RuntimeError(
             f"{name}(): a view of a leaf Variable that requires grad is being used in an "
             "in-place operation. Wrap it in `with dyntorch.no_grad():` or clone() first.")
@@ -150,11 +150,11 @@ def _inplace_on_view(t: Tensor, name: str, compute) -> Tensor:
     new_base = new.reshape(bd.shape)
     base.grad_fn = new_base.grad_fn
     base._out_nr = new_base._out_nr
-    base._rg = True
+    base._requires_grad = True
     again = _adv(new, key=(pos.reshape(t._data.shape),), in_shape=(bd.size,))
     t.grad_fn = again.grad_fn
     t._out_nr = again._out_nr
-    t._rg = True
+    t._requires_grad = True
     return t
 
 
@@ -163,8 +163,8 @@ def _scalar_or_data(o):
 
 
 def _fast(t: Tensor, others) -> bool:
-    return (not D.grad_enabled or (not t._rg and not any(
-        isinstance(o, Tensor) and o._rg for o in others))) and B.writeable(t._data)
+    return (not D.grad_enabled or (not t._requires_grad and not any(
+        isinstance(o, Tensor) and o._requires_grad for o in others))) and B.writeable(t._data)
 
 
 def _fast_error(self: Tensor, name: str, others) -> RuntimeError:
@@ -267,10 +267,10 @@ def _store_cast(t: Tensor, arr) -> None:
 
 
 def fill_(self, value):
-    if isinstance(value, Tensor) and value._rg and D.grad_enabled:
+    if isinstance(value, Tensor) and value._requires_grad and D.grad_enabled:
         return inplace(self, "fill_", lambda s: s * 0 + value, value)
     _leaf_check(self, "fill_")
-    if D.grad_enabled and self._rg:
+    if D.grad_enabled and self._requires_grad:
         return inplace(self, "fill_", lambda s: s * 0 + value)
     self._data.fill(_scalar_or_data(value) if not isinstance(value, Tensor) else value.item())
     bump(self)
@@ -382,7 +382,7 @@ def exponential_(self, lambd=1.0, *, generator=None):
 
 
 def _leaf_check_random(t, name):
-    if t._rg and t.grad_fn is None and D.grad_enabled:
+    if t._requires_grad and t.grad_fn is None and D.grad_enabled:
         raise RuntimeError(f"{name}(): a leaf Variable that requires grad is being used in an "
                            "in-place operation. Use `with dyntorch.no_grad():` (as nn.init does).")
 

@@ -647,7 +647,7 @@ def slogdet(input: Tensor):
     """``(sign, logabsdet)`` of the determinant (``torch.linalg.slogdet``)."""
     _square(input, "slogdet")
     logabs, sign = _slogdet(input)
-    if logabs._rg:  # torch's sign takes part in the graph (with a zero gradient)
+    if logabs._requires_grad:  # torch's sign takes part in the graph (with a zero gradient)
         from .elementwise import sign as _sign
 
         sign = _sign(_det(input))
@@ -739,7 +739,7 @@ def matrix_power(input: Tensor, n: int) -> Tensor:
 
         e = eye(s[-1], dtype=input.dtype, device=input.device)
         e = e.expand(*s).contiguous() if len(s) > 2 else e
-        if input._rg:  # like torch, stay in the graph with a zero gradient
+        if input._requires_grad:  # like torch, stay in the graph with a zero gradient
             from .elementwise import where
 
             e = where(e == e, e, input)
@@ -905,7 +905,7 @@ _qr_r = _no_grad_factor("linalg_qr_r", lambda xp, a, mode="reduced": xp.linalg.q
 
 
 def _svd_factors(A, full_matrices):
-    if A._rg:
+    if A._requires_grad:
         return (_svd_u(A, full_matrices=full_matrices), _svdvals(A),
                 _svd_vh(A, full_matrices=full_matrices))
     xp = B.xp_of(A._data)
@@ -945,7 +945,7 @@ def qr(A: Tensor, mode: str = "reduced"):
         raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of "
                            "'reduced' (default), 'r', or 'complete'")
     m = "reduced" if mode == "r" else mode
-    if A._rg:
+    if A._requires_grad:
         q, r = _qr_q(A, mode=m), _qr_r(A, mode=m)
     else:
         q, r = (_make(x) for x in B.xp_of(A._data).linalg.qr(A._data, m))

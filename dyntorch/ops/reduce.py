@@ -389,7 +389,7 @@ def _max_min(input, dim, keepdim, other, all_op, dim_op, binary, rt, name):
         return all_op(input)
     if input._data.ndim == 0:
         d = norm_dim(dim, 0, name, single=True)
-        return rt(input.clone() if input._rg else input, _make(
+        return rt(input.clone() if input._requires_grad else input, _make(
             B.xp_of(input._data).zeros((), dtype=np.int64)))
     d = norm_dim(dim, input._data.ndim, name, single=True)
     if input._data.shape[d] == 0:
@@ -479,7 +479,7 @@ def _kth(input, k, dim, keepdim, rt, name):
 
     nd = input._data.ndim
     if nd == 0:
-        return rt(input.clone() if input._rg else input,
+        return rt(input.clone() if input._requires_grad else input,
                   _make(B.xp_of(input._data).zeros((), dtype=np.int64)))
     d = norm_dim(dim, nd, name, single=True)
     n = input._data.shape[d]
@@ -534,7 +534,7 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
     shp = a.shape[:-1]
     v = _make(xp.asarray(vals.reshape(shp)))
     i = _make(xp.asarray(idx.reshape(shp)))
-    if input._rg:  # route the gradient through a gather so it reaches that index
+    if input._requires_grad:  # route the gradient through a gather so it reaches that index
         from .index import gather
 
         v = gather(input, d, unsqueeze(i, d)).squeeze(d)
@@ -772,7 +772,7 @@ def _cum_ext(input, dim, fn, name):
     idx_t = _make(idx if dev.type == "cpu" else B.move(idx, dev))
     from .index import gather
 
-    v = gather(input, d, idx_t) if input._rg else _make(
+    v = gather(input, d, idx_t) if input._requires_grad else _make(
         vals if dev.type == "cpu" else B.move(vals, dev))
     return (_cummax_rt if name == "cummax" else _cummin_rt)(v, idx_t)
 

@@ -991,7 +991,7 @@ def _flat_in_place(name, fn):
     def m(self, *args, **kwargs):
         from .. import _dispatch as D
 
-        if self._rg and D.grad_enabled:
+        if self._requires_grad and D.grad_enabled:
             raise RuntimeError(f"{name}(): changing the shape of a tensor that requires grad in "
                                f"place is not supported in dyntorch; use the out-of-place "
                                f"`{name[:-1]}` and assign the result")

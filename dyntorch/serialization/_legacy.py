@@ -52,7 +52,7 @@ def load_legacy(ar: Archive, map_location, weights_only: bool):
             if param:
                 t = parameter(t, bool(rg))
             elif rg and t._data.dtype.kind == "f":
-                t._rg = True
+                t._requires_grad = True
             tensors[i] = t
         return t
 

@@ -40,6 +40,6 @@ def parameter(t: Tensor, rg: bool) -> Tensor:
     try:
         from ..nn.parameter import Parameter
     except ImportError:  # pragma: no cover - nn not available
-        t._rg = bool(rg) and t._data.dtype.kind == "f"
+        t._requires_grad = bool(rg) and t._data.dtype.kind == "f"
         return t
     return Parameter(t, requires_grad=bool(rg) and t._data.dtype.kind == "f")

@@ -159,7 +159,7 @@ def load_torch(ar: Archive, prefix: str, map_location, weights_only: bool):
                 arr = arr.copy()
         t = place(arr, storage.location, map_location, who, name)
         if requires_grad is True and t._data.dtype.kind == "f":
-            t._rg = True
+            t._requires_grad = True
         return t
 
     def rebuild_parameter(data, requires_grad, hooks=None, state=None):

@@ -156,7 +156,7 @@ class _Pickler(pickle._Pickler):
     def reducer_override(self, obj):
         if isinstance(obj, Tensor):
             ref, offset, size, stride = self.storages.place(obj)
-            rg = bool(obj._rg)
+            rg = bool(obj._requires_grad)
             t = (_g("torch._utils", "_rebuild_tensor_v2"),
                  (ref, offset, tuple(size), stride, rg and not _is_param(obj), OrderedDict()))
             if _is_param(obj):

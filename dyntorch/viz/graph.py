@@ -201,7 +201,7 @@ def _static(node, roots: set, params: dict) -> dict:
             for i, a in enumerate(inputs):
                 if isinstance(a, Tensor):
                     d = a._data
-                    ins.append(_meta(d.shape, d.dtype, a.device, a._rg))
+                    ins.append(_meta(d.shape, d.dtype, a.device, a._requires_grad))
                     if _used(uses, i):
                         saved.append({"name": names[i] if i < len(names) else f"input{i}",
                                       **_meta(d.shape, d.dtype)})

@@ -18,7 +18,7 @@ def _stack(ts: list[Tensor]) -> Tensor:
         raise RuntimeError(f"default_collate: stack expects each tensor to be equal size, but "
                            f"got {sorted(shapes)} in the batch; pad the samples or pass a "
                            "collate_fn")
-    if any(t._rg for t in ts):
+    if any(t._requires_grad for t in ts):
         import dyntorch
 
         stack = getattr(dyntorch, "stack", None)

@@ -99,7 +99,7 @@ def _tensor_rows(dataset, idx):
         ind = dataset.indices
         idx = [ind[i] for i in idx]
         dataset = dataset.dataset
-    if type(dataset) is not TensorDataset or any(t._rg for t in dataset.tensors):
+    if type(dataset) is not TensorDataset or any(t._requires_grad for t in dataset.tensors):
         return None
     from ..._tensor import _make
 
