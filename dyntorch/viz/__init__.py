@@ -21,6 +21,8 @@ import importlib
 
 from .. import _display
 from ..debug import BackwardStepper
+from ..debug.explain import Explanation
+from ..debug.recorder import Recorder
 
 # Eager, so that the names are the functions even after `import dyntorch.viz.diff` (a lazy
 # name would lose to the submodule that the import system sets on the package).
@@ -72,7 +74,21 @@ def _stepper_view(stepper, **kw):
     return stepper_widget(stepper, **kw)
 
 
+def _explain_view(explanation, **kw):
+    from .marked_view import explain_view
+
+    return explain_view(explanation, **kw)
+
+
+def _recorder_view(recorder, **kw):
+    from .recorder_view import recorder_widget
+
+    return recorder_widget(recorder, **kw)
+
+
 _display.register(BackwardStepper, _stepper_view)
+_display.register(Explanation, _explain_view)
+_display.register(Recorder, _recorder_view)
 
 
 def __dir__():

@@ -242,11 +242,12 @@ def live(*, interval: float = 0.1, model=None, display: bool = True,
     from ..autograd import functional_api as F
 
     view = LiveView(interval=interval, model=model, **kw)
+    handle = None
     if display:
         try:
             from IPython.display import display as _display
 
-            _display(view)
+            handle = _display(view, display_id=True)
         except ImportError:
             pass
     observer = _BackwardObserver(view)
@@ -263,3 +264,10 @@ def live(*, interval: float = 0.1, model=None, display: bool = True,
         view.flush()
         if view.iteration or view.losses or view.series:
             view.push_metrics()
+        if handle is not None:
+            # the output keeps a picture of the final drawing beside the widget (saved
+            # headless, on GitHub or nbviewer the graph still shows)
+            try:
+                handle.update(view)
+            except Exception as e:  # noqa: BLE001 - the live widget already shows
+                view.error = e

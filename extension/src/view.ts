@@ -4,7 +4,8 @@ import { getEngine, loadedEngine } from './engine';
 import { byId, Folding, type Item, type Visible } from './fold';
 import { chartsPanel } from './charts';
 import { fmt, h, nodeInspector, pinBar, scopeInspector } from './inspector';
-import type { GDiff, GDoc, GNode, Metrics } from './types';
+import type { GDiff, GDoc, GNode, History, Metrics, RecorderInfo } from './types';
+import { lossCurve } from './charts';
 import { hub, type HubView } from './hub';
 import { GraphModel } from './model';
 import { contrastLabels, legend, ramp } from './overlay';
@@ -18,6 +19,7 @@ export interface Host {
 }
 
 const STATES = ['idle', 'pending', 'ready', 'current', 'done'];
+const BAD = '#ef476f', GOOD = '#b7e4b0';
 // screen pixels per layout point below which labels (10 pt) would be under 9 px: Fit never
 // shrinks further; bigger drawings are panned (drag) instead
 const READABLE = 1.0;
@@ -38,6 +40,13 @@ export class GraphView implements HubView {
   status: HTMLElement;
   charts: HTMLElement;
   legend: HTMLElement;
+  caption: HTMLElement; // a marked graph's sentence (explain's reason, a diff's verdict)
+  scrub: HTMLElement; // a Recorder's step slider
+  private slider: HTMLInputElement | null = null;
+  recorder: RecorderInfo | null = null;
+  private histories = new Map<string, History>(); // recorder node key -> its history
+  private scrubTimer: number | null = null;
+  scrubSent = 0; // steps asked for by the slider (tests read it)
   pinned = false; // the inspector shows a clicked node instead of following the current one
   search: HTMLInputElement;
   overlay: HTMLSelectElement;
@@ -89,6 +98,11 @@ export class GraphView implements HubView {
         this.structDirty = true;
         this.schedule(true);
       },
+      exportAs: fmt => {
+        this.touch();
+        this.host.send({ type: 'export', format: fmt });
+        this.flash(`Saving ${fmt.toUpperCase()}\u2026`);
+      },
       unfoldAll: () => {
         this.autoFolding = false;
         this.folding.folded.clear();
@@ -106,7 +120,9 @@ export class GraphView implements HubView {
       host.mode === 'stepper' ? 'Press Step: the inspector follows the current node (click a node to pin it).' : 'Click a node to inspect it.'));
     this.charts = h('div', { class: 'dt-charts' });
     this.status = h('div', { class: 'dt-status' });
-    this.root.append(bar, h('div', { class: 'dt-main' }, h('div', { class: 'dt-stage' }, this.canvas, this.legend), this.inspector), this.charts, this.status);
+    this.caption = h('div', { class: 'dt-caption' });
+    this.scrub = h('div', { class: 'dt-scrub' });
+    this.root.append(bar, this.caption, this.scrub, h('div', { class: 'dt-main' }, h('div', { class: 'dt-stage' }, this.canvas, this.legend), this.inspector), this.charts, this.status);
     el.append(this.root);
     // label colours follow the theme: restyle when JupyterLab switches it
     if (typeof MutationObserver !== 'undefined' && document.body) {
@@ -154,6 +170,51 @@ export class GraphView implements HubView {
     this.renderStatus();
   }
 
+  /** The kernel wrote an export (or could not). */
+  exported(msg: { path?: string; name?: string; error?: string; format?: string }): void {
+    if (msg.error) this.flash('Export failed: ' + msg.error);
+    else this.flash(`Saved ${msg.name || msg.path} beside the notebook`);
+    this.root.setAttribute('data-exported', msg.path || '');
+  }
+
+  /** A Recorder's kept steps: the slider scrubs the colours across them. */
+  setRecorder(info: RecorderInfo): void {
+    const first = !this.recorder;
+    this.recorder = info;
+    if (first && this.overlay.value === 'state') this.overlay.value = 'grad';
+    if (!this.slider) {
+      const s = h('input', { type: 'range', class: 'dt-step-slider', min: '0', step: '1', title: 'training step (kept by the Recorder)' }) as HTMLInputElement;
+      const label = h('span', { class: 'dt-step-label' });
+      s.addEventListener('input', () => {
+        const steps = this.recorder ? this.recorder.steps : [];
+        const k = steps[Number(s.value)];
+        label.textContent = `training step ${k}`;
+        // one request per frame while dragging: the kernel answers with a diff of colours
+        if (this.scrubTimer !== null) clearTimeout(this.scrubTimer);
+        this.scrubTimer = window.setTimeout(() => {
+          this.scrubTimer = null;
+          this.scrubSent++;
+          this.host.send({ type: 'cmd', cmd: 'rec_step', step: k });
+        }, 16);
+      });
+      s.addEventListener('keydown', ev => ev.stopPropagation());
+      this.slider = s;
+      this.scrub.append(h('span', { class: 'dt-muted' }, 'step '), s, label);
+    }
+    this.slider.max = String(Math.max(0, info.steps.length - 1));
+    this.slider.value = String(Math.max(0, info.steps.indexOf(info.step)));
+    (this.scrub.lastChild as HTMLElement).textContent = `training step ${info.step} (${info.steps.length} kept: ${info.steps[0]}\u2013${info.steps[info.steps.length - 1]})`;
+    this.root.setAttribute('data-rec-step', String(info.step));
+    this.histories.clear();
+    if (this.selected) this.renderInspector();
+  }
+
+  /** A node's history from the kernel: charted in the inspector. */
+  setHistory(hist: History): void {
+    this.histories.set(hist.key, hist);
+    if (this.selected) this.renderInspector();
+  }
+
   touch(): void {
     this.lastActive = Date.now();
     hub().focus(this);
@@ -172,6 +233,8 @@ export class GraphView implements HubView {
   // ---------------------------------------------------------------- data in
   setDoc(doc: GDoc): void {
     const ch = this.model.setDoc(doc);
+    this.caption.textContent = doc.caption || '';
+    if (doc.recorder) this.setRecorder(doc.recorder);
     if (!ch.sameGraph) {
       this.folding.autoFold(doc, this.host.foldLimit ?? 300);
       this.fitNext = true;
@@ -378,6 +441,29 @@ export class GraphView implements HubView {
 
   private renderLegend(mode: string, values: Map<string, number> | null, lo: number, hi: number): void {
     this.legend.setAttribute('data-mode', mode);
+    const doc = this.doc;
+    if (mode === 'state' && doc && doc.legend && doc.legend.length) {
+      this.legend.replaceChildren(...doc.legend.map(([c, t]) => {
+        const sw = h('i', { class: 'dt-sw' });
+        sw.style.background = c;
+        return h('span', { class: 'dt-key', 'data-color': c }, sw, t);
+      }));
+      return;
+    }
+    if (mode === 'nonfinite') {
+      const key = (c: string, t: string) => { const sw = h('i', { class: 'dt-sw' }); sw.style.background = c; return h('span', { class: 'dt-key' }, sw, t); };
+      this.legend.replaceChildren(h('span', { class: 'dt-legend-title' }, 'NaN/Inf in output or gradient'),
+        key(BAD, 'some'), key(GOOD, 'none'));
+      return;
+    }
+    if (mode === 'dead') {
+      const bar = h('span', { class: 'dt-colorbar' });
+      bar.style.background = `linear-gradient(to right, ${[0, 0.25, 0.5, 0.75, 1].map(ramp).join(', ')})`;
+      this.legend.replaceChildren(h('span', { class: 'dt-legend-title' }, 'fraction of output zeros'),
+        h('span', { class: 'dt-tick' }, '0'), bar, h('span', { class: 'dt-tick' }, '1'));
+      if (!values || !values.size) this.legend.append(h('span', { class: 'dt-legend-note' }, ' (needs a Recorder step: dyntorch.viz.show(rec))'));
+      return;
+    }
     this.legend.replaceChildren(...legend(mode, values, lo, hi, this.host.mode === 'stepper' || this.host.mode === 'mirror'));
   }
 
@@ -401,7 +487,15 @@ export class GraphView implements HubView {
       const shape = g.querySelector<SVGElement>('path, polygon, ellipse');
       if (shape) {
         const v = values ? values.get(id) : undefined;
-        shape.style.fill = v === undefined ? '' : ramp(hi > lo ? (v - lo) / (hi - lo) : 1);
+        const marks = this.doc && this.doc.marks;
+        let mark = '';
+        if (marks && !values) for (const nid of it.members) if (marks[nid]) { mark = marks[nid]; if (mark === '#ef476f') break; }
+        g.classList.toggle('dt-marked', !!mark);
+        if (mark) shape.style.fill = mark;
+        else if (v === undefined) shape.style.fill = '';
+        else if (this.overlay.value === 'nonfinite') shape.style.fill = v > 0 ? BAD : GOOD;
+        else if (this.overlay.value === 'dead') shape.style.fill = ramp(v);
+        else shape.style.fill = ramp(hi > lo ? (v - lo) / (hi - lo) : 1);
       }
     }
   }
@@ -412,7 +506,16 @@ export class GraphView implements HubView {
       let acc = 0, any = false;
       for (const nid of it.members) {
         const n = m.get(nid)!;
-        if (mode === 'grad') {
+        const rec = n.record;
+        if (mode === 'nonfinite') {
+          let c = 0;
+          if (rec) for (const k of ['grad_nan', 'grad_inf', 'out_nan', 'out_inf']) c += Number(rec[k] || 0);
+          const gs = n.grad ? [...(n.grad.in || []), ...(n.grad.out || [])] : [];
+          for (const s of gs) if (s) c += (s.nan || 0) + (s.inf || 0);
+          if (rec || n.grad) { acc += c; any = true; }
+        } else if (mode === 'dead') {
+          if (rec && rec.out_zeros !== null && rec.out_zeros !== undefined) { acc = Math.max(acc, Number(rec.out_zeros)); any = true; }
+        } else if (mode === 'grad') {
           const gs = n.grad ? [...(n.grad.in || []), ...(n.grad.out || [])] : [];
           for (const s of gs) if (s && Number.isFinite(s.norm)) { acc = Math.max(acc, s.norm); any = true; }
         } else if (n.time_us !== null && n.time_us !== undefined) {
@@ -420,7 +523,7 @@ export class GraphView implements HubView {
           any = true;
         }
       }
-      if (any) out.set(it.id, Math.log10(Math.max(acc, 1e-12)));
+      if (any) out.set(it.id, mode === 'nonfinite' || mode === 'dead' ? acc : Math.log10(Math.max(acc, 1e-12)));
     }
     return out;
   }
@@ -488,6 +591,23 @@ export class GraphView implements HubView {
     const insp = nodeInspector(n, this.breakpoints);
     if (this.host.mode === 'stepper') {
       insp.prepend(pinBar(this.pinned, () => { this.pinned = false; this.selected = null; this.restyle(); }));
+    }
+    if (this.recorder && n.key) {
+      const hist = this.histories.get(n.key);
+      const sec = h('div', { class: 'dt-sec dt-history', 'data-key': n.key }, h('div', { class: 'dt-sec-title' }, 'across training steps'));
+      if (!hist) {
+        sec.append(h('div', { class: 'dt-muted' }, 'loading history\u2026'));
+        this.host.send({ type: 'cmd', cmd: 'history', key: n.key });
+      } else {
+        for (const [stat, vals] of Object.entries(hist.series)) {
+          const ys = vals.map(v => (v === null ? NaN : v));
+          const c = lossCurve(ys, stat);
+          c.setAttribute('data-stat', stat);
+          sec.append(c);
+        }
+        sec.setAttribute('data-points', String(hist.steps.length));
+      }
+      insp.prepend(sec);
     }
     if (n.scope) {
       const b = h('button', { class: 'dt-btn', title: 'Fold this node\u2019s module scope' }, 'Fold ' + n.scope);

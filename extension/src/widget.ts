@@ -5,7 +5,7 @@ import type { AnyWidget, Render } from '@anywidget/types';
 import css from './style.css';
 import { GraphView, type Host } from './view';
 import { hub } from './hub';
-import type { GDiff, GDoc, Metrics } from './types';
+import type { GDiff, GDoc, History, Metrics } from './types';
 
 /** The synced traits of dyntorch.viz.widget.GraphWidget. */
 interface WidgetState {
@@ -23,7 +23,10 @@ type KernelMsg =
   | { type: 'doc'; doc: GDoc }
   | { type: 'diff'; diff: GDiff }
   | { type: 'select'; node: string }
-  | { type: 'metrics'; metrics: Metrics };
+  | { type: 'metrics'; metrics: Metrics }
+  | { type: 'exported'; path?: string; name?: string; error?: string; format?: string }
+  | { type: 'recorder'; steps: number[]; step: number }
+  | ({ type: 'history' } & History);
 
 function isDoc(d: unknown): d is GDoc {
   return !!d && typeof d === 'object' && Array.isArray((d as GDoc).nodes);
@@ -88,6 +91,9 @@ const render: Render<WidgetState> = ({ model, el }) => {
       if (!view.applyDiff(msg.diff)) model.send({ type: 'need_full', rev: view.doc ? view.doc.rev : -1 });
     } else if (msg.type === 'select') view.select(msg.node);
     else if (msg.type === 'metrics') view.setMetrics(msg.metrics);
+    else if (msg.type === 'exported') view.exported(msg);
+    else if (msg.type === 'recorder') view.setRecorder({ steps: msg.steps, step: msg.step });
+    else if (msg.type === 'history') view.setHistory(msg);
   };
   const onDoc = () => {
     const d = model.get('doc');
