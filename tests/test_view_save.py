@@ -84,3 +84,30 @@ def test_live_updates_its_display_with_the_final_picture(monkeypatch):
     assert kind == "update" and "image/svg+xml" in data
     assert "tanh" in data["image/svg+xml"].lower()
     assert lv.error is None
+
+
+def test_png_rasterised_by_the_front_end_is_checked_and_written(tmp_path):
+    import base64
+    import struct
+    import zlib
+
+    def png(w, h):
+        raw = b"".join(b"\x00" + b"\xff\x00\x00" * w for _ in range(h))
+        chunk = lambda t, d: (struct.pack(">I", len(d)) + t + d  # noqa: E731
+                              + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF))
+        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+    m, loss = _loss()
+    w = widget.show(loss, model=m)
+    w.export_dir = tmp_path
+    data = png(3, 2)
+    w._on_msg(w, {"type": "export", "format": "png", "png": base64.b64encode(data).decode()}, [])
+    assert w.sent[-1]["name"] == "dyntorch-graph-1.png"
+    assert (tmp_path / "dyntorch-graph-1.png").read_bytes() == data
+    w._on_msg(w, {"type": "export", "format": "png",
+                  "png": base64.b64encode(b"<svg/>").decode()}, [])
+    assert "not a PNG" in w.sent[-1]["error"]
+    w._on_msg(w, {"type": "export", "format": "png", "png": "%%%"}, [])
+    assert "not base64" in w.sent[-1]["error"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dyntorch-graph-1.png"]

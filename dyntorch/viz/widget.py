@@ -220,7 +220,7 @@ class GraphWidget(anywidget.AnyWidget):
 
         return export(self if self.source is None else self.source, path, **kw)
 
-    def _export_request(self, fmt: object) -> None:
+    def _export_request(self, fmt: object, png: object = None) -> None:
         # a toolbar button: write the file beside the notebook (the kernel's working
         # directory) and tell the front end where, or why not
         if fmt not in EXPORT_FORMATS:
@@ -233,7 +233,10 @@ class GraphWidget(anywidget.AnyWidget):
         while (folder / f"{stem}-{k}.{fmt}").exists():
             k += 1
         try:
-            p = self.save(folder / f"{stem}-{k}.{fmt}")
+            if fmt == "png" and isinstance(png, str):
+                p = _write_png(folder / f"{stem}-{k}.png", png)
+            else:
+                p = self.save(folder / f"{stem}-{k}.{fmt}")
         except Exception as e:  # noqa: BLE001 - the status line says what failed
             self._post({"type": "exported", "format": fmt, "error": f"{type(e).__name__}: {e}"})
             return
@@ -252,9 +255,24 @@ class GraphWidget(anywidget.AnyWidget):
         elif kind == "select":
             self.selected = content.get("node")
         elif kind == "export":
-            self._export_request(content.get("format"))
+            self._export_request(content.get("format"), content.get("png"))
         elif kind == "cmd" and self.controller is not None:
             self.controller.command(content.get("cmd"), content)
+
+
+def _write_png(path: Path, b64: str) -> Path:
+    """Write a PNG the front end rasterised (base64), after checking that it is one."""
+    import base64
+    import binascii
+
+    try:
+        data = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise ValueError(f"export: the drawing sent for {path.name} is not base64 ({e})") from e
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError(f"export: the drawing sent for {path.name} is not a PNG image")
+    path.write_bytes(data)
+    return path
 
 
 # ----------------------------------------------------------------------------- show

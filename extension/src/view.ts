@@ -10,6 +10,7 @@ import { hub, type HubView } from './hub';
 import { GraphModel } from './model';
 import { contrastLabels, legend, ramp } from './overlay';
 import { toolbar } from './toolbar';
+import { stepsOf, withSteps } from './repeat';
 
 export interface Host {
   mode: 'graph' | 'stepper' | 'live' | 'mirror';
@@ -92,16 +93,22 @@ export class GraphView implements HubView {
       revealFirstMatch: () => this.revealFirstMatch(),
       fit: () => this.fit(true),
       foldAll: () => {
-        if (!this.doc) return;
+        const fd = this.foldDoc();
+        if (!fd) return;
         this.autoFolding = false;
-        this.folding.autoFold(this.doc, 0);
+        this.folding.autoFold(fd, 0);
         this.structDirty = true;
         this.schedule(true);
       },
       exportAs: fmt => {
         this.touch();
-        this.host.send({ type: 'export', format: fmt });
         this.flash(`Saving ${fmt.toUpperCase()}\u2026`);
+        // PNG: the drawing as shown (colours, open folds), rasterised here, so it needs no
+        // plotting library in the kernel; the kernel writes the file beside the notebook
+        if (fmt === 'png' && this.svg) {
+          rasterise(this.svg, this.full).then(png => this.host.send({ type: 'export', format: fmt, png }),
+            e => this.flash('Export failed: ' + String(e)));
+        } else this.host.send({ type: 'export', format: fmt });
       },
       unfoldAll: () => {
         this.autoFolding = false;
@@ -172,6 +179,7 @@ export class GraphView implements HubView {
 
   /** The kernel wrote an export (or could not). */
   exported(msg: { path?: string; name?: string; error?: string; format?: string }): void {
+    this.root.setAttribute('data-export-error', msg.error || '');
     if (msg.error) this.flash('Export failed: ' + msg.error);
     else this.flash(`Saved ${msg.name || msg.path} beside the notebook`);
     this.root.setAttribute('data-exported', msg.path || '');
@@ -236,10 +244,10 @@ export class GraphView implements HubView {
     this.caption.textContent = doc.caption || '';
     if (doc.recorder) this.setRecorder(doc.recorder);
     if (!ch.sameGraph) {
-      this.folding.autoFold(doc, this.host.foldLimit ?? 300);
+      this.folding.autoFold(this.foldDoc()!, this.host.foldLimit ?? 300);
       this.fitNext = true;
       this.autoFolding = true;
-    } else this.folding.index(doc);
+    } else this.foldDoc();
     this.structDirty = this.structDirty || ch.struct;
     this.styleDirty = true;
     this.schedule(!ch.sameGraph);
@@ -253,11 +261,25 @@ export class GraphView implements HubView {
   private followed: string | null = null; // the current node we last panned to
   private revealAfter: string | null = null; // a cluster to bring into view after the next layout
 
+  private lastFold: GDoc | null = null;
+
+  /** The document as folding sees it (long repeated runs as time steps; ``repeat.ts``);
+   *  the folding's scope index follows it. */
+  foldDoc(): GDoc | null {
+    if (!this.doc) return null;
+    const fd = withSteps(this.doc);
+    if (fd !== this.lastFold) {
+      this.lastFold = fd;
+      this.folding.index(fd);
+    }
+    return fd;
+  }
+
   /** Apply a diff; returns false when it does not follow the document (ask for the full one). */
   applyDiff(d: GDiff): boolean {
     const ch = this.model.applyDiff(d);
     if (!ch) return false;
-    if (d.scopes && this.doc) this.folding.index(this.doc);
+    if (d.scopes || ch.struct) this.foldDoc();
     this.structDirty = this.structDirty || ch.struct;
     this.styleDirty = true;
     // a stepper update must land within one frame: restyle now when nothing moved
@@ -304,7 +326,8 @@ export class GraphView implements HubView {
       if (this.structDirty) {
         this.structDirty = false;
         const t0 = performance.now();
-        let vis = this.folding.visible(this.doc);
+        const fd = this.foldDoc()!;
+        let vis = this.folding.visible(fd);
         const engine = this.host.mode === 'mirror' ? loadedEngine() : getEngine(() => this.host.fetchEngine());
         if (!engine) throw new Error('no layout engine loaded on this page yet');
         let res = await (await engine).layout(vis.dot);
@@ -312,8 +335,8 @@ export class GraphView implements HubView {
         // and module scopes deeper while it does not fit (never shrinking labels below 9 px)
         let tries = 0;
         while (this.autoFolding && this.host.mode !== 'mirror' && !this.fitsReadable(res.svg) && tries++ < 6 &&
-          this.folding.foldDeeper(this.doc)) {
-          vis = this.folding.visible(this.doc);
+          this.folding.foldDeeper(fd)) {
+          vis = this.folding.visible(fd);
           res = await (await engine).layout(vis.dot);
         }
         const t1 = performance.now();
@@ -583,7 +606,7 @@ export class GraphView implements HubView {
     if (id.includes(':')) {
       const scope = id.slice(2);
       const it = (this.vis && this.vis.items.get(id)) || null;
-      this.inspector.replaceChildren(scopeInspector(id, this.folding.scopeInfo.get(scope), it, doc, fold));
+      this.inspector.replaceChildren(scopeInspector(id, this.folding.scopeInfo.get(scope), it, this.foldDoc() || doc, fold));
       return;
     }
     const n = byId(doc).get(id);
@@ -617,13 +640,26 @@ export class GraphView implements HubView {
     this.inspector.replaceChildren(insp);
   }
 
+  private searchQuery = '';
+  private searchAt = 0;
+
   private revealFirstMatch(): void {
-    const doc = this.doc;
+    const doc = this.foldDoc();
     if (!doc) return;
     this.autoFolding = false;
     const q = this.search.value.trim().toLowerCase();
-    const n = doc.nodes.find(x => x.op.toLowerCase().includes(q) || (x.scope || '').toLowerCase().includes(q));
-    if (!n) return;
+    if (!q) return;
+    // Enter again goes to the next match, in forward order
+    const hits = doc.nodes.filter(x => x.op.toLowerCase().includes(q) || (x.scope || '').toLowerCase().includes(q) ||
+      (x.label || '').toLowerCase().includes(q)).sort((a, b) => a.seq - b.seq);
+    if (!hits.length) {
+      this.flash(`No node matches \u201c${q}\u201d (op, scope or label).`);
+      return;
+    }
+    this.searchAt = q === this.searchQuery ? (this.searchAt + 1) % hits.length : 0;
+    this.searchQuery = q;
+    const n = hits[this.searchAt];
+    this.flash(`match ${this.searchAt + 1} of ${hits.length} (Enter: next)`);
     let changed = false;
     for (const a of n.scope ? n.scope.split('.').map((_, i, p) => p.slice(0, i + 1).join('.')) : []) {
       if (this.folding.folded.delete(a)) changed = true;
@@ -631,7 +667,17 @@ export class GraphView implements HubView {
       if (g && !this.folding.openGroups.has(g)) { this.folding.openGroups.add(g); changed = true; }
     }
     this.selected = n.id;
-    if (changed) { this.structDirty = true; this.schedule(true); } else this.select(n.id);
+    this.pinned = true; // the stepper's inspector keeps the found node
+    this.root.setAttribute('data-found', n.id);
+    if (changed) {
+      this.revealAfter = n.id; // pan to it once the opened drawing is laid out
+      this.structDirty = true;
+      this.schedule(true);
+    } else {
+      this.select(n.id);
+      const rid = this.vis ? this.vis.rep.get(n.id) : null;
+      if (rid) this.reveal(rid);
+    }
   }
 
   private dragged = false;
@@ -738,6 +784,7 @@ export class GraphView implements HubView {
     return {
       nodes: this.doc ? this.doc.nodes.length : 0,
       items: this.vis ? this.vis.items.size : 0,
+      time_steps: this.doc ? stepsOf(this.doc) : null,
       drawn: this.drawn,
       first_draw_ms: this.firstDrawMs,
       rev: this.doc ? this.doc.rev : -1,
@@ -766,3 +813,40 @@ function aggregateState(it: Item, m: Map<string, GNode>): string {
 }
 
 export { fmt };
+
+const PAINT = ['fill', 'stroke', 'stroke-width', 'stroke-dasharray', 'font-family', 'font-size', 'font-weight', 'opacity'];
+
+/** The drawn SVG as a PNG (base64, no prefix) at twice its size: computed paint is inlined,
+ *  since a standalone SVG image sees none of the page's CSS. */
+export async function rasterise(svg: SVGSVGElement, full: { x: number; y: number; w: number; h: number }): Promise<string> {
+  const clone = svg.cloneNode(true) as SVGSVGElement;
+  const src = svg.querySelectorAll<SVGElement>('*');
+  const dst = clone.querySelectorAll<SVGElement>('*');
+  src.forEach((el, k) => {
+    const cs = getComputedStyle(el);
+    const d = dst[k];
+    for (const p of PAINT) d.style.setProperty(p, cs.getPropertyValue(p));
+  });
+  const scale = 2;
+  const w = Math.ceil(full.w), hgt = Math.ceil(full.h);
+  clone.setAttribute('viewBox', `${full.x} ${full.y} ${full.w} ${full.h}`);
+  clone.setAttribute('width', String(w));
+  clone.setAttribute('height', String(hgt));
+  clone.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
+  const text = new XMLSerializer().serializeToString(clone);
+  const url = URL.createObjectURL(new Blob([text], { type: 'image/svg+xml' }));
+  try {
+    const img = new Image();
+    await new Promise<void>((ok, fail) => { img.onload = () => ok(); img.onerror = () => fail(new Error('the drawing could not be rasterised')); img.src = url; });
+    const c = document.createElement('canvas');
+    c.width = w * scale;
+    c.height = hgt * scale;
+    const g = c.getContext('2d')!;
+    g.fillStyle = '#ffffff';
+    g.fillRect(0, 0, c.width, c.height);
+    g.drawImage(img, 0, 0, c.width, c.height);
+    return c.toDataURL('image/png').split(',')[1];
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+}
