@@ -61,7 +61,7 @@ def test_save_refuses_unknown_suffix(tmp_path):
         widget.show(loss, model=m).save(tmp_path / "g.jpg")
 
 
-def test_live_updates_its_display_with_the_final_picture(monkeypatch):
+def test_live_leaves_the_final_picture_in_a_second_output(monkeypatch):
     import IPython.display as D
 
     calls = []
@@ -71,18 +71,22 @@ def test_live_updates_its_display_with_the_final_picture(monkeypatch):
             calls.append(("update", obj._repr_mimebundle_()))
 
     def fake_display(obj, display_id=None):
-        calls.append(("display", display_id))
-        return Handle()
+        calls.append(("display", display_id, obj))
+        return Handle() if display_id else None
 
     monkeypatch.setattr(D, "display", fake_display)
     m = dt.nn.Sequential(dt.nn.Linear(3, 4), dt.nn.Tanh())
     with live_view.live(model=m, interval=0) as lv:
         m(dt.randn(2, 3)).sum()
-    assert calls[0] == ("display", True)
+    assert calls[0] == ("display", None, lv)  # the widget, once
+    assert calls[1][1] is True  # the placeholder for the picture
+    empty = calls[1][2]._repr_mimebundle_()["text/html"]
+    assert "<svg" not in empty
     kind, bundle = calls[-1]
-    data = bundle[0] if isinstance(bundle, tuple) else bundle
-    assert kind == "update" and "image/svg+xml" in data
-    assert "tanh" in data["image/svg+xml"].lower()
+    assert kind == "update" and len(calls) == 3
+    html = bundle["text/html"]
+    assert html.startswith('<div class="dt-static-picture">') and "<svg" in html
+    assert "tanh" in html.lower()
     assert lv.error is None
 
 

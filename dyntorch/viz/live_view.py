@@ -212,6 +212,20 @@ class _BackwardObserver:
         self.view.error = e
 
 
+class _FinalPicture:
+    """The live view's final drawing as HTML around its SVG picture. The widget's stylesheet
+    hides ``.dt-static-picture`` wherever the widget itself is drawn."""
+
+    def __init__(self, doc: dict | None) -> None:
+        self.doc = doc
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+        from .picture import picture_bundle
+
+        svg = picture_bundle(self.doc).get("image/svg+xml", "") if self.doc else ""
+        return {"text/html": f'<div class="dt-static-picture">{svg}</div>', "text/plain": ""}
+
+
 @contextlib.contextmanager
 def live(*, interval: float = 0.1, model=None, display: bool = True,
          **kw: Any) -> Iterator[LiveView]:
@@ -247,7 +261,9 @@ def live(*, interval: float = 0.1, model=None, display: bool = True,
         try:
             from IPython.display import display as _display
 
-            handle = _display(view, display_id=True)
+            _display(view)
+            # a second output that receives the final drawing as a picture (below)
+            handle = _display(_FinalPicture(None), display_id=True)
         except ImportError:
             pass
     observer = _BackwardObserver(view)
@@ -265,9 +281,10 @@ def live(*, interval: float = 0.1, model=None, display: bool = True,
         if view.iteration or view.losses or view.series:
             view.push_metrics()
         if handle is not None:
-            # the output keeps a picture of the final drawing beside the widget (saved
-            # headless, on GitHub or nbviewer the graph still shows)
+            # the output keeps a picture of the final drawing (saved headless, on GitHub or
+            # nbviewer the graph still shows). Updating the widget's own output would make a
+            # live front end draw the view again; this one is hidden where the widget runs.
             try:
-                handle.update(view)
+                handle.update(_FinalPicture(view.current))
             except Exception as e:  # noqa: BLE001 - the live widget already shows
                 view.error = e

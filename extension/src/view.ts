@@ -58,6 +58,7 @@ export class GraphView implements HubView {
   els = new Map<string, SVGGElement[]>(); // drawn id -> its SVG groups (copies of a shared leaf)
   selected: string | null = null;
   lastActive = Date.now();
+  shown = false; // drawn while on the page (a view later removed from the page leaves the hub)
 
   /** The document drawn (held by the model). */
   get doc(): GDoc | null {
@@ -225,6 +226,7 @@ export class GraphView implements HubView {
 
   touch(): void {
     this.lastActive = Date.now();
+    if (!this.disposed && !hub().views.has(this) && this.host.mode !== 'mirror') hub().register(this);
     hub().focus(this);
   }
 
@@ -378,6 +380,7 @@ export class GraphView implements HubView {
     this.phase.parse_ms = performance.now() - p0;
     this.svg = this.canvas.querySelector('svg');
     this.vis = vis;
+    if (this.root.isConnected) this.shown = true;
     if (!this.svg) return;
     this.svg.removeAttribute('width');
     this.svg.removeAttribute('height');
@@ -663,8 +666,7 @@ export class GraphView implements HubView {
     let changed = false;
     for (const a of n.scope ? n.scope.split('.').map((_, i, p) => p.slice(0, i + 1).join('.')) : []) {
       if (this.folding.folded.delete(a)) changed = true;
-      const g = this.folding.groupKey(a);
-      if (g && !this.folding.openGroups.has(g)) { this.folding.openGroups.add(g); changed = true; }
+      if (this.folding.openMember(a)) changed = true;
     }
     this.selected = n.id;
     this.pinned = true; // the stepper's inspector keeps the found node

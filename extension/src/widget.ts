@@ -58,6 +58,17 @@ hub().createMirror = (el, pick) => {
   return { dispose: () => view.dispose(), update };
 };
 
+// When a display is updated (live() leaves its final picture with update_display), the front
+// end renders a new view and removes the old one's element without always disposing it. Views
+// that were on the page and are no longer leave the hub, so tests and commands act on the view
+// the user sees (a view joins again when its element comes back and is used).
+function retire(fresh: GraphView, tries = 30): void {
+  for (const v of [...hub().views] as GraphView[]) {
+    if (v !== fresh && (v.shown || v.drawn > 0) && !v.root.isConnected) hub().unregister(v);
+  }
+  if (tries > 0) setTimeout(() => retire(fresh, tries - 1), 100);
+}
+
 const render: Render<WidgetState> = ({ model, el }) => {
   injectCss();
   let engineWait: ((s: string) => void)[] = [];
@@ -72,6 +83,7 @@ const render: Render<WidgetState> = ({ model, el }) => {
     foldLimit: model.get('fold_limit') || 300
   };
   const view = new GraphView(el, host);
+  retire(view);
   // one fixed height (the user may drag the corner handle); the inspector scrolls inside it,
   // so stepping never makes the output jump
   view.root.style.height = model.get('height') || '560px';
