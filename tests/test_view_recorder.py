@@ -113,3 +113,21 @@ def test_breakpoint_hit_stepper_displays_at_the_node():
     assert node["op"] == hit.node.op and node["scope"] == hit.node.scope
     assert st["step"] > 0 and not st["done"]
     hit.stepper.close()
+
+
+def test_recorder_as_a_cells_value_displays_its_view():
+    from IPython.core.formatters import DisplayFormatter
+
+    rec, _ = _train(steps=3)
+    df = DisplayFormatter()
+    dyntorch.viz.register_formatters(df.mimebundle_formatter)
+    data, _md = df.format(rec)
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert "image/svg+xml" in data and "<svg" in data["image/svg+xml"]
+    empty = Recorder(dt.nn.Linear(2, 1))
+    try:
+        data, _md = df.format(empty)  # nothing kept yet: plain text
+        assert "application/vnd.jupyter.widget-view+json" not in data
+        assert "Recorder" in data["text/plain"]
+    finally:
+        empty.close()
