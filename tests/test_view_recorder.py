@@ -131,3 +131,32 @@ def test_recorder_as_a_cells_value_displays_its_view():
         assert "Recorder" in data["text/plain"]
     finally:
         empty.close()
+
+
+def test_graph_recorder_callback_shows_its_recorder():
+    from dyntorch.train import LightningModule, Trainer
+    from dyntorch.train.callbacks import GraphRecorder
+    from dyntorch.utils.data import DataLoader, TensorDataset
+
+    class Reg(LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = dt.nn.Sequential(dt.nn.Linear(3, 4), dt.nn.Tanh(), dt.nn.Linear(4, 1))
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return ((self.net(x) - y) ** 2).mean()
+
+        def configure_optimizers(self):
+            return dt.optim.SGD(self.parameters(), lr=1e-2)
+
+    dt.manual_seed(0)
+    loader = DataLoader(TensorDataset(dt.randn(32, 3), dt.randn(32, 1)), batch_size=8)
+    cb = GraphRecorder(keep=10)
+    Trainer(max_epochs=1, callbacks=[cb], enable_progress_bar=False, logger=False,
+            enable_checkpointing=False).fit(Reg(), loader)
+    w = widget.show(cb)
+    assert w.controller.recorder is cb.recorder
+    assert w.current["recorder"]["steps"] == cb.recorder.steps == [0, 1, 2, 3]
+    scopes = {n["scope"] for n in w.current["nodes"]}
+    assert "net.0" in scopes and "net.2" in scopes

@@ -280,9 +280,13 @@ def show(output, *, model=None, **kw: Any) -> GraphWidget:
     """Draw the autograd graph that produced ``output`` (a tensor, or a sequence of them).
 
     ``model`` (an ``nn.Module``) names parameters and module types. A
-    ``dyntorch.debug.Recorder`` shows its newest kept step with a step slider (``step=`` picks
-    another). Returns the widget; as the last expression of a cell it displays itself.
+    ``dyntorch.debug.Recorder`` (or a ``GraphRecorder`` callback after ``fit``) shows its newest
+    kept step with a step slider (``step=`` picks another). Returns the widget; as the last
+    expression of a cell it displays itself.
     """
+    rec = getattr(output, "recorder", None)  # a train.callbacks.GraphRecorder
+    if rec is not None and all(hasattr(rec, a) for a in ("steps", "at", "history")):
+        output = rec
     if all(hasattr(output, a) for a in ("steps", "at", "history")):  # a debug.Recorder
         from .recorder_view import recorder_widget
 
