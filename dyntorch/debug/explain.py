@@ -193,6 +193,18 @@ class Explanation:
         where = f" in '{self.scope}'" if self.scope else ""
         return f"Explanation({self.op}{where}{src}: {self.reason})"
 
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+        # the graph with the cause and chain marked, drawn by whichever reader registered
+        # itself (dyntorch.viz, through dyntorch._display; debug never imports viz)
+        from .. import _display
+
+        b = _display.mimebundle(self, include=include, exclude=exclude)
+        data = b[0] if isinstance(b, tuple) else b
+        if not isinstance(data, dict):
+            return {"text/plain": repr(self), "text/markdown": self._repr_markdown_()}
+        data = dict(data, **{"text/plain": repr(self), "text/markdown": self._repr_markdown_()})
+        return (data, b[1]) if isinstance(b, tuple) else data
+
     def _repr_markdown_(self) -> str:
         src = f" at `{self.source[0]}:{self.source[1]}`" if self.source else ""
         chain = " → ".join(_opname(n) for n in self.chain)

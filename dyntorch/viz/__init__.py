@@ -21,6 +21,8 @@ import importlib
 
 from .. import _display
 from ..debug import BackwardStepper
+from ..debug.explain import Explanation
+from ..debug.recorder import Recorder
 
 # Eager, so that the names are the functions even after `import dyntorch.viz.diff` (a lazy
 # name would lose to the submodule that the import system sets on the package).
@@ -46,6 +48,7 @@ _LAZY = {
 }
 
 __all__ = ["SCHEMA", "DIFF_SCHEMA", "SCHEMA_VERSION", "GraphDiff", "GraphTracker", "apply_diff",
+           "register_formatters",
            "diff", "export", "graph_diff", "graph_json", "graph_nodes", *_LAZY]
 
 
@@ -72,7 +75,44 @@ def _stepper_view(stepper, **kw):
     return stepper_widget(stepper, **kw)
 
 
+def _explain_view(explanation, **kw):
+    from .marked_view import explain_view
+
+    return explain_view(explanation, **kw)
+
+
+def _recorder_view(recorder, **kw):
+    from .recorder_view import recorder_widget
+
+    return recorder_widget(recorder, **kw)
+
+
 _display.register(BackwardStepper, _stepper_view)
+_display.register(Explanation, _explain_view)
+_display.register(Recorder, _recorder_view)
+
+
+def register_formatters(mimebundle_formatter) -> None:
+    """Show a ``Recorder`` as its view when it is a cell's value (a Recorder has no
+    ``_repr_mimebundle_`` of its own: ``debug`` stays free of display code). Done for the
+    running IPython when this package is imported."""
+    def fmt(rec):
+        return _display.mimebundle(rec) if rec.steps else None
+
+    mimebundle_formatter.for_type(Recorder, fmt)
+
+
+def _register_ipython() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is not None and getattr(ip, "display_formatter", None) is not None:
+        register_formatters(ip.display_formatter.mimebundle_formatter)
+
+
+_register_ipython()
 
 
 def __dir__():

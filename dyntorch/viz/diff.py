@@ -304,6 +304,14 @@ class GraphDiff:
             b["image/svg+xml"] = self.svg()
         except Exception:  # noqa: BLE001 - the table still shows
             pass
+        try:  # the live view coloured by divergence, with its legend (needs anywidget)
+            from .marked_view import diff_view
+
+            w = diff_view(self)._repr_mimebundle_(include=include, exclude=exclude)
+            w = w[0] if isinstance(w, tuple) else w
+            b.update({k: v for k, v in w.items() if k.startswith("application/vnd.jupyter")})
+        except Exception:  # noqa: BLE001 - the picture and the table still show
+            pass
         return b
 
     def __repr__(self) -> str:

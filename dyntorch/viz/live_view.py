@@ -212,6 +212,20 @@ class _BackwardObserver:
         self.view.error = e
 
 
+class _FinalPicture:
+    """The live view's final drawing as HTML around its SVG picture. The widget's stylesheet
+    hides ``.dt-static-picture`` wherever the widget itself is drawn."""
+
+    def __init__(self, doc: dict | None) -> None:
+        self.doc = doc
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+        from .picture import picture_bundle
+
+        svg = picture_bundle(self.doc).get("image/svg+xml", "") if self.doc else ""
+        return {"text/html": f'<div class="dt-static-picture">{svg}</div>', "text/plain": ""}
+
+
 @contextlib.contextmanager
 def live(*, interval: float = 0.1, model=None, display: bool = True,
          **kw: Any) -> Iterator[LiveView]:
@@ -242,11 +256,14 @@ def live(*, interval: float = 0.1, model=None, display: bool = True,
     from ..autograd import functional_api as F
 
     view = LiveView(interval=interval, model=model, **kw)
+    handle = None
     if display:
         try:
             from IPython.display import display as _display
 
             _display(view)
+            # a second output that receives the final drawing as a picture (below)
+            handle = _display(_FinalPicture(None), display_id=True)
         except ImportError:
             pass
     observer = _BackwardObserver(view)
@@ -263,3 +280,11 @@ def live(*, interval: float = 0.1, model=None, display: bool = True,
         view.flush()
         if view.iteration or view.losses or view.series:
             view.push_metrics()
+        if handle is not None:
+            # the output keeps a picture of the final drawing (saved headless, on GitHub or
+            # nbviewer the graph still shows). Updating the widget's own output would make a
+            # live front end draw the view again; this one is hidden where the widget runs.
+            try:
+                handle.update(_FinalPicture(view.current))
+            except Exception as e:  # noqa: BLE001 - the live widget already shows
+                view.error = e

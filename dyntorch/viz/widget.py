@@ -13,7 +13,9 @@ Entry points: :func:`show` (a result's graph) here; the step debugger's view is 
 from __future__ import annotations
 
 import math
+import os
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import anywidget
@@ -21,7 +23,10 @@ import traitlets as T
 
 from . import _static
 
-__all__ = ["GraphWidget", "diff_docs", "graph_doc", "jsonable", "show"]
+__all__ = ["EXPORT_FORMATS", "GraphWidget", "diff_docs", "graph_doc", "jsonable", "show"]
+
+#: What the toolbar's export buttons (and :meth:`GraphWidget.save`) write.
+EXPORT_FORMATS = ("html", "svg", "png")
 
 
 # ----------------------------------------------------------------------------- diffs
@@ -100,6 +105,10 @@ class GraphWidget(anywidget.AnyWidget):
         self.selected: str | None = None  # the node clicked last in the front end
         self.sent: deque = deque(maxlen=200)  # messages sent, newest last (for tests, debugging)
         self.controller = None  # receives the front end's commands (the stepper's buttons)
+        # what save() exports when the view was made from something richer than its document
+        # (an explain result or a diff keeps its colours); None: the document drawn
+        self.source: Any = None
+        self.export_dir: str | os.PathLike | None = None  # the toolbar's files (default: cwd)
         self.on_msg(self._on_msg)
         if doc is not None:
             self.set_doc(jsonable(doc))  # hand-made documents may hold NaN (not JSON)
@@ -178,7 +187,60 @@ class GraphWidget(anywidget.AnyWidget):
         if isinstance(data, dict):
             data.update(picture_bundle(self._doc, include=kwargs.get("include"),
                                        exclude=kwargs.get("exclude")))
+            marks = (self._doc or {}).get("marks")
+            if marks and "image/svg+xml" in data:
+                # a marked view (explain, diff): the picture keeps the marks and the caption
+                from .picture import render_svg
+
+                try:
+                    data["image/svg+xml"] = render_svg(
+                        self._doc, node_colors=marks, highlight=self._doc.get("highlight"),
+                        title=self._doc.get("caption"), timeout=5.0)
+                except Exception:  # noqa: BLE001 - the unmarked picture stays
+                    pass
         return bundle
+
+    # ------------------------------------------------------------------ export
+    def save(self, path: str | os.PathLike, **kw: Any) -> Path:
+        """Save this view: ``.html`` (standalone, interactive, offline), ``.svg`` or ``.png``.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The file; its suffix picks the format (:func:`dyntorch.viz.export.export`).
+        **kw
+            Passed to ``export`` (``title``, ``dpi``, ``engine``, ``model``).
+
+        Returns
+        -------
+        Path
+            The file written.
+        """
+        from .export import export
+
+        return export(self if self.source is None else self.source, path, **kw)
+
+    def _export_request(self, fmt: object, png: object = None) -> None:
+        # a toolbar button: write the file beside the notebook (the kernel's working
+        # directory) and tell the front end where, or why not
+        if fmt not in EXPORT_FORMATS:
+            self._post({"type": "exported", "error": f"unknown export format {fmt!r}; "
+                        f"use one of {', '.join(EXPORT_FORMATS)}"})
+            return
+        folder = Path(self.export_dir if self.export_dir is not None else os.getcwd())
+        stem = "dyntorch-graph"
+        k = 1
+        while (folder / f"{stem}-{k}.{fmt}").exists():
+            k += 1
+        try:
+            if fmt == "png" and isinstance(png, str):
+                p = _write_png(folder / f"{stem}-{k}.png", png)
+            else:
+                p = self.save(folder / f"{stem}-{k}.{fmt}")
+        except Exception as e:  # noqa: BLE001 - the status line says what failed
+            self._post({"type": "exported", "format": fmt, "error": f"{type(e).__name__}: {e}"})
+            return
+        self._post({"type": "exported", "format": fmt, "path": str(p), "name": p.name})
 
     # ------------------------------------------------------------------ front end -> kernel
     def _on_msg(self, _w, content, _buffers) -> None:
@@ -192,17 +254,43 @@ class GraphWidget(anywidget.AnyWidget):
                 self._post({"type": "doc", "doc": self._doc})
         elif kind == "select":
             self.selected = content.get("node")
+        elif kind == "export":
+            self._export_request(content.get("format"), content.get("png"))
         elif kind == "cmd" and self.controller is not None:
             self.controller.command(content.get("cmd"), content)
+
+
+def _write_png(path: Path, b64: str) -> Path:
+    """Write a PNG the front end rasterised (base64), after checking that it is one."""
+    import base64
+    import binascii
+
+    try:
+        data = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise ValueError(f"export: the drawing sent for {path.name} is not base64 ({e})") from e
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError(f"export: the drawing sent for {path.name} is not a PNG image")
+    path.write_bytes(data)
+    return path
 
 
 # ----------------------------------------------------------------------------- show
 def show(output, *, model=None, **kw: Any) -> GraphWidget:
     """Draw the autograd graph that produced ``output`` (a tensor, or a sequence of them).
 
-    ``model`` (an ``nn.Module``) names parameters and module types. Returns the widget; as the
-    last expression of a cell it displays itself.
+    ``model`` (an ``nn.Module``) names parameters and module types. A
+    ``dyntorch.debug.Recorder`` (or a ``GraphRecorder`` callback after ``fit``) shows its newest
+    kept step with a step slider (``step=`` picks another). Returns the widget; as the last
+    expression of a cell it displays itself.
     """
+    rec = getattr(output, "recorder", None)  # a train.callbacks.GraphRecorder
+    if rec is not None and all(hasattr(rec, a) for a in ("steps", "at", "history")):
+        output = rec
+    if all(hasattr(output, a) for a in ("steps", "at", "history")):  # a debug.Recorder
+        from .recorder_view import recorder_widget
+
+        return recorder_widget(output, **kw)
     return GraphWidget(graph_doc(output, model), mode="graph", **kw)
 
 

@@ -50,12 +50,17 @@ export class Folding {
   folded = new Set<string>(); // folded scopes
   openGroups = new Set<string>(); // repeat groups the user opened
   unsafe = new Set<string>(); // groups and scopes whose folding would draw a cycle
+  // members taken out of a folded group (search revealed a node in them): the group is drawn
+  // as the runs before and after them, so a 1,000-step group opens one step, not 1,000 boxes
+  except = new Map<string, Set<string>>();
+  private runKey = new Map<string, string>(); // drawn run head -> its group key
   scopeInfo = new Map<string, GScope>();
 
   /** Fold scopes deeper than the smallest depth that keeps the drawing under `limit` items. */
   autoFold(doc: GDoc, limit: number): void {
     this.folded.clear();
     this.openGroups.clear();
+    this.except.clear();
     this.unsafe.clear();
     this.autoDepth = Infinity;
     this.index(doc);
@@ -122,13 +127,33 @@ export class Folding {
 
   toggle(drawnId: string): void {
     if (drawnId.startsWith('s:')) this.folded.delete(drawnId.slice(2));
-    else if (drawnId.startsWith('r:')) this.openGroups.add(drawnId.slice(2));
+    else if (drawnId.startsWith('r:')) {
+      const head = drawnId.slice(2);
+      const key = this.runKey.get(head) || head;
+      this.openGroups.add(key);
+      this.except.delete(key);
+    }
+  }
+
+  /** Open ``scope``, a member of a folded group, leaving the rest of the group folded. */
+  openMember(scope: string): boolean {
+    const g = this.groupKey(scope);
+    if (!g || this.openGroups.has(g)) return false;
+    let ex = this.except.get(g);
+    if (!ex) this.except.set(g, (ex = new Set()));
+    if (ex.has(scope)) return false;
+    ex.add(scope);
+    return true;
   }
 
   fold(scope: string): void {
     this.folded.add(scope);
     const g = this.groupKey(scope);
-    if (g) this.openGroups.delete(g);
+    if (g) {
+      this.openGroups.delete(g);
+      const ex = this.except.get(g);
+      if (ex) ex.delete(scope);
+    }
   }
 
   /** What is drawn; folds that would draw a cycle (edges back and forth between a fold and
@@ -161,10 +186,27 @@ export class Folding {
       groupMembers.get(key)!.push(info.name);
     }
     const groupOf = new Map<string, string>();
+    const runs = new Map<string, string[]>(); // run head -> its members
+    this.runKey.clear();
     for (const [key, members] of groupMembers) {
       if (this.openGroups.has(key) || members.length < 2 || this.unsafe.has('r:' + key)) continue;
-      if (!members.every(m => this.folded.has(m))) continue;
-      for (const m of members) groupOf.set(m, key);
+      const ex = this.except.get(key);
+      if (!members.every(m => this.folded.has(m) || (ex && ex.has(m)))) continue;
+      // consecutive members not taken out form one drawn run each
+      let run: string[] = [];
+      const flush = () => {
+        if (run.length >= 2 && !this.unsafe.has('r:' + run[0])) {
+          for (const m of run) groupOf.set(m, run[0]);
+          runs.set(run[0], run);
+          this.runKey.set(run[0], key);
+        }
+        run = [];
+      };
+      for (const m of members) {
+        if (ex && ex.has(m)) flush();
+        else run.push(m);
+      }
+      flush();
     }
     for (const n of doc.nodes) {
       let id = n.id;
@@ -198,7 +240,7 @@ export class Folding {
       it.members.push(n.id);
       rep.set(n.id, id);
     }
-    for (const it of items.values()) it.label = this.label(it, doc, groupMembers);
+    for (const it of items.values()) it.label = this.label(it, doc, runs);
     return { items, rep, dot: this.dot(doc, items, rep) };
   }
 
@@ -222,7 +264,7 @@ export class Folding {
     const key = it.id.slice(2);
     const members = groups.get(key) || [key];
     it.scopes = members;
-    const t = this.scopeInfo.get(key)?.type || key;
+    const t = this.scopeInfo.get(this.runKey.get(key) || key)?.type || key;
     return t + ' \u00d7 ' + members.length + '\n' + members[0] + '\u2026' + members[members.length - 1];
   }
 

@@ -9,6 +9,7 @@ export interface ToolbarActions {
   fit(): void;
   foldAll(): void;
   unfoldAll(): void;
+  exportAs(format: 'html' | 'svg' | 'png'): void;
 }
 
 export interface Toolbar {
@@ -43,7 +44,8 @@ export function toolbar(stepper: boolean, act: ToolbarActions): Toolbar {
     ev.stopPropagation(); // keep notebook shortcuts out of the search box
   });
   const overlay = h('select', { class: 'dt-overlay', title: 'colour nodes by' }) as HTMLSelectElement;
-  for (const [v, t] of [['state', 'colour: state'], ['grad', 'colour: gradient norm'], ['time', 'colour: time']]) {
+  for (const [v, t] of [['state', 'colour: state'], ['grad', 'colour: gradient norm'], ['time', 'colour: time'],
+    ['nonfinite', 'colour: NaN/Inf'], ['dead', 'colour: dead (output zeros)']]) {
     overlay.append(h('option', { value: v }, t));
   }
   overlay.addEventListener('change', () => act.restyle());
@@ -55,6 +57,10 @@ export function toolbar(stepper: boolean, act: ToolbarActions): Toolbar {
   bar.append(search, overlay,
     button('fit', 'Fit', 'The whole graph in view while labels stay readable (wheel: zoom, drag: pan)', () => act.fit()),
     button('fold', 'Fold', 'Fold module scopes and runs of repeated blocks again', () => act.foldAll()),
-    button('unfold', 'Unfold', 'Open every scope', () => act.unfoldAll()));
+    button('unfold', 'Unfold', 'Open every scope', () => act.unfoldAll()),
+    h('span', { class: 'dt-sep' }),
+    ...(['html', 'svg', 'png'] as const).map(f => button('export-' + f, f.toUpperCase(),
+      `Save this graph as ${f === 'html' ? 'a standalone interactive page' : 'a picture'} (.${f}) beside the notebook`,
+      () => act.exportAs(f))));
   return { bar, search, overlay };
 }

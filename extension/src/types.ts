@@ -52,6 +52,8 @@ export interface GNode {
   grad: { in: (Summary | null)[]; out: (Summary | null)[] } | null;
   time_us: number | null;
   breakpoint?: boolean;
+  key?: string; // a recorder step: the node's key across training steps
+  record?: Record<string, number | null>; // a recorder step: every statistic of the node
 }
 
 export interface GEdge {
@@ -86,6 +88,22 @@ export interface GDoc {
   scopes: GScope[];
   status: GStatus | null;
   breakpoints?: string[];
+  marks?: Record<string, string>; // node id -> fill colour (explain: cause and chain; diff)
+  highlight?: string[];
+  caption?: string; // a sentence shown above the drawing (explain's reason)
+  legend?: [string, string][]; // [colour, text] for the marks
+  recorder?: RecorderInfo; // a Recorder's step: the slider's steps
+}
+
+export interface RecorderInfo {
+  steps: number[];
+  step: number;
+}
+
+export interface History {
+  key: string;
+  steps: number[];
+  series: Record<string, (number | null)[]>;
 }
 
 export interface GDiff {

@@ -4,11 +4,13 @@ import { getEngine, loadedEngine } from './engine';
 import { byId, Folding, type Item, type Visible } from './fold';
 import { chartsPanel } from './charts';
 import { fmt, h, nodeInspector, pinBar, scopeInspector } from './inspector';
-import type { GDiff, GDoc, GNode, Metrics } from './types';
+import type { GDiff, GDoc, GNode, History, Metrics, RecorderInfo } from './types';
+import { lossCurve } from './charts';
 import { hub, type HubView } from './hub';
 import { GraphModel } from './model';
 import { contrastLabels, legend, ramp } from './overlay';
 import { toolbar } from './toolbar';
+import { stepsOf, withSteps } from './repeat';
 
 export interface Host {
   mode: 'graph' | 'stepper' | 'live' | 'mirror';
@@ -18,6 +20,7 @@ export interface Host {
 }
 
 const STATES = ['idle', 'pending', 'ready', 'current', 'done'];
+const BAD = '#ef476f', GOOD = '#b7e4b0';
 // screen pixels per layout point below which labels (10 pt) would be under 9 px: Fit never
 // shrinks further; bigger drawings are panned (drag) instead
 const READABLE = 1.0;
@@ -38,6 +41,13 @@ export class GraphView implements HubView {
   status: HTMLElement;
   charts: HTMLElement;
   legend: HTMLElement;
+  caption: HTMLElement; // a marked graph's sentence (explain's reason, a diff's verdict)
+  scrub: HTMLElement; // a Recorder's step slider
+  private slider: HTMLInputElement | null = null;
+  recorder: RecorderInfo | null = null;
+  private histories = new Map<string, History>(); // recorder node key -> its history
+  private scrubTimer: number | null = null;
+  scrubSent = 0; // steps asked for by the slider (tests read it)
   pinned = false; // the inspector shows a clicked node instead of following the current one
   search: HTMLInputElement;
   overlay: HTMLSelectElement;
@@ -48,6 +58,7 @@ export class GraphView implements HubView {
   els = new Map<string, SVGGElement[]>(); // drawn id -> its SVG groups (copies of a shared leaf)
   selected: string | null = null;
   lastActive = Date.now();
+  shown = false; // drawn while on the page (a view later removed from the page leaves the hub)
 
   /** The document drawn (held by the model). */
   get doc(): GDoc | null {
@@ -83,11 +94,22 @@ export class GraphView implements HubView {
       revealFirstMatch: () => this.revealFirstMatch(),
       fit: () => this.fit(true),
       foldAll: () => {
-        if (!this.doc) return;
+        const fd = this.foldDoc();
+        if (!fd) return;
         this.autoFolding = false;
-        this.folding.autoFold(this.doc, 0);
+        this.folding.autoFold(fd, 0);
         this.structDirty = true;
         this.schedule(true);
+      },
+      exportAs: fmt => {
+        this.touch();
+        this.flash(`Saving ${fmt.toUpperCase()}\u2026`);
+        // PNG: the drawing as shown (colours, open folds), rasterised here, so it needs no
+        // plotting library in the kernel; the kernel writes the file beside the notebook
+        if (fmt === 'png' && this.svg) {
+          rasterise(this.svg, this.full).then(png => this.host.send({ type: 'export', format: fmt, png }),
+            e => this.flash('Export failed: ' + String(e)));
+        } else this.host.send({ type: 'export', format: fmt });
       },
       unfoldAll: () => {
         this.autoFolding = false;
@@ -106,7 +128,9 @@ export class GraphView implements HubView {
       host.mode === 'stepper' ? 'Press Step: the inspector follows the current node (click a node to pin it).' : 'Click a node to inspect it.'));
     this.charts = h('div', { class: 'dt-charts' });
     this.status = h('div', { class: 'dt-status' });
-    this.root.append(bar, h('div', { class: 'dt-main' }, h('div', { class: 'dt-stage' }, this.canvas, this.legend), this.inspector), this.charts, this.status);
+    this.caption = h('div', { class: 'dt-caption' });
+    this.scrub = h('div', { class: 'dt-scrub' });
+    this.root.append(bar, this.caption, this.scrub, h('div', { class: 'dt-main' }, h('div', { class: 'dt-stage' }, this.canvas, this.legend), this.inspector), this.charts, this.status);
     el.append(this.root);
     // label colours follow the theme: restyle when JupyterLab switches it
     if (typeof MutationObserver !== 'undefined' && document.body) {
@@ -154,8 +178,55 @@ export class GraphView implements HubView {
     this.renderStatus();
   }
 
+  /** The kernel wrote an export (or could not). */
+  exported(msg: { path?: string; name?: string; error?: string; format?: string }): void {
+    this.root.setAttribute('data-export-error', msg.error || '');
+    if (msg.error) this.flash('Export failed: ' + msg.error);
+    else this.flash(`Saved ${msg.name || msg.path} beside the notebook`);
+    this.root.setAttribute('data-exported', msg.path || '');
+  }
+
+  /** A Recorder's kept steps: the slider scrubs the colours across them. */
+  setRecorder(info: RecorderInfo): void {
+    const first = !this.recorder;
+    this.recorder = info;
+    if (first && this.overlay.value === 'state') this.overlay.value = 'grad';
+    if (!this.slider) {
+      const s = h('input', { type: 'range', class: 'dt-step-slider', min: '0', step: '1', title: 'training step (kept by the Recorder)' }) as HTMLInputElement;
+      const label = h('span', { class: 'dt-step-label' });
+      s.addEventListener('input', () => {
+        const steps = this.recorder ? this.recorder.steps : [];
+        const k = steps[Number(s.value)];
+        label.textContent = `training step ${k}`;
+        // one request per frame while dragging: the kernel answers with a diff of colours
+        if (this.scrubTimer !== null) clearTimeout(this.scrubTimer);
+        this.scrubTimer = window.setTimeout(() => {
+          this.scrubTimer = null;
+          this.scrubSent++;
+          this.host.send({ type: 'cmd', cmd: 'rec_step', step: k });
+        }, 16);
+      });
+      s.addEventListener('keydown', ev => ev.stopPropagation());
+      this.slider = s;
+      this.scrub.append(h('span', { class: 'dt-muted' }, 'step '), s, label);
+    }
+    this.slider.max = String(Math.max(0, info.steps.length - 1));
+    this.slider.value = String(Math.max(0, info.steps.indexOf(info.step)));
+    (this.scrub.lastChild as HTMLElement).textContent = `training step ${info.step} (${info.steps.length} kept: ${info.steps[0]}\u2013${info.steps[info.steps.length - 1]})`;
+    this.root.setAttribute('data-rec-step', String(info.step));
+    this.histories.clear();
+    if (this.selected) this.renderInspector();
+  }
+
+  /** A node's history from the kernel: charted in the inspector. */
+  setHistory(hist: History): void {
+    this.histories.set(hist.key, hist);
+    if (this.selected) this.renderInspector();
+  }
+
   touch(): void {
     this.lastActive = Date.now();
+    if (!this.disposed && !hub().views.has(this) && this.host.mode !== 'mirror') hub().register(this);
     hub().focus(this);
   }
 
@@ -172,11 +243,13 @@ export class GraphView implements HubView {
   // ---------------------------------------------------------------- data in
   setDoc(doc: GDoc): void {
     const ch = this.model.setDoc(doc);
+    this.caption.textContent = doc.caption || '';
+    if (doc.recorder) this.setRecorder(doc.recorder);
     if (!ch.sameGraph) {
-      this.folding.autoFold(doc, this.host.foldLimit ?? 300);
+      this.folding.autoFold(this.foldDoc()!, this.host.foldLimit ?? 300);
       this.fitNext = true;
       this.autoFolding = true;
-    } else this.folding.index(doc);
+    } else this.foldDoc();
     this.structDirty = this.structDirty || ch.struct;
     this.styleDirty = true;
     this.schedule(!ch.sameGraph);
@@ -190,11 +263,25 @@ export class GraphView implements HubView {
   private followed: string | null = null; // the current node we last panned to
   private revealAfter: string | null = null; // a cluster to bring into view after the next layout
 
+  private lastFold: GDoc | null = null;
+
+  /** The document as folding sees it (long repeated runs as time steps; ``repeat.ts``);
+   *  the folding's scope index follows it. */
+  foldDoc(): GDoc | null {
+    if (!this.doc) return null;
+    const fd = withSteps(this.doc);
+    if (fd !== this.lastFold) {
+      this.lastFold = fd;
+      this.folding.index(fd);
+    }
+    return fd;
+  }
+
   /** Apply a diff; returns false when it does not follow the document (ask for the full one). */
   applyDiff(d: GDiff): boolean {
     const ch = this.model.applyDiff(d);
     if (!ch) return false;
-    if (d.scopes && this.doc) this.folding.index(this.doc);
+    if (d.scopes || ch.struct) this.foldDoc();
     this.structDirty = this.structDirty || ch.struct;
     this.styleDirty = true;
     // a stepper update must land within one frame: restyle now when nothing moved
@@ -241,7 +328,8 @@ export class GraphView implements HubView {
       if (this.structDirty) {
         this.structDirty = false;
         const t0 = performance.now();
-        let vis = this.folding.visible(this.doc);
+        const fd = this.foldDoc()!;
+        let vis = this.folding.visible(fd);
         const engine = this.host.mode === 'mirror' ? loadedEngine() : getEngine(() => this.host.fetchEngine());
         if (!engine) throw new Error('no layout engine loaded on this page yet');
         let res = await (await engine).layout(vis.dot);
@@ -249,8 +337,8 @@ export class GraphView implements HubView {
         // and module scopes deeper while it does not fit (never shrinking labels below 9 px)
         let tries = 0;
         while (this.autoFolding && this.host.mode !== 'mirror' && !this.fitsReadable(res.svg) && tries++ < 6 &&
-          this.folding.foldDeeper(this.doc)) {
-          vis = this.folding.visible(this.doc);
+          this.folding.foldDeeper(fd)) {
+          vis = this.folding.visible(fd);
           res = await (await engine).layout(vis.dot);
         }
         const t1 = performance.now();
@@ -292,6 +380,7 @@ export class GraphView implements HubView {
     this.phase.parse_ms = performance.now() - p0;
     this.svg = this.canvas.querySelector('svg');
     this.vis = vis;
+    if (this.root.isConnected) this.shown = true;
     if (!this.svg) return;
     this.svg.removeAttribute('width');
     this.svg.removeAttribute('height');
@@ -378,6 +467,29 @@ export class GraphView implements HubView {
 
   private renderLegend(mode: string, values: Map<string, number> | null, lo: number, hi: number): void {
     this.legend.setAttribute('data-mode', mode);
+    const doc = this.doc;
+    if (mode === 'state' && doc && doc.legend && doc.legend.length) {
+      this.legend.replaceChildren(...doc.legend.map(([c, t]) => {
+        const sw = h('i', { class: 'dt-sw' });
+        sw.style.background = c;
+        return h('span', { class: 'dt-key', 'data-color': c }, sw, t);
+      }));
+      return;
+    }
+    if (mode === 'nonfinite') {
+      const key = (c: string, t: string) => { const sw = h('i', { class: 'dt-sw' }); sw.style.background = c; return h('span', { class: 'dt-key' }, sw, t); };
+      this.legend.replaceChildren(h('span', { class: 'dt-legend-title' }, 'NaN/Inf in output or gradient'),
+        key(BAD, 'some'), key(GOOD, 'none'));
+      return;
+    }
+    if (mode === 'dead') {
+      const bar = h('span', { class: 'dt-colorbar' });
+      bar.style.background = `linear-gradient(to right, ${[0, 0.25, 0.5, 0.75, 1].map(ramp).join(', ')})`;
+      this.legend.replaceChildren(h('span', { class: 'dt-legend-title' }, 'fraction of output zeros'),
+        h('span', { class: 'dt-tick' }, '0'), bar, h('span', { class: 'dt-tick' }, '1'));
+      if (!values || !values.size) this.legend.append(h('span', { class: 'dt-legend-note' }, ' (needs a Recorder step: dyntorch.viz.show(rec))'));
+      return;
+    }
     this.legend.replaceChildren(...legend(mode, values, lo, hi, this.host.mode === 'stepper' || this.host.mode === 'mirror'));
   }
 
@@ -401,7 +513,15 @@ export class GraphView implements HubView {
       const shape = g.querySelector<SVGElement>('path, polygon, ellipse');
       if (shape) {
         const v = values ? values.get(id) : undefined;
-        shape.style.fill = v === undefined ? '' : ramp(hi > lo ? (v - lo) / (hi - lo) : 1);
+        const marks = this.doc && this.doc.marks;
+        let mark = '';
+        if (marks && !values) for (const nid of it.members) if (marks[nid]) { mark = marks[nid]; if (mark === '#ef476f') break; }
+        g.classList.toggle('dt-marked', !!mark);
+        if (mark) shape.style.fill = mark;
+        else if (v === undefined) shape.style.fill = '';
+        else if (this.overlay.value === 'nonfinite') shape.style.fill = v > 0 ? BAD : GOOD;
+        else if (this.overlay.value === 'dead') shape.style.fill = ramp(v);
+        else shape.style.fill = ramp(hi > lo ? (v - lo) / (hi - lo) : 1);
       }
     }
   }
@@ -412,7 +532,16 @@ export class GraphView implements HubView {
       let acc = 0, any = false;
       for (const nid of it.members) {
         const n = m.get(nid)!;
-        if (mode === 'grad') {
+        const rec = n.record;
+        if (mode === 'nonfinite') {
+          let c = 0;
+          if (rec) for (const k of ['grad_nan', 'grad_inf', 'out_nan', 'out_inf']) c += Number(rec[k] || 0);
+          const gs = n.grad ? [...(n.grad.in || []), ...(n.grad.out || [])] : [];
+          for (const s of gs) if (s) c += (s.nan || 0) + (s.inf || 0);
+          if (rec || n.grad) { acc += c; any = true; }
+        } else if (mode === 'dead') {
+          if (rec && rec.out_zeros !== null && rec.out_zeros !== undefined) { acc = Math.max(acc, Number(rec.out_zeros)); any = true; }
+        } else if (mode === 'grad') {
           const gs = n.grad ? [...(n.grad.in || []), ...(n.grad.out || [])] : [];
           for (const s of gs) if (s && Number.isFinite(s.norm)) { acc = Math.max(acc, s.norm); any = true; }
         } else if (n.time_us !== null && n.time_us !== undefined) {
@@ -420,7 +549,7 @@ export class GraphView implements HubView {
           any = true;
         }
       }
-      if (any) out.set(it.id, Math.log10(Math.max(acc, 1e-12)));
+      if (any) out.set(it.id, mode === 'nonfinite' || mode === 'dead' ? acc : Math.log10(Math.max(acc, 1e-12)));
     }
     return out;
   }
@@ -480,7 +609,7 @@ export class GraphView implements HubView {
     if (id.includes(':')) {
       const scope = id.slice(2);
       const it = (this.vis && this.vis.items.get(id)) || null;
-      this.inspector.replaceChildren(scopeInspector(id, this.folding.scopeInfo.get(scope), it, doc, fold));
+      this.inspector.replaceChildren(scopeInspector(id, this.folding.scopeInfo.get(scope), it, this.foldDoc() || doc, fold));
       return;
     }
     const n = byId(doc).get(id);
@@ -488,6 +617,23 @@ export class GraphView implements HubView {
     const insp = nodeInspector(n, this.breakpoints);
     if (this.host.mode === 'stepper') {
       insp.prepend(pinBar(this.pinned, () => { this.pinned = false; this.selected = null; this.restyle(); }));
+    }
+    if (this.recorder && n.key) {
+      const hist = this.histories.get(n.key);
+      const sec = h('div', { class: 'dt-sec dt-history', 'data-key': n.key }, h('div', { class: 'dt-sec-title' }, 'across training steps'));
+      if (!hist) {
+        sec.append(h('div', { class: 'dt-muted' }, 'loading history\u2026'));
+        this.host.send({ type: 'cmd', cmd: 'history', key: n.key });
+      } else {
+        for (const [stat, vals] of Object.entries(hist.series)) {
+          const ys = vals.map(v => (v === null ? NaN : v));
+          const c = lossCurve(ys, stat);
+          c.setAttribute('data-stat', stat);
+          sec.append(c);
+        }
+        sec.setAttribute('data-points', String(hist.steps.length));
+      }
+      insp.prepend(sec);
     }
     if (n.scope) {
       const b = h('button', { class: 'dt-btn', title: 'Fold this node\u2019s module scope' }, 'Fold ' + n.scope);
@@ -497,21 +643,43 @@ export class GraphView implements HubView {
     this.inspector.replaceChildren(insp);
   }
 
+  private searchQuery = '';
+  private searchAt = 0;
+
   private revealFirstMatch(): void {
-    const doc = this.doc;
+    const doc = this.foldDoc();
     if (!doc) return;
     this.autoFolding = false;
     const q = this.search.value.trim().toLowerCase();
-    const n = doc.nodes.find(x => x.op.toLowerCase().includes(q) || (x.scope || '').toLowerCase().includes(q));
-    if (!n) return;
+    if (!q) return;
+    // Enter again goes to the next match, in forward order
+    const hits = doc.nodes.filter(x => x.op.toLowerCase().includes(q) || (x.scope || '').toLowerCase().includes(q) ||
+      (x.label || '').toLowerCase().includes(q)).sort((a, b) => a.seq - b.seq);
+    if (!hits.length) {
+      this.flash(`No node matches \u201c${q}\u201d (op, scope or label).`);
+      return;
+    }
+    this.searchAt = q === this.searchQuery ? (this.searchAt + 1) % hits.length : 0;
+    this.searchQuery = q;
+    const n = hits[this.searchAt];
+    this.flash(`match ${this.searchAt + 1} of ${hits.length} (Enter: next)`);
     let changed = false;
     for (const a of n.scope ? n.scope.split('.').map((_, i, p) => p.slice(0, i + 1).join('.')) : []) {
       if (this.folding.folded.delete(a)) changed = true;
-      const g = this.folding.groupKey(a);
-      if (g && !this.folding.openGroups.has(g)) { this.folding.openGroups.add(g); changed = true; }
+      if (this.folding.openMember(a)) changed = true;
     }
     this.selected = n.id;
-    if (changed) { this.structDirty = true; this.schedule(true); } else this.select(n.id);
+    this.pinned = true; // the stepper's inspector keeps the found node
+    this.root.setAttribute('data-found', n.id);
+    if (changed) {
+      this.revealAfter = n.id; // pan to it once the opened drawing is laid out
+      this.structDirty = true;
+      this.schedule(true);
+    } else {
+      this.select(n.id);
+      const rid = this.vis ? this.vis.rep.get(n.id) : null;
+      if (rid) this.reveal(rid);
+    }
   }
 
   private dragged = false;
@@ -618,6 +786,7 @@ export class GraphView implements HubView {
     return {
       nodes: this.doc ? this.doc.nodes.length : 0,
       items: this.vis ? this.vis.items.size : 0,
+      time_steps: this.doc ? stepsOf(this.doc) : null,
       drawn: this.drawn,
       first_draw_ms: this.firstDrawMs,
       rev: this.doc ? this.doc.rev : -1,
@@ -646,3 +815,40 @@ function aggregateState(it: Item, m: Map<string, GNode>): string {
 }
 
 export { fmt };
+
+const PAINT = ['fill', 'stroke', 'stroke-width', 'stroke-dasharray', 'font-family', 'font-size', 'font-weight', 'opacity'];
+
+/** The drawn SVG as a PNG (base64, no prefix) at twice its size: computed paint is inlined,
+ *  since a standalone SVG image sees none of the page's CSS. */
+export async function rasterise(svg: SVGSVGElement, full: { x: number; y: number; w: number; h: number }): Promise<string> {
+  const clone = svg.cloneNode(true) as SVGSVGElement;
+  const src = svg.querySelectorAll<SVGElement>('*');
+  const dst = clone.querySelectorAll<SVGElement>('*');
+  src.forEach((el, k) => {
+    const cs = getComputedStyle(el);
+    const d = dst[k];
+    for (const p of PAINT) d.style.setProperty(p, cs.getPropertyValue(p));
+  });
+  const scale = 2;
+  const w = Math.ceil(full.w), hgt = Math.ceil(full.h);
+  clone.setAttribute('viewBox', `${full.x} ${full.y} ${full.w} ${full.h}`);
+  clone.setAttribute('width', String(w));
+  clone.setAttribute('height', String(hgt));
+  clone.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
+  const text = new XMLSerializer().serializeToString(clone);
+  const url = URL.createObjectURL(new Blob([text], { type: 'image/svg+xml' }));
+  try {
+    const img = new Image();
+    await new Promise<void>((ok, fail) => { img.onload = () => ok(); img.onerror = () => fail(new Error('the drawing could not be rasterised')); img.src = url; });
+    const c = document.createElement('canvas');
+    c.width = w * scale;
+    c.height = hgt * scale;
+    const g = c.getContext('2d')!;
+    g.fillStyle = '#ffffff';
+    g.fillRect(0, 0, c.width, c.height);
+    g.drawImage(img, 0, 0, c.width, c.height);
+    return c.toDataURL('image/png').split(',')[1];
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+}

@@ -5,7 +5,7 @@ import type { AnyWidget, Render } from '@anywidget/types';
 import css from './style.css';
 import { GraphView, type Host } from './view';
 import { hub } from './hub';
-import type { GDiff, GDoc, Metrics } from './types';
+import type { GDiff, GDoc, History, Metrics } from './types';
 
 /** The synced traits of dyntorch.viz.widget.GraphWidget. */
 interface WidgetState {
@@ -23,7 +23,10 @@ type KernelMsg =
   | { type: 'doc'; doc: GDoc }
   | { type: 'diff'; diff: GDiff }
   | { type: 'select'; node: string }
-  | { type: 'metrics'; metrics: Metrics };
+  | { type: 'metrics'; metrics: Metrics }
+  | { type: 'exported'; path?: string; name?: string; error?: string; format?: string }
+  | { type: 'recorder'; steps: number[]; step: number }
+  | ({ type: 'history' } & History);
 
 function isDoc(d: unknown): d is GDoc {
   return !!d && typeof d === 'object' && Array.isArray((d as GDoc).nodes);
@@ -55,6 +58,17 @@ hub().createMirror = (el, pick) => {
   return { dispose: () => view.dispose(), update };
 };
 
+// When a display is updated (live() leaves its final picture with update_display), the front
+// end renders a new view and removes the old one's element without always disposing it. Views
+// that were on the page and are no longer leave the hub, so tests and commands act on the view
+// the user sees (a view joins again when its element comes back and is used).
+function retire(fresh: GraphView, tries = 30): void {
+  for (const v of [...hub().views] as GraphView[]) {
+    if (v !== fresh && (v.shown || v.drawn > 0) && !v.root.isConnected) hub().unregister(v);
+  }
+  if (tries > 0) setTimeout(() => retire(fresh, tries - 1), 100);
+}
+
 const render: Render<WidgetState> = ({ model, el }) => {
   injectCss();
   let engineWait: ((s: string) => void)[] = [];
@@ -69,6 +83,7 @@ const render: Render<WidgetState> = ({ model, el }) => {
     foldLimit: model.get('fold_limit') || 300
   };
   const view = new GraphView(el, host);
+  retire(view);
   // one fixed height (the user may drag the corner handle); the inspector scrolls inside it,
   // so stepping never makes the output jump
   view.root.style.height = model.get('height') || '560px';
@@ -88,6 +103,9 @@ const render: Render<WidgetState> = ({ model, el }) => {
       if (!view.applyDiff(msg.diff)) model.send({ type: 'need_full', rev: view.doc ? view.doc.rev : -1 });
     } else if (msg.type === 'select') view.select(msg.node);
     else if (msg.type === 'metrics') view.setMetrics(msg.metrics);
+    else if (msg.type === 'exported') view.exported(msg);
+    else if (msg.type === 'recorder') view.setRecorder({ steps: msg.steps, step: msg.step });
+    else if (msg.type === 'history') view.setHistory(msg);
   };
   const onDoc = () => {
     const d = model.get('doc');
