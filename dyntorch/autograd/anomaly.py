@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .. import _backend as B
 from .. import _dispatch as D
+from .._source import where as source_where
 from . import engine
 
 __all__ = ["detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
@@ -31,7 +32,7 @@ def where(node) -> str:
     src = node.source
     if src is not None:
         text = node.source_text
-        parts.append(f"{src[0]}:{src[1]}" + (f": `{text}`" if text else ""))
+        parts.append(source_where(src) + (f": `{text}`" if text else ""))
     if node.scope:
         parts.append(f"in module '{node.scope}'")
     return ", ".join(parts)

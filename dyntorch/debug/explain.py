@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from .. import _backend as B
+from .._source import where as source_where
 from .._tensor import Tensor
 from ..autograd.node import AccumulateGrad
 from .nonfinite import NonFiniteError
@@ -189,7 +190,7 @@ class Explanation:
         return "\n".join(lines) + "\n"
 
     def __repr__(self) -> str:
-        src = f" at {self.source[0]}:{self.source[1]}" if self.source else ""
+        src = f" at {source_where(self.source)}" if self.source else ""
         where = f" in '{self.scope}'" if self.scope else ""
         return f"Explanation({self.op}{where}{src}: {self.reason})"
 
@@ -206,7 +207,7 @@ class Explanation:
         return (data, b[1]) if isinstance(b, tuple) else data
 
     def _repr_markdown_(self) -> str:
-        src = f" at `{self.source[0]}:{self.source[1]}`" if self.source else ""
+        src = f" at `{source_where(self.source)}`" if self.source else ""
         chain = " → ".join(_opname(n) for n in self.chain)
         return (f"**{self.op}**{' in `' + self.scope + '`' if self.scope else ''}{src}: "
                 f"{self.reason}\n\nchain: {chain}")

@@ -12,6 +12,7 @@ import linecache
 
 from .. import _backend as B
 from .. import _dispatch as D
+from .._source import where as source_where
 from .._tensor import Tensor
 from ..autograd import engine as E
 from .summary import describe_summary, summary
@@ -89,7 +90,7 @@ class NonFiniteError(RuntimeError):
         where = (f" inside module '{self.scope}'" + (f" ({typ})" if typ else "")
                  if self.scope else " outside any nn.Module")
         if self.source:
-            src = f", {at} {self.source[0]}:{self.source[1]}"
+            src = f", {at} {source_where(self.source)}"
             if self.source_text:
                 src += f" (`{self.source_text}`)"
         else:

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import _backend as B
 from .. import _dispatch as D
+from .._source import where as source_where
 from .._tensor import Tensor
 from ..autograd import engine as E
 from ..autograd import functional_api as F
@@ -294,7 +295,7 @@ class NodeSummary:
         return {k: getattr(self, k) for k in self.__slots__}
 
     def __repr__(self) -> str:
-        src = f" at {self.source[0]}:{self.source[1]}" if self.source else ""
+        src = f" at {source_where(self.source)}" if self.source else ""
         where = f" in '{self.scope}'" if self.scope else ""
         return (f"NodeSummary(step {self.step}: {self.op}{where}{src}, grad_norm="
                 f"{self.grad_norm:.4g}, grad_max={self.grad_max:.4g}, "
@@ -352,7 +353,7 @@ class BreakpointHit(RuntimeError):
     def __init__(self, step: int, node: NodeSummary, reason: str, outputs, target):
         self.step, self.node, self.reason = step, node, reason
         self._outputs, self._target, self._stepper = outputs, target, None
-        src = f" at {node.source[0]}:{node.source[1]}" if node.source else ""
+        src = f" at {source_where(node.source)}" if node.source else ""
         where = f" in module '{node.scope}'" if node.scope else " outside any module"
         super().__init__(
             f"Recorder break at training step {step}: {node.op}{where}{src}: {reason}. "

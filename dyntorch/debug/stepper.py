@@ -21,6 +21,7 @@ import numpy as np
 from .. import _backend as B
 from .. import _dispatch as D
 from .. import _display
+from .._source import where as source_where
 from .._tensor import Tensor, _make
 from ..autograd import engine as E
 from ..autograd.engine import Step as EngineStep
@@ -87,7 +88,7 @@ class Step(EngineStep):
         n = self.node
         where = f" in {n.scope}" if n.scope else ""
         src = n.source
-        at = f" at {src[0]}:{src[1]}" if src else ""
+        at = f" at {source_where(src)}" if src else ""
         return f"node {self.index + 1} of {self.total}: {n.name()}{where}{at}"
 
     def __repr__(self) -> str:

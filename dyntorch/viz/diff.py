@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import _backend as B
+from .._source import where as source_where
 from .._tensor import Tensor
 from ..autograd.node import AccumulateGrad
 from ..debug import BackwardStepper, node_value
@@ -69,7 +70,7 @@ class DiffRow:
         return {k: getattr(self, k) for k in self.__slots__}
 
     def __repr__(self) -> str:
-        src = f" at {self.source[0]}:{self.source[1]}" if self.source else ""
+        src = f" at {source_where(self.source)}" if self.source else ""
         where = f" in '{self.scope}'" if self.scope else ""
         return (f"DiffRow({self.op}{where}{src}: value {_fmt(self.value_rel)}, "
                 f"grad {_fmt(self.grad_rel)})")

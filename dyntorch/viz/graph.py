@@ -15,6 +15,7 @@ import weakref
 
 import numpy as np
 
+from .._source import cell_of
 from .._tensor import Tensor
 from ..autograd import engine as E
 from ..autograd.node import AccumulateGrad, accumulator
@@ -141,34 +142,13 @@ def _used(uses, i) -> bool:
         return False
 
 
-def _cell_of(filename: str) -> int | None:
-    """The execution count of the notebook cell compiled to ``filename`` (None elsewhere)."""
-    import sys
-
-    if "IPython" not in sys.modules:
-        return None
-    try:
-        from IPython import get_ipython
-
-        ip = get_ipython()
-        named = ip.compile.format_code_name(filename) if ip is not None else None
-    except Exception:  # noqa: BLE001 - an odd shell: show the file name instead
-        return None
-    if not named or not named[1].startswith("In["):
-        return None
-    try:
-        return int(named[1][3:-1])
-    except ValueError:
-        return None
-
-
 def _source(node):
     src = node.source
     if src is None:
         return None
     f, line = src
     out = {"file": f, "line": int(line), "text": linecache.getline(f, line).strip()}
-    cell = _cell_of(f)
+    cell = cell_of(f)
     if cell is not None:
         out["cell"] = cell  # shown as "In [3], line 8" instead of the kernel's temp file
     return out
