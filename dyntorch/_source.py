@@ -7,9 +7,10 @@ the recorder, explain, diff and the views) formats it here, so they all say the 
 """
 from __future__ import annotations
 
+import linecache
 import sys
 
-__all__ = ["cell_of", "where"]
+__all__ = ["cell_of", "source_entry", "where"]
 
 
 def cell_of(filename: str) -> int | None:
@@ -38,3 +39,17 @@ def where(source: tuple[str, int] | None) -> str:
     filename, line = source
     cell = cell_of(filename)
     return f"In [{cell}], line {line}" if cell is not None else f"{filename}:{line}"
+
+
+def source_entry(source: tuple[str, int] | None) -> dict | None:
+    """A source as the graph document carries it: file, line, the line's text and, in a
+    notebook, the cell's execution count (shown as ``In [3], line 8``)."""
+    if not source:
+        return None
+    filename, line = source
+    out = {"file": filename, "line": int(line),
+           "text": linecache.getline(filename, int(line)).strip()}
+    cell = cell_of(filename)
+    if cell is not None:
+        out["cell"] = cell
+    return out

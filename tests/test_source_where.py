@@ -34,3 +34,21 @@ def test_a_cell_is_named_by_its_execution_count_everywhere_a_source_is_shown():
         assert where(node.source) == f"In [{count}], line 2"
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_recorder_documents_name_the_cell():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    try:
+        ip.run_cell("import dyntorch as dt\nfrom dyntorch.debug import Recorder", store_history=True)
+        res = ip.run_cell(
+            "m = dt.nn.Sequential(dt.nn.Linear(3, 2), dt.nn.ReLU())\n"
+            "with Recorder(m) as rec:\n"
+            "    m(dt.randn(4, 3)).sum().backward()\n"
+            "doc = rec.at(rec.steps[0])\n", store_history=True)
+        res.raise_error()
+        sources = [n["source"] for n in ip.user_ns["doc"]["nodes"] if n.get("source")]
+        assert sources and all(s.get("cell") == res.execution_count for s in sources), sources
+    finally:
+        InteractiveShell.clear_instance()

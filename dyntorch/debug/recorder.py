@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import _backend as B
 from .. import _dispatch as D
+from .._source import source_entry
 from .._source import where as source_where
 from .._tensor import Tensor
 from ..autograd import engine as E
@@ -855,8 +856,7 @@ class Recorder:
                 "id": f"n{rec.seq}", "seq": rec.seq, "op": rec.op,
                 "kind": "leaf" if rec.param or key.startswith("leaf#") else "op",
                 "label": rec.label, "scope": scope, "key": key,
-                "source": None if src is None else {"file": src[0], "line": int(src[1]),
-                                                    "text": _line(src)},
+                "source": source_entry(src),
                 "inputs": [], "outputs": [{"shape": shape, "dtype": rec.dtype}],
                 "saved": [], "param": rec.param, "state": "done",
                 "grad": None if gsum is None else {"in": [gsum], "out": []},
@@ -905,12 +905,6 @@ def _ratio_view(w):
 
 def _by_seq(rec) -> int:
     return rec.seq
-
-
-def _line(src) -> str:
-    import linecache
-
-    return linecache.getline(src[0], src[1]).strip()
 
 
 def _scope_types(model) -> dict:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import copy
 import inspect
 import itertools
-import linecache
 import weakref
 
 import numpy as np
 
-from .._source import cell_of
+from .._source import source_entry
 from .._tensor import Tensor
 from ..autograd import engine as E
 from ..autograd.node import AccumulateGrad, accumulator
@@ -143,15 +142,7 @@ def _used(uses, i) -> bool:
 
 
 def _source(node):
-    src = node.source
-    if src is None:
-        return None
-    f, line = src
-    out = {"file": f, "line": int(line), "text": linecache.getline(f, line).strip()}
-    cell = cell_of(f)
-    if cell is not None:
-        out["cell"] = cell  # shown as "In [3], line 8" instead of the kernel's temp file
-    return out
+    return source_entry(node.source)
 
 
 def _static(node, roots: set, params: dict) -> dict:
