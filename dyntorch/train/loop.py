@@ -6,6 +6,7 @@ The state it works on is created in ``Trainer.__init__``.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 
 import numpy as np
@@ -48,13 +49,6 @@ def _takes_dataloader_idx(fn) -> bool:
         return True
     pos = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return len(pos) >= 3 or any(p.kind == p.VAR_POSITIONAL for p in params)
-
-
-def _count():
-    i = 0
-    while True:
-        yield i
-        i += 1
 
 
 class FitLoop:
@@ -282,7 +276,7 @@ class FitLoop:
                 outs = []
                 it = iter(loader)
                 try:
-                    for batch_idx in range(n) if math.isfinite(n) else _count():
+                    for batch_idx in range(n) if math.isfinite(n) else itertools.count():
                         try:
                             batch = next(it)
                         except StopIteration:
