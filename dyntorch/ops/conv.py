@@ -132,6 +132,83 @@ def _g_t(xp, g, i, m, tag="gT"):
     return gt.reshape(o, m * L)
 
 
+# Scratch budget (bytes) for the im2col columns of ONE image. When an image's columns
+# (C*kh*kw * oh*ow values) exceed it, every conv path (forward, input gradient, weight gradient,
+# conv_transpose2d, the 1-D convs that run as 1xL conv2d) works one output tile at a time: a
+# band of output rows, or a run of columns within one row when a single row is already too big.
+# Peak memory then stays near input + output + weights + this budget: a 9x9 conv from 32
+# channels over a 1088x1088 image needed 12 GB of columns before. Public and read at call time,
+# so a test (or a user short of memory) can set ``dyntorch.ops.conv.SCRATCH_BYTES`` lower.
+SCRATCH_BYTES = 64 << 20
+
+
+def _tiles(oh: int, ow: int, per_pos_bytes: int):
+    """Output tiles ``(r0, r1, c0, c1)`` whose im2col columns fit :data:`SCRATCH_BYTES`."""
+    cap = max(1, SCRATCH_BYTES // max(per_pos_bytes, 1))
+    if cap >= ow:
+        rows = cap // ow
+        return [(r0, min(oh, r0 + rows), 0, ow) for r0 in range(0, oh, rows)]
+    return [(r, r + 1, c0, min(ow, c0 + cap)) for r in range(oh) for c0 in range(0, ow, cap)]
+
+
+def _too_big(c, kh, kw, oh, ow, itemsize) -> bool:
+    """Whether one image's im2col columns exceed the scratch budget (then slice by tiles)."""
+    return c * kh * kw * oh * ow * itemsize > SCRATCH_BYTES
+
+
+def _tile_cols(xp, win, i, r0, r1, c0, c1, G):
+    """im2col of output tile ``[r0:r1, c0:c1]`` of image ``i``, laid out (G, C/G*kh*kw, T)."""
+    t = win[i, :, :, :, r0:r1, c0:c1]
+    cols = _scratch(xp, "tile", t.size, win.dtype).reshape(t.shape)
+    cols[...] = t
+    return cols.reshape(G, -1, (r1 - r0) * (c1 - c0))
+
+
+def _conv2d_tiled(xp, win, wm, y4):
+    """Forward by output tiles: ``y4`` (N, G, O/G, oh, ow) gets ``wm`` (G, O/G, ck) @ cols."""
+    n, G, og, oh, ow = y4.shape
+    for i in range(n):
+        for r0, r1, c0, c1 in _tiles(oh, ow, win.shape[1] * win.shape[2] * win.shape[3]
+                                     * win.itemsize):
+            cols = _tile_cols(xp, win, i, r0, r1, c0, c1, G)
+            yt = _scratch(xp, "ytile", G * og * cols.shape[2], y4.dtype).reshape(G, og, -1)
+            xp.matmul(wm, cols, out=yt)
+            y4[i, :, :, r0:r1, c0:c1] = yt.reshape(G, og, r1 - r0, c1 - c0)
+
+
+def _conv2d_weight_tiled(xp, win, g4, dw):
+    """Weight gradient by output tiles: ``dw`` (G, O/G, ck) += g_tile @ cols_tile^T."""
+    n, G, og, oh, ow = g4.shape
+    for i in range(n):
+        for r0, r1, c0, c1 in _tiles(oh, ow, win.shape[1] * win.shape[2] * win.shape[3]
+                                     * win.itemsize):
+            cols = _tile_cols(xp, win, i, r0, r1, c0, c1, G)
+            gt = g4[i, :, :, r0:r1, c0:c1].reshape(G, og, -1)
+            dw += xp.matmul(gt, cols.swapaxes(1, 2))
+
+
+def _conv2d_input_tiled(xp, wt, g4, dxp, kh, kw, stride, dil):
+    """col2im by output tiles: ``dxp`` (N, C, hp, wp) += scatter of ``wt`` (G, ck, O/G) @ g."""
+    n, G, og, oh, ow = g4.shape
+    c = dxp.shape[1]
+    sh, sw = stride
+    for i in range(n):
+        dst = dxp[i]
+        for r0, r1, c0, c1 in _tiles(oh, ow, c * kh * kw * dxp.itemsize):
+            rr, cc = r1 - r0, c1 - c0
+            gt = g4[i, :, :, r0:r1, c0:c1].reshape(G, og, rr * cc)
+            dc = _scratch(xp, "dtile", G * wt.shape[1] * rr * cc, dxp.dtype)
+            dc = dc.reshape(G, wt.shape[1], rr * cc)
+            xp.matmul(wt, gt, out=dc)
+            dc5 = dc.reshape(c, kh, kw, rr, cc)
+            for a in range(kh):
+                ra = a * dil[0] + r0 * sh
+                for bb in range(kw):
+                    cb = bb * dil[1] + c0 * sw
+                    dst[:, ra:ra + sh * (rr - 1) + 1:sh, cb:cb + sw * (cc - 1) + 1:sw] \
+                        += dc5[:, a, bb]
+
+
 # chunk budget of the batched (groups=1) layout: bigger chunks mean longer GEMMs
 _BATCH_CHUNK_BYTES = 4 << 20
 # Output planes (oh*ow) up to which the batched layout pays, measured one op at a time against
@@ -159,6 +236,11 @@ def _conv2d(xp, x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dil=(1, 1), group
     if n == 0 or L == 0:
         return y.reshape(n, o, oh, ow)
     wm = xp.ascontiguousarray(w).reshape(g, og, ck)
+    if _too_big(c, kh, kw, oh, ow, x.itemsize):
+        _conv2d_tiled(xp, win, wm, y.reshape(n, g, og, oh, ow))
+        if b is not None:
+            y += b.reshape(1, o, 1)
+        return y.reshape(n, o, oh, ow)
     if g == 1 and L <= _BATCH_MAX_L_FORWARD:  # one GEMM per chunk of images (see _cols_t)
         bsz = _chunk(xp, ck * L * x.itemsize, n, _BATCH_CHUNK_BYTES)
         for i in range(0, n, bsz):
@@ -224,7 +306,11 @@ def _conv2d_input(xp, g, w, b=None, hw=None, stride=(1, 1), pad=(0, 0, 0, 0), di
     L = oh * ow
     ck = cg * kh * kw
     dxp = xp.zeros((n, c, hp, wp), dtype=g.dtype)
-    if G == 1 and n and L:  # w^T g for a chunk of images in one GEMM (see _cols_t)
+    if n and L and _too_big(c, kh, kw, oh, ow, g.itemsize):
+        wt = xp.ascontiguousarray(xp.ascontiguousarray(w).reshape(G, og, ck).swapaxes(1, 2))
+        _conv2d_input_tiled(xp, wt, xp.ascontiguousarray(g).reshape(n, G, og, oh, ow), dxp,
+                            kh, kw, stride, dil)
+    elif G == 1 and n and L:  # w^T g for a chunk of images in one GEMM (see _cols_t)
         wt = xp.ascontiguousarray(xp.ascontiguousarray(w).reshape(o, ck).T)
         bsz = _chunk(xp, ck * L * g.itemsize, n, _BATCH_CHUNK_BYTES)
         sh, sw = stride
@@ -287,6 +373,11 @@ def _conv2d_weight(xp, x, g, khw=None, stride=(1, 1), pad=(0, 0, 0, 0), dil=(1, 
     cg, og = c // G, o // G
     L = oh * ow
     ck = cg * kh * kw
+    if n and L and _too_big(c, kh, kw, oh, ow, x.itemsize):
+        dw = xp.zeros((G, og, ck), dtype=x.dtype)
+        win = _windows(xp, _padded(xp, x, pad), kh, kw, oh, ow, stride, dil)
+        _conv2d_weight_tiled(xp, win, xp.ascontiguousarray(g).reshape(n, G, og, oh, ow), dw)
+        return dw.reshape(o, cg, kh, kw)
     if G == 1 and n and 0 < L <= _BATCH_MAX_L_WEIGHT:  # one GEMM per chunk of images
         win = _windows(xp, _padded(xp, x, pad), kh, kw, oh, ow, stride, dil)
         bsz = _chunk(xp, ck * L * x.itemsize, n, _BATCH_CHUNK_BYTES)
