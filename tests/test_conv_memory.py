@@ -60,10 +60,10 @@ def test_tiles_really_slice(small_budget):
     # the setting is honoured: rows band when a row fits, runs of columns when it does not
     per_pos = 3 * 3 * 3 * 8
     assert conv_mod._too_big(3, 3, 3, 9, 11, 8)
-    tiles = conv_mod._tiles(9, 11, per_pos)
+    tiles = conv_mod._tiles(9, 11, per_pos, conv_mod._tile_budget(np))
     assert len(tiles) > 1 and all(r1 - r0 == 1 for r0, r1, _, _ in tiles)
     assert {(c0, c1) for _, _, c0, c1 in tiles} == {(0, 11)}
-    tiles = conv_mod._tiles(4, 30, per_pos)
+    tiles = conv_mod._tiles(4, 30, per_pos, conv_mod._tile_budget(np))
     assert max(c1 - c0 for _, _, c0, c1 in tiles) == 14
     assert sum((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in tiles) == 4 * 30
 
@@ -130,5 +130,5 @@ def test_peak_memory_bounded():
     out = subprocess.run([sys.executable, "-c", _PEAK], capture_output=True, text=True,
                          timeout=120, check=True).stdout.split()
     peak, mid = int(out[0]), float(out[1])
-    assert mid == pytest.approx(32 * 81 * 0.01, rel=1e-5)
+    assert mid == pytest.approx(32 * 81 * 0.01, rel=1e-4)  # float32 sums of 2592 terms
     assert peak < 300 << 20, f"conv2d fwd+bwd peaked at {peak / 2**20:.0f} MiB"
