@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import dyntorch
+from dyntorch.ops import _conv_cols
 from dyntorch.ops import conv as conv_mod
 
 
@@ -60,10 +61,10 @@ def test_tiles_really_slice(small_budget):
     # the setting is honoured: rows band when a row fits, runs of columns when it does not
     per_pos = 3 * 3 * 3 * 8
     assert conv_mod._too_big(3, 3, 3, 9, 11, 8)
-    tiles = conv_mod._tiles(9, 11, per_pos, conv_mod._tile_budget(np))
+    tiles = _conv_cols._tiles(9, 11, per_pos, conv_mod._tile_budget(np))
     assert len(tiles) > 1 and all(r1 - r0 == 1 for r0, r1, _, _ in tiles)
     assert {(c0, c1) for _, _, c0, c1 in tiles} == {(0, 11)}
-    tiles = conv_mod._tiles(4, 30, per_pos, conv_mod._tile_budget(np))
+    tiles = _conv_cols._tiles(4, 30, per_pos, conv_mod._tile_budget(np))
     assert max(c1 - c0 for _, _, c0, c1 in tiles) == 14
     assert sum((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in tiles) == 4 * 30
 
