@@ -1,7 +1,8 @@
 """Before/after of a change, in one process: this checkout's dyntorch against another one.
 
     .venv/bin/python benchmarks/ab.py /path/to/other/checkout [--case chain|mlp|lenet|gpt|resnet
-        |layer_norm|gelu|softmax|cross_entropy|batch_norm|group_norm|max_pool|linear] [--rounds 11]
+        |layer_norm|gelu|softmax|cross_entropy|batch_norm|group_norm|max_pool|linear
+        |conv2d|conv2d_s2] [--rounds 11]
 
 The other checkout's ``dyntorch`` is imported a second time under the name ``dyntorch_other``
 (its imports are relative, so the two copies do not mix), and the two run in alternating rounds
@@ -44,6 +45,21 @@ OPS = {
     "linear": lambda lib, x, w, b, t, xb, wb, wl, bl: lib.nn.functional.linear(
         x, wl, bl).sum().backward(),
 }
+# convolutions fwd+bwd: bench_nn.py's conv2d case, and the same with stride 2 (whose input
+# gradient is a col2im scatter rather than a convolution)
+CONV_OPS = {"conv2d": 1, "conv2d_s2": 2}
+
+
+def _conv_case(lib, name):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = lib.tensor(rng.standard_normal((32, 16, 28, 28)).astype(np.float32), requires_grad=True)
+    w = lib.tensor(rng.standard_normal((32, 16, 3, 3)).astype(np.float32) * 0.1,
+                   requires_grad=True)
+    s = CONV_OPS[name]
+    g = lib.ones(lib.nn.functional.conv2d(x, w, padding=1, stride=s).shape)
+    return lambda: lib.nn.functional.conv2d(x, w, padding=1, stride=s).backward(g)
 
 
 def _op_case(lib, name):
@@ -77,7 +93,8 @@ def _import_other(path: str):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("other", help="a checkout of dyntorch (the 'before')")
-    ap.add_argument("--case", choices=sorted(CASES) + sorted(OPS), default="chain")
+    ap.add_argument("--case", choices=sorted(CASES) + sorted(OPS) + sorted(CONV_OPS),
+                    default="chain")
     ap.add_argument("--rounds", type=int, default=11)
     args = ap.parse_args()
     import torch
@@ -99,6 +116,10 @@ def main() -> None:
         sides = {"before": _op_case(other, args.case), "after": _op_case(dyntorch, args.case),
                  "torch": _op_case(torch, args.case)}
         inner = 10
+    elif args.case in CONV_OPS:
+        sides = {k: _conv_case(lib, args.case)
+                 for k, lib in (("before", other), ("after", dyntorch), ("torch", torch))}
+        inner = 3
     else:
         import _models
 

@@ -16,7 +16,9 @@ scatter of ``w^T g`` with one strided add per kernel offset (col2im). Padded cop
 scratch arrays reused across calls. Pooling uses the same offset loops (max pooling keeps no
 index array unless asked); separable linear maps (adaptive average pooling, nearest/bilinear
 interpolation, reflect/replicate/circular padding) are a pair of small matrices (A @ x @ B).
-All array work goes through ``xp`` (NumPy or CuPy).
+All array work goes through ``xp`` (NumPy or CuPy). The im2col machinery (window views, padded
+and scratch buffers, column layouts, the tiled paths bounded by :data:`SCRATCH_BYTES`) lives in
+``_conv_cols.py``.
 """
 from __future__ import annotations
 
@@ -24,11 +26,21 @@ import math
 
 from .._dispatch import op
 from .._tensor import Tensor
+from ._conv_cols import (
+    _CHUNK_BYTES,
+    _chunk,
+    _cols_t,
+    _conv2d_input_tiled,
+    _conv2d_tiled,
+    _conv2d_weight_tiled,
+    _g_t,
+    _out_size,
+    _padded,
+    _scratch,
+    _windows,
+)
 from ._ns import _add_at
 from .norm import _chan_sum
-
-_CHUNK_BYTES = 1 << 20  # im2col columns per chunk: about one L2 cache
-_GPU_CHUNK_BYTES = 1 << 28
 
 
 def _call(ns, opdef, *args, **attrs):
@@ -39,97 +51,30 @@ def _call(ns, opdef, *args, **attrs):
     return opdef(*args, **attrs)
 
 
-# ----------------------------------------------------------------------------- helpers
-def _windows(xp, a, kh, kw, oh, ow, stride, dil):
-    """Strided view (N, C, kh, kw, oh, ow) of the padded array ``a`` (no copy)."""
-    s0, s1, s2, s3 = a.strides
-    return xp.lib.stride_tricks.as_strided(
-        a, (a.shape[0], a.shape[1], kh, kw, oh, ow),
-        (s0, s1, s2 * dil[0], s3 * dil[1], s2 * stride[0], s3 * stride[1]))
+# ----------------------------------------------------------------------------- memory bound
+# Scratch budget (bytes) for the im2col columns of ONE image. When an image's columns
+# (C*kh*kw * oh*ow values) exceed it, every conv path (forward, input gradient, weight gradient,
+# conv_transpose2d, the 1-D convs that run as 1xL conv2d) works one output tile at a time: a
+# band of output rows, or a run of columns within one row when a single row is already too big.
+# Peak memory then stays near input + output + weights + this budget: a 9x9 conv from 32
+# channels over a 1088x1088 image needed 12 GB of columns before. Public and read at call time,
+# so a test (or a user short of memory) can set ``dyntorch.ops.conv.SCRATCH_BYTES`` lower.
+SCRATCH_BYTES = 64 << 20
 
 
-_pad_cache: dict = {}  # padded scratch arrays, reused across calls (borders stay filled)
-_PAD_CACHE_MAX_BYTES = 64 << 20
+def _tile_budget(xp) -> int:
+    """Bytes of columns per tile once an image is sliced: cache-sized on the CPU (the GEMMs stay
+    small enough that OpenBLAS runs them unthreaded; fast_neural_style's 9x9 32->3 conv over
+    1088x1088 took 1.4 s of CPU with 1 MiB tiles against 9-19 s with 2-64 MiB ones, measured
+    in one process on the shared 2-core machine), the whole budget on the GPU."""
+    if xp.__name__ == "numpy":
+        return min(SCRATCH_BYTES, _CHUNK_BYTES)
+    return SCRATCH_BYTES
 
 
-def _padded(xp, x, pad, value=0.0):
-    """``x`` with (top, bottom, left, right) padding; ``x`` itself when none.
-
-    The result is scratch space, read only within the calling op: it is reused on the next
-    call with the same geometry, which saves allocating (and page-faulting) a fresh
-    activation-sized array per layer per step.
-    """
-    pt, pb, pl, pr = pad
-    if not (pt or pb or pl or pr):
-        return x
-    n, c, h, w = x.shape
-    key = (xp.__name__, x.shape, x.dtype.str, pad, float(value))
-    out = _pad_cache.get(key)
-    if out is None or (xp.__name__ != "numpy" and out.device != x.device):
-        out = xp.empty((n, c, h + pt + pb, w + pl + pr), dtype=x.dtype)
-        if pt:
-            out[:, :, :pt] = value
-        if pb:
-            out[:, :, h + pt:] = value
-        if pl:
-            out[:, :, :, :pl] = value
-        if pr:
-            out[:, :, :, w + pl:] = value
-        if out.nbytes <= _PAD_CACHE_MAX_BYTES:  # big ones are not worth pinning in memory
-            if len(_pad_cache) >= 16:
-                _pad_cache.pop(next(iter(_pad_cache)))
-            _pad_cache[key] = out
-    out[:, :, pt:pt + h, pl:pl + w] = x
-    return out
-
-
-def _out_size(h, k, s, d, p0, p1):
-    return (h + p0 + p1 - d * (k - 1) - 1) // s + 1
-
-
-def _chunk(xp, per_item_bytes: int, n: int, budget: int = _CHUNK_BYTES) -> int:
-    """Images per im2col chunk: cache-sized on the CPU, large on the GPU (fewer launches)."""
-    if xp.__name__ != "numpy":
-        budget = _GPU_CHUNK_BYTES
-    return max(1, min(n, budget // max(per_item_bytes, 1)))
-
-
-_scratch_cache: dict = {}
-
-
-def _scratch(xp, tag: str, size: int, dtype):
-    """A flat scratch array of at least ``size`` elements, reused across calls (CPU): a
-    training step asks for the same sizes every time, and a fresh buffer per layer per step
-    costs its page faults again. Only valid until the next call with the same ``tag``."""
-    if xp.__name__ != "numpy":
-        return xp.empty(size, dtype=dtype)  # CuPy's memory pool already reuses
-    if size * dtype.itemsize > _PAD_CACHE_MAX_BYTES:  # too big to pin in memory
-        return xp.empty(size, dtype=dtype)
-    key = (tag, dtype.str)
-    buf = _scratch_cache.get(key)
-    if buf is None or buf.size < size:
-        buf = _scratch_cache[key] = xp.empty(size, dtype=dtype)
-    return buf[:size]
-
-
-def _cols_t(xp, win, i, m, tag="cols"):
-    """im2col of images ``i:i+m`` laid out (C*kh*kw, m*oh*ow): one GEMM then covers the
-    whole chunk (a per-image GEMM with a tiny oh*ow is all overhead; ResNet-18's weight
-    gradient spent 2.5 of 3.3 s a step that way)."""
-    _, c, kh, kw, oh, ow = win.shape
-    ck, L = c * kh * kw, oh * ow
-    cols = _scratch(xp, tag, ck * m * L, win.dtype).reshape(c, kh, kw, m, oh, ow)
-    cols[...] = win[i:i + m].transpose(1, 2, 3, 0, 4, 5)
-    return cols.reshape(ck, m * L)
-
-
-def _g_t(xp, g, i, m, tag="gT"):
-    """Output-gradient images ``i:i+m`` laid out (O, m*oh*ow), to pair with :func:`_cols_t`."""
-    _, o, oh, ow = g.shape
-    L = oh * ow
-    gt = _scratch(xp, tag, o * m * L, g.dtype).reshape(o, m, L)
-    gt[...] = g[i:i + m].reshape(m, o, L).transpose(1, 0, 2)
-    return gt.reshape(o, m * L)
+def _too_big(c, kh, kw, oh, ow, itemsize) -> bool:
+    """Whether one image's im2col columns exceed the scratch budget (then slice by tiles)."""
+    return c * kh * kw * oh * ow * itemsize > SCRATCH_BYTES
 
 
 # chunk budget of the batched (groups=1) layout: bigger chunks mean longer GEMMs
@@ -159,6 +104,11 @@ def _conv2d(xp, x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), dil=(1, 1), group
     if n == 0 or L == 0:
         return y.reshape(n, o, oh, ow)
     wm = xp.ascontiguousarray(w).reshape(g, og, ck)
+    if _too_big(c, kh, kw, oh, ow, x.itemsize):
+        _conv2d_tiled(xp, win, wm, y.reshape(n, g, og, oh, ow), _tile_budget(xp))
+        if b is not None:
+            y += b.reshape(1, o, 1)
+        return y.reshape(n, o, oh, ow)
     if g == 1 and L <= _BATCH_MAX_L_FORWARD:  # one GEMM per chunk of images (see _cols_t)
         bsz = _chunk(xp, ck * L * x.itemsize, n, _BATCH_CHUNK_BYTES)
         for i in range(0, n, bsz):
@@ -224,7 +174,11 @@ def _conv2d_input(xp, g, w, b=None, hw=None, stride=(1, 1), pad=(0, 0, 0, 0), di
     L = oh * ow
     ck = cg * kh * kw
     dxp = xp.zeros((n, c, hp, wp), dtype=g.dtype)
-    if G == 1 and n and L:  # w^T g for a chunk of images in one GEMM (see _cols_t)
+    if n and L and _too_big(c, kh, kw, oh, ow, g.itemsize):
+        wt = xp.ascontiguousarray(xp.ascontiguousarray(w).reshape(G, og, ck).swapaxes(1, 2))
+        _conv2d_input_tiled(xp, wt, xp.ascontiguousarray(g).reshape(n, G, og, oh, ow), dxp,
+                            kh, kw, stride, dil, _tile_budget(xp))
+    elif G == 1 and n and L:  # w^T g for a chunk of images in one GEMM (see _cols_t)
         wt = xp.ascontiguousarray(xp.ascontiguousarray(w).reshape(o, ck).T)
         bsz = _chunk(xp, ck * L * g.itemsize, n, _BATCH_CHUNK_BYTES)
         sh, sw = stride
@@ -287,6 +241,12 @@ def _conv2d_weight(xp, x, g, khw=None, stride=(1, 1), pad=(0, 0, 0, 0), dil=(1, 
     cg, og = c // G, o // G
     L = oh * ow
     ck = cg * kh * kw
+    if n and L and _too_big(c, kh, kw, oh, ow, x.itemsize):
+        dw = xp.zeros((G, og, ck), dtype=x.dtype)
+        win = _windows(xp, _padded(xp, x, pad), kh, kw, oh, ow, stride, dil)
+        _conv2d_weight_tiled(xp, win, xp.ascontiguousarray(g).reshape(n, G, og, oh, ow), dw,
+                             _tile_budget(xp))
+        return dw.reshape(o, cg, kh, kw)
     if G == 1 and n and 0 < L <= _BATCH_MAX_L_WEIGHT:  # one GEMM per chunk of images
         win = _windows(xp, _padded(xp, x, pad), kh, kw, oh, ow, stride, dil)
         bsz = _chunk(xp, ck * L * x.itemsize, n, _BATCH_CHUNK_BYTES)
