@@ -16,7 +16,7 @@ import numpy as np
 from .. import _backend as B
 from ..serialization import LoadError as SerializationLoadError
 from ..serialization import atomic_write, check_shape
-from ._ir import FUSED, Graph, Local, Node, Ref, Value, iter_refs
+from ._ir import FUSED, Graph, Local, Node, Ref, Value, iter_locals, iter_refs
 
 MAGIC = "dyntorch.jit"
 FORMAT_VERSION = 1
@@ -254,7 +254,7 @@ def _check_graph(g: Graph, err) -> None:
                     raise err(f"has a malformed step {j} in fused node {k}")
                 check_shape(st[3], f"step {j} of fused node {k}", err)
                 _plain_dtype(st[4], err)
-                for a in _locals(st[1]):
+                for a in iter_locals(st[1]):
                     hi = len(node.args) if a.kind == "in" else j
                     _int(a.k, f"a local ${a.kind} in step {j} of fused node {k}", max(hi, 0),
                          err)
@@ -272,14 +272,6 @@ def _check_graph(g: Graph, err) -> None:
         raise err(f"lacks constants {missing[:3]}")
 
 
-def _locals(args):
-    for a in args:
-        if isinstance(a, Local):
-            yield a
-        elif isinstance(a, (tuple, list)):
-            yield from _locals(a)
-        elif isinstance(a, dict):
-            yield from _locals(list(a.values()))
 
 
 def load_graph(path) -> tuple[Graph, dict]:

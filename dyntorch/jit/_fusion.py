@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._ir import Local, Ref
+from ._ir import Local, Ref, iter_locals
 
 # op name -> (ufunc name, number of array operands) for the CPU in-place path.
 _UFUNC = {
@@ -50,7 +50,7 @@ def cpu_source(steps, n_in: int, out_shape, out_dtype) -> tuple[str, dict]:
     env: dict = {}
     last_use: dict = {}
     for j, (_op, args, _attrs, _shape, _dtype) in enumerate(steps):
-        for a in _locals(args):
+        for a in iter_locals(args):
             if a.kind == "step":
                 last_use[a.k] = j
     owned: set = set()  # steps whose result is a buffer this function allocated
@@ -68,7 +68,7 @@ def cpu_source(steps, n_in: int, out_shape, out_dtype) -> tuple[str, dict]:
         if uf is not None and not attrs and len(args) == uf[1]:
             operands = [name(a) for a in args] + (["0"] if op == "relu" else [])
             dst = None
-            for a in _locals(args):
+            for a in iter_locals(args):
                 if (a.kind == "step" and a.k in owned and last_use.get(a.k) == j
                         and tuple(steps[a.k][3]) == tuple(shape) and steps[a.k][4] == dtype):
                     dst = f"t{a.k}"
@@ -91,14 +91,6 @@ def _forward(name):
     from ._run import resolve_op
 
     return resolve_op(name).forward
-
-
-def _locals(args):
-    for a in args:
-        if isinstance(a, Local):
-            yield a
-        elif isinstance(a, (tuple, list)):
-            yield from _locals(a)
 
 
 def _compile_cpu(steps, n_in, shape, dtype):

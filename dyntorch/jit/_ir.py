@@ -102,6 +102,18 @@ def iter_refs(obj):
             yield from iter_refs(o)
 
 
+def iter_locals(obj):
+    """Every :class:`Local` inside a nested argument structure (a fused chain's steps)."""
+    if isinstance(obj, Local):
+        yield obj
+    elif isinstance(obj, (tuple, list)):
+        for o in obj:
+            yield from iter_locals(o)
+    elif isinstance(obj, dict):
+        for o in obj.values():
+            yield from iter_locals(o)
+
+
 def map_refs(obj, fn):
     """Copy of a nested argument structure with each Ref replaced by ``fn(ref)``."""
     if isinstance(obj, Ref):
