@@ -47,16 +47,9 @@ def make_step(lib_name: str):
                           nn.ReLU(), nn.Linear(SIZES[2], SIZES[3]))
     opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x, y = lib.tensor(x_np), lib.tensor(y_np)
-    ce = nn.functional.cross_entropy
+    from _models import _train_step
 
-    def step():
-        opt.zero_grad()
-        loss = ce(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
+    return _train_step(lib, model, opt, x, y)
 
 
 def make_opt_step(lib_name: str, kind: str):
