@@ -822,6 +822,10 @@ export class GraphView implements HubView {
     const s = Math.max(this.view.w / cr.width, this.view.h / cr.height);
     this.view.x += (gr.left + gr.width / 2 - (cr.left + cr.width / 2)) * s;
     this.view.y += (gr.top + gr.height / 2 - (cr.top + cr.height / 2)) * s;
+    // centred, but never past the drawing's edge (no blank band while boxes are out of view)
+    const f = this.full, v = this.view;
+    if (f.w > v.w) v.x = Math.min(Math.max(v.x, f.x), f.x + f.w - v.w);
+    if (f.h > v.h) v.y = Math.min(Math.max(v.y, f.y), f.y + f.h - v.h);
     this.applyView();
   }
 
