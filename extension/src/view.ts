@@ -727,8 +727,11 @@ export class GraphView implements HubView {
     });
   }
 
-  /** The whole graph when it stays readable, else a readable window on the current node
-   *  (stepper) or the output end of the graph. */
+  /** Every first paint: the whole graph, centred, when it fits with labels at least 9 px;
+   *  else a readable window that fills the canvas from the top of the drawing (its inputs and
+   *  the folded repeated part), scrolled just enough to show the first "× N" box, or on the
+   *  current node (stepper). Never blank canvas while boxes are out of view, and no box cut
+   *  by the top edge. */
   fit(force = false): void {
     this.userMoved = false;
     const r = this.canvas.getBoundingClientRect();
@@ -747,19 +750,66 @@ export class GraphView implements HubView {
       return;
     }
     void force;
-    const k = READABLE; // too big to fit readably: a readable window, panned to what matters
+    const k = READABLE; // too big to fit readably: a readable window on the drawing
     const w = r.width / k, h = r.height / k;
-    this.view = { x: f.x + (f.w - w) / 2, y: f.y + f.h - h, w, h };
+    this.view = { x: f.x, y: f.y, w, h };
     this.applyView();
-    // anchor the window on the current node (stepper), else on the graph's output end
+    const boxes = this.boxesInView(); // drawn boxes in layout units
     const doc = this.doc;
-    let anchor = doc && doc.status ? doc.status.current : null;
-    if (!anchor && doc && doc.nodes.length) {
-      const outs = doc.nodes.filter(n => n.kind === 'output');
-      anchor = (outs.length ? outs[outs.length - 1] : doc.nodes[doc.nodes.length - 1]).id;
+    const cur = doc && doc.status ? doc.status.current : null;
+    const curId = cur && this.vis ? this.vis.rep.get(cur) : null;
+    let target = curId ? boxes.get(curId) || null : null;
+    if (!target) {
+      // the first folded repeat ("time step × 198" before any other "× N")
+      const folds = [...boxes.entries()].filter(([id]) => id.startsWith('r:'))
+        .sort((a, b) => Number(!a[0].startsWith('r:@t')) - Number(!b[0].startsWith('r:@t')) || a[1].y0 - b[1].y0);
+      target = folds.length ? folds[0][1] : null;
     }
-    const id = anchor && this.vis ? this.vis.rep.get(anchor) : null;
-    if (id) this.reveal(id);
+    const m = 6; // margin around a box brought into view, layout units
+    let x = f.x + (f.w - w) / 2;
+    let y = f.y;
+    if (target) {
+      if (f.w > w) x = (target.x0 + target.x1) / 2 - w / 2;
+      if (curId) y = (target.y0 + target.y1) / 2 - h / 2; // the stepper's node, centred
+      else if (target.y1 + m > y + h) y = target.y1 + m - h; // scroll just enough to include it
+    }
+    // no blank band: keep the window inside the drawing where the drawing is bigger
+    if (f.w > w) x = Math.min(Math.max(x, f.x), f.x + f.w - w);
+    if (f.h > h) y = Math.min(Math.max(y, f.y), f.y + f.h - h);
+    else y = f.y + (f.h - h) / 2;
+    // a box cut by the top edge: show it whole, or drop it if that would hide the target
+    let cutTop = Infinity, cutBottom = -Infinity;
+    for (const b of boxes.values()) {
+      if (b.y0 < y && b.y1 > y) {
+        cutTop = Math.min(cutTop, b.y0);
+        cutBottom = Math.max(cutBottom, b.y1);
+      }
+    }
+    if (cutTop < Infinity) {
+      const up = Math.max(f.y, cutTop - m);
+      if (!target || target.y1 <= up + h) y = up;
+      else y = cutBottom + m;
+    }
+    this.view = { x, y, w, h };
+    this.applyView();
+  }
+
+  /** The drawn boxes' extents in layout units for the current view (one layout read). */
+  private boxesInView(): Map<string, { x0: number; y0: number; x1: number; y1: number }> {
+    const out = new Map<string, { x0: number; y0: number; x1: number; y1: number }>();
+    if (!this.svg) return out;
+    const sr = this.svg.getBoundingClientRect();
+    const v = this.view;
+    if (!sr.width || !sr.height) return out;
+    // preserveAspectRatio "xMidYMid meet": one scale, the viewBox centred in the element
+    const sc = Math.min(sr.width / v.w, sr.height / v.h);
+    const ox = sr.left + (sr.width - v.w * sc) / 2, oy = sr.top + (sr.height - v.h * sc) / 2;
+    for (const [id, gs] of this.els) {
+      const b = gs[0].getBoundingClientRect();
+      out.set(id, { x0: v.x + (b.left - ox) / sc, y0: v.y + (b.top - oy) / sc,
+        x1: v.x + (b.right - ox) / sc, y1: v.y + (b.bottom - oy) / sc });
+    }
+    return out;
   }
 
   /** Pan so that the drawn item ``id`` is in view (no-op when it already is). */
@@ -772,6 +822,10 @@ export class GraphView implements HubView {
     const s = Math.max(this.view.w / cr.width, this.view.h / cr.height);
     this.view.x += (gr.left + gr.width / 2 - (cr.left + cr.width / 2)) * s;
     this.view.y += (gr.top + gr.height / 2 - (cr.top + cr.height / 2)) * s;
+    // centred, but never past the drawing's edge (no blank band while boxes are out of view)
+    const f = this.full, v = this.view;
+    if (f.w > v.w) v.x = Math.min(Math.max(v.x, f.x), f.x + f.w - v.w);
+    if (f.h > v.h) v.y = Math.min(Math.max(v.y, f.y), f.y + f.h - v.h);
     this.applyView();
   }
 

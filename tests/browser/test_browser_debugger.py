@@ -226,6 +226,40 @@ def _first_paint(nb, cell: int, name: str) -> dict:
     return {"i": i, "sel": sel, "v": v, "nodes": want}
 
 
+def _assert_first_paint_placement(nb, sel: str) -> dict:
+    """The first paint of a graph too big to fit readably: the folded "time step x N" box is in
+    the canvas, no box is cut by the canvas's top edge, and when boxes lie out of view the
+    canvas is filled down to its bottom (no blank band below the lowest visible box)."""
+    nb.wait_for_timeout(300)
+    g = nb.evaluate(
+        """(s) => { const root = document.querySelector(s);
+            const c = root.querySelector('.dt-canvas').getBoundingClientRect();
+            const nodes = [...root.querySelectorAll('.dt-canvas svg g.node')].map(g => {
+              const r = g.getBoundingClientRect();
+              return {id: g.id, text: g.textContent, box: [r.left, r.top, r.right, r.bottom]}; });
+            return {canvas: [c.left, c.top, c.right, c.bottom], nodes}; }""", sel)
+    cl, ct, cr, cb = g["canvas"]
+    folds = [n for n in g["nodes"] if n["id"].startswith("r:") and " \u00d7 " in n["text"]]
+    assert folds, "no folded box drawn"
+    for n in folds:
+        left, top, right, bottom = n["box"]
+        assert left >= cl - 1 and right <= cr + 1 and top >= ct - 1 and bottom <= cb + 1, \
+            (n["text"], n["box"], g["canvas"])
+    cut = [n["text"] for n in g["nodes"] if n["box"][1] < ct - 1 and n["box"][3] > ct + 1]
+    assert not cut, f"boxes cut by the canvas's top edge: {cut}"
+    visible = [n["box"] for n in g["nodes"]
+               if n["box"][3] > ct and n["box"][1] < cb and n["box"][2] > cl and n["box"][0] < cr]
+    hidden = len(g["nodes"]) - len(visible)
+    assert visible
+    blank = (cb - max(b[3] for b in visible)) / (cb - ct)
+    record_name = sel.split('"')[1]
+    print(f"[placement] {record_name}: {len(visible)} of {len(g['nodes'])} boxes visible, "
+          f"blank below {blank:.2f}")
+    if hidden:
+        assert blank < 0.12, f"{blank:.0%} of the canvas is blank below the lowest visible box"
+    return {"visible": len(visible), "hidden": hidden, "blank": blank}
+
+
 def test_lstm_2400_nodes_paints_folded_by_time_step(nb):
     r = _first_paint(nb, C_LSTM, "lstm200")
     v, sel = r["v"], r["sel"]
@@ -236,6 +270,8 @@ def test_lstm_2400_nodes_paints_folded_by_time_step(nb):
     label = nb.locator(f'{sel} g.node[id^="r:@t"]').first.text_content()
     assert "time step" in label and f"\u00d7 {ts['reps']}" in label
     assert v["first_draw_ms"] < 6000  # target 2 s; the figure is recorded (shared machine)
+    p = _assert_first_paint_placement(nb, sel)
+    record("lstm200_first_paint_visible_boxes", p["visible"])
 
 
 def test_10k_nodes_paint_folded_step_and_search(nb):
@@ -244,6 +280,8 @@ def test_10k_nodes_paint_folded_step_and_search(nb):
     assert r["nodes"] >= 10000
     assert v["items"] < 60 and v["time_steps"]["reps"] >= 800
     assert v["first_draw_ms"] < 8000  # target 2 s; the figure is recorded
+    p = _assert_first_paint_placement(nb, sel)
+    record("lstm840_first_paint_visible_boxes", p["visible"])
     # search by op; Enter goes on to the next match, until one inside the folded time steps:
     # its fold opens and the node is drawn, selected and in view
     nb.fill(f"{sel} .dt-search", "LstmCell")
