@@ -107,7 +107,7 @@ def xp_for(dev: device):
 
 def check_gpu_dtype(dev: device, dt) -> None:
     """Refuse a dtype that the GPU's array module lacks (bfloat16), naming the fix."""
-    if dev.type != "cpu" and BF16_NP is not None and dt is bfloat16:
+    if dev.type != "cpu" and dt is bfloat16:
         raise TypeError(f"bfloat16 is not supported on '{dev}': CuPy has no bfloat16 dtype. "
                         "Use float16 or float32 on the GPU, or keep bfloat16 on the CPU.")
 
@@ -171,6 +171,12 @@ class dtype:
         self.is_signed = self.np.kind in "if"
         self.itemsize = self.np.itemsize
 
+    def __getattr__(self, attr):
+        # only reached while a slot is unset: bfloat16's ``np`` before its first use
+        if attr == "np" and self.name == "bfloat16":
+            return load_bfloat16()
+        raise AttributeError(f"'dtype' object has no attribute '{attr}'")
+
     def __repr__(self) -> str:
         return f"dyntorch.{self.name}"
 
@@ -198,22 +204,41 @@ float64 = dtype("float64", np.float64, 2, 3)
 # bfloat16: NumPy storage through ml_dtypes (the package JAX uses). Ops compute it in float32
 # and round the result to bfloat16, as torch's CPU kernels do (see the door's bf16 branch).
 # CuPy has no bfloat16, so such tensors stay on the CPU (``move`` says so).
-try:
-    import ml_dtypes as _ml_dtypes
+# ml_dtypes takes about 1 s to import (bench_core's `import dyntorch`: 946 ms eager against a
+# 200 ms target), so the NumPy dtype is loaded on first use: ``bfloat16.np`` is unset until then
+# and :meth:`dtype.__getattr__` loads it; no bfloat16 array can exist before that.
+BF16_NP = None
+_bf16_hooks: list = []
+bfloat16 = dtype.__new__(dtype)
+bfloat16.name, bfloat16.category, bfloat16.rank = "bfloat16", 2, 1  # rank of float16: together
+bfloat16.is_floating_point, bfloat16.is_signed, bfloat16.itemsize = True, True, 2  # float32
 
-    BF16_NP = np.dtype(_ml_dtypes.bfloat16)
-except ImportError:  # pragma: no cover - ml_dtypes is a dependency
-    _ml_dtypes = None
-    BF16_NP = None
-if BF16_NP is not None:
-    bfloat16 = dtype("bfloat16", BF16_NP, 2, 1)  # rank of float16: together they give float32
-    ALL_DTYPES_EXTRA = (bfloat16,)
-else:  # pragma: no cover
-    ALL_DTYPES_EXTRA = ()
 
-ALL_DTYPES = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64) + \
-    ALL_DTYPES_EXTRA
-_BY_NP = {d.np: d for d in ALL_DTYPES}
+def on_bfloat16(fn) -> None:
+    """Call ``fn(numpy_dtype)`` when bfloat16's NumPy dtype is loaded (now, if it is)."""
+    _bf16_hooks.append(fn)
+    if BF16_NP is not None:
+        fn(BF16_NP)
+
+
+def load_bfloat16():
+    """bfloat16's NumPy dtype, importing ml_dtypes on first use."""
+    global BF16_NP
+    if BF16_NP is None:
+        try:
+            import ml_dtypes
+        except ImportError:  # pragma: no cover - ml_dtypes is a dependency
+            raise TypeError("bfloat16 needs the ml_dtypes package: pip install ml_dtypes") from None
+        BF16_NP = np.dtype(ml_dtypes.bfloat16)
+        bfloat16.np = BF16_NP
+        _BY_NP[BF16_NP] = bfloat16
+        for fn in _bf16_hooks:
+            fn(BF16_NP)
+    return BF16_NP
+
+
+ALL_DTYPES = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64, bfloat16)
+_BY_NP = {d.np: d for d in ALL_DTYPES if d is not bfloat16}  # bfloat16's joins when loaded
 _BY_NAME = {d.name: d for d in ALL_DTYPES}
 _BY_NAME.update(half=float16, float=float32, double=float64, short=int16, int=int32,
                 long=int64, bool=bool_)
@@ -233,6 +258,9 @@ def from_np(np_dtype) -> dtype:
         return _BY_NP[np_dtype]
     except KeyError:
         d = _BY_NP.get(np.dtype(np_dtype))
+        if d is None and np.dtype(np_dtype).name == "bfloat16":
+            load_bfloat16()
+            d = _BY_NP.get(np.dtype(np_dtype))
         if d is None:
             raise TypeError(f"dyntorch has no dtype for NumPy's {np.dtype(np_dtype)}") from None
         return d

@@ -410,7 +410,15 @@ def _apply_full(op, args, attrs):
 # ml_dtypes) would accumulate sums and products in bfloat16. So an op with a bfloat16 input
 # runs on float32 copies and its float32 outputs are rounded back, when no input was a wider
 # float. The fast lanes above leave bfloat16 to this path (one identity test each).
-_BF16 = B.BF16_NP
+_BF16 = None  # bfloat16's NumPy dtype, once loaded (no array can have it before)
+
+
+def _set_bf16(np_dtype) -> None:
+    global _BF16
+    _BF16 = np_dtype
+
+
+B.on_bfloat16(_set_bf16)
 _F32 = np.dtype(np.float32)
 
 

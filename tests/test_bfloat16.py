@@ -120,3 +120,25 @@ def test_casts_out_of_bfloat16_keep_their_dtype_and_gradients():
         res.append((outs[0].detach().numpy(), x.grad.numpy()))
     for a, t in zip(*res):
         np.testing.assert_array_equal(a, t)
+
+
+def test_import_does_not_load_ml_dtypes_until_bfloat16_is_used():
+    # ml_dtypes takes about a second to import: `import dyntorch` must not pay for it
+    import subprocess
+    import sys
+
+    code = ("import sys, dyntorch as t; a = 'ml_dtypes' in sys.modules; "
+            "x = t.ones(2).to(t.bfloat16); print(a, 'ml_dtypes' in sys.modules, x.dtype)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.split() == ["False", "True", "dyntorch.bfloat16"], out.stderr
+
+
+def test_module_bfloat16_casts_floating_parameters_like_torch():
+    torch = T
+
+    m = D.nn.Sequential(D.nn.Linear(3, 2), D.nn.BatchNorm1d(2)).bfloat16()
+    tm = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2)).bfloat16()
+    got = {k: str(v.dtype).split(".")[-1] for k, v in m.state_dict().items()}
+    want = {k: str(v.dtype).split(".")[-1] for k, v in tm.state_dict().items()}
+    assert got == want  # num_batches_tracked stays int64, the rest bfloat16

@@ -726,8 +726,8 @@ class Module:
         return self._apply(lambda t: _cast_float(t, np.float16))
 
     def bfloat16(self) -> Module:
-        raise TypeError("bfloat16 is not supported by dyntorch (NumPy has no bfloat16); use "
-                        ".half() or .float()")
+        """Floating-point parameters and buffers to bfloat16 (CPU; stored through ml_dtypes)."""
+        return self._apply(lambda t: _cast_float(t, B.bfloat16.np))
 
     def to_empty(self, *, device=None, recurse: bool = True) -> Module:
         """Move to ``device`` with uninitialised (here: zero) storage of the same shapes."""
