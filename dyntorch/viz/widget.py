@@ -95,7 +95,6 @@ class GraphWidget(anywidget.AnyWidget):
     mode = T.Unicode("graph").tag(sync=True)
     height = T.Unicode("560px").tag(sync=True)
     fold_limit = T.Int(300).tag(sync=True)
-    _snapshot = T.Unicode("").tag(sync=True)
 
     def __init__(self, doc: dict | None = None, *, mode: str = "graph",
                  height: str = "560px", fold_limit: int = 300, **kw: Any) -> None:

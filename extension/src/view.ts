@@ -148,7 +148,7 @@ export class GraphView implements HubView {
         const k = `${Math.round(r.width)}x${Math.round(r.height)}`;
         if (k === last || !r.width || !r.height) return;
         last = k;
-        if (this.svg && !this.userMoved && !this.canvas.classList.contains('dt-static')) this.fit();
+        if (this.svg && !this.userMoved) this.fit();
       });
       ro.observe(this.canvas);
       this.cleanups.push(() => ro.disconnect());
@@ -296,15 +296,6 @@ export class GraphView implements HubView {
     this.charts.replaceChildren(chartsPanel(this.metrics));
   }
 
-  showSnapshot(svg: string): void {
-    if (this.svg || !svg) return;
-    this.canvas.innerHTML = svg;
-    this.canvas.classList.add('dt-static');
-    this.svg = this.canvas.querySelector('svg');
-    this.indexSvg();
-    this.status.textContent = this.status.textContent || 'Saved drawing (run the cell to make it live).';
-  }
-
   // ---------------------------------------------------------------- drawing
   /** Redraw soon: at most ~10 times a second, one layout in flight at a time. */
   schedule(now: boolean): void {
@@ -373,8 +364,7 @@ export class GraphView implements HubView {
 
   private install(svgText: string, vis: Visible): void {
     // keep the user's pan/zoom across redraws; otherwise fit the new drawing
-    const keep = this.svg !== null && this.userMoved && !this.fitNext && !this.canvas.classList.contains('dt-static');
-    this.canvas.classList.remove('dt-static');
+    const keep = this.svg !== null && this.userMoved && !this.fitNext;
     const p0 = performance.now();
     this.canvas.innerHTML = svgText;
     this.phase.parse_ms = performance.now() - p0;

@@ -14,7 +14,6 @@ interface WidgetState {
   mode: Host['mode'];
   height: string;
   fold_limit: number;
-  _snapshot: string;
 }
 
 /** Custom messages from the kernel. */
@@ -87,8 +86,6 @@ const render: Render<WidgetState> = ({ model, el }) => {
   // one fixed height (the user may drag the corner handle); the inspector scrolls inside it,
   // so stepping never makes the output jump
   view.root.style.height = model.get('height') || '560px';
-  const snap = model.get('_snapshot');
-  if (snap) view.showSnapshot(snap);
   const doc = model.get('doc');
   if (isDoc(doc)) view.setDoc(clone(doc));
   view.setMetrics(model.get('metrics') || {});
