@@ -127,3 +127,19 @@ export interface Metrics {
   iteration?: number;
   series?: Record<string, number[]>;
 }
+
+/** What a view needs of its host (the widget, or the side panel's mirror). */
+export interface Host {
+  mode: 'graph' | 'stepper' | 'live' | 'mirror';
+  send(msg: Record<string, unknown>): void;
+  fetchEngine(): Promise<string>;
+  foldLimit?: number;
+}
+
+/** One drawing's cost (``info().timings``). */
+export interface Timing {
+  layout_ms: number;
+  draw_ms: number;
+  items: number;
+  at: number;
+}
