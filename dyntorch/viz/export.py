@@ -102,7 +102,7 @@ the graph are inside it). Below: the same graph as a picture.</p>
 <script type="module">
 const read = (id) => JSON.parse(document.getElementById(id).textContent);
 const state = {{doc: read("dt-doc"), mode: "graph", height: "{height}", fold_limit: 300,
-                metrics: {{}}, _snapshot: ""}};
+                metrics: {{}}}};
 const listeners = {{}};
 // A stand-in for the kernel side of the widget model: it holds the state and answers the
 // one request a drawing needs (the layout engine), from this page.
