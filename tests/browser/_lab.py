@@ -1,9 +1,29 @@
 """Driving JupyterLab from Playwright: open a notebook, run cells, read outputs, find views."""
 from __future__ import annotations
 
+import contextlib
 import json
 
 APP = "window.jupyterapp"
+
+
+@contextlib.contextmanager
+def notebook_page(browser, lab, name: str, cells: list[str], setup_cell: int, *,
+                  viewport: dict, timeout: float = 60000):
+    """A page with notebook ``name`` (written from ``cells``) open and its set-up cell run;
+    ``page.errors`` collects the page's JavaScript errors."""
+    ctx = browser.new_context(viewport=viewport)
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(timeout)
+        page.errors = []
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        lab.write(name, cells)
+        open_notebook(page, lab, name)
+        run_cell(page, setup_cell)
+        yield page
+    finally:
+        ctx.close()
 
 
 def open_notebook(page, lab, name: str) -> None:

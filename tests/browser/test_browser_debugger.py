@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from ._lab import json_output, open_notebook, run_cell, views, wait_drawn
+from ._lab import json_output, notebook_page, run_cell, views, wait_drawn
 from .conftest import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -152,17 +152,10 @@ def shot(page, name: str, sel: str) -> None:
 
 @pytest.fixture(scope="module")
 def nb(browser, lab):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = ctx.new_page()
-    page.set_default_timeout(90000)
-    page.errors = []
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    lab.write("debugger.ipynb", CELLS)
-    open_notebook(page, lab, "debugger.ipynb")
-    run_cell(page, C_SETUP)
-    page.lab = lab
-    yield page
-    ctx.close()
+    with notebook_page(browser, lab, "debugger.ipynb", CELLS, C_SETUP,
+                       viewport={"width": 1400, "height": 1000}, timeout=90000) as page:
+        page.lab = lab
+        yield page
 
 
 def last_view(page, mode: str) -> tuple[int, str]:

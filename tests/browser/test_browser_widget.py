@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from ._lab import APP, json_output, open_notebook, run_cell, views, wait_drawn
+from ._lab import APP, json_output, notebook_page, run_cell, views, wait_drawn
 from .conftest import ARTIFACTS
 from .notebook_cells import (
     BIG,
@@ -50,16 +50,9 @@ def shot(page, name: str, locator=None) -> None:
 
 @pytest.fixture(scope="module")
 def nb(browser, lab):
-    ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
-    page = ctx.new_page()
-    page.set_default_timeout(60000)
-    page.errors = []
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    lab.write("tutorial.ipynb", CELLS)
-    open_notebook(page, lab, "tutorial.ipynb")
-    run_cell(page, C_SETUP)
-    yield page
-    ctx.close()
+    with notebook_page(browser, lab, "tutorial.ipynb", CELLS, C_SETUP,
+                       viewport={"width": 1500, "height": 1100}) as page:
+        yield page
 
 
 def view_of(page, mode: str, nth: int = 0) -> tuple[int, dict]:
@@ -328,16 +321,9 @@ R_SETUP, R_SHOW, R_STEP, R_PROBE, R_FOLD, R_LIVE = range(len(CELLS12))
 
 @pytest.fixture(scope="module")
 def nb12(browser, lab):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = ctx.new_page()
-    page.set_default_timeout(60000)
-    page.errors = []
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    lab.write("first_minute.ipynb", CELLS12)
-    open_notebook(page, lab, "first_minute.ipynb")
-    run_cell(page, R_SETUP)
-    yield page
-    ctx.close()
+    with notebook_page(browser, lab, "first_minute.ipynb", CELLS12, R_SETUP,
+                       viewport={"width": 1400, "height": 1000}) as page:
+        yield page
 
 
 def _geometry(page, sel: str) -> dict:
