@@ -214,29 +214,42 @@ def test_widget_bundle_carries_the_picture_beside_the_widget_view():
     assert "image/svg+xml" not in (other[0] if isinstance(other, tuple) else other)
 
 
-def _run_headless(tmp_path, monkeypatch, **client_kw):
+CELLS = ["import dyntorch as torch\nfrom dyntorch.viz import show\n"
+         "from dyntorch.debug import BackwardStepper\n"
+         "w = torch.randn(3, 4, requires_grad=True)\n"
+         "loss = (w.tanh() * 2).sum()",
+         "show(loss)",
+         "BackwardStepper((w.sigmoid() ** 2).mean())",
+         # another library's widget, made after ours: its state must still be saved
+         "import ipywidgets\nipywidgets.IntSlider(value=7, description='knob')"]
+
+
+def _notebook(tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("nbclient")
     pytest.importorskip("anywidget")
+    pytest.importorskip("ipywidgets")
     import pathlib
 
     root = pathlib.Path(__file__).resolve().parents[1]
     monkeypatch.setenv("PYTHONPATH", str(root))  # the kernel imports this checkout's dyntorch
-    cells = ["import dyntorch as torch\nfrom dyntorch.viz import show\n"
-             "from dyntorch.debug import BackwardStepper\n"
-             "w = torch.randn(3, 4, requires_grad=True)\n"
-             "loss = (w.tanh() * 2).sum()",
-             "show(loss)",
-             "BackwardStepper((w.sigmoid() ** 2).mean())"]
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}},
-                            **client_kw).execute()
-    for c in nb.cells[1:]:
-        kinds = [set(o.get("data", {})) for o in c.outputs]
-        assert any({"image/svg+xml", "application/vnd.jupyter.widget-view+json"} <= k
-                   for k in kinds), kinds
-    return nb
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
+    path = tmp_path / "run.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def _views(nb) -> list[dict]:
+    """The outputs of the cells that show a dyntorch view."""
+    outs = [o for c in nb.cells[1:3] for o in c.outputs if "data" in o]
+    for o in outs:
+        assert {"image/svg+xml", "application/vnd.jupyter.widget-view+json"} <= set(o["data"])
+    return outs
+
+
+def _saved_state(nb) -> dict:
+    return nb.metadata.get("widgets", {}).get(
+        "application/vnd.jupyter.widget-state+json", {}).get("state", {})
 
 
 def _labels(svg: str) -> set:
@@ -245,49 +258,67 @@ def _labels(svg: str) -> set:
     return set(re.findall(r"<text[^>]*>([^<]*)</text>", svg))
 
 
-@pytest.mark.notebook
-@pytest.mark.timeout(300)
-def test_headless_notebook_saved_and_converted_to_html_shows_the_graph(tmp_path, monkeypatch):
-    """Run headless with no widget state kept (as a notebook saved from JupyterLab without
-    "save widget state"), then `jupyter nbconvert --to html`: the graph must be in the page as
-    a drawing with its labels."""
-    import re
-    import subprocess
-    import sys
-
-    nbformat = pytest.importorskip("nbformat")
-    nb = _run_headless(tmp_path, monkeypatch, store_widget_state=False)
-    assert "widgets" not in nb.metadata
-    path = tmp_path / "run.ipynb"
-    nbformat.write(nb, path)
-    out = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", str(path)],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    html = (tmp_path / "run.html").read_text(encoding="utf-8")
-    # nbconvert embeds SVG outputs as data-URI images (inline when should_not_encode_svg)
+def _drawings(html: str) -> list[str]:
+    """The dyntorch pictures in an nbconvert HTML page."""
     import base64
+    import re
 
+    # nbconvert embeds SVG outputs as data-URI images (inline when should_not_encode_svg)
     svgs = [base64.b64decode(b).decode("utf-8") for b in
             re.findall(r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', html)]
     svgs += re.findall(r"<svg[^>]*class=\"dyntorch-graph\".*?</svg>", html, flags=re.S)
-    svgs = [s for s in svgs if 'class="dyntorch-graph"' in s]
+    return [s for s in svgs if 'class="dyntorch-graph"' in s]
+
+
+@pytest.mark.notebook
+@pytest.mark.timeout(300)
+def test_nbconvert_execute_to_html_with_its_defaults_shows_the_graph(tmp_path, monkeypatch):
+    """What a user runs: `jupyter nbconvert --to html --execute nb.ipynb`, defaults untouched
+    (nbclient saves widget state). The page must show both graphs as drawings with their
+    labels, not widgets that need a kernel; the other library's widget keeps its saved state."""
+    import subprocess
+    import sys
+
+    path = _notebook(tmp_path, monkeypatch)
+    out = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", "--execute",
+                          str(path)], capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    html = (tmp_path / "run.html").read_text(encoding="utf-8")
+    svgs = _drawings(html)
     assert len(svgs) == 2, f"found {len(svgs)} dyntorch drawings in the HTML"
     assert {"tanh", "mul", "sum"} <= _labels(svgs[0])
     assert {"sigmoid", "pow", "mean"} <= _labels(svgs[1])
     for s in svgs:
         ET.fromstring(s)  # a well-formed standalone SVG
+    # the slider is still handed to the widget manager with its saved state
+    assert html.count('<script type="application/vnd.jupyter.widget-view+json">') == 1
+    assert '"knob"' in html
 
 
 @pytest.mark.notebook
 @pytest.mark.timeout(300)
-def test_headless_run_that_keeps_widget_state_still_saves_the_picture(tmp_path, monkeypatch):
-    """nbclient's default keeps the widget state, and then nbconvert's HTML hands the output to
-    the widget (the HTML manager) instead; the picture is still saved in every output for
-    renderers that do not run widgets (GitHub)."""
-    nb = _run_headless(tmp_path, monkeypatch)
-    assert "widgets" in nb.metadata
-    pictures = [o["data"]["image/svg+xml"] for c in nb.cells for o in c.get("outputs", [])
-                if "image/svg+xml" in o.get("data", {})]
-    assert len(pictures) == 2
-    assert {"tanh", "mul", "sum"} <= _labels(pictures[0])
-    assert {"sigmoid", "pow", "mean"} <= _labels(pictures[1])
+def test_headless_run_saves_the_picture_and_no_state_for_dyntorch_views(tmp_path, monkeypatch):
+    """nbclient, default and with store_widget_state=False: every view's output keeps the
+    widget view (for a live front end) and the picture; our views' models are not in the saved
+    widget state (so nbconvert draws the picture), while the slider's model is."""
+    nbformat = pytest.importorskip("nbformat")
+    import nbclient
+
+    path = _notebook(tmp_path, monkeypatch)
+    for keep_state in (True, False):
+        nb = nbformat.read(path, as_version=4)
+        nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                                resources={"metadata": {"path": str(tmp_path)}},
+                                store_widget_state=keep_state).execute()
+        views = _views(nb)
+        assert len(views) == 2
+        assert {"tanh", "mul", "sum"} <= _labels(views[0]["data"]["image/svg+xml"])
+        assert {"sigmoid", "pow", "mean"} <= _labels(views[1]["data"]["image/svg+xml"])
+        state = _saved_state(nb)
+        ids = {o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] for o in views}
+        assert not ids & set(state), "a dyntorch view's model was saved as widget state"
+        sliders = [s for s in state.values() if s["model_name"] == "IntSliderModel"]
+        if keep_state:
+            assert len(sliders) == 1 and sliders[0]["state"]["value"] == 7
+        else:
+            assert "widgets" not in nb.metadata

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 from collections import deque
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,40 @@ def jsonable(x):
 _clean = jsonable  # the old private name, kept for callers of this module
 
 
+# ----------------------------------------------------------------------------- the comm
+@contextmanager
+def _outside_the_cell():
+    """Publish the kernel's messages within this block with no parent request.
+
+    A headless runner (nbclient, and so ``jupyter nbconvert --execute``, papermill, nbmake)
+    reads only the messages whose parent is the cell it runs, and saves the state of every
+    widget whose ``comm_open`` it read (``store_widget_state``, on by default). nbconvert then
+    prefers that saved widget to the picture beside it, and the HTML shows a widget that needs
+    the network and a widget manager to draw instead of the graph. A view's comm opened outside
+    the cell's message chain is not saved by such runners, so their notebooks keep the picture;
+    a live front end handles ``comm_open`` whatever its parent (JupyterLab, Notebook 7: it
+    belongs to the kernel connection, not to a cell), so the live view is unchanged.
+    Outside an IPython kernel this does nothing.
+    """
+    kernel = None
+    try:
+        from ipykernel.kernelbase import Kernel
+
+        if Kernel.initialized():
+            kernel = Kernel.instance()
+    except Exception:  # noqa: BLE001 - no ipykernel (plain Python, another kernel): nothing to do
+        kernel = None
+    if kernel is None or "get_parent" in vars(kernel):
+        yield
+        return
+    # Comm.publish_msg asks the kernel for the parent of what it sends (ipykernel 6 and 7)
+    kernel.get_parent = lambda channel=None: {}
+    try:
+        yield
+    finally:
+        del kernel.get_parent
+
+
 # ----------------------------------------------------------------------------- the widget
 class GraphWidget(anywidget.AnyWidget):
     """An interactive drawing of a graph document.
@@ -111,6 +146,12 @@ class GraphWidget(anywidget.AnyWidget):
         self.on_msg(self._on_msg)
         if doc is not None:
             self.set_doc(jsonable(doc))  # hand-made documents may hold NaN (not JSON)
+
+    def open(self) -> None:
+        """Open the comm to the front end (see :func:`_outside_the_cell` for why its
+        ``comm_open`` carries no parent)."""
+        with _outside_the_cell():
+            super().open()
 
     # ------------------------------------------------------------------ kernel -> front end
     @property
