@@ -4,7 +4,8 @@ the view (issue 15) and big graphs.
 - the toolbar's HTML / SVG / PNG buttons write a file beside the notebook;
 - a Recorder's step slider scrubs the colours; the inspector charts a node's history;
 - an ``explain`` result and a ``diff`` display with their marks, caption and legend;
-- scale: two LSTMCells over 200 steps (2,400 nodes) and over 840 steps (10,000 nodes) first
+- scale: two LSTMCells over 200 steps (2,400 nodes) and over 840 steps (10,000 nodes), and a
+  24-layer GPT with a module per head (10,500 nodes), first
   paint folded as "time step x N"; Step on the 10,000-node graph; search opens a fold; the
   page's JS heap while a live view runs 1,000 training steps.
 
@@ -133,8 +134,73 @@ with live(model=small, interval=0.05) as lv:
 print(json.dumps({"iterations": lv.iteration, "redraws": lv.redraws, "s": time.time() - t0}))
 '''
 
-CELLS = [SETUP, EXPORT, LSTM, BIG, BIG_STEPPER, RECORD, REC_PROBE, EXPLAIN, DIFF, LIVE]
-(C_SETUP, C_EXPORT, C_LSTM, C_BIG, C_BIG_STEPPER, C_RECORD, C_REC_PROBE, C_EXPLAIN, C_DIFF,
+GPT = '''\
+class Head(nn.Module):
+    def __init__(self, n_embd, head_size, block):
+        super().__init__()
+        self.key = nn.Linear(n_embd, head_size, bias=False)
+        self.query = nn.Linear(n_embd, head_size, bias=False)
+        self.value = nn.Linear(n_embd, head_size, bias=False)
+        self.register_buffer("tril", torch.tril(torch.ones(block, block)))
+        self.dropout = nn.Dropout(0.1)
+    def forward(self, x):
+        B, T, C = x.shape
+        k, q = self.key(x), self.query(x)
+        wei = q @ k.transpose(-2, -1) * k.shape[-1] ** -0.5
+        wei = wei.masked_fill(self.tril[:T, :T] == 0, float("-inf"))
+        wei = self.dropout(F.softmax(wei, dim=-1))
+        return wei @ self.value(x)
+
+class MultiHead(nn.Module):
+    def __init__(self, n_embd, n_head, block):
+        super().__init__()
+        self.heads = nn.ModuleList([Head(n_embd, n_embd // n_head, block) for _ in range(n_head)])
+        self.proj = nn.Linear(n_embd, n_embd)
+        self.dropout = nn.Dropout(0.1)
+    def forward(self, x):
+        return self.dropout(self.proj(torch.cat([h(x) for h in self.heads], dim=-1)))
+
+class Block(nn.Module):
+    def __init__(self, n_embd, n_head, block):
+        super().__init__()
+        self.sa = MultiHead(n_embd, n_head, block)
+        self.ffwd = nn.Sequential(nn.Linear(n_embd, 4 * n_embd), nn.ReLU(),
+                                  nn.Linear(4 * n_embd, n_embd), nn.Dropout(0.1))
+        self.ln1, self.ln2 = nn.LayerNorm(n_embd), nn.LayerNorm(n_embd)
+    def forward(self, x):
+        x = x + self.sa(self.ln1(x))
+        return x + self.ffwd(self.ln2(x))
+
+class GPT(nn.Module):
+    def __init__(self, vocab=65, n_embd=64, n_head=32, n_layer=24, block=16):
+        super().__init__()
+        self.tok = nn.Embedding(vocab, n_embd)
+        self.pos = nn.Embedding(block, n_embd)
+        self.blocks = nn.Sequential(*[Block(n_embd, n_head, block) for _ in range(n_layer)])
+        self.ln_f = nn.LayerNorm(n_embd)
+        self.lm_head = nn.Linear(n_embd, vocab)
+    def forward(self, idx, targets):
+        B, T = idx.shape
+        x = self.tok(idx) + self.pos(torch.arange(T))
+        logits = self.lm_head(self.ln_f(self.blocks(x)))
+        return F.cross_entropy(logits.view(B * T, -1), targets.view(B * T))
+
+torch.manual_seed(0)
+gpt = GPT()
+gidx, gtgt = torch.randint(0, 65, (4, 16)), torch.randint(0, 65, (4, 16))
+gpt_loss = gpt(gidx, gtgt)
+gw = show(gpt_loss, model=gpt)
+print(json.dumps({"nodes": len(gw.doc["nodes"])}))
+gw
+'''
+GPT_STEPPER = '''\
+gs = BackwardStepper(gpt_loss)
+gs
+'''
+
+CELLS = [SETUP, EXPORT, LSTM, BIG, BIG_STEPPER, GPT, GPT_STEPPER, RECORD, REC_PROBE, EXPLAIN,
+         DIFF, LIVE]
+(C_SETUP, C_EXPORT, C_LSTM, C_BIG, C_BIG_STEPPER, C_GPT, C_GPT_STEPPER, C_RECORD, C_REC_PROBE, C_EXPLAIN, C_DIFF,
  C_LIVE) = range(len(CELLS))
 FIGURES: dict = {}
 
@@ -303,12 +369,11 @@ def test_10k_nodes_paint_folded_step_and_search(nb):
     shot(nb, "lstm840-search", sel)
 
 
-def test_step_on_10k_nodes_under_100ms(nb):
-    run_cell(nb, C_BIG_STEPPER, timeout=240000)
-    i, sel = last_view(nb, "stepper")
-    wait_drawn(nb, i, timeout=120000)
+def _step_times(nb, sel: str, n: int) -> list[float]:
+    """Milliseconds from a Step click to the view showing that step (kernel round trip and
+    redraw), for the first ``n`` steps."""
     times = []
-    for k in (1, 2, 3, 4, 5):
+    for k in range(1, n + 1):
         times.append(nb.evaluate(
             """([sel, want]) => new Promise((ok, fail) => {
                 const root = document.querySelector(sel);
@@ -319,11 +384,38 @@ def test_step_on_10k_nodes_under_100ms(nb):
                 obs.observe(root.querySelector('.dt-status'), {subtree: true, childList: true, attributes: true});
                 root.querySelector('button[data-cmd="step"]').click();
                 setTimeout(() => fail(new Error('no update within 20 s')), 20000); })""", [sel, k]))
+    return times
+
+
+def test_step_on_10k_nodes_under_100ms(nb):
+    run_cell(nb, C_BIG_STEPPER, timeout=240000)
+    i, sel = last_view(nb, "stepper")
+    wait_drawn(nb, i, timeout=120000)
+    times = _step_times(nb, sel, 5)
     record("lstm840_step_ms (click -> kernel -> view updated)", [round(t, 1) for t in times])
     # the front end's own part of a step (diff applied and restyled), without the kernel
     restyle = view_eval(nb, i, "const t0 = performance.now(); v.restyle(); return performance.now() - t0;")
     record("lstm840_restyle_ms (front end only)", round(restyle, 1))
     shot(nb, "lstm840-stepper", sel)
+    assert sorted(times)[2] < 1000  # median; target 100 ms (shared machine: figure recorded)
+
+
+def test_24_layer_transformer_10k_nodes_paints_folded_and_steps(nb):
+    """A GPT written as users write it (a module per attention head, 24 blocks in a
+    Sequential): over 10,000 nodes; the blocks fold to one repeated box; Step stays quick."""
+    r = _first_paint(nb, C_GPT, "gpt24")
+    v, sel = r["v"], r["sel"]
+    assert r["nodes"] >= 10000
+    assert v["items"] < 100
+    texts = nb.locator(f"{sel} g.node").all_text_contents()
+    assert any("\u00d7 24" in t for t in texts), texts  # the 24 blocks, one folded run
+    assert v["first_draw_ms"] < 8000  # target 2 s; the figure is recorded (shared machine)
+    run_cell(nb, C_GPT_STEPPER, timeout=240000)
+    i, sel = last_view(nb, "stepper")
+    wait_drawn(nb, i, timeout=120000)
+    times = _step_times(nb, sel, 5)
+    record("gpt24_step_ms (click -> kernel -> view updated)", [round(t, 1) for t in times])
+    shot(nb, "gpt24-stepper", sel)
     assert sorted(times)[2] < 1000  # median; target 100 ms (shared machine: figure recorded)
 
 
