@@ -384,12 +384,24 @@ def _add(buf, node, nr, g, is_fresh, create_graph):
         entry[k + 1] = is_fresh
     elif create_graph:
         entry[k] = cur + g
-    elif entry[k + 1] and cur.shape == g.shape and cur.dtype == g.dtype and writeable(cur):
-        cur += g
+    elif entry[k + 1] and cur.shape == g.shape and cur.dtype == g.dtype and _add_into(cur, g):
+        pass
     else:
         s = cur + g
         entry[k] = s if s.__class__ is cur.__class__ else xp_of(cur).asarray(s)  # 0-d sums
         entry[k + 1] = True
+
+
+def _add_into(cur, g) -> bool:
+    """``cur += g`` unless ``cur`` is read-only (a broadcast view); True when done. Asking
+    NumPy for forgiveness: reading ``flags.writeable`` made a flags object per call."""
+    try:
+        cur += g
+    except ValueError:
+        if writeable(cur):
+            raise
+        return False
+    return True
 
 
 def _run(node, gs, fl, create_graph, accumulate):
@@ -446,8 +458,7 @@ def _accumulate(node, g, is_fresh, create_graph):
             t._grad = _make(xp_of(g).asarray(old._data + g))
         else:
             d = old._data
-            if d.shape == g.shape and writeable(d):
-                d += g
+            if d.shape == g.shape and _add_into(d, g):
                 if old._version_box is not None:  # bump_version(old, create=False), inlined
                     bump_version(old, create=False)
             else:

@@ -101,6 +101,13 @@ class ArrayNS:
         return out
 
     def masked_fill(self, x, mask, value):
+        if x.__class__ is mask.__class__ and (value.__class__ is float or value.__class__ is int) \
+                and x.shape == mask.shape:
+            # a copy and putmask: 0.8 us against where()'s 2.5 on a 4x4 array (relu's
+            # derivative in bench_core.py chain)
+            r = x.copy()
+            self.xp.putmask(r, mask, value)
+            return r
         return self.xp.where(mask, value, x).astype(x.dtype, copy=False)
 
     # --- special functions ---------------------------------------------------------------

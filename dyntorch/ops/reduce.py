@@ -73,6 +73,8 @@ def _sum_fwd(xp, a, axis=None, keepdims=False, dtype=None, in_shape=None):
 
 
 def _sum_grad(ns, g, _a, *, axis=None, keepdims=False, dtype=None, in_shape=None):
+    if axis is None:  # every element (a loss): no dims to put back
+        return ns.broadcast_to(g, in_shape)
     return _restore(ns, g, in_shape, axis, keepdims)
 
 
@@ -135,8 +137,10 @@ def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None, axis=None
         input = input.to(B.to_dtype(dtype))
     elif input._data.dtype.kind in "biu":
         npdt = np.int64
-    axis = _axes(dim, input._data.ndim, "sum")
-    return apply(_sum if dim is None else _sum_dim, input, axis=axis, keepdims=keepdim,
+    if dim is None:
+        return apply(_sum, input, axis=None, keepdims=keepdim, dtype=npdt,
+                     in_shape=input._data.shape)
+    return apply(_sum_dim, input, axis=_axes(dim, input._data.ndim, "sum"), keepdims=keepdim,
                  dtype=npdt, in_shape=input._data.shape)
 
 
