@@ -631,8 +631,13 @@ def derive(node: OpNode, g, create_graph: bool = False):
                 o = _make(out, node)
                 o._version_box = node.out_box
                 args = args + (o,)
+    elif g.__class__ is ndarray and g.dtype is not _BF16:  # NumPy, not bfloat16: most calls
+        ns = _np_ns or array_ns(np)
+        args = node.arrays
+        if op.uses_out:
+            args = args + [node.out]
     else:
-        ns = _np_ns if g.__class__ is ndarray and _np_ns is not None else array_ns(B.xp_of(g))
+        ns = array_ns(B.xp_of(g))
         args = node.arrays
         if op.uses_out:
             args = args + [node.out]
