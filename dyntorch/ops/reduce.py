@@ -68,6 +68,10 @@ def _need_float(input: Tensor, name: str) -> None:
 # ----------------------------------------------------------------------------- sum / mean
 def _sum_fwd(xp, a, axis=None, keepdims=False, dtype=None, in_shape=None):
     if xp is np:  # what ndarray.sum calls, without its Python layer
+        if axis is None and not keepdims:
+            # every element, into a 0-d array: no NumPy scalar for the door to wrap again
+            # (bench_core.py chain's loss: reduce and wrap 2.08 -> 1.87 us, same sum)
+            return np.add.reduce(a, None, dtype, np.empty((), dtype or a.dtype), False)
         return np.add.reduce(a, axis, dtype, None, keepdims)  # (positional: cheaper call)
     return a.sum(axis=axis, keepdims=keepdims, dtype=dtype)
 
