@@ -356,7 +356,8 @@ def apply(op, *args, **attrs):
 # a 0-d array of the array's dtype (NEP 50 resolves the weak scalar on every call), and the
 # result is the same: NumPy casts the number to the array's dtype first either way. So the
 # fast lane hands arithmetic ops (``op.promote``) a cached read-only 0-d array. bench_core.py
-# chain (`y * 0.5` twice, `y + 1.0`): forward 30.0 -> 28.9 us, measured in one process.
+# chain (`y * 0.5` twice, `y + 1.0`): 2.43 -> 2.21 us per such op, old and new interleaved in
+# one process.
 _scalars: dict = {}  # NumPy dtype -> {number: read-only 0-d array of that dtype}
 
 
