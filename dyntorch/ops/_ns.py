@@ -9,6 +9,21 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+_NP_ZEROS: dict = {}  # NumPy dtype -> read-only 0-d zero of it
+
+
+def np_zero(dtype):
+    """A 0-d NumPy zero of ``dtype`` (cached, read-only). Beside a small array NumPy 2 takes
+    ~0.4 us less per ufunc call with it than with a Python 0 (a weak scalar is resolved on
+    every call), and the result is the same."""
+    z = _NP_ZEROS.get(dtype)
+    if z is None:
+        z = _NP_ZEROS[dtype] = np.zeros((), dtype)
+        z.flags.writeable = False
+    return z
+
 
 def sum_to_shape(xp_sum, x, shape):
     """Undo broadcasting: sum ``x`` down to ``shape``. ``xp_sum(x, axis, keepdims)``."""
@@ -102,6 +117,14 @@ class ArrayNS:
 
     def masked_fill(self, x, mask, value):
         return self.xp.where(mask, value, x).astype(x.dtype, copy=False)
+
+    def above_zero(self, x):
+        """1 where ``x > 0``, else 0 (NaN too), in x's dtype (relu's mask). Compared with a 0-d
+        zero on NumPy, and a float mask: multiplying by a bool one costs NumPy a cast per
+        call (mask and product for bench_core.py chain's relu: 2.0 -> 1.2 us at 4x4, and
+        23 -> 13 us at bench_train's 128x256)."""
+        m = x > (np_zero(x.dtype) if self.xp is np else 0)
+        return m.astype(x.dtype)
 
     # --- special functions ---------------------------------------------------------------
     def erf(self, x):
@@ -338,6 +361,9 @@ class TensorNS:
 
     def masked_fill(self, x, mask, value):
         return x.masked_fill(mask, value)
+
+    def above_zero(self, x):
+        return (x > 0).to(x.dtype)
 
     def tensordot(self, a, b, axes):
         import dyntorch as dt

@@ -11,7 +11,7 @@ import numpy as np
 from .. import _backend as B
 from .._dispatch import OpDef, apply, op
 from .._tensor import Tensor, _make
-from ._ns import erf_array
+from ._ns import erf_array, np_zero
 from ._util import as_tensor_like, method
 
 _SQRT_PI_2 = 2.0 / math.sqrt(math.pi)
@@ -422,12 +422,14 @@ def _(ns, g, _a, out):
 
 @op
 def relu(xp, a):
+    if xp is np:  # beside a 0-d zero of a's dtype: 0.45 us against 1.1 with a Python 0 (4x4)
+        return np.maximum(a, np_zero(a.dtype))
     return xp.maximum(a, 0).astype(a.dtype, copy=False)
 
 
 @relu.def_derivative
 def _(ns, g, _a, out):
-    return g * (out > 0)
+    return g * ns.above_zero(out)
 
 
 @op

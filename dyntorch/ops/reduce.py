@@ -68,11 +68,17 @@ def _need_float(input: Tensor, name: str) -> None:
 # ----------------------------------------------------------------------------- sum / mean
 def _sum_fwd(xp, a, axis=None, keepdims=False, dtype=None, in_shape=None):
     if xp is np:  # what ndarray.sum calls, without its Python layer
+        if axis is None and not keepdims:
+            # every element, into a 0-d array: no NumPy scalar for the door to wrap again
+            # (bench_core.py chain's loss: reduce and wrap 2.08 -> 1.87 us, same sum)
+            return np.add.reduce(a, None, dtype, np.empty((), dtype or a.dtype), False)
         return np.add.reduce(a, axis, dtype, None, keepdims)  # (positional: cheaper call)
     return a.sum(axis=axis, keepdims=keepdims, dtype=dtype)
 
 
 def _sum_grad(ns, g, _a, *, axis=None, keepdims=False, dtype=None, in_shape=None):
+    if axis is None:  # every element (a loss): no dims to put back
+        return ns.broadcast_to(g, in_shape)
     return _restore(ns, g, in_shape, axis, keepdims)
 
 
@@ -135,8 +141,10 @@ def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None, axis=None
         input = input.to(B.to_dtype(dtype))
     elif input._data.dtype.kind in "biu":
         npdt = np.int64
-    axis = _axes(dim, input._data.ndim, "sum")
-    return apply(_sum if dim is None else _sum_dim, input, axis=axis, keepdims=keepdim,
+    if dim is None:
+        return apply(_sum, input, axis=None, keepdims=keepdim, dtype=npdt,
+                     in_shape=input._data.shape)
+    return apply(_sum_dim, input, axis=_axes(dim, input._data.ndim, "sum"), keepdims=keepdim,
                  dtype=npdt, in_shape=input._data.shape)
 
 
