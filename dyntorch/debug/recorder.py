@@ -215,7 +215,7 @@ class _Batch:
 
 def _out_batch(batch: _Batch) -> list:
     """``(item, raw)`` for every output in ``batch``, ``raw`` as from :func:`_out_raw`; the
-    items are ``(node, key, size, op name)``."""
+    items are ``(node, size, op name)``."""
     buf, offs, ends, items = batch.take()
     if not items:
         return []
@@ -228,7 +228,7 @@ def _out_batch(batch: _Batch) -> list:
     zeros = [int(np.count_nonzero(z[o:e])) for o, e in zip(offs, ends)]
     out = []
     for i, item in enumerate(items):
-        n, op = item[2], item[3]
+        n, op = item[1], item[2]
         m = ends[i] - offs[i]
         if sums[i] - sums[i] != 0 or sqs[i] - sqs[i] != 0:  # NaN/Inf in a whole copy
             out.append((item, _out_raw(buf[offs[i]:ends[i]], op, None)))
@@ -388,12 +388,16 @@ class _Run:
 
 
 class _Observer:
-    """The engine step observer of one recorder (``holds_graph`` while a break may fire)."""
+    """The engine observer of one recorder. Without ``break_when`` it is a light one (the
+    engine calls ``on_node(node, grads)`` with raw arrays, makes no Step and keeps its swift
+    path); with one it takes Steps, and ``holds_graph`` while a break may fire so that the
+    break can hand the whole graph to a stepper."""
 
-    __slots__ = ("rec",)
+    __slots__ = ("rec", "on_node")
 
-    def __init__(self, rec):
+    def __init__(self, rec, light: bool):
         self.rec = rec
+        self.on_node = rec._on_node if light else None
 
     @property
     def holds_graph(self) -> bool:
@@ -401,7 +405,7 @@ class _Observer:
         return r._break is not None and r._run is not None and r._run.recording
 
     def __call__(self, step) -> None:
-        self.rec._on_step(step)
+        self.rec._on_node(step.node, [_arr(g) for g in step.grad_outputs])
 
 
 class Recorder:
@@ -490,8 +494,15 @@ class Recorder:
         self._medians: dict = {}  # key -> deque of recent grad norms ("exploding")
         self._count = 0  # training steps seen (the next step's number)
         self._run: _Run | None = None
-        self._pending: dict = {}  # graph node -> (key, forward stats) of the coming backward
-        self._counts: dict = {}
+        # graph node -> [key, forward stats, shape, dtype] of the coming backward
+        self._pending: dict = {}
+        self._counts: dict = {}  # (scope, node name) -> how many so far (keys; see _fresh_key)
+        # (op, scope, key, (scope, name)) of each forward op of the last recorded steps, in
+        # order: a step that repeats the program reuses the keys (no name or f-string per op)
+        self._plan: list = []
+        self._diverged = False  # this step left the plan: keys from _counts
+        self._accs: dict = {}  # AccumulateGrad node of a parameter -> the parameter's name
+        self._hooked = False  # the dispatch hook is on only for steps that are recorded
         self._before = None  # parameter arrays before optimizer.step()
         self._fb, self._gb = _Batch(), _Batch()  # this step's host outputs and gradients
         # a callable break_when reads every statistic at its node: no batching of max |g|
@@ -500,8 +511,9 @@ class Recorder:
         self._meta: dict = {}  # node key -> (op, scope, source, param, label)
         self._last_edges: list = []
         self._handles: list = []
-        self._obs = _Observer(self)
-        self._remove_hook = D.add_hook(self._forward)
+        self._obs = _Observer(self, break_when is None)
+        self._remove_hook = None
+        self._hook_forward(True)
         E.observers.append(self._obs)
         F.backward_observers.append(self)
         self.error = None  # set by backward_observers if a hook of ours failed
@@ -522,7 +534,7 @@ class Recorder:
         if self.closed:
             return
         self.closed = True
-        self._remove_hook()
+        self._hook_forward(False)
         if self._obs in E.observers:
             E.observers.remove(self._obs)
         if self in F.backward_observers:
@@ -541,16 +553,32 @@ class Recorder:
     def _recording_next(self) -> bool:
         return self._count % self.every == 0
 
+    def _hook_forward(self, on: bool) -> None:
+        """Hook the dispatch door for the forward of a recorded step, and only then: with no
+        hook the door keeps its fast lanes, so steps in between cost next to nothing."""
+        if on and self._remove_hook is None:
+            self._remove_hook = D.add_hook(self._forward)
+        elif not on and self._remove_hook is not None:
+            self._remove_hook()
+            self._remove_hook = None
+
     # ------------------------------------------------------------------ forward
     def _forward(self, op, args, attrs, res) -> None:
         if self._count % self.every:
             return
         r = res[0] if res.__class__ is tuple else res
         node = getattr(r, "grad_fn", None)
-        if node is None or node in self._pending:
+        pending = self._pending
+        if node is None or node in pending:
             return
-        key = self._new_key(node)
-        arr = _arr(r)
+        i = len(pending)
+        plan = self._plan
+        if not self._diverged and i < len(plan) and plan[i][0] is op and \
+                plan[i][1] == node.scope:
+            key = plan[i][2]
+        else:
+            key = self._fresh_key(node, op, i)
+        arr = r._data
         f = None
         if arr.__class__ is not np.ndarray:  # device arrays: summarised on their device
             f = _out_raw(arr, op.name, self.sample)
@@ -566,26 +594,40 @@ class Recorder:
                 else:  # NaN/Inf, or every entry wanted: the exact way, on its own
                     f, x = _out_raw(arr, op.name, None), None
             if x is not None:
-                self._fb.add(x, (node, key, n, op.name))
+                self._fb.add(x, (node, n, op.name))
                 if self._fb.used > 1 << 22:  # forward passes that never ran backward
                     self._flush_forward()
-        self._pending[node] = (key, f)
-        if len(self._pending) > 1_000_000:  # forward passes that never ran backward
-            self._pending.clear()
-            self._counts.clear()
+        pending[node] = [key, f, arr.shape, arr.dtype]
+        if i >= 1_000_000:  # forward passes that never ran backward
+            self._pending = {}
+            self._counts = {}
+            self._plan = []
+            self._diverged = False
             self._fb.take()
+
+    def _fresh_key(self, node, op, i: int) -> str:
+        """The key of the ``i``-th forward op of this step when it is not the plan's: counts
+        are rebuilt from the plan's first ``i`` ops once per step, and the plan follows this
+        step from there on."""
+        if not self._diverged:
+            self._fresh_key_state(i)
+        key, ck = self._new_key(node)
+        self._plan.append((op, node.scope, key, ck))
+        return key
 
     def _flush_forward(self) -> None:
         pending = self._pending
         for item, raw in _out_batch(self._fb):
-            pending[item[0]] = (item[1], raw)
+            got = pending.get(item[0])
+            if got is not None:
+                got[1] = raw
 
-    def _new_key(self, node) -> str:
+    def _new_key(self, node) -> tuple:
         name = node.name()
         ck = (node.scope, name)
         k = self._counts.get(ck, 0)
         self._counts[ck] = k + 1
-        return f"{node.scope}/{name}#{k}"
+        return f"{node.scope}/{name}#{k}", ck
 
     # ------------------------------------------------------------------ backward
     def before_backward(self, outputs) -> None:
@@ -597,19 +639,20 @@ class Recorder:
                         for _, p in self._params.values()]
         self._run = run
 
-    def _on_step(self, step) -> None:
+    def _on_node(self, node, grads) -> None:
+        """One node of a backward: ``grads`` are the raw gradients that came in."""
         run = self._run
         if run is None:  # a stepper or autograd.grad outside a training step: not ours
             return
-        node = step.node
+        shape = dtype = None
         if node.__class__ is AccumulateGrad:
-            v = node.variable
-            hit = self._params.get(id(v)) if v is not None else None
-            if hit is not None and hit[1] is v:
+            name = self._accs.get(node)
+            if name is None:
+                name = self._param_of(node)
+            if name is not None:
                 run.touched = True
             if not run.recording:
                 return
-            name = hit[0] if hit is not None else None
             key = name if name is not None else f"leaf#{node.seq}"
             f = None
         else:
@@ -618,39 +661,65 @@ class Recorder:
             name = None
             got = self._pending.get(node)
             if got is None:
-                key, f = self._new_key(node), None
+                if not self._diverged:  # keys of the rest of this step come from counts
+                    self._fresh_key_state(len(self._pending))
+                key, f = self._new_key(node)[0], None
             else:
-                key, f = got
-        gouts = step.grad_outputs
-        g = gouts[0] if gouts else None
+                key, f, shape, dtype = got
+        g = grads[0] if grads else None
+        if g.__class__ is Tensor:  # create_graph=True hands Tensors on
+            g = g._data
         if g is None:
-            rec = self._node_record(node, key, f, None, name)
+            rec = self._node_record(node, key, f, None, name, shape, dtype)
         else:
-            g = _arr(g)
+            if shape is None:
+                shape, dtype = g.shape, g.dtype
             n, sample = g.size, self.sample
             if g.__class__ is np.ndarray and n and g.dtype.kind == "f" and \
                     not self._eager_grads and (sample or n <= 2 * _SAMPLE):
                 x = g.ravel(order="K")
                 if n <= 2 * (sample or _SAMPLE) and self._break is None:
                     # copied whole: its sum of squares comes with the step's batch too
-                    rec = self._node_record(node, key, f, None, name)
+                    rec = self._node_record(node, key, f, None, name, shape, dtype)
                     self._gb.add(x, (rec, True))
                 else:
                     # the norm and NaN/Inf now, exact (breaks read them); max |g| batched
                     ss = float(np.vdot(x, x))
                     if ss - ss == 0:
-                        rec = self._node_record(node, key, f, (ss, math.nan, 0, 0), name)
+                        rec = self._node_record(node, key, f, (ss, math.nan, 0, 0), name,
+                                                shape, dtype)
                         self._gb.add(x[::(n // sample) | 1] if sample and n > 2 * sample
                                      else x, (rec, False))
                     else:
-                        rec = self._node_record(node, key, f, _grad_raw(g, None), name)
+                        rec = self._node_record(node, key, f, _grad_raw(g, None), name,
+                                                shape, dtype)
             else:
-                rec = self._node_record(node, key, f, _grad_raw(g, self.sample), name)
+                rec = self._node_record(node, key, f, _grad_raw(g, sample), name, shape,
+                                        dtype)
         run.nodes[node] = rec
         if self._break is not None:
             self._check(run, node, rec)
 
-    def _node_record(self, node, key, f, g, name) -> _Rec:
+    def _param_of(self, node):
+        """The model's name for the leaf of AccumulateGrad ``node`` (None if not a parameter);
+        parameters' nodes are remembered (a leaf keeps its node while it lives)."""
+        v = node.variable
+        hit = self._params.get(id(v)) if v is not None else None
+        if hit is None or hit[1] is not v:
+            return None
+        if len(self._accs) > 4 * len(self._params) + 16:  # parameters whose node was remade
+            self._accs.clear()
+        self._accs[node] = hit[0]
+        return hit[0]
+
+    def _fresh_key_state(self, i: int) -> None:
+        self._diverged = True
+        del self._plan[i:]
+        counts = self._counts = {}
+        for e in self._plan:
+            counts[e[3]] = counts.get(e[3], 0) + 1
+
+    def _node_record(self, node, key, f, g, name, shape=None, dtype=None) -> _Rec:
         meta = self._meta.get(key)
         if meta is None:  # a key is one line of the program: resolve its source once
             if len(self._meta) > 100_000:  # keys of leaves outside the model are per step
@@ -658,9 +727,11 @@ class Recorder:
             meta = self._meta[key] = (
                 node.name(), node.scope, node.source, name,
                 getattr(getattr(node, "op", None), "name", None) or (name or node.name()))
-        om = node.output_meta()
-        shape, dtype = (om[0][0], _dtype_name(om[0][1])) if om else ((), "")
-        return _Rec(key, node.seq, meta, shape, dtype, f, g)
+        if shape is None:
+            om = node.output_meta()
+            shape, dtype = (om[0][0], om[0][1]) if om else ((), None)
+        return _Rec(key, node.seq, meta, shape, "" if dtype is None else _dtype_name(dtype),
+                    f, g)
 
     def _check(self, run, node, rec) -> None:
         st = rec.summary(self._count)
@@ -695,18 +766,21 @@ class Recorder:
         run, self._run = self._run, None
         pending, self._pending = self._pending, {}
         self._counts = {}
+        self._diverged = False
         if run is None or not run.touched:
             return
         step = self._count
         self._count += 1
+        if not self.closed:
+            self._hook_forward(self._count % self.every == 0)
         if not run.recording:
             return
         _grad_batch(self._gb)
         nodes = run.nodes
         if run.broke:  # backward stopped early: keep the forward statistics of the rest
-            for node, (key, f) in pending.items():
+            for node, (key, f, shape, dtype) in pending.items():
                 if node not in nodes:
-                    nodes[node] = self._node_record(node, key, f, None, None)
+                    nodes[node] = self._node_record(node, key, f, None, None, shape, dtype)
         keyed = {}
         medians = self._medians if self._break == "exploding" else None
         for rec in sorted(nodes.values(), key=_by_seq):
