@@ -308,11 +308,15 @@ class _Rec:
     (a dict per node per step cost more than the arithmetic on the benchmark's MLP).
     ``meta`` is shared by every step of one key: (op, scope, source, param, label)."""
 
-    __slots__ = ("key", "seq", "meta", "shape", "dtype", "f", "g", "u")
+    __slots__ = ("key", "seq", "meta", "shape", "dt", "f", "g", "u")
 
-    def __init__(self, key, seq, meta, shape, dtype, f, g):
-        self.key, self.seq, self.meta, self.shape, self.dtype = key, seq, meta, shape, dtype
+    def __init__(self, key, seq, meta, shape, dt, f, g):
+        self.key, self.seq, self.meta, self.shape, self.dt = key, seq, meta, shape, dt
         self.f, self.g, self.u = f, g, None
+
+    @property
+    def dtype(self) -> str:
+        return "" if self.dt is None else _dtype_name(self.dt)
 
     op = property(lambda self: self.meta[0])
     scope = property(lambda self: self.meta[1])
@@ -575,13 +579,13 @@ class Recorder:
         plan = self._plan
         if not self._diverged and i < len(plan) and plan[i][0] is op and \
                 plan[i][1] == node.scope:
-            key = plan[i][2]
+            key, meta = plan[i][2], plan[i][4]
         else:
-            key = self._fresh_key(node, op, i)
+            key, meta = self._fresh_key(node, op, i)
         arr = r._data
-        f = None
+        rec = pending[node] = _Rec(key, node.seq, meta, arr.shape, arr.dtype, None, None)
         if arr.__class__ is not np.ndarray:  # device arrays: summarised on their device
-            f = _out_raw(arr, op.name, self.sample)
+            rec.f = _out_raw(arr, op.name, self.sample)
         elif arr.size and arr.dtype.kind == "f":
             # host arrays join the step's batch (reduced in before_backward); a sampled one
             # gets its NaN/Inf check over every entry here, as one BLAS dot
@@ -592,12 +596,11 @@ class Recorder:
                 if s2 - s2 == 0:
                     x = x[::(n // sample) | 1]
                 else:  # NaN/Inf, or every entry wanted: the exact way, on its own
-                    f, x = _out_raw(arr, op.name, None), None
+                    rec.f, x = _out_raw(arr, op.name, None), None
             if x is not None:
-                self._fb.add(x, (node, n, op.name))
+                self._fb.add(x, (rec, n, op.name))
                 if self._fb.used > 1 << 22:  # forward passes that never ran backward
                     self._flush_forward()
-        pending[node] = [key, f, arr.shape, arr.dtype]
         if i >= 1_000_000:  # forward passes that never ran backward
             self._pending = {}
             self._counts = {}
@@ -612,15 +615,13 @@ class Recorder:
         if not self._diverged:
             self._fresh_key_state(i)
         key, ck = self._new_key(node)
-        self._plan.append((op, node.scope, key, ck))
-        return key
+        meta = self._meta_of(node, key, None)
+        self._plan.append((op, node.scope, key, ck, meta))
+        return key, meta
 
     def _flush_forward(self) -> None:
-        pending = self._pending
         for item, raw in _out_batch(self._fb):
-            got = pending.get(item[0])
-            if got is not None:
-                got[1] = raw
+            item[0].f = raw
 
     def _new_key(self, node) -> tuple:
         name = node.name()
@@ -644,59 +645,60 @@ class Recorder:
         run = self._run
         if run is None:  # a stepper or autograd.grad outside a training step: not ours
             return
-        shape = dtype = None
-        if node.__class__ is AccumulateGrad:
-            name = self._accs.get(node)
-            if name is None:
-                name = self._param_of(node)
-            if name is not None:
-                run.touched = True
-            if not run.recording:
-                return
-            key = name if name is not None else f"leaf#{node.seq}"
-            f = None
-        else:
-            if not run.recording:
-                return
-            name = None
-            got = self._pending.get(node)
-            if got is None:
-                if not self._diverged:  # keys of the rest of this step come from counts
-                    self._fresh_key_state(len(self._pending))
-                key, f = self._new_key(node)[0], None
-            else:
-                key, f, shape, dtype = got
         g = grads[0] if grads else None
         if g.__class__ is Tensor:  # create_graph=True hands Tensors on
             g = g._data
-        if g is None:
-            rec = self._node_record(node, key, f, None, name, shape, dtype)
+        if node.__class__ is AccumulateGrad:
+            got = self._accs.get(node)
+            if got is None:
+                got = self._param_of(node)
+            if got is not None:
+                run.touched = True
+            if not run.recording:
+                return
+            if got is None:  # a leaf outside the model
+                key = f"leaf#{node.seq}"
+                meta = self._meta_of(node, key, None)
+            else:
+                key, meta = got
+            rec = _Rec(key, node.seq, meta, None, None, None, None)
+            if g is not None:
+                rec.shape, rec.dt = g.shape, g.dtype
+            else:
+                om = node.output_meta()
+                if om:
+                    rec.shape, rec.dt = om[0][0], om[0][1]
         else:
-            if shape is None:
-                shape, dtype = g.shape, g.dtype
+            if not run.recording:
+                return
+            rec = self._pending.get(node)
+            if rec is None:  # made before this recorder looked: key it now
+                if not self._diverged:  # keys of the rest of this step come from counts
+                    self._fresh_key_state(len(self._pending))
+                key = self._new_key(node)[0]
+                om = node.output_meta()
+                rec = _Rec(key, node.seq, self._meta_of(node, key, None),
+                           om[0][0] if om else (), om[0][1] if om else None, None, None)
+        run.nodes[node] = rec
+        if g is not None:
             n, sample = g.size, self.sample
             if g.__class__ is np.ndarray and n and g.dtype.kind == "f" and \
                     not self._eager_grads and (sample or n <= 2 * _SAMPLE):
                 x = g.ravel(order="K")
                 if n <= 2 * (sample or _SAMPLE) and self._break is None:
                     # copied whole: its sum of squares comes with the step's batch too
-                    rec = self._node_record(node, key, f, None, name, shape, dtype)
                     self._gb.add(x, (rec, True))
                 else:
                     # the norm and NaN/Inf now, exact (breaks read them); max |g| batched
                     ss = float(np.vdot(x, x))
                     if ss - ss == 0:
-                        rec = self._node_record(node, key, f, (ss, math.nan, 0, 0), name,
-                                                shape, dtype)
+                        rec.g = (ss, math.nan, 0, 0)
                         self._gb.add(x[::(n // sample) | 1] if sample and n > 2 * sample
                                      else x, (rec, False))
                     else:
-                        rec = self._node_record(node, key, f, _grad_raw(g, None), name,
-                                                shape, dtype)
+                        rec.g = _grad_raw(g, None)
             else:
-                rec = self._node_record(node, key, f, _grad_raw(g, sample), name, shape,
-                                        dtype)
-        run.nodes[node] = rec
+                rec.g = _grad_raw(g, sample)
         if self._break is not None:
             self._check(run, node, rec)
 
@@ -709,8 +711,8 @@ class Recorder:
             return None
         if len(self._accs) > 4 * len(self._params) + 16:  # parameters whose node was remade
             self._accs.clear()
-        self._accs[node] = hit[0]
-        return hit[0]
+        got = self._accs[node] = (hit[0], self._meta_of(node, hit[0], hit[0]))
+        return got
 
     def _fresh_key_state(self, i: int) -> None:
         self._diverged = True
@@ -719,19 +721,17 @@ class Recorder:
         for e in self._plan:
             counts[e[3]] = counts.get(e[3], 0) + 1
 
-    def _node_record(self, node, key, f, g, name, shape=None, dtype=None) -> _Rec:
+    def _meta_of(self, node, key: str, name) -> tuple:
+        """(op, scope, source, parameter name, label) of ``key``, resolved once per key (a key
+        is one line of the program)."""
         meta = self._meta.get(key)
-        if meta is None:  # a key is one line of the program: resolve its source once
+        if meta is None:
             if len(self._meta) > 100_000:  # keys of leaves outside the model are per step
                 self._meta.clear()
             meta = self._meta[key] = (
                 node.name(), node.scope, node.source, name,
                 getattr(getattr(node, "op", None), "name", None) or (name or node.name()))
-        if shape is None:
-            om = node.output_meta()
-            shape, dtype = (om[0][0], om[0][1]) if om else ((), None)
-        return _Rec(key, node.seq, meta, shape, "" if dtype is None else _dtype_name(dtype),
-                    f, g)
+        return meta
 
     def _check(self, run, node, rec) -> None:
         st = rec.summary(self._count)
@@ -778,9 +778,9 @@ class Recorder:
         _grad_batch(self._gb)
         nodes = run.nodes
         if run.broke:  # backward stopped early: keep the forward statistics of the rest
-            for node, (key, f, shape, dtype) in pending.items():
+            for node, rec in pending.items():
                 if node not in nodes:
-                    nodes[node] = self._node_record(node, key, f, None, None, shape, dtype)
+                    nodes[node] = rec
         keyed = {}
         medians = self._medians if self._break == "exploding" else None
         for rec in sorted(nodes.values(), key=_by_seq):
