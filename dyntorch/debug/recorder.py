@@ -199,7 +199,7 @@ class _Batch:
             nb = np.empty(max(2 * self.buf.size, u + m))
             nb[:u] = self.buf[:u]
             self.buf = nb
-        np.copyto(self.buf[u:u + m], x)  # float32 becomes float64: sums lose nothing
+        self.buf[u:u + m] = x  # float32 becomes float64: sums lose nothing (half a copyto's cost)
         self.offs.append(u)
         self.items.append(item)
         self.used = u + m
@@ -215,17 +215,24 @@ class _Batch:
 
 def _out_batch(batch: _Batch) -> list:
     """``(item, raw)`` for every output in ``batch``, ``raw`` as from :func:`_out_raw`; the
-    items are ``(node, size, op name)``."""
+    items are ``(record, size, op name)``."""
     buf, offs, ends, items = batch.take()
     if not items:
         return []
     mins = np.minimum.reduceat(buf, offs).tolist()
     maxs = np.maximum.reduceat(buf, offs).tolist()
     sums = np.add.reduceat(buf, offs).tolist()
-    dot = np.dot  # BLAS per segment: cheaper than squaring the whole buffer first
-    sqs = [float(dot(buf[o:e], buf[o:e])) for o, e in zip(offs, ends)]
-    z = buf == 0  # counted per segment: a bool reduceat casts and costs 3x more
-    zeros = [int(np.count_nonzero(z[o:e])) for o, e in zip(offs, ends)]
+    # BLAS per segment: cheaper than squaring the whole buffer first
+    segs = [buf[o:e] for o, e in zip(offs, ends)]
+    sqs = [float(x.dot(x)) for x in segs]
+    # zeros, counted per segment (a bool reduceat casts and costs 3x more), only where
+    # the range holds 0 (not in a loss, exp, softmax, ...)
+    zeros = [0] * len(items)
+    span = [i for i in range(len(items)) if mins[i] <= 0.0 <= maxs[i]]
+    if span:
+        z = buf == 0
+        for i in span:
+            zeros[i] = int(np.count_nonzero(z[offs[i]:ends[i]]))
     out = []
     for i, item in enumerate(items):
         n, op = item[1], item[2]
@@ -250,14 +257,13 @@ def _grad_batch(batch: _Batch) -> None:
     # max |g| = max(max g, -min g): two reductions in place, no |g| temporary
     hi = np.maximum.reduceat(buf, offs).tolist()
     lo = np.minimum.reduceat(buf, offs).tolist()
-    dot = np.dot
     for i, (rec, whole) in enumerate(items):
         mx = max(hi[i], -lo[i])
         if not whole:
             rec.g = (rec.g[0], mx, 0, 0)
             continue
         seg = buf[offs[i]:ends[i]]
-        sq = float(dot(seg, seg))  # BLAS, on the few whole copies only
+        sq = float(seg.dot(seg))  # BLAS, on the few whole copies only
         if sq - sq == 0:
             rec.g = (sq, mx, 0, 0)
         else:  # NaN/Inf (or an overflow) in a whole copy: count them there
@@ -511,7 +517,7 @@ class Recorder:
         self._fb, self._gb = _Batch(), _Batch()  # this step's host outputs and gradients
         # a callable break_when reads every statistic at its node: no batching of max |g|
         self._eager_grads = callable(break_when)
-        self._bufs: dict = {}  # name -> reused copy buffer for the update ratio
+        self._ratios: _Ratios | None = None  # buffers of the update ratios
         self._meta: dict = {}  # node key -> (op, scope, source, param, label)
         self._last_edges: list = []
         self._handles: list = []
@@ -592,7 +598,7 @@ class Recorder:
             x = arr.ravel(order="K")
             n, sample = x.size, self.sample
             if n > 2 * (sample or _SAMPLE):
-                s2 = float(np.vdot(x, x)) if sample else math.nan
+                s2 = float(x.dot(x)) if sample else math.nan  # (.dot: less dispatch than vdot)
                 if s2 - s2 == 0:
                     x = x[::(n // sample) | 1]
                 else:  # NaN/Inf, or every entry wanted: the exact way, on its own
@@ -690,7 +696,7 @@ class Recorder:
                     self._gb.add(x, (rec, True))
                 else:
                     # the norm and NaN/Inf now, exact (breaks read them); max |g| batched
-                    ss = float(np.vdot(x, x))
+                    ss = float(x.dot(x))
                     if ss - ss == 0:
                         rec.g = (ss, math.nan, 0, 0)
                         self._gb.add(x[::(n // sample) | 1] if sample and n > 2 * sample
@@ -812,32 +818,26 @@ class Recorder:
         if not self._records or self._records[-1]["step"] != self._count - 1:
             self._before = None
             return
-        bufs = self._bufs
-        before = []
         nodes = self._records[-1]["nodes"]
+        recs, params = [], []
         for name, p in self._params.values():
-            if name not in nodes:  # no gradient this step
-                continue
-            src = _ratio_view(_arr(p))
-            b = bufs.get(name)
-            if b is None or b.shape != src.shape or b.dtype != src.dtype or \
-                    b.__class__ is not src.__class__:
-                b = bufs[name] = src.copy()  # reused every step: no allocation on the hot path
-            else:
-                B.xp_of(b).copyto(b, src)
-            before.append((nodes[name], p, b))
-        self._before = before
+            rec = nodes.get(name)
+            if rec is not None:  # a gradient this step
+                recs.append(rec)
+                params.append(p)
+        r = self._ratios
+        if r is None or not r.fits(params):
+            r = self._ratios = _Ratios(params)
+        r.save()
+        self._before = (r, recs)
 
     def _post_step(self, opt, args, kwargs) -> None:
-        before, self._before = self._before, None
-        if before is None:
+        got, self._before = self._before, None
+        if got is None:
             return
-        for rec, p, b in before:
-            xp = B.xp_of(b)
-            den = math.sqrt(float(xp.vdot(b, b)))
-            xp.subtract(_ratio_view(_arr(p)), b, out=b)  # b becomes the update
-            num = math.sqrt(float(xp.vdot(b, b)))
-            rec.u = (den, num / den if den > 0 else math.inf)
+        r, recs = got
+        for rec, u in zip(recs, r.ratios()):
+            rec.u = u
 
     # ------------------------------------------------------------------ reading
     @property
@@ -958,6 +958,53 @@ class Recorder:
         s = self.steps
         span = f"steps {s[0]}..{s[-1]}" if s else "no steps yet"
         return f"<Recorder {len(s)} kept ({span}), keep={self.keep}, every={self.every}>"
+
+
+class _Ratios:
+    """Update-to-weight ratios of a list of parameters: :meth:`save` copies what
+    :func:`_ratio_view` picks before ``optimizer.step()`` into buffers of the parameter's
+    dtype that are reused every step, :meth:`ratios` compares after. The views are kept while
+    the parameters keep their arrays. (One float64 buffer for all of them, reduced by
+    segment, was slower: mixed-dtype subtraction and a float64 pass cost more than four
+    same-dtype calls per parameter on bench_debug.py --recorder's MLP.)"""
+
+    __slots__ = ("params", "datas", "views", "bufs")
+
+    def __init__(self, params):
+        self.params = params
+        self.datas = [_arr(p) for p in params]
+        self.views = [_ratio_view(d) for d in self.datas]
+        self.bufs = [v.copy() for v in self.views]
+
+    def fits(self, params) -> bool:
+        """True when ``params`` are the same parameters with the same arrays."""
+        if len(params) != len(self.params):
+            return False
+        for p, q, d in zip(params, self.params, self.datas):
+            if p is not q or _arr(p) is not d:
+                return False
+        return True
+
+    def save(self) -> None:
+        for b, v in zip(self.bufs, self.views):
+            if b.__class__ is np.ndarray:
+                b[...] = v
+            else:
+                B.xp_of(b).copyto(b, v)
+
+    def ratios(self) -> list:
+        """``(weight norm, update ratio)`` per parameter since :meth:`save`."""
+        out = []
+        for p, d, v, b in zip(self.params, self.datas, self.views, self.bufs):
+            d2 = _arr(p)
+            if d2 is not d:  # the step replaced the array
+                v = _ratio_view(d2)
+            xp = np if b.__class__ is np.ndarray else B.xp_of(b)
+            den = math.sqrt(float(xp.vdot(b, b)))
+            xp.subtract(v, b, out=b)  # b becomes the update
+            num = math.sqrt(float(xp.vdot(b, b)))
+            out.append((den, num / den if den > 0 else math.inf))
+        return out
 
 
 def _ratio_view(w):
