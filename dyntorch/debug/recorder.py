@@ -221,21 +221,22 @@ class _Batch:
 _PER_SEGMENT = 1024  # mean segment length above which the per-segment way is taken
 
 
-def _out_batch(batch: _Batch) -> list:
-    """``(item, raw)`` for every output in ``batch``, ``raw`` as from :func:`_out_raw`; the
-    items are ``(record, size, op name)``."""
+def _out_batch(batch: _Batch) -> None:
+    """Set ``record.f`` (a raw tuple as from :func:`_out_raw`) of every output in ``batch``;
+    the items are ``(record, size, op name)``."""
     buf, offs, ends, items = batch.take()
     k = len(items)
     if not k:
-        return []
-    mins = np.minimum.reduceat(buf, offs).tolist()
-    maxs = np.maximum.reduceat(buf, offs).tolist()
-    sums = np.add.reduceat(buf, offs).tolist()
+        return
+    o = np.array(offs)  # once, not once per reduceat
+    mins = np.minimum.reduceat(buf, o).tolist()
+    maxs = np.maximum.reduceat(buf, o).tolist()
+    sums = np.add.reduceat(buf, o).tolist()
     per_seg = buf.size > _PER_SEGMENT * k
     if per_seg:
         sqs = [float(x.dot(x)) for x in [buf[a:b] for a, b in zip(offs, ends)]]
     else:
-        sqs = np.add.reduceat(buf * buf, offs).tolist()
+        sqs = np.add.reduceat(buf * buf, o).tolist()
     # zeros only where a segment's range holds 0 (not in a loss, exp, softmax, ...)
     zeros = [0] * k
     span = [i for i in range(k) if mins[i] <= 0.0 <= maxs[i]]
@@ -245,23 +246,21 @@ def _out_batch(batch: _Batch) -> list:
             for i in span:
                 zeros[i] = int(np.count_nonzero(z[offs[i]:ends[i]]))
         else:
-            zeros = np.add.reduceat(z, offs).tolist()
-    out = []
+            zeros = np.add.reduceat(z, o).tolist()
+    finite = math.isfinite(sum(sums) + sum(sqs))  # else NaN/Inf (or a huge sum) somewhere
     for i in range(k):
-        item = items[i]
-        op = item[2]
-        m = ends[i] - offs[i]
-        if sums[i] - sums[i] != 0 or sqs[i] - sqs[i] != 0:  # NaN/Inf in a whole copy
-            out.append((item, _out_raw(buf[offs[i]:ends[i]], op, None)))
+        rec, n, op = items[i]
+        a, b = offs[i], ends[i]
+        m = b - a
+        if not finite and (sums[i] - sums[i] != 0 or sqs[i] - sqs[i] != 0):
+            rec.f = _out_raw(buf[a:b], op, None)
             continue
         sat = 0.0
         if op == "tanh" or op == "sigmoid":
-            seg = buf[offs[i]:ends[i]]
+            seg = buf[a:b]
             sat = int(np.count_nonzero(np.abs(seg) > 0.99 if op == "tanh" else
                                        (seg < 0.01) | (seg > 0.99))) / m
-        out.append((item, (item[1], m, sums[i], sqs[i], mins[i], maxs[i], zeros[i] / m, sat,
-                           0, 0)))
-    return out
+        rec.f = (n, m, sums[i], sqs[i], mins[i], maxs[i], zeros[i] / m, sat, 0, 0)
 
 
 def _grad_batch(batch: _Batch) -> None:
@@ -272,11 +271,12 @@ def _grad_batch(batch: _Batch) -> None:
     if not k:
         return
     # max |g| = max(max g, -min g): two reductions in place, no |g| temporary
-    hi = np.maximum.reduceat(buf, offs).tolist()
-    lo = np.minimum.reduceat(buf, offs).tolist()
+    o = np.array(offs)
+    hi = np.maximum.reduceat(buf, o).tolist()
+    lo = np.minimum.reduceat(buf, o).tolist()
     sqs = None
     if buf.size <= _PER_SEGMENT * k:
-        sqs = np.add.reduceat(buf * buf, offs).tolist()
+        sqs = np.add.reduceat(buf * buf, o).tolist()
     for i in range(k):
         rec, whole = items[i]
         mx = max(hi[i], -lo[i])
@@ -650,8 +650,7 @@ class Recorder:
         return key, meta
 
     def _flush_forward(self) -> None:
-        for item, raw in _out_batch(self._fb):
-            item[0].f = raw
+        _out_batch(self._fb)
 
     def _new_key(self, node) -> tuple:
         name = node.name()
