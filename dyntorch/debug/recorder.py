@@ -1,10 +1,18 @@
 """Time travel across training steps: per-node and per-parameter statistics of every backward.
 
 A :class:`Recorder` watches the program through the public hooks of the lower floors: the
-dispatch door (``_dispatch.add_hook``: forward output statistics), the engine's step observers
-(gradient statistics, breaks) and ``autograd.functional_api.backward_observers`` (where a
-training step starts and ends); an optimizer's step hooks give update-to-weight ratios.
-Only small numbers are kept, in a ring buffer of the last ``keep`` steps.
+dispatch door (``_dispatch.add_hook``, only while a recorded step runs its forward: output
+statistics), the engine's observers (gradient statistics: a light ``on_node`` observer that
+gets raw arrays and keeps the engine on its swift path, or a Step observer when breaks may
+fire) and ``autograd.functional_api.backward_observers`` (where a training step starts and
+ends); an optimizer's step hooks give update-to-weight ratios. Only small numbers are kept,
+in a ring buffer of the last ``keep`` steps.
+
+Where the cost goes (``benchmarks/bench_debug.py --recorder``): per recorded step, one record
+per node made in the forward with its key taken from the last step's plan (no name lookup or
+string building while the program repeats), a few NumPy calls per array (a BLAS dot for
+exact norms and NaN/Inf checks, one copy of a sample into the step's batch) and a handful per
+step for the batches; steps that are not recorded cost a call per backward node.
 """
 from __future__ import annotations
 
@@ -464,13 +472,16 @@ class Recorder:
     summarised together, in one float64 batch.
 
     Cost: ``benchmarks/bench_debug.py --recorder`` times it on the MLP training step of
-    ``bench_train.py`` (its docstring has the figures).
+    ``bench_train.py`` (its docstring has the figures). Steps that ``every`` skips cost one
+    call per backward node and nothing in the forward.
 
     Memory is bounded: only the last ``keep`` recorded steps are kept (a ring buffer), about
-    1.1 kB per graph node and step, edges included, and never an array (measured with
-    tracemalloc: the 3-layer MLP of ``benchmarks/`` records 12 nodes, 13 kB a step, so
-    ``keep=200`` holds 2.6 MB; the total stays flat once the ring is full), plus two reused
-    batch buffers of about ``8 * sample`` bytes per recorded array. For ``"exploding"``, a
+    0.6 kB per graph node and step, edges included, and never an array (measured with
+    tracemalloc: the 3-layer MLP of ``benchmarks/`` records 12 nodes, 6.3 kB a step, so
+    ``keep=200`` holds 1.3 MB; the total stays flat once the ring is full), plus two reused
+    float64 batch buffers (256 kB each to start, growing to ``8 * 2 * sample`` bytes per
+    recorded array of a step at most) and, with an optimizer, a copy of at most 4,096 entries
+    per parameter in its dtype. For ``"exploding"``, a
     running median per node keeps its last 50 gradient norms (400 bytes a node). While a
     ``break_when`` is set, each recorded backward keeps its graph's saved values until it
     ends (as ``retain_graph`` would), so that a break can hand the whole graph to a
