@@ -3,8 +3,9 @@
 ``Tensor.backward()`` and ``autograd.grad()`` drain it; the step debugger drives it one node at a
 time. Order: nodes run from a ready heap keyed on reverse creation order, so a chain runs in
 exact reverse of the forward pass and the full order is known up front (:func:`plan`). A
-watched run counts dependencies first; a plain ``backward()`` needs no count, because ``seq``
-is topological (every node is newer than the nodes its gradients go to).
+run that yields Steps counts dependencies first; a plain ``backward()`` needs no count,
+because ``seq`` is topological (every node is newer than the nodes its gradients go to), and
+light observers (``on_node``, see ``observers``) keep it that way.
 """
 from __future__ import annotations
 
