@@ -850,7 +850,7 @@ class Recorder:
         outs = run.outputs
         if len(outs) == 1 and isinstance(outs[0], Tensor) and outs[0].numel() == 1:
             d = outs[0]._data
-            loss = float(d.reshape(()) if d.__class__ is np.ndarray else B.to_numpy(d))
+            loss = float((d if d.__class__ is np.ndarray else B.to_numpy(d)).reshape(()))
         self._records.append({"step": step, "nodes": keyed, "edges": edges, "loss": loss})
 
     # ------------------------------------------------------------------ optimizer
