@@ -19,18 +19,17 @@
    quartiles of the per-round ratios, the ratio of the fastest rounds and the load average.
    ``--recorder`` runs only this, at every=1, every=4 and with exact statistics (sample=None).
 
-   2026-12-06, shared 2-core box, load average 1.6-1.7, this tree and the one before the
+   2026-12-06, shared 2-core box, load average 0.5-0.6, this tree and the one before the
    change (82d2783) run alternately with this file, three runs each (median-round ratios):
 
    ================  ==================  ==================
    case              before              after
    ================  ==================  ==================
-   every=1           +28.8 +27.5 +28.7   +20.6* +21.8 +19.3
-   every=4           +10.6 +12.7 +12.5   +7.8 +8.7 +8.2
-   sample=None       +32.9 +33.9 +31.9   +28.9 +29.6 +27.0
+   every=1           +25.8 +29.4 +29.1   +19.5 +22.2 +19.7
+   every=4           +12.7 +12.4 +12.1   +8.7 +9.3 +10.3
+   sample=None       +32.3 +33.9 +30.5   +27.3 +26.1 +25.9
    ================  ==================  ==================
 
-   (* the fastest-rounds ratio of a run whose medians were upset by a neighbour: -0.4%.)
    Steps alternated one by one with the recorder attached and detached (steady state, no
    first step): +17..+19% after, +24% before. Where the rest goes (timed inside the
    recorder's hooks, share of a plain step): gradient statistics ~7% (a BLAS dot over every
