@@ -672,8 +672,10 @@ class Recorder:
 
     # ------------------------------------------------------------------ backward
     def before_backward(self, outputs) -> None:
-        self._flush_forward()
-        self._gb.take()  # a backward that failed half way may have left some
+        if self._fb.items:
+            self._flush_forward()
+        if self._gb.items:  # a backward that failed half way may have left some
+            self._gb.take()
         run = _Run(outputs, self._recording_next())
         if run.recording and self._break is not None:
             run.snap = [(p, None if p.grad is None else p.grad.detach().clone())
@@ -685,9 +687,6 @@ class Recorder:
         run = self._run
         if run is None:  # a stepper or autograd.grad outside a training step: not ours
             return
-        g = grads[0] if grads else None
-        if g.__class__ is Tensor:  # create_graph=True hands Tensors on
-            g = g._data
         if node.__class__ is AccumulateGrad:
             got = self._accs.get(node)
             if got is None:
@@ -701,13 +700,7 @@ class Recorder:
                 meta = self._meta_of(node, key, None)
             else:
                 key, meta = got
-            rec = _Rec(key, node.seq, meta, None, None, None, None)
-            if g is not None:
-                rec.shape, rec.dt = g.shape, g.dtype
-            else:
-                om = node.output_meta()
-                if om:
-                    rec.shape, rec.dt = om[0][0], om[0][1]
+            rec = _Rec(key, node.seq, meta, None, None, None, None)  # shape: below
         else:
             if not run.recording:
                 return
@@ -720,6 +713,15 @@ class Recorder:
                 rec = _Rec(key, node.seq, self._meta_of(node, key, None),
                            om[0][0] if om else (), om[0][1] if om else None, None, None)
         run.nodes[node] = rec
+        g = grads[0] if grads else None
+        if g.__class__ is Tensor:  # create_graph=True hands Tensors on
+            g = g._data
+        if rec.shape is None:  # a leaf's: its gradient's, else its tensor's
+            if g is not None:
+                rec.shape, rec.dt = g.shape, g.dtype
+            else:
+                om = node.output_meta()
+                rec.shape, rec.dt = (om[0][0], om[0][1]) if om else ((), None)
         if g is not None:
             n, sample = g.size, self.sample
             if g.__class__ is np.ndarray and n and g.dtype.kind == "f" and \
