@@ -3,8 +3,9 @@
 ``Tensor.backward()`` and ``autograd.grad()`` drain it; the step debugger drives it one node at a
 time. Order: nodes run from a ready heap keyed on reverse creation order, so a chain runs in
 exact reverse of the forward pass and the full order is known up front (:func:`plan`). A
-watched run counts dependencies first; a plain ``backward()`` needs no count, because ``seq``
-is topological (every node is newer than the nodes its gradients go to).
+run that yields Steps counts dependencies first; a plain ``backward()`` needs no count,
+because ``seq`` is topological (every node is newer than the nodes its gradients go to), and
+light observers (``on_node``, see ``observers``) keep it that way.
 """
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ _SINGLE = (OpNode, AccumulateGrad)  # the node kinds with exactly one output
 # ``holds_graph`` attribute is true when a run starts may stop that run half way to hand its
 # graph to a debugger (debug.Recorder's breaks): saved values then stay until the run ends
 # (freed there, unless retain_graph) instead of going as each node finishes.
+# An observer with an ``on_node`` attribute (not None when a run starts) is a light one: the
+# engine calls ``on_node(node, grads)`` instead, ``grads`` being the raw gradient arrays that
+# came in (aligned with the node's outputs, None where nothing flowed), and builds no Step and
+# counts no dependencies for it, so a plain backward keeps its swift path (debug.Recorder
+# without breaks: bench_debug.py --recorder, see that file for the figure).
 observers: list = []
 
 
@@ -154,17 +160,25 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     """
     root_nodes = [roots[0][0]] if len(roots) == 1 else [e[0] for e in roots]
     hold = False
-    if observers and not retain_graph:
+    lit: tuple = ()  # light observers (on_node), called through ``watch``
+    watch = None
+    watched = bool(observers)  # some observer wants Steps
+    if observers:
         for ob in observers:
-            if getattr(ob, "holds_graph", False):
+            on_node = getattr(ob, "on_node", None)
+            if on_node is not None:
+                lit += (ob,)
+                watch = on_node if watch is None else _both(watch, on_node)
+            elif not retain_graph and getattr(ob, "holds_graph", False):
                 hold = True
+        watched = len(lit) < len(observers)
     plain = not create_graph
     # A plain backward that nobody watches runs nodes in reverse creation order as gradients
     # reach them: seq is topological (a node draws it after the nodes of its inputs exist),
     # so the newest pending node never waits for another and no dependency count is needed.
     # Otherwise dependencies are counted first, which also gives Steps their total.
     deps = total = keep = targets = captured = None
-    if not plain or capture is not None or record or observers:
+    if not plain or capture is not None or record or watched:
         deps, order = collect(root_nodes)
         total = len(order)
     buf: dict = {}
@@ -200,6 +214,8 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
             kind = node.__class__
             fit_to = None
             if swift and node._plain and entry[0] is not None and kind is OpNode:
+                if watch is not None:
+                    watch(node, entry[0::2])
                 # The common node of a plain backward: no hooks, no capture, nobody reads a
                 # Step: derive, free, and fit the results below while handing them on.
                 g0 = entry[0]
@@ -210,6 +226,8 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                     node._free()
                 report = False
             elif swift and node._plain and entry[0] is not None and kind is AccumulateGrad:
+                if watch is not None:
+                    watch(node, entry[0::2])
                 _accumulate(node, entry[0], entry[1], False)
                 continue
             else:
@@ -221,8 +239,10 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                     run.accumulate = accumulate
                     run.held = [] if hold else None  # nodes whose saved values wait for the end
                 gs, outs = _node_step(run, node, kind, entry)
+                if watch is not None:
+                    watch(node, gs)
                 g0 = gs[0] if gs else None
-                report = record or observers
+                report = record or watched
             # Hand on: put what the node sent into the buffers of the nodes it feeds and queue
             # those that are ready. One copy for every node; inline rather than a function
             # because a call per node cost bench_core's chain ~25% of its backward (57 -> 72
@@ -284,9 +304,10 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
                     heappush(ready, (-c.seq, c))
             if report:
                 step = Step(node, gs, outs, index, total)
-                if observers:
+                if watched:
                     for fn in tuple(observers):
-                        fn(step)
+                        if fn not in lit:
+                            fn(step)
                 yield step
             index += 1
         if hold and run is not None:  # finished normally: free what each node would have freed
@@ -297,6 +318,14 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     finally:
         buf.clear()
     return captured
+
+
+def _both(a, b):
+    """Two light observers' ``on_node`` called as one."""
+    def on_node(node, grads):
+        a(node, grads)
+        b(node, grads)
+    return on_node
 
 
 def _node_step(run, node, kind, entry):

@@ -1,10 +1,18 @@
 """Time travel across training steps: per-node and per-parameter statistics of every backward.
 
 A :class:`Recorder` watches the program through the public hooks of the lower floors: the
-dispatch door (``_dispatch.add_hook``: forward output statistics), the engine's step observers
-(gradient statistics, breaks) and ``autograd.functional_api.backward_observers`` (where a
-training step starts and ends); an optimizer's step hooks give update-to-weight ratios.
-Only small numbers are kept, in a ring buffer of the last ``keep`` steps.
+dispatch door (``_dispatch.add_hook``, only while a recorded step runs its forward: output
+statistics), the engine's observers (gradient statistics: a light ``on_node`` observer that
+gets raw arrays and keeps the engine on its swift path, or a Step observer when breaks may
+fire) and ``autograd.functional_api.backward_observers`` (where a training step starts and
+ends); an optimizer's step hooks give update-to-weight ratios. Only small numbers are kept,
+in a ring buffer of the last ``keep`` steps.
+
+Where the cost goes (``benchmarks/bench_debug.py --recorder``): per recorded step, one record
+per node made in the forward with its key taken from the last step's plan (no name lookup or
+string building while the program repeats), a few NumPy calls per array (a BLAS dot for
+exact norms and NaN/Inf checks, one copy of a sample into the step's batch) and a handful per
+step for the batches; steps that are not recorded cost a call per backward node.
 """
 from __future__ import annotations
 
@@ -194,15 +202,16 @@ class _Batch:
         self.items: list = []
 
     def add(self, x, item) -> None:
-        m, u = x.size, self.used
-        if u + m > self.buf.size:
-            nb = np.empty(max(2 * self.buf.size, u + m))
+        u = self.used
+        e = u + x.size
+        if e > self.buf.size:
+            nb = np.empty(max(2 * self.buf.size, e))
             nb[:u] = self.buf[:u]
             self.buf = nb
-        np.copyto(self.buf[u:u + m], x)  # float32 becomes float64: sums lose nothing
+        self.buf[u:e] = x  # float32 becomes float64: sums lose nothing (half a copyto's cost)
         self.offs.append(u)
         self.items.append(item)
-        self.used = u + m
+        self.used = e
 
     def take(self):
         """(buffer, segment starts, segment ends, items), emptying the batch; the buffer is
@@ -213,55 +222,84 @@ class _Batch:
         return buf, offs, ends, items
 
 
-def _out_batch(batch: _Batch) -> list:
-    """``(item, raw)`` for every output in ``batch``, ``raw`` as from :func:`_out_raw`; the
-    items are ``(node, key, size, op name)``."""
+# Sums of squares and zero counts of a batch: per segment (a BLAS dot, a count) when the
+# segments are long, else for all segments at once (a squared copy or a comparison, then one
+# ``reduceat``). Measured on this box: 6 segments of 16,000 float64 entries, 7.3 us per
+# segment against 12.2 us at once; 6 of 60 entries, 7.8 against 1.2 us.
+_PER_SEGMENT = 1024  # mean segment length above which the per-segment way is taken
+
+
+def _out_batch(batch: _Batch) -> None:
+    """Set ``record.f`` (a raw tuple as from :func:`_out_raw`) of every output in ``batch``;
+    the items are ``(record, size, op name)``."""
     buf, offs, ends, items = batch.take()
-    if not items:
-        return []
-    mins = np.minimum.reduceat(buf, offs).tolist()
-    maxs = np.maximum.reduceat(buf, offs).tolist()
-    sums = np.add.reduceat(buf, offs).tolist()
-    dot = np.dot  # BLAS per segment: cheaper than squaring the whole buffer first
-    sqs = [float(dot(buf[o:e], buf[o:e])) for o, e in zip(offs, ends)]
-    z = buf == 0  # counted per segment: a bool reduceat casts and costs 3x more
-    zeros = [int(np.count_nonzero(z[o:e])) for o, e in zip(offs, ends)]
-    out = []
-    for i, item in enumerate(items):
-        n, op = item[2], item[3]
-        m = ends[i] - offs[i]
-        if sums[i] - sums[i] != 0 or sqs[i] - sqs[i] != 0:  # NaN/Inf in a whole copy
-            out.append((item, _out_raw(buf[offs[i]:ends[i]], op, None)))
+    k = len(items)
+    if not k:
+        return
+    o = np.array(offs)  # once, not once per reduceat
+    mins = np.minimum.reduceat(buf, o).tolist()
+    maxs = np.maximum.reduceat(buf, o).tolist()
+    sums = np.add.reduceat(buf, o).tolist()
+    per_seg = buf.size > _PER_SEGMENT * k
+    if per_seg:
+        sqs = [float(x.dot(x)) for x in [buf[a:b] for a, b in zip(offs, ends)]]
+    else:
+        sqs = np.add.reduceat(buf * buf, o).tolist()
+    # zeros only where a segment's range holds 0 (not in a loss, exp, softmax, ...)
+    zeros = [0] * k
+    span = [i for i in range(k) if mins[i] <= 0.0 <= maxs[i]]
+    if span:
+        z = buf == 0
+        if per_seg:
+            for i in span:
+                zeros[i] = int(np.count_nonzero(z[offs[i]:ends[i]]))
+        else:
+            zeros = np.add.reduceat(z, o).tolist()
+    finite = math.isfinite(sum(sums) + sum(sqs))  # else NaN/Inf (or a huge sum) somewhere
+    for i in range(k):
+        rec, n, op = items[i]
+        a, b = offs[i], ends[i]
+        m = b - a
+        if not finite and (sums[i] - sums[i] != 0 or sqs[i] - sqs[i] != 0):
+            rec.f = _out_raw(buf[a:b], op, None)
             continue
         sat = 0.0
         if op == "tanh" or op == "sigmoid":
-            seg = buf[offs[i]:ends[i]]
+            seg = buf[a:b]
             sat = int(np.count_nonzero(np.abs(seg) > 0.99 if op == "tanh" else
                                        (seg < 0.01) | (seg > 0.99))) / m
-        out.append((item, (n, m, sums[i], sqs[i], mins[i], maxs[i], zeros[i] / m, sat, 0, 0)))
-    return out
+        rec.f = (n, m, sums[i], sqs[i], mins[i], maxs[i], zeros[i] / m, sat, 0, 0)
 
 
 def _grad_batch(batch: _Batch) -> None:
-    """Fill in ``max |g|`` of every record in ``batch`` (their sums of squares are set)."""
+    """Fill in ``max |g|`` of every record in ``batch``, and the sum of squares of those copied
+    whole (the others have theirs, over every entry)."""
     buf, offs, ends, items = batch.take()
-    if not items:
+    k = len(items)
+    if not k:
         return
     # max |g| = max(max g, -min g): two reductions in place, no |g| temporary
-    hi = np.maximum.reduceat(buf, offs).tolist()
-    lo = np.minimum.reduceat(buf, offs).tolist()
-    dot = np.dot
-    for i, (rec, whole) in enumerate(items):
+    o = np.array(offs)
+    hi = np.maximum.reduceat(buf, o).tolist()
+    lo = np.minimum.reduceat(buf, o).tolist()
+    sqs = None
+    if buf.size <= _PER_SEGMENT * k:
+        sqs = np.add.reduceat(buf * buf, o).tolist()
+    for i in range(k):
+        rec, whole = items[i]
         mx = max(hi[i], -lo[i])
         if not whole:
             rec.g = (rec.g[0], mx, 0, 0)
             continue
-        seg = buf[offs[i]:ends[i]]
-        sq = float(dot(seg, seg))  # BLAS, on the few whole copies only
+        if sqs is None:
+            seg = buf[offs[i]:ends[i]]
+            sq = float(seg.dot(seg))  # BLAS, on the few whole copies only
+        else:
+            sq = sqs[i]
         if sq - sq == 0:
             rec.g = (sq, mx, 0, 0)
         else:  # NaN/Inf (or an overflow) in a whole copy: count them there
-            rec.g = _grad_raw(seg, None)
+            rec.g = _grad_raw(buf[offs[i]:ends[i]], None)
 
 
 class NodeSummary:
@@ -308,11 +346,15 @@ class _Rec:
     (a dict per node per step cost more than the arithmetic on the benchmark's MLP).
     ``meta`` is shared by every step of one key: (op, scope, source, param, label)."""
 
-    __slots__ = ("key", "seq", "meta", "shape", "dtype", "f", "g", "u")
+    __slots__ = ("key", "seq", "meta", "shape", "dt", "f", "g", "u")
 
-    def __init__(self, key, seq, meta, shape, dtype, f, g):
-        self.key, self.seq, self.meta, self.shape, self.dtype = key, seq, meta, shape, dtype
+    def __init__(self, key, seq, meta, shape, dt, f, g):
+        self.key, self.seq, self.meta, self.shape, self.dt = key, seq, meta, shape, dt
         self.f, self.g, self.u = f, g, None
+
+    @property
+    def dtype(self) -> str:
+        return "" if self.dt is None else _dtype_name(self.dt)
 
     op = property(lambda self: self.meta[0])
     scope = property(lambda self: self.meta[1])
@@ -388,12 +430,16 @@ class _Run:
 
 
 class _Observer:
-    """The engine step observer of one recorder (``holds_graph`` while a break may fire)."""
+    """The engine observer of one recorder. Without ``break_when`` it is a light one (the
+    engine calls ``on_node(node, grads)`` with raw arrays, makes no Step and keeps its swift
+    path); with one it takes Steps, and ``holds_graph`` while a break may fire so that the
+    break can hand the whole graph to a stepper."""
 
-    __slots__ = ("rec",)
+    __slots__ = ("rec", "on_node")
 
-    def __init__(self, rec):
+    def __init__(self, rec, light: bool):
         self.rec = rec
+        self.on_node = rec._on_node if light else None
 
     @property
     def holds_graph(self) -> bool:
@@ -401,7 +447,7 @@ class _Observer:
         return r._break is not None and r._run is not None and r._run.recording
 
     def __call__(self, step) -> None:
-        self.rec._on_step(step)
+        self.rec._on_node(step.node, [_arr(g) for g in step.grad_outputs])
 
 
 class Recorder:
@@ -426,13 +472,16 @@ class Recorder:
     summarised together, in one float64 batch.
 
     Cost: ``benchmarks/bench_debug.py --recorder`` times it on the MLP training step of
-    ``bench_train.py`` (its docstring has the figures).
+    ``bench_train.py`` (its docstring has the figures). Steps that ``every`` skips cost one
+    call per backward node and nothing in the forward.
 
     Memory is bounded: only the last ``keep`` recorded steps are kept (a ring buffer), about
-    1.1 kB per graph node and step, edges included, and never an array (measured with
-    tracemalloc: the 3-layer MLP of ``benchmarks/`` records 12 nodes, 13 kB a step, so
-    ``keep=200`` holds 2.6 MB; the total stays flat once the ring is full), plus two reused
-    batch buffers of about ``8 * sample`` bytes per recorded array. For ``"exploding"``, a
+    0.6 kB per graph node and step, edges included, and never an array (measured with
+    tracemalloc: the 3-layer MLP of ``benchmarks/`` records 12 nodes, 6.3 kB a step, so
+    ``keep=200`` holds 1.3 MB; the total stays flat once the ring is full), plus two reused
+    float64 batch buffers (256 kB each to start, growing to ``8 * 2 * sample`` bytes per
+    recorded array of a step at most) and, with an optimizer, a copy of at most 4,096 entries
+    per parameter in its dtype. For ``"exploding"``, a
     running median per node keeps its last 50 gradient norms (400 bytes a node). While a
     ``break_when`` is set, each recorded backward keeps its graph's saved values until it
     ends (as ``retain_graph`` would), so that a break can hand the whole graph to a
@@ -490,18 +539,26 @@ class Recorder:
         self._medians: dict = {}  # key -> deque of recent grad norms ("exploding")
         self._count = 0  # training steps seen (the next step's number)
         self._run: _Run | None = None
-        self._pending: dict = {}  # graph node -> (key, forward stats) of the coming backward
-        self._counts: dict = {}
+        # graph node -> [key, forward stats, shape, dtype] of the coming backward
+        self._pending: dict = {}
+        self._counts: dict = {}  # (scope, node name) -> how many so far (keys; see _fresh_key)
+        # (op, scope, key, (scope, name)) of each forward op of the last recorded steps, in
+        # order: a step that repeats the program reuses the keys (no name or f-string per op)
+        self._plan: list = []
+        self._diverged = False  # this step left the plan: keys from _counts
+        self._accs: dict = {}  # AccumulateGrad node of a parameter -> the parameter's name
+        self._hooked = False  # the dispatch hook is on only for steps that are recorded
         self._before = None  # parameter arrays before optimizer.step()
         self._fb, self._gb = _Batch(), _Batch()  # this step's host outputs and gradients
         # a callable break_when reads every statistic at its node: no batching of max |g|
         self._eager_grads = callable(break_when)
-        self._bufs: dict = {}  # name -> reused copy buffer for the update ratio
+        self._ratios: _Ratios | None = None  # buffers of the update ratios
         self._meta: dict = {}  # node key -> (op, scope, source, param, label)
         self._last_edges: list = []
         self._handles: list = []
-        self._obs = _Observer(self)
-        self._remove_hook = D.add_hook(self._forward)
+        self._obs = _Observer(self, break_when is None)
+        self._remove_hook = None
+        self._hook_forward(True)
         E.observers.append(self._obs)
         F.backward_observers.append(self)
         self.error = None  # set by backward_observers if a hook of ours failed
@@ -522,7 +579,7 @@ class Recorder:
         if self.closed:
             return
         self.closed = True
-        self._remove_hook()
+        self._hook_forward(False)
         if self._obs in E.observers:
             E.observers.remove(self._obs)
         if self in F.backward_observers:
@@ -541,126 +598,182 @@ class Recorder:
     def _recording_next(self) -> bool:
         return self._count % self.every == 0
 
+    def _hook_forward(self, on: bool) -> None:
+        """Hook the dispatch door for the forward of a recorded step, and only then: with no
+        hook the door keeps its fast lanes, so steps in between cost next to nothing."""
+        if on and self._remove_hook is None:
+            self._remove_hook = D.add_hook(self._forward)
+        elif not on and self._remove_hook is not None:
+            self._remove_hook()
+            self._remove_hook = None
+
     # ------------------------------------------------------------------ forward
     def _forward(self, op, args, attrs, res) -> None:
         if self._count % self.every:
             return
         r = res[0] if res.__class__ is tuple else res
         node = getattr(r, "grad_fn", None)
-        if node is None or node in self._pending:
+        pending = self._pending
+        if node is None or node in pending:
             return
-        key = self._new_key(node)
-        arr = _arr(r)
-        f = None
+        i = len(pending)
+        plan = self._plan
+        if not self._diverged and i < len(plan) and plan[i][0] is op and \
+                plan[i][1] == node.scope:
+            key, meta = plan[i][2], plan[i][4]
+        else:
+            key, meta = self._fresh_key(node, op, i)
+        arr = r._data
+        rec = pending[node] = _Rec(key, node.seq, meta, arr.shape, arr.dtype, None, None)
         if arr.__class__ is not np.ndarray:  # device arrays: summarised on their device
-            f = _out_raw(arr, op.name, self.sample)
+            rec.f = _out_raw(arr, op.name, self.sample)
         elif arr.size and arr.dtype.kind == "f":
             # host arrays join the step's batch (reduced in before_backward); a sampled one
             # gets its NaN/Inf check over every entry here, as one BLAS dot
             x = arr.ravel(order="K")
             n, sample = x.size, self.sample
             if n > 2 * (sample or _SAMPLE):
-                s2 = float(np.vdot(x, x)) if sample else math.nan
+                s2 = float(x.dot(x)) if sample else math.nan  # (.dot: less dispatch than vdot)
                 if s2 - s2 == 0:
                     x = x[::(n // sample) | 1]
                 else:  # NaN/Inf, or every entry wanted: the exact way, on its own
-                    f, x = _out_raw(arr, op.name, None), None
+                    rec.f, x = _out_raw(arr, op.name, None), None
             if x is not None:
-                self._fb.add(x, (node, key, n, op.name))
+                self._fb.add(x, (rec, n, op.name))
                 if self._fb.used > 1 << 22:  # forward passes that never ran backward
                     self._flush_forward()
-        self._pending[node] = (key, f)
-        if len(self._pending) > 1_000_000:  # forward passes that never ran backward
-            self._pending.clear()
-            self._counts.clear()
+        if i >= 1_000_000:  # forward passes that never ran backward
+            self._pending = {}
+            self._counts = {}
+            self._plan = []
+            self._diverged = False
             self._fb.take()
 
-    def _flush_forward(self) -> None:
-        pending = self._pending
-        for item, raw in _out_batch(self._fb):
-            pending[item[0]] = (item[1], raw)
+    def _fresh_key(self, node, op, i: int) -> str:
+        """The key of the ``i``-th forward op of this step when it is not the plan's: counts
+        are rebuilt from the plan's first ``i`` ops once per step, and the plan follows this
+        step from there on."""
+        if not self._diverged:
+            self._fresh_key_state(i)
+        key, ck = self._new_key(node)
+        meta = self._meta_of(node, key, None)
+        self._plan.append((op, node.scope, key, ck, meta))
+        return key, meta
 
-    def _new_key(self, node) -> str:
+    def _flush_forward(self) -> None:
+        _out_batch(self._fb)
+
+    def _new_key(self, node) -> tuple:
         name = node.name()
         ck = (node.scope, name)
         k = self._counts.get(ck, 0)
         self._counts[ck] = k + 1
-        return f"{node.scope}/{name}#{k}"
+        return f"{node.scope}/{name}#{k}", ck
 
     # ------------------------------------------------------------------ backward
     def before_backward(self, outputs) -> None:
-        self._flush_forward()
-        self._gb.take()  # a backward that failed half way may have left some
+        if self._fb.items:
+            self._flush_forward()
+        if self._gb.items:  # a backward that failed half way may have left some
+            self._gb.take()
         run = _Run(outputs, self._recording_next())
         if run.recording and self._break is not None:
             run.snap = [(p, None if p.grad is None else p.grad.detach().clone())
                         for _, p in self._params.values()]
         self._run = run
 
-    def _on_step(self, step) -> None:
+    def _on_node(self, node, grads) -> None:
+        """One node of a backward: ``grads`` are the raw gradients that came in."""
         run = self._run
         if run is None:  # a stepper or autograd.grad outside a training step: not ours
             return
-        node = step.node
         if node.__class__ is AccumulateGrad:
-            v = node.variable
-            hit = self._params.get(id(v)) if v is not None else None
-            if hit is not None and hit[1] is v:
+            got = self._accs.get(node)
+            if got is None:
+                got = self._param_of(node)
+            if got is not None:
                 run.touched = True
             if not run.recording:
                 return
-            name = hit[0] if hit is not None else None
-            key = name if name is not None else f"leaf#{node.seq}"
-            f = None
+            if got is None:  # a leaf outside the model
+                key = f"leaf#{node.seq}"
+                meta = self._meta_of(node, key, None)
+            else:
+                key, meta = got
+            rec = _Rec(key, node.seq, meta, None, None, None, None)  # shape: below
         else:
             if not run.recording:
                 return
-            name = None
-            got = self._pending.get(node)
-            if got is None:
-                key, f = self._new_key(node), None
+            rec = self._pending.get(node)
+            if rec is None:  # made before this recorder looked: key it now
+                if not self._diverged:  # keys of the rest of this step come from counts
+                    self._fresh_key_state(len(self._pending))
+                key = self._new_key(node)[0]
+                om = node.output_meta()
+                rec = _Rec(key, node.seq, self._meta_of(node, key, None),
+                           om[0][0] if om else (), om[0][1] if om else None, None, None)
+        run.nodes[node] = rec
+        g = grads[0] if grads else None
+        if g.__class__ is Tensor:  # create_graph=True hands Tensors on
+            g = g._data
+        if rec.shape is None:  # a leaf's: its gradient's, else its tensor's
+            if g is not None:
+                rec.shape, rec.dt = g.shape, g.dtype
             else:
-                key, f = got
-        gouts = step.grad_outputs
-        g = gouts[0] if gouts else None
-        if g is None:
-            rec = self._node_record(node, key, f, None, name)
-        else:
-            g = _arr(g)
+                om = node.output_meta()
+                rec.shape, rec.dt = (om[0][0], om[0][1]) if om else ((), None)
+        if g is not None:
             n, sample = g.size, self.sample
             if g.__class__ is np.ndarray and n and g.dtype.kind == "f" and \
                     not self._eager_grads and (sample or n <= 2 * _SAMPLE):
                 x = g.ravel(order="K")
                 if n <= 2 * (sample or _SAMPLE) and self._break is None:
                     # copied whole: its sum of squares comes with the step's batch too
-                    rec = self._node_record(node, key, f, None, name)
                     self._gb.add(x, (rec, True))
                 else:
                     # the norm and NaN/Inf now, exact (breaks read them); max |g| batched
-                    ss = float(np.vdot(x, x))
+                    ss = float(x.dot(x))
                     if ss - ss == 0:
-                        rec = self._node_record(node, key, f, (ss, math.nan, 0, 0), name)
+                        rec.g = (ss, math.nan, 0, 0)
                         self._gb.add(x[::(n // sample) | 1] if sample and n > 2 * sample
                                      else x, (rec, False))
                     else:
-                        rec = self._node_record(node, key, f, _grad_raw(g, None), name)
+                        rec.g = _grad_raw(g, None)
             else:
-                rec = self._node_record(node, key, f, _grad_raw(g, self.sample), name)
-        run.nodes[node] = rec
+                rec.g = _grad_raw(g, sample)
         if self._break is not None:
             self._check(run, node, rec)
 
-    def _node_record(self, node, key, f, g, name) -> _Rec:
+    def _param_of(self, node):
+        """The model's name for the leaf of AccumulateGrad ``node`` (None if not a parameter);
+        parameters' nodes are remembered (a leaf keeps its node while it lives)."""
+        v = node.variable
+        hit = self._params.get(id(v)) if v is not None else None
+        if hit is None or hit[1] is not v:
+            return None
+        if len(self._accs) > 4 * len(self._params) + 16:  # parameters whose node was remade
+            self._accs.clear()
+        got = self._accs[node] = (hit[0], self._meta_of(node, hit[0], hit[0]))
+        return got
+
+    def _fresh_key_state(self, i: int) -> None:
+        self._diverged = True
+        del self._plan[i:]
+        counts = self._counts = {}
+        for e in self._plan:
+            counts[e[3]] = counts.get(e[3], 0) + 1
+
+    def _meta_of(self, node, key: str, name) -> tuple:
+        """(op, scope, source, parameter name, label) of ``key``, resolved once per key (a key
+        is one line of the program)."""
         meta = self._meta.get(key)
-        if meta is None:  # a key is one line of the program: resolve its source once
+        if meta is None:
             if len(self._meta) > 100_000:  # keys of leaves outside the model are per step
                 self._meta.clear()
             meta = self._meta[key] = (
                 node.name(), node.scope, node.source, name,
                 getattr(getattr(node, "op", None), "name", None) or (name or node.name()))
-        om = node.output_meta()
-        shape, dtype = (om[0][0], _dtype_name(om[0][1])) if om else ((), "")
-        return _Rec(key, node.seq, meta, shape, dtype, f, g)
+        return meta
 
     def _check(self, run, node, rec) -> None:
         st = rec.summary(self._count)
@@ -695,42 +808,51 @@ class Recorder:
         run, self._run = self._run, None
         pending, self._pending = self._pending, {}
         self._counts = {}
+        self._diverged = False
         if run is None or not run.touched:
             return
         step = self._count
         self._count += 1
+        if not self.closed:
+            self._hook_forward(self._count % self.every == 0)
         if not run.recording:
             return
         _grad_batch(self._gb)
         nodes = run.nodes
         if run.broke:  # backward stopped early: keep the forward statistics of the rest
-            for node, (key, f) in pending.items():
+            for node, rec in pending.items():
                 if node not in nodes:
-                    nodes[node] = self._node_record(node, key, f, None, None)
-        keyed = {}
-        medians = self._medians if self._break == "exploding" else None
-        for rec in sorted(nodes.values(), key=_by_seq):
-            keyed[rec.key] = rec
-            if medians is not None and rec.g is not None:
-                gn = math.sqrt(rec.g[0])
-                if math.isfinite(gn):
-                    medians.setdefault(rec.key, deque(maxlen=50)).append(gn)
+                    nodes[node] = rec
+            recs = sorted(nodes.values(), key=_by_seq)
+        else:  # the engine runs nodes in decreasing seq: reversed, they are in forward order
+            recs = reversed(nodes.values())
+        keyed = {rec.key: rec for rec in recs}
+        if self._break == "exploding":
+            medians = self._medians
+            for rec in keyed.values():
+                if rec.g is not None:
+                    gn = math.sqrt(rec.g[0])
+                    if math.isfinite(gn):
+                        medians.setdefault(rec.key, deque(maxlen=50)).append(gn)
         edges = []
+        push, get = edges.append, nodes.get
         for node, rec in nodes.items():
-            slot = 0
+            pk = rec.key
+            slot = -1
             for e in node.next:  # the edges (next_functions, without the (None, 0) padding)
-                if e is not None:
-                    c = nodes.get(e[0])
-                    if c is not None:
-                        edges.append((c.key, rec.key, slot, e[1]))
                 slot += 1
+                if e is not None:
+                    c = get(e[0])
+                    if c is not None:
+                        push((c.key, pk, slot, e[1]))
         if edges == self._last_edges:  # the same program: share one list across steps
             edges = self._last_edges
         self._last_edges = edges
         loss = None
         outs = run.outputs
         if len(outs) == 1 and isinstance(outs[0], Tensor) and outs[0].numel() == 1:
-            loss = float(B.to_numpy(_arr(outs[0])).reshape(()))
+            d = outs[0]._data
+            loss = float((d if d.__class__ is np.ndarray else B.to_numpy(d)).reshape(()))
         self._records.append({"step": step, "nodes": keyed, "edges": edges, "loss": loss})
 
     # ------------------------------------------------------------------ optimizer
@@ -738,32 +860,26 @@ class Recorder:
         if not self._records or self._records[-1]["step"] != self._count - 1:
             self._before = None
             return
-        bufs = self._bufs
-        before = []
         nodes = self._records[-1]["nodes"]
+        recs, params = [], []
         for name, p in self._params.values():
-            if name not in nodes:  # no gradient this step
-                continue
-            src = _ratio_view(_arr(p))
-            b = bufs.get(name)
-            if b is None or b.shape != src.shape or b.dtype != src.dtype or \
-                    b.__class__ is not src.__class__:
-                b = bufs[name] = src.copy()  # reused every step: no allocation on the hot path
-            else:
-                B.xp_of(b).copyto(b, src)
-            before.append((nodes[name], p, b))
-        self._before = before
+            rec = nodes.get(name)
+            if rec is not None:  # a gradient this step
+                recs.append(rec)
+                params.append(p)
+        r = self._ratios
+        if r is None or not r.fits(params):
+            r = self._ratios = _Ratios(params)
+        r.save()
+        self._before = (r, recs)
 
     def _post_step(self, opt, args, kwargs) -> None:
-        before, self._before = self._before, None
-        if before is None:
+        got, self._before = self._before, None
+        if got is None:
             return
-        for rec, p, b in before:
-            xp = B.xp_of(b)
-            den = math.sqrt(float(xp.vdot(b, b)))
-            xp.subtract(_ratio_view(_arr(p)), b, out=b)  # b becomes the update
-            num = math.sqrt(float(xp.vdot(b, b)))
-            rec.u = (den, num / den if den > 0 else math.inf)
+        r, recs = got
+        for rec, u in zip(recs, r.ratios()):
+            rec.u = u
 
     # ------------------------------------------------------------------ reading
     @property
@@ -884,6 +1000,57 @@ class Recorder:
         s = self.steps
         span = f"steps {s[0]}..{s[-1]}" if s else "no steps yet"
         return f"<Recorder {len(s)} kept ({span}), keep={self.keep}, every={self.every}>"
+
+
+class _Ratios:
+    """Update-to-weight ratios of a list of parameters: :meth:`save` copies what
+    :func:`_ratio_view` picks before ``optimizer.step()`` into buffers of the parameter's
+    dtype that are reused every step, :meth:`ratios` compares after. The views are kept while
+    the parameters keep their arrays. (One float64 buffer for all of them, reduced by
+    segment, was slower: mixed-dtype subtraction and a float64 pass cost more than four
+    same-dtype calls per parameter on bench_debug.py --recorder's MLP.)"""
+
+    __slots__ = ("params", "datas", "views", "bufs", "flats")
+
+    def __init__(self, params):
+        self.params = params
+        self.datas = [_arr(p) for p in params]
+        self.views = [_ratio_view(d) for d in self.datas]
+        self.bufs = [v.copy() for v in self.views]
+        self.flats = [b.reshape(-1) for b in self.bufs]  # copies are contiguous: views
+
+    def fits(self, params) -> bool:
+        """True when ``params`` are the same parameters with the same arrays."""
+        if len(params) != len(self.params):
+            return False
+        for p, q, d in zip(params, self.params, self.datas):
+            if p is not q or p._data is not d:
+                return False
+        return True
+
+    def save(self) -> None:
+        for b, v in zip(self.bufs, self.views):
+            if b.__class__ is np.ndarray:
+                b[...] = v
+            else:
+                B.xp_of(b).copyto(b, v)
+
+    def ratios(self) -> list:
+        """``(weight norm, update ratio)`` per parameter since :meth:`save`."""
+        out = []
+        sqrt = math.sqrt
+        for p, d, v, b, f in zip(self.params, self.datas, self.views, self.bufs, self.flats):
+            d2 = p._data
+            if d2 is not d:  # the step replaced the array
+                v = _ratio_view(d2)
+            den = sqrt(float(f.dot(f)))
+            if b.__class__ is np.ndarray:
+                np.subtract(v, b, out=b)  # b becomes the update
+            else:
+                B.xp_of(b).subtract(v, b, out=b)
+            num = sqrt(float(f.dot(f)))
+            out.append((den, num / den if den > 0 else math.inf))
+        return out
 
 
 def _ratio_view(w):
