@@ -120,7 +120,6 @@ def test_recorder_as_a_cells_value_displays_its_view():
 
     rec, _ = _train(steps=3)
     df = DisplayFormatter()
-    dyntorch.viz.register_formatters(df.mimebundle_formatter)
     data, _md = df.format(rec)
     assert "application/vnd.jupyter.widget-view+json" in data
     assert "image/svg+xml" in data and "<svg" in data["image/svg+xml"]
@@ -133,9 +132,33 @@ def test_recorder_as_a_cells_value_displays_its_view():
         empty.close()
 
 
-def test_graph_recorder_callback_shows_its_recorder():
+def test_recorder_displays_its_view_without_importing_viz_first():
+    """A notebook that imports only ``dyntorch.debug`` still gets the view as a cell's value:
+    the display registry loads ``dyntorch.viz`` on the first rich display."""
+    import subprocess
+    import sys
+
+    code = """if True:
+        import sys
+        from IPython.core.formatters import DisplayFormatter
+        import dyntorch as dt
+        from dyntorch.debug import Recorder
+        net = dt.nn.Linear(3, 1)
+        rec = Recorder(net)
+        dt.nn.functional.mse_loss(net(dt.randn(4, 3)), dt.randn(4, 1)).backward()
+        assert "dyntorch.viz" not in sys.modules
+        data, _ = DisplayFormatter().format(rec)
+        print(sorted(data))
+        """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "application/vnd.jupyter.widget-view+json" in out.stdout
+    assert "image/svg+xml" in out.stdout
+
+
+def _fit_with(cb, batches=4):
     from dyntorch.train import LightningModule, Trainer
-    from dyntorch.train.callbacks import GraphRecorder
     from dyntorch.utils.data import DataLoader, TensorDataset
 
     class Reg(LightningModule):
@@ -151,12 +174,123 @@ def test_graph_recorder_callback_shows_its_recorder():
             return dt.optim.SGD(self.parameters(), lr=1e-2)
 
     dt.manual_seed(0)
-    loader = DataLoader(TensorDataset(dt.randn(32, 3), dt.randn(32, 1)), batch_size=8)
-    cb = GraphRecorder(keep=10)
+    loader = DataLoader(TensorDataset(dt.randn(8 * batches, 3), dt.randn(8 * batches, 1)),
+                        batch_size=8)
     Trainer(max_epochs=1, callbacks=[cb], enable_progress_bar=False, logger=False,
             enable_checkpointing=False).fit(Reg(), loader)
+
+
+def test_graph_recorder_callback_shows_its_recorder():
+    from dyntorch.train.callbacks import GraphRecorder
+
+    cb = GraphRecorder(keep=10)
+    _fit_with(cb)
     w = widget.show(cb)
     assert w.controller.recorder is cb.recorder
     assert w.current["recorder"]["steps"] == cb.recorder.steps == [0, 1, 2, 3]
     scopes = {n["scope"] for n in w.current["nodes"]}
     assert "net.0" in scopes and "net.2" in scopes
+
+
+def test_graph_recorder_show_displays_the_view_during_fit_and_it_follows():
+    """``GraphRecorder(show=True)`` in an IPython shell: one view is displayed at the first
+    recorded step, inside ``fit``, and it follows the later steps before ``fit`` returns."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from dyntorch.train.callbacks import GraphRecorder
+
+    had = InteractiveShell.initialized()
+    InteractiveShell.instance()
+    try:
+        from dyntorch.viz.recorder_view import RecorderController
+
+        old, RecorderController.live_interval = RecorderController.live_interval, 0.0
+        try:
+            cb = GraphRecorder(keep=10, show=True)
+            with capture_output() as cap:
+                _fit_with(cb, batches=5)
+        finally:
+            RecorderController.live_interval = old
+        shown = [o.data for o in cap.outputs]
+        assert len(shown) == 1
+        assert "application/vnd.jupyter.widget-view+json" in shown[0]
+        model_id = shown[0]["application/vnd.jupyter.widget-view+json"]["model_id"]
+        import warnings
+
+        from ipywidgets import Widget
+
+        with warnings.catch_warnings():  # the registry's name is deprecated, not the registry
+            warnings.simplefilter("ignore", DeprecationWarning)
+            w = Widget.widgets[model_id]
+        assert w.controller.recorder is cb.recorder
+        assert w.controller.step == 4 == cb.recorder.steps[-1]  # followed during fit
+        assert w.controller.live_redraws == 4
+    finally:
+        if not had:
+            InteractiveShell.clear_instance()
+    # outside IPython nothing is displayed (and nothing fails)
+    cb2 = GraphRecorder(keep=10, show=True)
+    _fit_with(cb2, batches=2)
+    assert cb2.recorder.steps == [0, 1]
+
+
+def test_step_hook_runs_once_per_recorded_step_and_never_breaks_training():
+    dt.manual_seed(0)
+    m = dt.nn.Sequential(dt.nn.Linear(3, 4), dt.nn.Tanh(), dt.nn.Linear(4, 1)).double()
+    x, y = dt.randn(5, 3).double(), dt.randn(5, 1).double()
+    rec = Recorder(m, every=2)
+    seen = []
+    h = rec.register_step_hook(lambda r, step: seen.append((r is rec, step, r.steps[-1])))
+    bad = rec.register_step_hook(lambda r, step: 1 / 0)
+    try:
+        for i in range(7):
+            if i == 5:
+                h.remove()
+            m.zero_grad()
+            ((m(x) - y) ** 2).mean().backward()
+            assert all(p.grad is not None for p in m.parameters())  # training went on
+    finally:
+        rec.close()
+    assert seen == [(True, 0, 0), (True, 2, 2), (True, 4, 4)]  # every=2; removed before 6
+    assert rec.steps == [0, 2, 4, 6]
+    assert isinstance(rec.error, ZeroDivisionError)
+    bad.remove()
+    with pytest.raises(TypeError, match="register_step_hook: expected a callable"):
+        rec.register_step_hook(3)
+
+
+def test_view_follows_training_in_the_same_cell_until_the_slider_goes_back():
+    """The view made after the first step follows later steps as they are recorded (no
+    cell boundary in between), at most every ``live_interval`` seconds; moving the slider to
+    an older step stops that."""
+    from dyntorch.viz.recorder_view import recorder_widget
+
+    dt.manual_seed(0)
+    m = dt.nn.Sequential(dt.nn.Linear(3, 6), dt.nn.ReLU(), dt.nn.Linear(6, 1)).double()
+    x, y = dt.randn(8, 3).double(), dt.randn(8, 1).double()
+    rec = Recorder(m, keep=50)
+
+    def step():
+        m.zero_grad()
+        ((m(x) - y) ** 2).mean().backward()
+
+    step()
+    w = recorder_widget(rec)
+    c = w.controller
+    c.live_interval = 0.0
+    try:
+        for k in range(1, 4):
+            step()
+            assert c.step == k  # drawn while "the cell" runs
+            assert w.sent[-1] == {"type": "recorder", "steps": rec.steps, "step": k}
+        assert c.live_redraws == 3
+        c.show_step(1)  # the user scrubs back
+        step()
+        assert c.step == 1 and c.live_redraws == 3
+        c.show_step(None)  # back to the newest: following again
+        c.live_interval = 3600.0  # throttled: no redraw within the interval
+        step()
+        assert c.step == 4 and c.live_redraws == 3
+    finally:
+        rec.close()

@@ -24,6 +24,8 @@ import numpy as np
 
 from .. import _backend as B
 from .. import _dispatch as D
+from .. import _display
+from .._hooks import RemovableHandle
 from .._source import source_entry
 from .._source import where as source_where
 from .._tensor import Tensor
@@ -564,6 +566,7 @@ class Recorder:
         self.error = None  # set by backward_observers if a hook of ours failed
         #: called with the BreakpointHit just before it is raised (e.g. to close the recorder)
         self.on_break: Callable[[BreakpointHit], None] | None = None
+        self._step_hooks: dict = {}  # handle id -> hook(recorder, step)
         self.closed = False
         if optimizer is not None:
             self.watch(optimizer)
@@ -573,6 +576,25 @@ class Recorder:
         """Measure update-to-weight ratios of ``optimizer.step()`` (through its step hooks)."""
         self._handles.append(optimizer.register_step_pre_hook(self._pre_step))
         self._handles.append(optimizer.register_step_post_hook(self._post_step))
+
+    def register_step_hook(self, hook: Callable[[Recorder, int], None]) -> RemovableHandle:
+        """Call ``hook(recorder, step)`` each time a recorded step has been kept, at the end of
+        its ``backward()`` (before ``optimizer.step()``, so that step's update ratios come
+        later). A view follows training this way while a long cell runs. Like every observer
+        of ``backward()``, a hook that raises never breaks training: the exception is kept in
+        :attr:`error`.
+
+        Returns
+        -------
+        RemovableHandle
+            ``handle.remove()`` unregisters the hook.
+        """
+        if not callable(hook):
+            raise TypeError(f"Recorder.register_step_hook: expected a callable, got "
+                            f"{type(hook).__name__}")
+        h = RemovableHandle(self._step_hooks)
+        self._step_hooks[h.id] = hook
+        return h
 
     def close(self) -> None:
         """Detach from the door, the engine and optimizers; the records stay readable."""
@@ -854,6 +876,12 @@ class Recorder:
             d = outs[0]._data
             loss = float((d if d.__class__ is np.ndarray else B.to_numpy(d)).reshape(()))
         self._records.append({"step": step, "nodes": keyed, "edges": edges, "loss": loss})
+        if self._step_hooks:
+            for hook in tuple(self._step_hooks.values()):
+                try:
+                    hook(self, step)
+                except Exception as e:  # noqa: BLE001 - a view must never break training
+                    self.error = e
 
     # ------------------------------------------------------------------ optimizer
     def _pre_step(self, opt, args, kwargs) -> None:
@@ -992,6 +1020,14 @@ class Recorder:
                                    + (f", loss {r['loss']:.4g}" if r["loss"] is not None
                                       else "")},
                 "recorder": {"steps": self.steps, "step": step}}
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+        """In a notebook: the recorder's view (a step slider over the kept steps), drawn by
+        whatever registered itself in :mod:`dyntorch._display` (``dyntorch.viz``, loaded on
+        first use); plain text before any step is kept or without the notebook extras."""
+        if not self._records:
+            return None
+        return _display.mimebundle(self, include=include, exclude=exclude)
 
     def __len__(self) -> int:
         return len(self._records)

@@ -24,18 +24,24 @@ class GraphRecorder(Callback):
         As for :class:`~dyntorch.debug.Recorder` (``sample``: arrays of more than twice this
         many entries are summarised on an evenly strided sample, norms and NaN/Inf counts
         excepted; None for exact statistics).
+    show : bool
+        In a notebook, display the recorder's view below the cell when the first step is
+        recorded; it follows training while ``fit`` runs (its slider scrubs the kept steps).
+        Outside IPython this does nothing.
 
     Examples
     --------
     >>> cb = GraphRecorder(keep=100, break_when="nonfinite")
     >>> Trainer(max_epochs=3, callbacks=[cb]).fit(module, loader)
     >>> cb.recorder.history("net.0.weight", "grad_norm")
+    >>> Trainer(max_epochs=3, callbacks=[GraphRecorder(show=True)]).fit(module, loader)
     """
 
     def __init__(self, keep: int = 200, every: int = 1,
                  break_when: Callable[[NodeSummary], bool] | str | None = None,
-                 sample: int | None = 4096) -> None:
+                 sample: int | None = 4096, show: bool = False) -> None:
         self.keep, self.every, self.break_when, self.sample = keep, every, break_when, sample
+        self.show = show
         self.recorder: Recorder | None = None
 
     def on_fit_start(self, trainer, pl_module) -> None:
@@ -47,6 +53,8 @@ class GraphRecorder(Callback):
                                  optimizer=opts[0] if opts else None, sample=self.sample)
         # fit() leaves with the BreakpointHit and calls no callback: stop listening first
         self.recorder.on_break = lambda hit: self.recorder.close()
+        if self.show and _shell() is not None:
+            first = self.recorder.register_step_hook(lambda rec, step: _display_once(rec, first))
 
     def on_fit_end(self, trainer, pl_module) -> None:
         if self.recorder is not None:
@@ -59,3 +67,20 @@ class GraphRecorder(Callback):
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         if self.recorder is not None:
             self.recorder.close()
+
+
+def _shell():
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
+def _display_once(rec: Recorder, handle) -> None:
+    """Display ``rec`` (its view, drawn by whichever reader registered one) and stop."""
+    handle.remove()
+    from IPython.display import display
+
+    display(rec)
+

@@ -48,7 +48,6 @@ _LAZY = {
 }
 
 __all__ = ["SCHEMA", "DIFF_SCHEMA", "SCHEMA_VERSION", "GraphDiff", "GraphTracker", "apply_diff",
-           "register_formatters",
            "diff", "export", "graph_diff", "graph_json", "graph_nodes", *_LAZY]
 
 
@@ -90,29 +89,6 @@ def _recorder_view(recorder, **kw):
 _display.register(BackwardStepper, _stepper_view)
 _display.register(Explanation, _explain_view)
 _display.register(Recorder, _recorder_view)
-
-
-def register_formatters(mimebundle_formatter) -> None:
-    """Show a ``Recorder`` as its view when it is a cell's value (a Recorder has no
-    ``_repr_mimebundle_`` of its own: ``debug`` stays free of display code). Done for the
-    running IPython when this package is imported."""
-    def fmt(rec):
-        return _display.mimebundle(rec) if rec.steps else None
-
-    mimebundle_formatter.for_type(Recorder, fmt)
-
-
-def _register_ipython() -> None:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    ip = get_ipython()
-    if ip is not None and getattr(ip, "display_formatter", None) is not None:
-        register_formatters(ip.display_formatter.mimebundle_formatter)
-
-
-_register_ipython()
 
 
 def __dir__():

@@ -23,7 +23,15 @@ HISTORY_STATS = ("grad_norm", "out_zeros", "nonfinite")
 
 
 class RecorderController:
-    """Connects a Recorder to its widget: the slider picks a step, the inspector a history."""
+    """Connects a Recorder to its widget: the slider picks a step, the inspector a history.
+
+    While training runs in the cell that shows the view (a loop, ``Trainer.fit``), the view
+    follows it: after each recorded step, at most every :attr:`live_interval` seconds, the
+    newest step is drawn, unless the slider was moved back to an older step.
+    """
+
+    #: Seconds between two redraws while training runs (each costs a few milliseconds).
+    live_interval = 0.25
 
     def __init__(self, recorder: Any, widget: GraphWidget) -> None:
         self._rec = weakref.ref(recorder) if _weakrefable(recorder) else (lambda: recorder)
@@ -33,7 +41,21 @@ class RecorderController:
         self.last_ms = 0.0  # kernel time of the last step change
         self._ids: dict = {}  # recorder node key -> the id it is drawn under (stable)
         self._gid = f"recview{id(widget) % 1000003}"
+        self._pushed = time.perf_counter()  # when a step was last drawn live
+        self.live_redraws = 0
         widget.controller = self
+        self._hook = None
+        if hasattr(recorder, "register_step_hook"):
+            me = weakref.ref(self)
+
+            def follow(rec, step):  # the recorder must not keep a closed view alive
+                c = me()
+                if c is None:
+                    handle.remove()
+                else:
+                    c._recorded(step)
+
+            handle = self._hook = recorder.register_step_hook(follow)
 
     @property
     def recorder(self):
@@ -69,6 +91,16 @@ class RecorderController:
         self.follow = step == steps[-1]
         self.widget._post({"type": "recorder", "steps": steps, "step": step})
         self.last_ms = (time.perf_counter() - t0) * 1e3
+
+    def _recorded(self, step: int) -> None:
+        if not self.follow:
+            return
+        now = time.perf_counter()
+        if now - self._pushed < self.live_interval:
+            return
+        self.show_step(step)
+        self._pushed = time.perf_counter()
+        self.live_redraws += 1
 
     def refresh(self) -> None:
         """After a cell: follow the newest step when the view showed the newest before."""

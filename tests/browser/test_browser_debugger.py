@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from ._lab import json_output, notebook_page, run_cell, views, wait_drawn
+from ._lab import json_output, notebook_page, output, run_cell, views, wait_drawn
 from .conftest import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -198,9 +198,37 @@ gs = BackwardStepper(gpt_loss)
 gs
 '''
 
-CELLS = [SETUP, EXPORT, LSTM, BIG, BIG_STEPPER, GPT, GPT_STEPPER, RECORD, REC_PROBE, EXPLAIN,
-         DIFF, LIVE]
-(C_SETUP, C_EXPORT, C_LSTM, C_BIG, C_BIG_STEPPER, C_GPT, C_GPT_STEPPER, C_RECORD, C_REC_PROBE, C_EXPLAIN, C_DIFF,
+FIT_REC = '''\
+from dyntorch.train import LightningModule, Trainer
+from dyntorch.train.callbacks import Callback, GraphRecorder
+from dyntorch.utils.data import DataLoader, TensorDataset
+
+class Slow(Callback):  # a training step of ~40 ms, so that fit lasts a few seconds
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        time.sleep(0.04)
+
+class Reg(LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 1))
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.mse_loss(self.net(x), y)
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.05)
+
+torch.manual_seed(0)
+gcb = GraphRecorder(keep=100, show=True)
+Trainer(max_epochs=1, callbacks=[gcb, Slow()], enable_progress_bar=False, logger=False,
+        enable_checkpointing=False).fit(
+    Reg(), DataLoader(TensorDataset(torch.randn(640, 6), torch.randn(640, 1)), batch_size=8))
+print(json.dumps({"last": gcb.recorder.steps[-1]}))
+'''
+
+CELLS = [SETUP, EXPORT, LSTM, BIG, BIG_STEPPER, GPT, GPT_STEPPER, RECORD, REC_PROBE, FIT_REC,
+         EXPLAIN, DIFF, LIVE]
+(C_SETUP, C_EXPORT, C_LSTM, C_BIG, C_BIG_STEPPER, C_GPT, C_GPT_STEPPER, C_RECORD, C_REC_PROBE,
+ C_FIT_REC, C_EXPLAIN, C_DIFF,
  C_LIVE) = range(len(CELLS))
 FIGURES: dict = {}
 
@@ -453,6 +481,33 @@ def test_recorder_slider_scrubs_and_inspector_charts_history(nb):
     text = nb.inner_text(f'{sel} .dt-history')
     assert "grad_norm" in text and "out_zeros" in text
     shot(nb, "recorder", sel)
+
+
+def test_trainer_recorder_view_appears_and_follows_fit_while_it_runs(nb):
+    """``GraphRecorder(show=True)``: the view is displayed inside ``Trainer.fit`` and its step
+    advances while the cell still runs (80 steps of ~40 ms), then ends on the last step."""
+    before = len(views(nb))
+    nb.evaluate("""async (i) => { const nb = window.jupyterapp.shell.currentWidget;
+        nb.content.activeCellIndex = i;
+        window.jupyterapp.commands.execute('notebook:run-cell'); }""", C_FIT_REC)
+    nb.wait_for_function("(n) => window.__dyntorchHub && [...window.__dyntorchHub.views].length > n "
+                         "&& [...window.__dyntorchHub.views][n].drawn >= 1", arg=before,
+                         timeout=60000)
+    i, sel = last_view(nb, "graph")
+    busy = "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status"
+    seen = []
+    while nb.evaluate(busy) != "idle":
+        s = nb.get_attribute(sel, "data-rec-step")
+        if s is not None and (not seen or seen[-1] != s):
+            seen.append(s)
+        nb.wait_for_timeout(100)
+    record("fit_recorder_steps_seen_while_running", seen)
+    assert len(seen) >= 3, seen  # it moved while fit ran, not only at the end
+    assert [int(x) for x in seen] == sorted(int(x) for x in seen)
+    last = json.loads(output(nb, C_FIT_REC).splitlines()[-1])["last"]
+    nb.wait_for_function("([s, k]) => document.querySelector(s).dataset.recStep === String(k)",
+                         arg=[sel, last])
+    shot(nb, "fit-recorder", sel)
 
 
 # ----------------------------------------------------------------------------- marks
