@@ -238,3 +238,31 @@ def test_retain_grad_with_autograd_grad_and_create_graph(torch):
         out.append((first, h.grad.requires_grad, x.grad.requires_grad, h.is_leaf,
                     h.retains_grad, x.retains_grad))
     assert out[0] == out[1]
+
+
+def test_multi_grad_hook_leaves_the_engine_when_its_tensors_are_gone():
+    """An engine observer sends every backward down the watched path: a registration whose
+    tensors died (its handle kept or not) must stop observing, and a live one must stay."""
+    import gc
+
+    from dyntorch.autograd import engine as E
+    from dyntorch.autograd.graph import register_multi_grad_hook
+
+    def observing():
+        return any(getattr(o, "__self__", None).__class__.__name__ == "_Multi"
+                   for o in E.observers)
+
+    a = dyntorch.tensor([1.0, 2.0], requires_grad=True)
+    b = dyntorch.tensor([3.0], requires_grad=True)
+    calls = []
+    handle = register_multi_grad_hook((a, b), calls.append)
+    assert observing()
+    (a * b).sum().backward()
+    assert len(calls) == 1 and observing()  # alive: still observing
+    del a, b
+    gc.collect()
+    x = dyntorch.tensor([1.0], requires_grad=True)
+    (x * 2).sum().backward()  # the first backward after they went notices it
+    assert not observing()
+    handle.remove()  # removing it late is harmless
+    assert not observing()

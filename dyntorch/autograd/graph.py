@@ -1,6 +1,8 @@
 """``torch.autograd.graph``: the Node type, saved-tensor hooks and multi-tensor grad hooks."""
 from __future__ import annotations
 
+import weakref
+
 from .._hooks import RemovableHandle
 from .node import Node
 
@@ -74,24 +76,47 @@ class disable_saved_tensors_hooks:
         return False
 
 
+class _MultiState:
+    """One ``register_multi_grad_hook`` registration. It knows its tensors only weakly: once
+    they are all gone no hook of it can fire, and :class:`_Multi` drops it."""
+
+    __slots__ = ("fn", "mode", "grads", "hit", "tensors")
+
+    def __init__(self, fn, mode: str, tensors: tuple):
+        self.fn, self.mode, self.grads, self.hit = fn, mode, [None] * len(tensors), False
+        self.tensors = tuple(weakref.ref(t) for t in tensors)
+
+    def alive(self) -> bool:
+        return any(r() is not None for r in self.tensors)
+
+
 class _Multi:
-    """Pending multi-grad hooks, flushed at the last step of a backward pass."""
+    """Pending multi-grad hooks, flushed at the last step of a backward pass.
+
+    Registered as an engine observer only while some registration is alive: an observer
+    makes every backward take the engine's watched path, so one whose tensors are gone (its
+    handle never removed) must not slow every later backward of the process.
+    """
 
     def __init__(self):
         self.states: list = []
 
-    def add_state(self, st) -> None:
+    def add_state(self, st: _MultiState) -> None:
         from . import engine
 
-        if not self.states:
-            engine.observers.append(self.observe)
         self.states.append(st)
+        if self.observe not in engine.observers:
+            engine.observers.append(self.observe)
 
-    def discard_state(self, st) -> None:
-        from . import engine
-
+    def discard_state(self, st: _MultiState) -> None:
         if st in self.states:
             self.states.remove(st)
+        self._leave_if_idle()
+
+    def _leave_if_idle(self) -> None:
+        from . import engine
+
+        self.states = [st for st in self.states if st.alive()]
         if not self.states and self.observe in engine.observers:
             engine.observers.remove(self.observe)
 
@@ -99,12 +124,13 @@ class _Multi:
         if step.index + 1 < step.total:
             return
         for st in tuple(self.states):
-            if st["hit"]:
-                grads = st["grads"]
-                st["grads"] = [None] * len(grads)
-                st["hit"] = False
-                if st["mode"] == "all":
-                    st["fn"](tuple(grads))
+            if st.hit:
+                grads = st.grads
+                st.grads = [None] * len(grads)
+                st.hit = False
+                if st.mode == "all":
+                    st.fn(tuple(grads))
+        self._leave_if_idle()  # the tensors of every registration may be gone by now
 
 
 _multi = _Multi()
@@ -124,17 +150,17 @@ def register_multi_grad_hook(tensors, fn, *, mode: str = "all"):
     if mode not in ("all", "any"):
         raise ValueError(f"Expects mode to be one of ('all', 'any') but got {mode}")
     tensors = tuple(tensors)
-    st = {"fn": fn, "mode": mode, "grads": [None] * len(tensors), "hit": False}
+    st = _MultiState(fn, mode, tensors)
     handles = []
     for i, t in enumerate(tensors):
         def hook(g, i=i):
             if mode == "any":
-                if not st["hit"]:
-                    st["hit"] = True
+                if not st.hit:
+                    st.hit = True
                     fn(g)
                 return None
-            st["grads"][i] = g
-            st["hit"] = True
+            st.grads[i] = g
+            st.hit = True
             return None
 
         handles.append(t.register_hook(hook))

@@ -422,8 +422,8 @@ def _(ns, g, _a, out):
 
 @op
 def relu(xp, a):
-    if xp is np:  # beside a 0-d zero of a's dtype: 0.45 us against 1.1 with a Python 0 (4x4)
-        return np.maximum(a, np_zero(a.dtype))
+    if a.__class__ is np.ndarray:  # beside a 0-d zero of a's dtype: 0.45 us against 1.1 with
+        return np.maximum(a, np_zero(a.dtype))  # a Python 0 (4x4); array-likes (sparse) below
     return xp.maximum(a, 0).astype(a.dtype, copy=False)
 
 
