@@ -163,3 +163,21 @@ def test_one_root_and_several_roots():
     r.backward(dt.tensor(seed))
     (ta * 3.0).backward(torch.tensor(seed))
     np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-12)
+
+
+def test_a_multi_grad_hook_goes_with_its_tensors():
+    # left registered, its engine observer would make every later backward build Steps
+    from dyntorch.autograd import engine as E
+
+    before = list(E.observers)
+    a = dt.tensor([1.0, 2.0], requires_grad=True)
+    b = dt.tensor([3.0], requires_grad=True)
+    calls = []
+    dt.autograd.graph.register_multi_grad_hook((a, b), calls.append)
+    assert len(E.observers) == len(before) + 1
+    ((a * b).sum() * 2).backward()
+    assert [[g.tolist() for g in gs] for gs in calls] == [[[6.0, 6.0], [6.0]]]
+    del a
+    assert len(E.observers) == len(before) + 1  # b still alive: the hook stays
+    del b
+    assert E.observers == before
