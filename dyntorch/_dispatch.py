@@ -368,6 +368,9 @@ def scalar_array(v, dtype):
         return _new_scalar_array(v, dtype)
 
 
+_scalar_array = scalar_array  # its earlier name, for code written against it
+
+
 def _new_scalar_array(v, dtype):
     # not cached (the number itself is used): zeros, since a dict cannot tell 0.0 from -0.0
     # (the lane never asks for them); NaN, which never equals a key; integers beyond 2**53
