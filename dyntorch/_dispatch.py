@@ -313,15 +313,15 @@ def apply(op, *args, **attrs):
                     da, db, rg = a._data, b, a._requires_grad
                     if da.__class__ is not ndarray or da.dtype.kind != "f":  # bfloat16's is "V"
                         da = None
-                    elif op.promote and b:  # the forward gets it as a 0-d array (_scalar_array)
-                        db = _scalar_array(b, da.dtype)
+                    elif op.promote and b:  # the forward gets it as a 0-d array (scalar_array)
+                        db = scalar_array(b, da.dtype)
             elif cb is Tensor and (ca is float or ca is int) and (
                     b._version_box is None or not b._version_box[0]):
                 da, db, rg = a, b._data, b._requires_grad  # ``1.0 - t``
                 if db.__class__ is not ndarray or db.dtype.kind != "f":
                     da = None
                 elif op.promote and a:
-                    da = _scalar_array(a, db.dtype)
+                    da = scalar_array(a, db.dtype)
             if da is not None:
                 try:
                     out = op.forward(np, da, db, **attrs) if attrs else op.forward(np, da, db)
@@ -361,11 +361,14 @@ def apply(op, *args, **attrs):
 _scalars: dict = {}  # NumPy dtype -> {number: read-only 0-d array of that dtype}
 
 
-def _scalar_array(v, dtype):
+def scalar_array(v, dtype):
     try:
         return _scalars[dtype][v]
     except KeyError:
         return _new_scalar_array(v, dtype)
+
+
+_scalar_array = scalar_array  # its earlier name, for code written against it
 
 
 def _new_scalar_array(v, dtype):
@@ -514,8 +517,18 @@ def _record(op, args, arrays, out, attrs, changed, outs):
     node.attrs = attrs
     node.seq = next_seq()
     node.scope = scope
-    # the user's frame: usually three up from capture_source (operator method, the door, here)
-    node._src = capture_source(4) if record_source else None
+    # the user's frame: usually three up from here (operator method, the door, here). The
+    # same user code as the op before: taken here without calling capture_source, which
+    # does the general walk (bench_core.py chain forward: one call less per op, ~0.1 us)
+    if record_source:
+        try:
+            f = _getframe(3)
+        except ValueError:  # a shallower stack (an op called at a script's top level)
+            f = None
+        node._src = (f.f_code, f.f_lasti) if f is not None and f.f_code is _last_code[0] \
+            else capture_source(4)
+    else:
+        node._src = None
     node.out_meta = (out.shape, out.dtype, None if out.__class__ is ndarray else B.device_of(out))
     node.next = nxt
     node.inputs = args

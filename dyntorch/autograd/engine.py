@@ -192,7 +192,12 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
         keep = _needed(order, targets)
         captured = [None] * (max(capture.values()) + 1 if capture else 0)
         total = len(keep) + len([t for t in targets if t not in keep])
-    ready = _start(root_nodes, deps)
+    # The next node to run when it is newer than everything in the heap (in a chain, always):
+    # it would be popped next anyway, so it skips the heap. One root starts there.
+    if len(root_nodes) == 1:
+        ready, pending = [], root_nodes[0]
+    else:
+        ready, pending = _start(root_nodes, deps), None
     # what the general path (_node_step) reads, made when a node first takes it: a plain
     # backward whose nodes all take the swift path never needs it (bench_core.py chain: about
     # 0.4 us of its backward's fixed cost)
@@ -201,9 +206,6 @@ def steps(roots, grads, *, retain_graph=False, create_graph=False, capture=None,
     # plain and unwatched: nodes without hooks take the swift path, and no Step is made
     swift = plain and targets is None and deps is None
     index = 0
-    # The next node to run when it is newer than everything in the heap (in a chain, always):
-    # it would be popped next anyway, so it skips the heap.
-    pending = None
     try:
         while pending is not None or ready:
             if pending is not None:

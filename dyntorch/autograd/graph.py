@@ -165,6 +165,17 @@ def register_multi_grad_hook(tensors, fn, *, mode: str = "all"):
 
         handles.append(t.register_hook(hook))
     _multi.add_state(st)
+    # The hook dies with its tensors, as torch's does: a state left behind would keep the
+    # engine's observer registered, and every later backward would count dependencies and
+    # build Steps (the plain backward's swift path off for good)
+    left = [len(tensors)]
+
+    def gone(_ref):
+        left[0] -= 1
+        if left[0] == 0:
+            _multi.discard_state(st)
+
+    st["refs"] = [weakref.ref(t, gone) for t in tensors]
 
     def remove_all():
         for h in handles:

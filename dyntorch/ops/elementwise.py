@@ -50,9 +50,9 @@ def _(ns, g, a, b):
     # a Python number gets no gradient, so its product is not computed (bench_core's chain
     # has two `y * 0.5`)
     if b.__class__ is float or b.__class__ is int:
-        return g * b, None
+        return g * ns.number(b, g), None
     if a.__class__ is float or a.__class__ is int:
-        return None, g * a
+        return None, g * ns.number(a, g)
     return g * b, g * a
 
 

@@ -134,6 +134,12 @@ def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None, axis=None
     -------
     Tensor
     """
+    if dim is None and axis is None and input._data.dtype.kind == "f" and not keepdim and \
+            dtype is None and keepdims is None:
+        # ``t.sum()`` of a float tensor (a loss): only the attribute the derivative needs, the
+        # others are the forward's defaults (bench_core.py chain: the sum's forward 4.0 -> 3.5
+        # us; fewer keywords to pass to the door, the forward and the derivative)
+        return apply(_sum, input, in_shape=input._data.shape)
     if axis is not None or keepdims is not None:
         dim, keepdim = _np_names("sum", dim, keepdim, axis, keepdims)
     npdt = None
