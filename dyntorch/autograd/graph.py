@@ -84,7 +84,7 @@ class _MultiState:
 
     def __init__(self, fn, mode: str, tensors: tuple):
         self.fn, self.mode, self.grads, self.hit = fn, mode, [None] * len(tensors), False
-        self.tensors = tuple(weakref.ref(t) for t in tensors)
+        self.tensors = tuple(weakref.ref(t, _tensor_gone) for t in tensors)
 
     def alive(self) -> bool:
         return any(r() is not None for r in self.tensors)
@@ -130,10 +130,13 @@ class _Multi:
                 st.hit = False
                 if st.mode == "all":
                     st.fn(tuple(grads))
-        self._leave_if_idle()  # the tensors of every registration may be gone by now
 
 
 _multi = _Multi()
+
+
+def _tensor_gone(_ref) -> None:
+    _multi._leave_if_idle()  # its last live registration may have gone with it
 
 
 def register_multi_grad_hook(tensors, fn, *, mode: str = "all"):
@@ -165,17 +168,6 @@ def register_multi_grad_hook(tensors, fn, *, mode: str = "all"):
 
         handles.append(t.register_hook(hook))
     _multi.add_state(st)
-    # The hook dies with its tensors, as torch's does: a state left behind would keep the
-    # engine's observer registered, and every later backward would count dependencies and
-    # build Steps (the plain backward's swift path off for good)
-    left = [len(tensors)]
-
-    def gone(_ref):
-        left[0] -= 1
-        if left[0] == 0:
-            _multi.discard_state(st)
-
-    st["refs"] = [weakref.ref(t, gone) for t in tensors]
 
     def remove_all():
         for h in handles:
