@@ -368,7 +368,6 @@ def scalar_array(v, dtype):
         return _new_scalar_array(v, dtype)
 
 
-_scalar_array = scalar_array  # its earlier name, for code written against it
 
 
 def _new_scalar_array(v, dtype):
