@@ -190,38 +190,80 @@ def _grad_stats(raw) -> dict:
 
 
 class _Batch:
-    """Copies of many arrays (whole, or an evenly strided sample of a big one) in one float64
-    buffer, reduced together by segment (``ufunc.reduceat``): a handful of NumPy calls per
-    training step instead of five or so per node, whose fixed cost was most of the recorder's
-    statistics on the benchmark's MLP (bench_debug.py --recorder). Host arrays only."""
+    """Copies of a step's arrays of one kind (whole, or an evenly strided sample of a big
+    one) in one buffer, reduced together by segment (``ufunc.reduceat``) once per step: a
+    handful of NumPy calls a step instead of five or so per array, whose fixed cost was most
+    of the recorder's statistics on the benchmark's MLP (bench_debug.py --recorder). Host
+    arrays only; the buffer grows and is reused, so a step allocates none."""
 
-    __slots__ = ("buf", "used", "offs", "items")
+    __slots__ = ("buf", "used", "offs", "items", "_o", "_oa")
 
-    def __init__(self):
-        self.buf = np.empty(1 << 15)
+    def __init__(self, dtype=np.float64):
+        self.buf = np.empty(1 << 14, dtype=dtype)
         self.used = 0
         self.offs: list = []
         self.items: list = []
+        self._o: list = []  # the last step's segment starts and their array: a repeating
+        self._oa = np.zeros(0, dtype=np.intp)  # program reuses it (one NumPy call less)
 
     def add(self, x, item) -> None:
         u = self.used
         e = u + x.size
         if e > self.buf.size:
-            nb = np.empty(max(2 * self.buf.size, e))
+            nb = np.empty(max(2 * self.buf.size, e), dtype=self.buf.dtype)
             nb[:u] = self.buf[:u]
             self.buf = nb
-        self.buf[u:e] = x  # float32 becomes float64: sums lose nothing (half a copyto's cost)
+        self.buf[u:e] = x
         self.offs.append(u)
         self.items.append(item)
         self.used = e
 
     def take(self):
-        """(buffer, segment starts, segment ends, items), emptying the batch; the buffer is
-        only valid until the next :meth:`add`."""
+        """(buffer, segment starts as a list and as an array, segment ends, items), emptying
+        the batch; the buffer is only valid until the next :meth:`add`."""
         buf, offs, items = self.buf[:self.used], self.offs, self.items
         ends = offs[1:] + [self.used]
+        if offs != self._o:
+            self._o, self._oa = offs, np.array(offs, dtype=np.intp)
         self.used, self.offs, self.items = 0, [], []
-        return buf, offs, ends, items
+        return buf, offs, self._oa, ends, items
+
+
+class _Batches:
+    """A step's batches: forward outputs (float64: mean, std, min, max, zeros), gradients
+    copied whole (float64: sum of squares, max |g|) and samples of big gradients whose norm
+    is already exact (max |g| only: exact in their own dtype, so float32 ones stay float32,
+    half the bytes). Float64 where sums are taken: squares of float32 entries are exact in
+    float64 and their sums lose nothing, so the standard deviation (from the sums of x and
+    x^2) keeps its digits when |mean| >> std."""
+
+    __slots__ = ("out", "whole", "s32", "s64")
+
+    def __init__(self):
+        self.out, self.whole = _Batch(), _Batch()
+        self.s32, self.s64 = _Batch(np.float32), _Batch()
+
+    def sampled(self, x):
+        return self.s32 if x.dtype.itemsize <= 4 else self.s64
+
+    @property
+    def items(self) -> bool:
+        return bool(self.out.items or self.whole.items or self.s32.items or self.s64.items)
+
+    def flush(self) -> None:
+        if self.out.items:
+            _out_batch(self.out)
+        if self.whole.items:
+            _grad_batch(self.whole, True)
+        if self.s32.items:
+            _grad_batch(self.s32, False)
+        if self.s64.items:
+            _grad_batch(self.s64, False)
+
+    def drop(self) -> None:
+        for b in (self.out, self.whole, self.s32, self.s64):
+            if b.items:
+                b.take()
 
 
 # Sums of squares and zero counts of a batch: per segment (a BLAS dot, a count) when the
@@ -231,32 +273,29 @@ class _Batch:
 _PER_SEGMENT = 1024  # mean segment length above which the per-segment way is taken
 
 
+def _sqsums(buf, o, offs, ends) -> list:
+    if buf.size > _PER_SEGMENT * len(offs):
+        return [float(x.dot(x)) for x in [buf[a:b] for a, b in zip(offs, ends)]]
+    return np.add.reduceat(buf * buf, o).tolist()
+
+
 def _out_batch(batch: _Batch) -> None:
     """Set ``record.f`` (a raw tuple as from :func:`_out_raw`) of every output in ``batch``;
     the items are ``(record, size, op name)``."""
-    buf, offs, ends, items = batch.take()
+    buf, offs, o, ends, items = batch.take()
     k = len(items)
-    if not k:
-        return
-    o = np.array(offs)  # once, not once per reduceat
     mins = np.minimum.reduceat(buf, o).tolist()
     maxs = np.maximum.reduceat(buf, o).tolist()
     sums = np.add.reduceat(buf, o).tolist()
-    per_seg = buf.size > _PER_SEGMENT * k
-    if per_seg:
-        sqs = [float(x.dot(x)) for x in [buf[a:b] for a, b in zip(offs, ends)]]
-    else:
-        sqs = np.add.reduceat(buf * buf, o).tolist()
+    sqs = _sqsums(buf, o, offs, ends)
     # zeros only where a segment's range holds 0 (not in a loss, exp, softmax, ...)
     zeros = [0] * k
     span = [i for i in range(k) if mins[i] <= 0.0 <= maxs[i]]
-    if span:
-        z = buf == 0
-        if per_seg:
-            for i in span:
-                zeros[i] = int(np.count_nonzero(z[offs[i]:ends[i]]))
-        else:
-            zeros = np.add.reduceat(z, o).tolist()
+    if len(span) > 2 and buf.size <= _PER_SEGMENT * k:
+        zeros = np.add.reduceat(buf == 0.0, o).tolist()
+    else:
+        for i in span:
+            zeros[i] = int(np.count_nonzero(buf[offs[i]:ends[i]] == 0.0))
     finite = math.isfinite(sum(sums) + sum(sqs))  # else NaN/Inf (or a huge sum) somewhere
     for i in range(k):
         rec, n, op = items[i]
@@ -273,33 +312,23 @@ def _out_batch(batch: _Batch) -> None:
         rec.f = (n, m, sums[i], sqs[i], mins[i], maxs[i], zeros[i] / m, sat, 0, 0)
 
 
-def _grad_batch(batch: _Batch) -> None:
-    """Fill in ``max |g|`` of every record in ``batch``, and the sum of squares of those copied
-    whole (the others have theirs, over every entry)."""
-    buf, offs, ends, items = batch.take()
-    k = len(items)
-    if not k:
-        return
-    # max |g| = max(max g, -min g): two reductions in place, no |g| temporary
-    o = np.array(offs)
+def _grad_batch(batch: _Batch, whole: bool) -> None:
+    """Fill in ``max |g|`` of every record in ``batch`` (items: records), and with ``whole``
+    (the arrays were copied whole) their sum of squares too; sampled ones have theirs, over
+    every entry, from the backward hook."""
+    buf, offs, o, ends, items = batch.take()
+    # max |g| = max(max g, -min g): two reductions, no |g| temporary
     hi = np.maximum.reduceat(buf, o).tolist()
     lo = np.minimum.reduceat(buf, o).tolist()
-    sqs = None
-    if buf.size <= _PER_SEGMENT * k:
-        sqs = np.add.reduceat(buf * buf, o).tolist()
-    for i in range(k):
-        rec, whole = items[i]
-        mx = max(hi[i], -lo[i])
-        if not whole:
-            rec.g = (rec.g[0], mx, 0, 0)
-            continue
-        if sqs is None:
-            seg = buf[offs[i]:ends[i]]
-            sq = float(seg.dot(seg))  # BLAS, on the few whole copies only
-        else:
-            sq = sqs[i]
+    if not whole:
+        for rec, h, m in zip(items, hi, lo):
+            rec.g = (rec.g[0], max(h, -m), 0, 0)
+        return
+    sqs = _sqsums(buf, o, offs, ends)
+    for i, rec in enumerate(items):
+        sq = sqs[i]
         if sq - sq == 0:
-            rec.g = (sq, mx, 0, 0)
+            rec.g = (sq, max(hi[i], -lo[i]), 0, 0)
         else:  # NaN/Inf (or an overflow) in a whole copy: count them there
             rec.g = _grad_raw(buf[offs[i]:ends[i]], None)
 
@@ -551,7 +580,7 @@ class Recorder:
         self._accs: dict = {}  # AccumulateGrad node of a parameter -> the parameter's name
         self._hooked = False  # the dispatch hook is on only for steps that are recorded
         self._before = None  # parameter arrays before optimizer.step()
-        self._fb, self._gb = _Batch(), _Batch()  # this step's host outputs and gradients
+        self._batch = _Batches()  # this step's host outputs and gradients
         # a callable break_when reads every statistic at its node: no batching of max |g|
         self._eager_grads = callable(break_when)
         self._ratios: _Ratios | None = None  # buffers of the update ratios
@@ -661,15 +690,16 @@ class Recorder:
                 else:  # NaN/Inf, or every entry wanted: the exact way, on its own
                     rec.f, x = _out_raw(arr, op.name, None), None
             if x is not None:
-                self._fb.add(x, (rec, n, op.name))
-                if self._fb.used > 1 << 22:  # forward passes that never ran backward
-                    self._flush_forward()
+                b = self._batch.out
+                b.add(x, (rec, n, op.name))
+                if b.used > 1 << 22:  # forward passes that never ran backward
+                    _out_batch(b)
         if i >= 1_000_000:  # forward passes that never ran backward
             self._pending = {}
             self._counts = {}
             self._plan = []
             self._diverged = False
-            self._fb.take()
+            self._batch.drop()
 
     def _fresh_key(self, node, op, i: int) -> str:
         """The key of the ``i``-th forward op of this step when it is not the plan's: counts
@@ -682,9 +712,6 @@ class Recorder:
         self._plan.append((op, node.scope, key, ck, meta))
         return key, meta
 
-    def _flush_forward(self) -> None:
-        _out_batch(self._fb)
-
     def _new_key(self, node) -> tuple:
         name = node.name()
         ck = (node.scope, name)
@@ -694,10 +721,10 @@ class Recorder:
 
     # ------------------------------------------------------------------ backward
     def before_backward(self, outputs) -> None:
-        if self._fb.items:
-            self._flush_forward()
-        if self._gb.items:  # a backward that failed half way may have left some
-            self._gb.take()
+        # the forward's outputs are reduced with the gradients after backward (one batch a
+        # step), unless a break may read a node's statistics during it
+        if self._break is not None and self._batch.out.items:
+            _out_batch(self._batch.out)
         run = _Run(outputs, self._recording_next())
         if run.recording and self._break is not None:
             run.snap = [(p, None if p.grad is None else p.grad.detach().clone())
@@ -751,14 +778,14 @@ class Recorder:
                 x = g.ravel(order="K")
                 if n <= 2 * (sample or _SAMPLE) and self._break is None:
                     # copied whole: its sum of squares comes with the step's batch too
-                    self._gb.add(x, (rec, True))
+                    self._batch.whole.add(x, rec)
                 else:
                     # the norm and NaN/Inf now, exact (breaks read them); max |g| batched
                     ss = float(x.dot(x))
                     if ss - ss == 0:
                         rec.g = (ss, math.nan, 0, 0)
-                        self._gb.add(x[::(n // sample) | 1] if sample and n > 2 * sample
-                                     else x, (rec, False))
+                        self._batch.sampled(x).add(
+                            x[::(n // sample) | 1] if sample and n > 2 * sample else x, rec)
                     else:
                         rec.g = _grad_raw(g, None)
             else:
@@ -831,6 +858,8 @@ class Recorder:
         pending, self._pending = self._pending, {}
         self._counts = {}
         self._diverged = False
+        if self._batch.items:  # this step's outputs and gradients (or a stray forward's)
+            self._batch.flush()
         if run is None or not run.touched:
             return
         step = self._count
@@ -839,7 +868,6 @@ class Recorder:
             self._hook_forward(self._count % self.every == 0)
         if not run.recording:
             return
-        _grad_batch(self._gb)
         nodes = run.nodes
         if run.broke:  # backward stopped early: keep the forward statistics of the rest
             for node, rec in pending.items():
@@ -1040,20 +1068,34 @@ class Recorder:
 
 class _Ratios:
     """Update-to-weight ratios of a list of parameters: :meth:`save` copies what
-    :func:`_ratio_view` picks before ``optimizer.step()`` into buffers of the parameter's
-    dtype that are reused every step, :meth:`ratios` compares after. The views are kept while
-    the parameters keep their arrays. (One float64 buffer for all of them, reduced by
-    segment, was slower: mixed-dtype subtraction and a float64 pass cost more than four
-    same-dtype calls per parameter on bench_debug.py --recorder's MLP.)"""
+    :func:`_ratio_view` picks before ``optimizer.step()`` into one reused buffer of the
+    parameters' dtype (a segment each), :meth:`ratios` compares after: the weight norms and
+    update norms of all parameters come from one squared copy and one ``reduceat`` each, not
+    two BLAS dots per parameter (bench_debug.py --recorder: 12 dots a step on its MLP).
+    Parameters of mixed dtypes or on a device get a buffer each. The views are kept while
+    the parameters keep their arrays."""
 
-    __slots__ = ("params", "datas", "views", "bufs", "flats")
+    __slots__ = ("params", "datas", "views", "bufs", "flat", "sq", "offs")
 
     def __init__(self, params):
         self.params = params
         self.datas = [_arr(p) for p in params]
         self.views = [_ratio_view(d) for d in self.datas]
-        self.bufs = [v.copy() for v in self.views]
-        self.flats = [b.reshape(-1) for b in self.bufs]  # copies are contiguous: views
+        dts = {v.dtype for v in self.views}
+        self.flat = None
+        if len(dts) == 1 and all(v.__class__ is np.ndarray for v in self.views) and \
+                self.views:
+            sizes = [v.size for v in self.views]
+            offs = [0]
+            for n in sizes[:-1]:
+                offs.append(offs[-1] + n)
+            self.flat = np.empty(sum(sizes), dtype=self.views[0].dtype)
+            self.sq = np.empty_like(self.flat)
+            self.offs = np.array(offs, dtype=np.intp)
+            self.bufs = [self.flat[a:a + n].reshape(v.shape)
+                         for a, n, v in zip(offs, sizes, self.views)]
+        else:
+            self.bufs = [v.copy() for v in self.views]
 
     def fits(self, params) -> bool:
         """True when ``params`` are the same parameters with the same arrays."""
@@ -1071,22 +1113,30 @@ class _Ratios:
             else:
                 B.xp_of(b).copyto(b, v)
 
+    def _norms(self) -> list:
+        if self.flat is not None:
+            f = self.flat
+            return np.add.reduceat(np.multiply(f, f, out=self.sq), self.offs).tolist()
+        out = []
+        for b in self.bufs:
+            f = b.reshape(-1)
+            out.append(float(f.dot(f)))
+        return out
+
     def ratios(self) -> list:
         """``(weight norm, update ratio)`` per parameter since :meth:`save`."""
-        out = []
-        sqrt = math.sqrt
-        for p, d, v, b, f in zip(self.params, self.datas, self.views, self.bufs, self.flats):
+        den = self._norms()
+        for p, d, v, b in zip(self.params, self.datas, self.views, self.bufs):
             d2 = p._data
             if d2 is not d:  # the step replaced the array
                 v = _ratio_view(d2)
-            den = sqrt(float(f.dot(f)))
             if b.__class__ is np.ndarray:
                 np.subtract(v, b, out=b)  # b becomes the update
             else:
                 B.xp_of(b).subtract(v, b, out=b)
-            num = sqrt(float(f.dot(f)))
-            out.append((den, num / den if den > 0 else math.inf))
-        return out
+        num = self._norms()
+        sqrt = math.sqrt
+        return [(sqrt(w), sqrt(u) / sqrt(w) if w > 0 else math.inf) for w, u in zip(den, num)]
 
 
 def _ratio_view(w):
