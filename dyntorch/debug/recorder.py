@@ -190,21 +190,24 @@ def _grad_stats(raw) -> dict:
 
 
 class _Batch:
-    """Copies of a step's arrays of one kind (whole, or an evenly strided sample of a big
-    one) in one buffer, reduced together by segment (``ufunc.reduceat``) once per step: a
-    handful of NumPy calls a step instead of five or so per array, whose fixed cost was most
-    of the recorder's statistics on the benchmark's MLP (bench_debug.py --recorder). Host
-    arrays only; the buffer grows and is reused, so a step allocates none."""
+    """Copies of a step's arrays (whole, or an evenly strided sample of a big one) in one
+    buffer, reduced together by segment (``ufunc.reduceat``) once per step: a fixed handful
+    of NumPy calls a step instead of several per array. Each call costs about 2 us whatever
+    its size on the benchmark's small segments, which made them most of the recorder's
+    statistics on its MLP (bench_debug.py --recorder). Host arrays only; the buffers grow
+    and are reused, so a step allocates none."""
 
-    __slots__ = ("buf", "used", "offs", "items", "_o", "_oa")
+    __slots__ = ("buf", "sq", "used", "offs", "items", "_o", "_oa", "_res")
 
     def __init__(self, dtype=np.float64):
         self.buf = np.empty(1 << 14, dtype=dtype)
+        self.sq = np.empty(1 << 14, dtype=dtype)  # scratch: squares, zero flags
         self.used = 0
         self.offs: list = []
         self.items: list = []
         self._o: list = []  # the last step's segment starts and their array: a repeating
         self._oa = np.zeros(0, dtype=np.intp)  # program reuses it (one NumPy call less)
+        self._res = np.zeros((5, 0), dtype=dtype)  # the reductions, one row each
 
     def add(self, x, item) -> None:
         u = self.used
@@ -213,124 +216,103 @@ class _Batch:
             nb = np.empty(max(2 * self.buf.size, e), dtype=self.buf.dtype)
             nb[:u] = self.buf[:u]
             self.buf = nb
+            self.sq = np.empty(nb.size, dtype=nb.dtype)
         self.buf[u:e] = x
         self.offs.append(u)
         self.items.append(item)
         self.used = e
 
     def take(self):
-        """(buffer, segment starts as a list and as an array, segment ends, items), emptying
-        the batch; the buffer is only valid until the next :meth:`add`."""
+        """(buffer, segment starts, their array, segment ends, items, result rows),
+        emptying the batch; the buffer is only valid until the next :meth:`add`."""
         buf, offs, items = self.buf[:self.used], self.offs, self.items
         ends = offs[1:] + [self.used]
         if offs != self._o:
             self._o, self._oa = offs, np.array(offs, dtype=np.intp)
+            self._res = np.empty((5, len(offs)), dtype=buf.dtype)
         self.used, self.offs, self.items = 0, [], []
-        return buf, offs, self._oa, ends, items
+        return buf, offs, self._oa, ends, items, self._res
 
 
 class _Batches:
-    """A step's batches: forward outputs (float64: mean, std, min, max, zeros), gradients
-    copied whole (float64: sum of squares, max |g|) and samples of big gradients whose norm
-    is already exact (max |g| only: exact in their own dtype, so float32 ones stay float32,
-    half the bytes). Float64 where sums are taken: squares of float32 entries are exact in
-    float64 and their sums lose nothing, so the standard deviation (from the sums of x and
-    x^2) keeps its digits when |mean| >> std."""
+    """A step's batches. ``main`` (float64): forward outputs (items ``(record, size, op
+    name)``: mean, std, min, max, zeros) and gradients copied whole (``(record, 0, None)``:
+    sum of squares, max |g|). Float64 because sums are taken there: squares of float32
+    entries are exact in float64 and their sums lose nothing, so the standard deviation
+    (from the sums of x and x^2) keeps its digits when |mean| >> std. ``s32``/``s64``:
+    samples of big gradients whose norm is already exact (items: records; max |g| only,
+    exact in the gradient's own dtype, so float32 ones stay float32: half the bytes)."""
 
-    __slots__ = ("out", "whole", "s32", "s64")
+    __slots__ = ("main", "s32", "s64")
 
     def __init__(self):
-        self.out, self.whole = _Batch(), _Batch()
-        self.s32, self.s64 = _Batch(np.float32), _Batch()
+        self.main, self.s32, self.s64 = _Batch(), _Batch(np.float32), _Batch()
 
-    def sampled(self, x):
+    def sampled(self, x) -> _Batch:
         return self.s32 if x.dtype.itemsize <= 4 else self.s64
 
     @property
     def items(self) -> bool:
-        return bool(self.out.items or self.whole.items or self.s32.items or self.s64.items)
+        return bool(self.main.items or self.s32.items or self.s64.items)
 
     def flush(self) -> None:
-        if self.out.items:
-            _out_batch(self.out)
-        if self.whole.items:
-            _grad_batch(self.whole, True)
+        if self.main.items:
+            _main_batch(self.main)
         if self.s32.items:
-            _grad_batch(self.s32, False)
+            _max_batch(self.s32)
         if self.s64.items:
-            _grad_batch(self.s64, False)
+            _max_batch(self.s64)
 
     def drop(self) -> None:
-        for b in (self.out, self.whole, self.s32, self.s64):
+        for b in (self.main, self.s32, self.s64):
             if b.items:
                 b.take()
 
 
-# Sums of squares and zero counts of a batch: per segment (a BLAS dot, a count) when the
-# segments are long, else for all segments at once (a squared copy or a comparison, then one
-# ``reduceat``). Measured on this box: 6 segments of 16,000 float64 entries, 7.3 us per
-# segment against 12.2 us at once; 6 of 60 entries, 7.8 against 1.2 us.
-_PER_SEGMENT = 1024  # mean segment length above which the per-segment way is taken
-
-
-def _sqsums(buf, o, offs, ends) -> list:
-    if buf.size > _PER_SEGMENT * len(offs):
-        return [float(x.dot(x)) for x in [buf[a:b] for a, b in zip(offs, ends)]]
-    return np.add.reduceat(buf * buf, o).tolist()
-
-
-def _out_batch(batch: _Batch) -> None:
-    """Set ``record.f`` (a raw tuple as from :func:`_out_raw`) of every output in ``batch``;
-    the items are ``(record, size, op name)``."""
-    buf, offs, o, ends, items = batch.take()
-    k = len(items)
-    mins = np.minimum.reduceat(buf, o).tolist()
-    maxs = np.maximum.reduceat(buf, o).tolist()
-    sums = np.add.reduceat(buf, o).tolist()
-    sqs = _sqsums(buf, o, offs, ends)
-    # zeros only where a segment's range holds 0 (not in a loss, exp, softmax, ...)
-    zeros = [0] * k
-    span = [i for i in range(k) if mins[i] <= 0.0 <= maxs[i]]
-    if len(span) > 2 and buf.size <= _PER_SEGMENT * k:
-        zeros = np.add.reduceat(buf == 0.0, o).tolist()
-    else:
-        for i in span:
-            zeros[i] = int(np.count_nonzero(buf[offs[i]:ends[i]] == 0.0))
+def _main_batch(batch: _Batch) -> None:
+    """Set ``record.f`` (a raw tuple as from :func:`_out_raw`) of every forward output in
+    ``batch`` and ``record.g`` of every gradient copied whole."""
+    sq = batch.sq
+    buf, offs, o, ends, items, res = batch.take()
+    n = buf.size
+    sq = sq[:n]
+    np.minimum.reduceat(buf, o, out=res[0])
+    np.maximum.reduceat(buf, o, out=res[1])
+    np.add.reduceat(buf, o, out=res[2])
+    np.add.reduceat(np.multiply(buf, buf, out=sq), o, out=res[3])
+    # zeros as 1.0 in a float copy: a float reduceat is several times faster than a bool one
+    np.add.reduceat(np.equal(buf, 0.0, out=sq), o, out=res[4])
+    mins, maxs, sums, sqs, zeros = res.tolist()
     finite = math.isfinite(sum(sums) + sum(sqs))  # else NaN/Inf (or a huge sum) somewhere
-    for i in range(k):
-        rec, n, op = items[i]
+    for i in range(len(items)):
+        rec, size, op = items[i]
+        bad = not finite and (sums[i] - sums[i] != 0 or sqs[i] - sqs[i] != 0)
+        if op is None:  # a gradient
+            rec.g = _grad_raw(buf[offs[i]:ends[i]], None) if bad else \
+                (sqs[i], max(maxs[i], -mins[i]), 0, 0)
+            continue
         a, b = offs[i], ends[i]
-        m = b - a
-        if not finite and (sums[i] - sums[i] != 0 or sqs[i] - sqs[i] != 0):
+        if bad:  # NaN/Inf in a whole copy (sampled ones with any went the exact way)
             rec.f = _out_raw(buf[a:b], op, None)
             continue
+        m = b - a
         sat = 0.0
         if op == "tanh" or op == "sigmoid":
             seg = buf[a:b]
             sat = int(np.count_nonzero(np.abs(seg) > 0.99 if op == "tanh" else
                                        (seg < 0.01) | (seg > 0.99))) / m
-        rec.f = (n, m, sums[i], sqs[i], mins[i], maxs[i], zeros[i] / m, sat, 0, 0)
+        rec.f = (size, m, sums[i], sqs[i], mins[i], maxs[i], zeros[i] / m, sat, 0, 0)
 
 
-def _grad_batch(batch: _Batch, whole: bool) -> None:
-    """Fill in ``max |g|`` of every record in ``batch`` (items: records), and with ``whole``
-    (the arrays were copied whole) their sum of squares too; sampled ones have theirs, over
-    every entry, from the backward hook."""
-    buf, offs, o, ends, items = batch.take()
+def _max_batch(batch: _Batch) -> None:
+    """Fill in ``max |g|`` of every record in ``batch``: samples of gradients whose sum of
+    squares, over every entry, came from the backward hook."""
+    buf, offs, o, ends, items, res = batch.take()
     # max |g| = max(max g, -min g): two reductions, no |g| temporary
-    hi = np.maximum.reduceat(buf, o).tolist()
-    lo = np.minimum.reduceat(buf, o).tolist()
-    if not whole:
-        for rec, h, m in zip(items, hi, lo):
-            rec.g = (rec.g[0], max(h, -m), 0, 0)
-        return
-    sqs = _sqsums(buf, o, offs, ends)
-    for i, rec in enumerate(items):
-        sq = sqs[i]
-        if sq - sq == 0:
-            rec.g = (sq, max(hi[i], -lo[i]), 0, 0)
-        else:  # NaN/Inf (or an overflow) in a whole copy: count them there
-            rec.g = _grad_raw(buf[offs[i]:ends[i]], None)
+    np.maximum.reduceat(buf, o, out=res[0])
+    np.minimum.reduceat(buf, o, out=res[1])
+    for rec, h, m in zip(items, *res[:2].tolist()):
+        rec.g = (rec.g[0], max(h, -m), 0, 0)
 
 
 class NodeSummary:
@@ -690,10 +672,10 @@ class Recorder:
                 else:  # NaN/Inf, or every entry wanted: the exact way, on its own
                     rec.f, x = _out_raw(arr, op.name, None), None
             if x is not None:
-                b = self._batch.out
+                b = self._batch.main
                 b.add(x, (rec, n, op.name))
                 if b.used > 1 << 22:  # forward passes that never ran backward
-                    _out_batch(b)
+                    _main_batch(b)
         if i >= 1_000_000:  # forward passes that never ran backward
             self._pending = {}
             self._counts = {}
@@ -723,8 +705,8 @@ class Recorder:
     def before_backward(self, outputs) -> None:
         # the forward's outputs are reduced with the gradients after backward (one batch a
         # step), unless a break may read a node's statistics during it
-        if self._break is not None and self._batch.out.items:
-            _out_batch(self._batch.out)
+        if self._break is not None and self._batch.main.items:
+            _main_batch(self._batch.main)
         run = _Run(outputs, self._recording_next())
         if run.recording and self._break is not None:
             run.snap = [(p, None if p.grad is None else p.grad.detach().clone())
@@ -778,7 +760,7 @@ class Recorder:
                 x = g.ravel(order="K")
                 if n <= 2 * (sample or _SAMPLE) and self._break is None:
                     # copied whole: its sum of squares comes with the step's batch too
-                    self._batch.whole.add(x, rec)
+                    self._batch.main.add(x, (rec, 0, None))
                 else:
                     # the norm and NaN/Inf now, exact (breaks read them); max |g| batched
                     ss = float(x.dot(x))
@@ -1068,34 +1050,20 @@ class Recorder:
 
 class _Ratios:
     """Update-to-weight ratios of a list of parameters: :meth:`save` copies what
-    :func:`_ratio_view` picks before ``optimizer.step()`` into one reused buffer of the
-    parameters' dtype (a segment each), :meth:`ratios` compares after: the weight norms and
-    update norms of all parameters come from one squared copy and one ``reduceat`` each, not
-    two BLAS dots per parameter (bench_debug.py --recorder: 12 dots a step on its MLP).
-    Parameters of mixed dtypes or on a device get a buffer each. The views are kept while
-    the parameters keep their arrays."""
+    :func:`_ratio_view` picks before ``optimizer.step()`` into buffers of the parameter's
+    dtype that are reused every step, :meth:`ratios` compares after. The views are kept while
+    the parameters keep their arrays. (One float64 buffer for all of them, reduced by
+    segment, was slower: mixed-dtype subtraction and a float64 pass cost more than four
+    same-dtype calls per parameter on bench_debug.py --recorder's MLP.)"""
 
-    __slots__ = ("params", "datas", "views", "bufs", "flat", "sq", "offs")
+    __slots__ = ("params", "datas", "views", "bufs", "flats")
 
     def __init__(self, params):
         self.params = params
         self.datas = [_arr(p) for p in params]
         self.views = [_ratio_view(d) for d in self.datas]
-        dts = {v.dtype for v in self.views}
-        self.flat = None
-        if len(dts) == 1 and all(v.__class__ is np.ndarray for v in self.views) and \
-                self.views:
-            sizes = [v.size for v in self.views]
-            offs = [0]
-            for n in sizes[:-1]:
-                offs.append(offs[-1] + n)
-            self.flat = np.empty(sum(sizes), dtype=self.views[0].dtype)
-            self.sq = np.empty_like(self.flat)
-            self.offs = np.array(offs, dtype=np.intp)
-            self.bufs = [self.flat[a:a + n].reshape(v.shape)
-                         for a, n, v in zip(offs, sizes, self.views)]
-        else:
-            self.bufs = [v.copy() for v in self.views]
+        self.bufs = [v.copy() for v in self.views]
+        self.flats = [b.reshape(-1) for b in self.bufs]  # copies are contiguous: views
 
     def fits(self, params) -> bool:
         """True when ``params`` are the same parameters with the same arrays."""
@@ -1113,30 +1081,22 @@ class _Ratios:
             else:
                 B.xp_of(b).copyto(b, v)
 
-    def _norms(self) -> list:
-        if self.flat is not None:
-            f = self.flat
-            return np.add.reduceat(np.multiply(f, f, out=self.sq), self.offs).tolist()
-        out = []
-        for b in self.bufs:
-            f = b.reshape(-1)
-            out.append(float(f.dot(f)))
-        return out
-
     def ratios(self) -> list:
         """``(weight norm, update ratio)`` per parameter since :meth:`save`."""
-        den = self._norms()
-        for p, d, v, b in zip(self.params, self.datas, self.views, self.bufs):
+        out = []
+        sqrt = math.sqrt
+        for p, d, v, b, f in zip(self.params, self.datas, self.views, self.bufs, self.flats):
             d2 = p._data
             if d2 is not d:  # the step replaced the array
                 v = _ratio_view(d2)
+            den = sqrt(float(f.dot(f)))
             if b.__class__ is np.ndarray:
                 np.subtract(v, b, out=b)  # b becomes the update
             else:
                 B.xp_of(b).subtract(v, b, out=b)
-        num = self._norms()
-        sqrt = math.sqrt
-        return [(sqrt(w), sqrt(u) / sqrt(w) if w > 0 else math.inf) for w, u in zip(den, num)]
+            num = sqrt(float(f.dot(f)))
+            out.append((den, num / den if den > 0 else math.inf))
+        return out
 
 
 def _ratio_view(w):
