@@ -203,9 +203,10 @@ class _Batch:
 
     __slots__ = ("buf", "sq", "used", "offs", "items", "_o", "_oa", "_res")
 
-    def __init__(self, dtype=np.float64):
+    def __init__(self, dtype=np.float64, scratch: bool = False):
         self.buf = np.empty(1 << 14, dtype=dtype)
-        self.sq = np.empty(1 << 14, dtype=dtype)  # scratch: squares, zero flags
+        # scratch of the buffer's size (squares, zero flags) where sums are taken
+        self.sq = np.empty(1 << 14, dtype=dtype) if scratch else None
         self.used = 0
         self.offs: list = []
         self.items: list = []
@@ -220,7 +221,8 @@ class _Batch:
             nb = np.empty(max(2 * self.buf.size, e), dtype=self.buf.dtype)
             nb[:u] = self.buf[:u]
             self.buf = nb
-            self.sq = np.empty(nb.size, dtype=nb.dtype)
+            if self.sq is not None:
+                self.sq = np.empty(nb.size, dtype=nb.dtype)
         self.buf[u:e] = x
         self.offs.append(u)
         self.items.append(item)
@@ -250,7 +252,7 @@ class _Batches:
     __slots__ = ("main", "s32", "s64")
 
     def __init__(self):
-        self.main, self.s32, self.s64 = _Batch(), _Batch(np.float32), _Batch()
+        self.main, self.s32, self.s64 = _Batch(scratch=True), _Batch(np.float32), _Batch()
 
     def sampled(self, x) -> _Batch:
         return self.s32 if x.dtype.itemsize <= 4 else self.s64
@@ -587,7 +589,10 @@ class Recorder:
         self._before = None  # parameter arrays before optimizer.step()
         self._batch = _Batches()  # this step's host outputs and gradients
         # a callable break_when reads every statistic at its node: no batching of max |g|
-        self._eager_grads = callable(break_when)
+        self._batched = not callable(break_when)
+        # host gradients of up to this many entries are copied whole into the step's batch
+        # (none while a break may read a node's norm during backward)
+        self._whole = 2 * (sample or _SAMPLE) if break_when is None else 0
         self._ratios: _Ratios | None = None  # buffers of the update ratios
         self._meta: dict = {}  # node key -> (op, scope, source, param, label)
         self._last_edges: list = []
@@ -684,8 +689,8 @@ class Recorder:
         if arr.__class__ is not np.ndarray:  # device arrays: summarised on their device
             rec.f = _out_raw(arr, op.name, self.sample)
         elif arr.size and arr.dtype.kind == "f":
-            # host arrays join the step's batch (reduced in before_backward); a sampled one
-            # gets its NaN/Inf check over every entry here, as one BLAS dot
+            # host arrays join the step's batch (reduced after backward, with the gradients);
+            # a sampled one gets its NaN/Inf check over every entry here, as one BLAS dot
             x = arr.ravel(order="K")
             n, sample = x.size, self.sample
             if n > 2 * (sample or _SAMPLE):
@@ -776,25 +781,28 @@ class Recorder:
             else:
                 om = node.output_meta()
                 rec.shape, rec.dt = (om[0][0], om[0][1]) if om else ((), None)
-        if g is not None:
-            n, sample = g.size, self.sample
-            if g.__class__ is np.ndarray and n and g.dtype.kind == "f" and \
-                    not self._eager_grads and (sample or n <= 2 * _SAMPLE):
-                x = g.ravel(order="K")
-                if n <= 2 * (sample or _SAMPLE) and self._break is None:
-                    # copied whole: its sum of squares comes with the step's batch too
-                    self._batch.main.add(x, (rec, 0, None))
+        if g is None:
+            pass
+        elif g.__class__ is np.ndarray and self._batched and g.dtype.kind == "f" and g.size:
+            n = g.size
+            x = g.ravel(order="K") if g.ndim != 1 else g
+            if n <= self._whole:
+                # copied whole: its sum of squares comes with the step's batch too
+                self._batch.main.add(x, (rec, 0, None))
+            elif self.sample or n <= 2 * _SAMPLE:
+                # the norm and NaN/Inf now, exact (breaks read them); max |g| batched
+                ss = float(x.dot(x))
+                if ss - ss == 0:
+                    rec.g = (ss, math.nan, 0, 0)
+                    sample = self.sample
+                    self._batch.sampled(x).add(
+                        x[::(n // sample) | 1] if sample and n > 2 * sample else x, rec)
                 else:
-                    # the norm and NaN/Inf now, exact (breaks read them); max |g| batched
-                    ss = float(x.dot(x))
-                    if ss - ss == 0:
-                        rec.g = (ss, math.nan, 0, 0)
-                        self._batch.sampled(x).add(
-                            x[::(n // sample) | 1] if sample and n > 2 * sample else x, rec)
-                    else:
-                        rec.g = _grad_raw(g, None)
+                    rec.g = _grad_raw(g, None)
             else:
-                rec.g = _grad_raw(g, sample)
+                rec.g = _grad_raw(g, None)
+        else:
+            rec.g = _grad_raw(g, self.sample)
         if self._break is not None:
             self._check(run, node, rec)
 
