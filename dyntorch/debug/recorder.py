@@ -13,6 +13,21 @@ per node made in the forward with its key taken from the last step's plan (no na
 string building while the program repeats), a few NumPy calls per array (a BLAS dot for
 exact norms and NaN/Inf checks, one copy of a sample into the step's batch) and a handful per
 step for the batches; steps that are not recorded cost a call per backward node.
+
+Measured inside the hooks (one BLAS thread, plain step 2.2 ms; the figures move by a third
+with the shared box's load, the shares do not): forward hook ~75 us a step, the batch of
+outputs in ``before_backward`` ~60, the gradient hook ~130 (~55 of them the exact dots), the
+gradient batch and records in ``after_backward`` ~65, update ratios ~55. What is left costs
+about 2 us a NumPy call (some 80 a step) and the Python around them; moving the same
+calls elsewhere does not change the sum. Tried and measured no faster (bench_debug.py
+--recorder, rounds interleaved in one process): one flush of outputs and gradients after
+backward (the batch is cold by then), float32 batches for samples, sums of squares taken at
+copy time, the batches' squares and zero counts vectorized over the whole batch (the
+temporaries cost what the calls save), update ratios from one buffer with ``reduceat`` or
+``np.concatenate``. Variants that drop a part, against the same step: without the exact
+dots the overhead is about 3 points lower, without the update ratios about 2, without the
+batches' reductions about 7; the bookkeeping alone (keys, records, edges, the hooks
+themselves) costs about 3-4 points.
 """
 from __future__ import annotations
 
@@ -189,155 +204,127 @@ def _grad_stats(raw) -> dict:
             "grad_inf": raw[3]}
 
 
-# Mean segment length above which sums of squares and zero counts are taken per segment
-_PER_SEGMENT = 1024
-
-
 class _Batch:
-    """Copies of a step's arrays (whole, or an evenly strided sample of a big one) in one
-    buffer, reduced together by segment (``ufunc.reduceat``) once per step: a fixed handful
-    of NumPy calls a step instead of several per array. Each call costs about 2 us whatever
-    its size on the benchmark's small segments, which made them most of the recorder's
-    statistics on its MLP (bench_debug.py --recorder). Host arrays only; the buffers grow
-    and are reused, so a step allocates none."""
+    """Copies of many arrays (whole, or an evenly strided sample of a big one) in one float64
+    buffer, reduced together by segment (``ufunc.reduceat``): a handful of NumPy calls per
+    training step instead of five or so per node, whose fixed cost was most of the recorder's
+    statistics on the benchmark's MLP (bench_debug.py --recorder). Host arrays only."""
 
-    __slots__ = ("buf", "sq", "used", "offs", "items", "_o", "_oa", "_res")
+    __slots__ = ("buf", "used", "offs", "items", "_o", "_oa")
 
-    def __init__(self, dtype=np.float64, scratch: bool = False):
-        self.buf = np.empty(1 << 14, dtype=dtype)
-        # scratch of the buffer's size (squares, zero flags) where sums are taken
-        self.sq = np.empty(1 << 14, dtype=dtype) if scratch else None
+    def __init__(self):
+        self.buf = np.empty(1 << 15)
         self.used = 0
         self.offs: list = []
         self.items: list = []
-        self._o: list = []  # the last step's segment starts and their array: a repeating
-        self._oa = np.zeros(0, dtype=np.intp)  # program reuses it (one NumPy call less)
-        self._res = np.zeros((5, 0), dtype=dtype)  # the reductions, one row each
+        self._o: list = []  # the last segment starts and their array: a program that
+        self._oa = np.zeros(0, dtype=np.intp)  # repeats reuses it (a NumPy call less)
 
     def add(self, x, item) -> None:
         u = self.used
         e = u + x.size
         if e > self.buf.size:
-            nb = np.empty(max(2 * self.buf.size, e), dtype=self.buf.dtype)
+            nb = np.empty(max(2 * self.buf.size, e))
             nb[:u] = self.buf[:u]
             self.buf = nb
-            if self.sq is not None:
-                self.sq = np.empty(nb.size, dtype=nb.dtype)
-        self.buf[u:e] = x
+        self.buf[u:e] = x  # float32 becomes float64: sums lose nothing (half a copyto's cost)
         self.offs.append(u)
         self.items.append(item)
         self.used = e
 
     def take(self):
-        """(buffer, segment starts, their array, segment ends, items, result rows),
-        emptying the batch; the buffer is only valid until the next :meth:`add`."""
+        """(buffer, segment starts, segment ends, items), emptying the batch; the buffer is
+        only valid until the next :meth:`add`."""
         buf, offs, items = self.buf[:self.used], self.offs, self.items
         ends = offs[1:] + [self.used]
+        self.used, self.offs, self.items = 0, [], []
+        return buf, offs, ends, items
+
+    def starts(self, offs: list):
+        """``offs`` as an index array (the last one again when they repeat)."""
         if offs != self._o:
             self._o, self._oa = offs, np.array(offs, dtype=np.intp)
-            self._res = np.empty((5, len(offs)), dtype=buf.dtype)
-        self.used, self.offs, self.items = 0, [], []
-        return buf, offs, self._oa, ends, items, self._res
+        return self._oa
 
 
-class _Batches:
-    """A step's batches. ``main`` (float64): forward outputs (items ``(record, size, op
-    name)``: mean, std, min, max, zeros) and gradients copied whole (``(record, 0, None)``:
-    sum of squares, max |g|). Float64 because sums are taken there: squares of float32
-    entries are exact in float64 and their sums lose nothing, so the standard deviation
-    (from the sums of x and x^2) keeps its digits when |mean| >> std. ``s32``/``s64``:
-    samples of big gradients whose norm is already exact (items: records; max |g| only,
-    exact in the gradient's own dtype, so float32 ones stay float32: half the bytes)."""
-
-    __slots__ = ("main", "s32", "s64")
-
-    def __init__(self):
-        self.main, self.s32, self.s64 = _Batch(scratch=True), _Batch(np.float32), _Batch()
-
-    def sampled(self, x) -> _Batch:
-        return self.s32 if x.dtype.itemsize <= 4 else self.s64
-
-    @property
-    def items(self) -> bool:
-        return bool(self.main.items or self.s32.items or self.s64.items)
-
-    def flush(self) -> None:
-        if self.main.items:
-            _main_batch(self.main)
-        if self.s32.items:
-            _max_batch(self.s32)
-        if self.s64.items:
-            _max_batch(self.s64)
-
-    def drop(self) -> None:
-        for b in (self.main, self.s32, self.s64):
-            if b.items:
-                b.take()
+# Sums of squares and zero counts of a batch: per segment (a BLAS dot, a count) when the
+# segments are long, else for all segments at once (a squared copy or a comparison, then one
+# ``reduceat``). Measured on this box: 6 segments of 16,000 float64 entries, 7.3 us per
+# segment against 12.2 us at once; 6 of 60 entries, 7.8 against 1.2 us.
+_PER_SEGMENT = 1024  # mean segment length above which the per-segment way is taken
 
 
-def _main_batch(batch: _Batch) -> None:
-    """Set ``record.f`` (a raw tuple as from :func:`_out_raw`) of every forward output in
-    ``batch`` and ``record.g`` of every gradient copied whole."""
-    sq = batch.sq
-    buf, offs, o, ends, items, res = batch.take()
-    n = buf.size
-    sq = sq[:n]
+def _out_batch(batch: _Batch) -> None:
+    """Set ``record.f`` (a raw tuple as from :func:`_out_raw`) of every output in ``batch``;
+    the items are ``(record, size, op name)``."""
+    buf, offs, ends, items = batch.take()
     k = len(items)
-    np.minimum.reduceat(buf, o, out=res[0])
-    np.maximum.reduceat(buf, o, out=res[1])
-    np.add.reduceat(buf, o, out=res[2])
-    mins, maxs, sums = res[:3].tolist()
-    # Sums of squares and zero counts: per segment (a BLAS dot, a count of a comparison)
-    # when the segments are long, else for all at once (a squared copy or a comparison,
-    # then one reduceat). Writing the whole batch's temporary costs more than a dozen
-    # calls on long segments: on bench_debug.py --recorder's MLP (12 segments, 20k
-    # entries), 17 us against 8 for the squares and 18 against 9 for the zeros.
-    long = n > _PER_SEGMENT * k
-    if long:
+    if not k:
+        return
+    o = batch.starts(offs)
+    mins = np.minimum.reduceat(buf, o).tolist()
+    maxs = np.maximum.reduceat(buf, o).tolist()
+    sums = np.add.reduceat(buf, o).tolist()
+    per_seg = buf.size > _PER_SEGMENT * k
+    if per_seg:
         sqs = [float(x.dot(x)) for x in [buf[a:b] for a, b in zip(offs, ends)]]
     else:
-        sqs = np.add.reduceat(np.multiply(buf, buf, out=sq), o, out=res[3]).tolist()
-    # zeros only where a forward output's range holds 0 (not in a loss, exp, softmax, ...)
-    span = [i for i in range(k) if items[i][2] is not None and mins[i] <= 0.0 <= maxs[i]]
-    zeros = None
+        sqs = np.add.reduceat(buf * buf, o).tolist()
+    # zeros only where a segment's range holds 0 (not in a loss, exp, softmax, ...)
+    zeros = [0] * k
+    span = [i for i in range(k) if mins[i] <= 0.0 <= maxs[i]]
     if span:
-        if long or len(span) < 3:
-            zeros = [0] * k
+        z = buf == 0
+        if per_seg:
             for i in span:
-                zeros[i] = int(np.count_nonzero(buf[offs[i]:ends[i]] == 0.0))
-        else:  # zeros as 1.0 in a float copy: a float reduceat is faster than a bool one
-            zeros = np.add.reduceat(np.equal(buf, 0.0, out=sq), o, out=res[4]).tolist()
+                zeros[i] = int(np.count_nonzero(z[offs[i]:ends[i]]))
+        else:
+            zeros = np.add.reduceat(z, o).tolist()
     finite = math.isfinite(sum(sums) + sum(sqs))  # else NaN/Inf (or a huge sum) somewhere
-    for i in range(len(items)):
-        rec, size, op = items[i]
-        bad = not finite and (sums[i] - sums[i] != 0 or sqs[i] - sqs[i] != 0)
-        if op is None:  # a gradient
-            rec.g = _grad_raw(buf[offs[i]:ends[i]], None) if bad else \
-                (sqs[i], max(maxs[i], -mins[i]), 0, 0)
-            continue
+    for i in range(k):
+        rec, n, op = items[i]
         a, b = offs[i], ends[i]
-        if bad:  # NaN/Inf in a whole copy (sampled ones with any went the exact way)
+        m = b - a
+        if not finite and (sums[i] - sums[i] != 0 or sqs[i] - sqs[i] != 0):
             rec.f = _out_raw(buf[a:b], op, None)
             continue
-        m = b - a
         sat = 0.0
         if op == "tanh" or op == "sigmoid":
             seg = buf[a:b]
             sat = int(np.count_nonzero(np.abs(seg) > 0.99 if op == "tanh" else
                                        (seg < 0.01) | (seg > 0.99))) / m
-        rec.f = (size, m, sums[i], sqs[i], mins[i], maxs[i],
-                 0.0 if zeros is None else zeros[i] / m, sat, 0, 0)
+        rec.f = (n, m, sums[i], sqs[i], mins[i], maxs[i], zeros[i] / m, sat, 0, 0)
 
 
-def _max_batch(batch: _Batch) -> None:
-    """Fill in ``max |g|`` of every record in ``batch``: samples of gradients whose sum of
-    squares, over every entry, came from the backward hook."""
-    buf, offs, o, ends, items, res = batch.take()
-    # max |g| = max(max g, -min g): two reductions, no |g| temporary
-    np.maximum.reduceat(buf, o, out=res[0])
-    np.minimum.reduceat(buf, o, out=res[1])
-    for rec, h, m in zip(items, *res[:2].tolist()):
-        rec.g = (rec.g[0], max(h, -m), 0, 0)
+def _grad_batch(batch: _Batch) -> None:
+    """Fill in ``max |g|`` of every record in ``batch``, and the sum of squares of those copied
+    whole (the others have theirs, over every entry)."""
+    buf, offs, ends, items = batch.take()
+    k = len(items)
+    if not k:
+        return
+    # max |g| = max(max g, -min g): two reductions in place, no |g| temporary
+    o = batch.starts(offs)
+    hi = np.maximum.reduceat(buf, o).tolist()
+    lo = np.minimum.reduceat(buf, o).tolist()
+    sqs = None
+    if buf.size <= _PER_SEGMENT * k:
+        sqs = np.add.reduceat(buf * buf, o).tolist()
+    for i in range(k):
+        rec, whole = items[i]
+        mx = max(hi[i], -lo[i])
+        if not whole:
+            rec.g = (rec.g[0], mx, 0, 0)
+            continue
+        if sqs is None:
+            seg = buf[offs[i]:ends[i]]
+            sq = float(seg.dot(seg))  # BLAS, on the few whole copies only
+        else:
+            sq = sqs[i]
+        if sq - sq == 0:
+            rec.g = (sq, mx, 0, 0)
+        else:  # NaN/Inf (or an overflow) in a whole copy: count them there
+            rec.g = _grad_raw(buf[offs[i]:ends[i]], None)
 
 
 class NodeSummary:
@@ -587,12 +574,9 @@ class Recorder:
         self._accs: dict = {}  # AccumulateGrad node of a parameter -> the parameter's name
         self._hooked = False  # the dispatch hook is on only for steps that are recorded
         self._before = None  # parameter arrays before optimizer.step()
-        self._batch = _Batches()  # this step's host outputs and gradients
+        self._fb, self._gb = _Batch(), _Batch()  # this step's host outputs and gradients
         # a callable break_when reads every statistic at its node: no batching of max |g|
-        self._batched = not callable(break_when)
-        # host gradients of up to this many entries are copied whole into the step's batch
-        # (none while a break may read a node's norm during backward)
-        self._whole = 2 * (sample or _SAMPLE) if break_when is None else 0
+        self._eager_grads = callable(break_when)
         self._ratios: _Ratios | None = None  # buffers of the update ratios
         self._meta: dict = {}  # node key -> (op, scope, source, param, label)
         self._last_edges: list = []
@@ -689,8 +673,8 @@ class Recorder:
         if arr.__class__ is not np.ndarray:  # device arrays: summarised on their device
             rec.f = _out_raw(arr, op.name, self.sample)
         elif arr.size and arr.dtype.kind == "f":
-            # host arrays join the step's batch (reduced after backward, with the gradients);
-            # a sampled one gets its NaN/Inf check over every entry here, as one BLAS dot
+            # host arrays join the step's batch (reduced in before_backward); a sampled one
+            # gets its NaN/Inf check over every entry here, as one BLAS dot
             x = arr.ravel(order="K")
             n, sample = x.size, self.sample
             if n > 2 * (sample or _SAMPLE):
@@ -700,16 +684,15 @@ class Recorder:
                 else:  # NaN/Inf, or every entry wanted: the exact way, on its own
                     rec.f, x = _out_raw(arr, op.name, None), None
             if x is not None:
-                b = self._batch.main
-                b.add(x, (rec, n, op.name))
-                if b.used > 1 << 22:  # forward passes that never ran backward
-                    _main_batch(b)
+                self._fb.add(x, (rec, n, op.name))
+                if self._fb.used > 1 << 22:  # forward passes that never ran backward
+                    self._flush_forward()
         if i >= 1_000_000:  # forward passes that never ran backward
             self._pending = {}
             self._counts = {}
             self._plan = []
             self._diverged = False
-            self._batch.drop()
+            self._fb.take()
 
     def _fresh_key(self, node, op, i: int) -> str:
         """The key of the ``i``-th forward op of this step when it is not the plan's: counts
@@ -722,6 +705,9 @@ class Recorder:
         self._plan.append((op, node.scope, key, ck, meta))
         return key, meta
 
+    def _flush_forward(self) -> None:
+        _out_batch(self._fb)
+
     def _new_key(self, node) -> tuple:
         name = node.name()
         ck = (node.scope, name)
@@ -731,10 +717,10 @@ class Recorder:
 
     # ------------------------------------------------------------------ backward
     def before_backward(self, outputs) -> None:
-        # the forward's outputs are reduced with the gradients after backward (one batch a
-        # step), unless a break may read a node's statistics during it
-        if self._break is not None and self._batch.main.items:
-            _main_batch(self._batch.main)
+        if self._fb.items:
+            self._flush_forward()
+        if self._gb.items:  # a backward that failed half way may have left some
+            self._gb.take()
         run = _Run(outputs, self._recording_next())
         if run.recording and self._break is not None:
             run.snap = [(p, None if p.grad is None else p.grad.detach().clone())
@@ -781,28 +767,25 @@ class Recorder:
             else:
                 om = node.output_meta()
                 rec.shape, rec.dt = (om[0][0], om[0][1]) if om else ((), None)
-        if g is None:
-            pass
-        elif g.__class__ is np.ndarray and self._batched and g.dtype.kind == "f" and g.size:
-            n = g.size
-            x = g.ravel(order="K") if g.ndim != 1 else g
-            if n <= self._whole:
-                # copied whole: its sum of squares comes with the step's batch too
-                self._batch.main.add(x, (rec, 0, None))
-            elif self.sample or n <= 2 * _SAMPLE:
-                # the norm and NaN/Inf now, exact (breaks read them); max |g| batched
-                ss = float(x.dot(x))
-                if ss - ss == 0:
-                    rec.g = (ss, math.nan, 0, 0)
-                    sample = self.sample
-                    self._batch.sampled(x).add(
-                        x[::(n // sample) | 1] if sample and n > 2 * sample else x, rec)
+        if g is not None:
+            n, sample = g.size, self.sample
+            if g.__class__ is np.ndarray and n and g.dtype.kind == "f" and \
+                    not self._eager_grads and (sample or n <= 2 * _SAMPLE):
+                x = g.ravel(order="K")
+                if n <= 2 * (sample or _SAMPLE) and self._break is None:
+                    # copied whole: its sum of squares comes with the step's batch too
+                    self._gb.add(x, (rec, True))
                 else:
-                    rec.g = _grad_raw(g, None)
+                    # the norm and NaN/Inf now, exact (breaks read them); max |g| batched
+                    ss = float(x.dot(x))
+                    if ss - ss == 0:
+                        rec.g = (ss, math.nan, 0, 0)
+                        self._gb.add(x[::(n // sample) | 1] if sample and n > 2 * sample
+                                     else x, (rec, False))
+                    else:
+                        rec.g = _grad_raw(g, None)
             else:
-                rec.g = _grad_raw(g, None)
-        else:
-            rec.g = _grad_raw(g, self.sample)
+                rec.g = _grad_raw(g, sample)
         if self._break is not None:
             self._check(run, node, rec)
 
@@ -871,8 +854,6 @@ class Recorder:
         pending, self._pending = self._pending, {}
         self._counts = {}
         self._diverged = False
-        if self._batch.items:  # this step's outputs and gradients (or a stray forward's)
-            self._batch.flush()
         if run is None or not run.touched:
             return
         step = self._count
@@ -881,6 +862,7 @@ class Recorder:
             self._hook_forward(self._count % self.every == 0)
         if not run.recording:
             return
+        _grad_batch(self._gb)
         nodes = run.nodes
         if run.broke:  # backward stopped early: keep the forward statistics of the rest
             for node, rec in pending.items():
