@@ -96,6 +96,23 @@ for n in names:
 plt.xlabel("step"); plt.ylabel("grad norm"); plt.legend();
 
 # %% [markdown]
+# ## The graph while it trains
+# `GraphRecorder(show=True)` records every step's node and parameter statistics (a
+# `dyntorch.debug.Recorder`, see tutorial 11) and shows its view below the cell as soon as the
+# first step is recorded. The view follows training while `fit` runs; afterwards its slider
+# scrubs the kept steps (colour by gradient norm, NaN/Inf or dead units in the toolbar), and a
+# click on a node charts its history.
+
+# %%
+from dyntorch.train.callbacks import GraphRecorder
+
+watch = GraphRecorder(keep=100, show=True)
+Trainer(max_epochs=1, default_root_dir=root / "graph", seed=0, enable_progress_bar=False,
+        callbacks=[watch]).fit(DigitMLP(), train_loader)
+print(len(watch.recorder.steps), "steps kept; grad norm of net.0.weight, last three:",
+      watch.recorder.history("net.0.weight", "grad_norm")[-3:].round(4))
+
+# %% [markdown]
 # ## Test, predict, resume
 # A checkpoint restores model, optimizer, scheduler and counters: `fit(..., ckpt_path=...)`
 # resumes exactly where training stopped.

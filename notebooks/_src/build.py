@@ -6,6 +6,7 @@ Run: `python notebooks/_src/build.py`.
 """
 from __future__ import annotations
 
+import hashlib
 import pathlib
 import re
 
@@ -27,13 +28,26 @@ def cells_of(text: str):
             yield nbformat.v4.new_code_cell(body)
 
 
-def build(src: pathlib.Path) -> pathlib.Path:
+def build(src: pathlib.Path, out_dir: pathlib.Path | None = None) -> pathlib.Path:
+    """Write ``src``'s notebook into ``out_dir`` (default: ``notebooks/``); return its path."""
     nb = nbformat.v4.new_notebook()
     nb.cells = list(cells_of(src.read_text()))
+    # ids from each cell's text (nbformat draws random ones): a rebuild changes only the
+    # cells that changed, so diffs of the notebooks stay readable
+    seen: set = set()
+    for cell in nb.cells:
+        h = hashlib.sha1(f"{src.stem}\0{cell.source}".encode()).hexdigest()
+        cid = h[:8]
+        k = 8
+        while cid in seen:  # the same text twice in one notebook
+            k += 1
+            cid = h[:k]
+        seen.add(cid)
+        cell.id = cid
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
-    out = HERE.parent / (src.stem + ".ipynb")
+    out = (HERE.parent if out_dir is None else out_dir) / (src.stem + ".ipynb")
     nbformat.write(nb, out)
     return out
 
