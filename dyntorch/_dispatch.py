@@ -368,8 +368,6 @@ def scalar_array(v, dtype):
         return _new_scalar_array(v, dtype)
 
 
-
-
 def _new_scalar_array(v, dtype):
     # not cached (the number itself is used): zeros, since a dict cannot tell 0.0 from -0.0
     # (the lane never asks for them); NaN, which never equals a key; integers beyond 2**53
