@@ -38,6 +38,13 @@ def _train_step(lib, model, opt, x, y):
     return step
 
 
+def _sgd_steps(dyntorch, torch, ours, ref, x, y) -> tuple:
+    """The SGD(lr=0.01, momentum=0.9) training step of each library on the same batch."""
+    return tuple(_train_step(lib, m, lib.optim.SGD(m.parameters(), lr=0.01, momentum=0.9),
+                             lib.tensor(x), lib.tensor(y))
+                 for lib, m in ((dyntorch, ours), (torch, ref)))
+
+
 # ----------------------------------------------------------------------------- MLP
 def make_mlp(dyntorch, torch, batch=128, sizes=(784, 256, 256, 10)):
     rng = np.random.default_rng(0)
@@ -73,12 +80,7 @@ def make_mlp(dyntorch, torch, batch=128, sizes=(784, 256, 256, 10)):
         sgd.step([dw0, dw1, dw2, db0, db1, db2])
         return loss
 
-    return (_train_step(dyntorch, ours, dyntorch.optim.SGD(ours.parameters(), lr=0.01,
-                                                           momentum=0.9),
-                        dyntorch.tensor(x), dyntorch.tensor(y)),
-            _train_step(torch, ref, torch.optim.SGD(ref.parameters(), lr=0.01, momentum=0.9),
-                        torch.tensor(x), torch.tensor(y)),
-            floor)
+    return _sgd_steps(dyntorch, torch, ours, ref, x, y) + (floor,)
 
 
 # ----------------------------------------------------------------------------- LeNet
@@ -127,12 +129,7 @@ def make_lenet(dyntorch, torch, batch=64):
         sgd.step([dcw1, dcb1, dcw2, dcb2, dw0, dw1, dw2, db0, db1, db2])
         return loss
 
-    return (_train_step(dyntorch, ours, dyntorch.optim.SGD(ours.parameters(), lr=0.01,
-                                                           momentum=0.9),
-                        dyntorch.tensor(x), dyntorch.tensor(y)),
-            _train_step(torch, ref, torch.optim.SGD(ref.parameters(), lr=0.01, momentum=0.9),
-                        torch.tensor(x), torch.tensor(y)),
-            floor)
+    return _sgd_steps(dyntorch, torch, ours, ref, x, y) + (floor,)
 
 
 # ----------------------------------------------------------------------------- ResNet-18
@@ -250,12 +247,7 @@ def make_resnet18(dyntorch, torch, batch=16, size=64):
         sgd.step([dcw, dbw, dbb] + grads + [dfw, dfb])
         return loss
 
-    return (_train_step(dyntorch, ours, dyntorch.optim.SGD(ours.parameters(), lr=0.01,
-                                                           momentum=0.9),
-                        dyntorch.tensor(x), dyntorch.tensor(y)),
-            _train_step(torch, ref, torch.optim.SGD(ref.parameters(), lr=0.01, momentum=0.9),
-                        torch.tensor(x), torch.tensor(y)),
-            floor)
+    return _sgd_steps(dyntorch, torch, ours, ref, x, y) + (floor,)
 
 
 # ----------------------------------------------------------------------------- char GPT

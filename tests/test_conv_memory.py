@@ -31,6 +31,17 @@ def _pair(shape, rng, scale=1.0):
     return dyntorch.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
 
 
+def _same_as_torch(y, ty, rng, *pairs) -> None:
+    """``y`` equals torch's ``ty``, and after one backward of the same random gradient so do
+    the gradients of every (dyntorch, torch) input pair."""
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    gy = rng.standard_normal(ty.shape)
+    y.backward(dyntorch.tensor(gy))
+    ty.backward(torch.tensor(gy))
+    for d, t in pairs:
+        np.testing.assert_allclose(d.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
 CASES = [  # x shape, w shape, kwargs
     ((2, 3, 9, 11), (4, 3, 3, 3), dict(padding=1)),
     ((2, 3, 10, 13), (4, 3, 3, 3), dict(stride=2, padding=(1, 2))),
@@ -49,12 +60,7 @@ def test_conv2d_tiled_matches_torch(xs, ws, kw, budget, monkeypatch):
     b, tb = _pair((ws[0],), rng)
     y = dyntorch.nn.functional.conv2d(x, w, b, **kw)
     ty = torch.nn.functional.conv2d(tx, tw, tb, **kw)
-    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
-    gy = rng.standard_normal(ty.shape)
-    y.backward(dyntorch.tensor(gy))
-    ty.backward(torch.tensor(gy))
-    for d, t in ((x, tx), (w, tw), (b, tb)):
-        np.testing.assert_allclose(d.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12)
+    _same_as_torch(y, ty, rng, (x, tx), (w, tw), (b, tb))
 
 
 def test_tiles_really_slice(small_budget):
@@ -91,12 +97,7 @@ def test_conv_transpose2d_tiled(kw, small_budget):
     w, tw = _pair((3, 4, 3, 3), rng)
     y = dyntorch.nn.functional.conv_transpose2d(x, w, **kw)
     ty = torch.nn.functional.conv_transpose2d(tx, tw, **kw)
-    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
-    gy = rng.standard_normal(ty.shape)
-    y.backward(dyntorch.tensor(gy))
-    ty.backward(torch.tensor(gy))
-    for d, t in ((x, tx), (w, tw)):
-        np.testing.assert_allclose(d.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12)
+    _same_as_torch(y, ty, rng, (x, tx), (w, tw))
 
 
 def test_conv1d_tiled(small_budget):
@@ -105,12 +106,7 @@ def test_conv1d_tiled(small_budget):
     w, tw = _pair((5, 3, 7), rng)
     y = dyntorch.nn.functional.conv1d(x, w, stride=3, padding=2)
     ty = torch.nn.functional.conv1d(tx, tw, stride=3, padding=2)
-    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
-    gy = rng.standard_normal(ty.shape)
-    y.backward(dyntorch.tensor(gy))
-    ty.backward(torch.tensor(gy))
-    for d, t in ((x, tx), (w, tw)):
-        np.testing.assert_allclose(d.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12)
+    _same_as_torch(y, ty, rng, (x, tx), (w, tw))
 
 
 _PEAK = textwrap.dedent("""

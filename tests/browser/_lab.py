@@ -26,15 +26,36 @@ def notebook_page(browser, lab, name: str, cells: list[str], setup_cell: int, *,
         ctx.close()
 
 
-def open_notebook(page, lab, name: str) -> None:
-    # ?reset: a fresh workspace, so a page never reopens the notebooks of an earlier page
-    page.goto(f"{lab.url}/lab/tree/{name}?reset")
+def wait_kernel_ready(page, timeout: float = 90000) -> None:
+    """Wait until the current notebook's kernel is connected and idle."""
     page.wait_for_function(
         f"""() => {{ const w = {APP} && {APP}.shell.currentWidget;
             const k = w && w.sessionContext && w.sessionContext.session &&
                       w.sessionContext.session.kernel;
             return k && k.connectionStatus === 'connected' && k.status === 'idle'; }}""",
-        timeout=90000)
+        timeout=timeout)
+
+
+def open_notebook(page, lab, name: str) -> None:
+    # ?reset: a fresh workspace, so a page never reopens the notebooks of an earlier page
+    page.goto(f"{lab.url}/lab/tree/{name}?reset")
+    wait_kernel_ready(page)
+
+
+def click_and_time(page, sel: str, cmd: str, expect_step: int, timeout_ms: int = 10000) -> float:
+    """Click a debugger button of view ``sel``; ms until its status shows ``expect_step``
+    (kernel round trip and redraw)."""
+    return page.evaluate(
+        """([sel, cmd, want, limit]) => new Promise((ok, fail) => {
+            const root = document.querySelector(sel);
+            const st = () => Number(root.querySelector('.dt-status-text').dataset.step);
+            const t0 = performance.now();
+            const obs = new MutationObserver(() => {
+              if (st() === want) { obs.disconnect(); ok(performance.now() - t0); } });
+            obs.observe(root.querySelector('.dt-status'), {subtree: true, childList: true, attributes: true});
+            root.querySelector(`button[data-cmd="${cmd}"]`).click();
+            setTimeout(() => fail(new Error(`no update within ${limit} ms`)), limit); })""",
+        [sel, cmd, expect_step, timeout_ms])
 
 
 def run_cell(page, i: int, timeout: float = 120000) -> str:

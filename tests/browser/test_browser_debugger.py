@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from ._lab import json_output, notebook_page, output, run_cell, views, wait_drawn
+from ._lab import click_and_time, json_output, notebook_page, output, run_cell, views, wait_drawn
 from .conftest import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -398,21 +398,8 @@ def test_10k_nodes_paint_folded_step_and_search(nb):
 
 
 def _step_times(nb, sel: str, n: int) -> list[float]:
-    """Milliseconds from a Step click to the view showing that step (kernel round trip and
-    redraw), for the first ``n`` steps."""
-    times = []
-    for k in range(1, n + 1):
-        times.append(nb.evaluate(
-            """([sel, want]) => new Promise((ok, fail) => {
-                const root = document.querySelector(sel);
-                const st = () => Number(root.querySelector('.dt-status-text').dataset.step);
-                const t0 = performance.now();
-                const obs = new MutationObserver(() => {
-                  if (st() === want) { obs.disconnect(); ok(performance.now() - t0); } });
-                obs.observe(root.querySelector('.dt-status'), {subtree: true, childList: true, attributes: true});
-                root.querySelector('button[data-cmd="step"]').click();
-                setTimeout(() => fail(new Error('no update within 20 s')), 20000); })""", [sel, k]))
-    return times
+    """Milliseconds from a Step click to the view showing that step, for the first ``n``."""
+    return [click_and_time(nb, sel, "step", k, timeout_ms=20000) for k in range(1, n + 1)]
 
 
 def test_step_on_10k_nodes_under_100ms(nb):

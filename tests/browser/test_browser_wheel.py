@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from ._lab import APP, run_cell, views, wait_drawn
+from ._lab import APP, run_cell, views, wait_drawn, wait_kernel_ready
 from .conftest import ARTIFACTS, ROOT, TEST_VENV
 from .notebook_cells import SETUP, SHOW, STEP_IN_CODE, STEPPER
 
@@ -29,12 +29,7 @@ def _open(page, server, name: str) -> None:
     url = (f"{server.url}/lab/workspaces/dyntorch-wheel/tree/{name}" if server.app == "lab"
            else server.notebook_url(name))
     page.goto(url)
-    page.wait_for_function(
-        f"""() => {{ const w = {APP} && {APP}.shell.currentWidget;
-            const k = w && w.sessionContext && w.sessionContext.session &&
-                      w.sessionContext.session.kernel;
-            return k && k.connectionStatus === 'connected' && k.status === 'idle'; }}""",
-        timeout=90000)
+    wait_kernel_ready(page)
 
 
 def _json(text: str) -> dict:

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from ._lab import APP, json_output, notebook_page, run_cell, views, wait_drawn
+from ._lab import APP, click_and_time, json_output, notebook_page, run_cell, views, wait_drawn
 from .conftest import ARTIFACTS
 from .notebook_cells import (
     BIG,
@@ -87,21 +87,6 @@ def test_show_draws_every_node(nb):
     shot(nb, "show-mlp", nb.locator(sel))
 
 
-def _click_and_time(page, sel: str, cmd: str, expect_step: int) -> float:
-    """Click a debugger button; ms until the status shows the new step (kernel round trip)."""
-    return page.evaluate(
-        """([sel, cmd, want]) => new Promise((ok, fail) => {
-            const root = document.querySelector(sel);
-            const st = () => Number(root.querySelector('.dt-status-text').dataset.step);
-            const t0 = performance.now();
-            const obs = new MutationObserver(() => {
-              if (st() === want) { obs.disconnect(); ok(performance.now() - t0); } });
-            obs.observe(root.querySelector('.dt-status'), {subtree: true, childList: true, attributes: true});
-            root.querySelector(`button[data-cmd="${cmd}"]`).click();
-            setTimeout(() => fail(new Error('no update within 10 s')), 10000); })""",
-        [sel, cmd, expect_step])
-
-
 def _assert_summary_matches(page, sel: str, part: str, want: dict) -> None:
     for k in ("mean", "std", "min", "max", "norm"):
         cell = page.locator(f"{sel} .dt-inspector [data-part={part}] [data-stat={k}]")
@@ -115,7 +100,7 @@ def test_stepper_buttons_match_python(nb):
     wait_drawn(nb, i)
     sel = root_sel(nb, i)
     assert status_step(nb, sel) == 0
-    times = [_click_and_time(nb, sel, "step", k) for k in (1, 2, 3)]
+    times = [click_and_time(nb, sel, "step", k) for k in (1, 2, 3)]
     record("step_update_ms (click -> kernel -> view)", [round(t, 1) for t in times])
     py = json_output(nb, C_PROBE)
     assert py["step"] == 3
@@ -164,11 +149,11 @@ def test_continue_reset_step_out_buttons(nb):
     i, _ = view_of(nb, "stepper")
     sel = root_sel(nb, i)
     total = nb.evaluate("(i) => [...window.__dyntorchHub.views][i].doc.status.total", i)
-    _click_and_time(nb, sel, "reset", 0)
+    click_and_time(nb, sel, "reset", 0)
     assert nb.locator(f"{sel} g.node.st-done").count() == 0
-    _click_and_time(nb, sel, "run", total)  # Continue: no breakpoint, runs to the end
+    click_and_time(nb, sel, "run", total)  # Continue: no breakpoint, runs to the end
     assert nb.locator(f"{sel} g.node.st-done").count() >= total - 1
-    _click_and_time(nb, sel, "reset", 0)
+    click_and_time(nb, sel, "reset", 0)
     # a breakpoint on a node from the view: Continue stops there
     target = nb.evaluate("(i) => [...window.__dyntorchHub.views][i].doc.nodes"
                          ".find(n => n.op === 'GeluBackward0').id", i)
@@ -181,8 +166,8 @@ def test_continue_reset_step_out_buttons(nb):
     nb.click(f'{sel} button[data-cmd="break"]')  # off again
     nb.wait_for_function("([s, t]) => !document.querySelector(s + ` g.node[id='${t}']`).classList.contains('dt-bp')",
                          arg=[sel, target])
-    _click_and_time(nb, sel, "reset", 0)
-    _click_and_time(nb, sel, "step", 1)
+    click_and_time(nb, sel, "reset", 0)
+    click_and_time(nb, sel, "step", 1)
     nb.click(f'{sel} button[data-cmd="step_out"]')  # out of the top level: to the end
     nb.wait_for_function("(s) => document.querySelector(s + ' .dt-status-text').dataset.step !== '1'",
                          arg=sel)
@@ -269,7 +254,7 @@ def test_transformer_debugger_and_dark_theme(nb):
     v = wait_drawn(nb, i)
     sel = root_sel(nb, i)
     assert v["status"]["step"] == 40
-    times = [_click_and_time(nb, sel, "step", k) for k in (41, 42, 43)]
+    times = [click_and_time(nb, sel, "step", k) for k in (41, 42, 43)]
     record("transformer_step_update_ms (1065 nodes, folded)", [round(t, 1) for t in times])
     box = nb.locator(f"{sel} g.node.st-current")
     assert box.count() == 1  # the current node, or the folded box that holds it
@@ -367,20 +352,20 @@ def test_inspector_follows_the_step_and_pins(nb12):
     i, sel = _run_cells_until_stepper(nb12)
     h0 = nb12.evaluate("(s) => document.querySelector(s).getBoundingClientRect().height", sel)
     for k in (1, 2, 3):
-        _click_and_time(nb12, sel, "step", k)
+        click_and_time(nb12, sel, "step", k)
     cur = nb12.get_attribute(f"{sel} .dt-status-text", "data-current")
     nb12.wait_for_selector(f'{sel} .dt-inspector .dt-insp[data-node="{cur}"] [data-part=in0] [data-stat=norm]')
     # a click pins another node; the pin button unpins and the inspector follows again
     other = nb12.evaluate("(i) => [...window.__dyntorchHub.views][i].doc.nodes.find(n => n.state === 'done').id", i)
     nb12.locator(f'{sel} g.node[id="{other}"]').dispatch_event("click")
-    _click_and_time(nb12, sel, "step", 4)
+    click_and_time(nb12, sel, "step", 4)
     assert nb12.get_attribute(f"{sel} .dt-inspector .dt-insp", "data-node") == other
     nb12.click(f"{sel} .dt-unpin")
     cur = nb12.get_attribute(f"{sel} .dt-status-text", "data-current")
     nb12.wait_for_selector(f'{sel} .dt-inspector .dt-insp[data-node="{cur}"]')
     # ten steps later the widget has the same height (the inspector scrolls inside)
     for k in range(5, 11):
-        _click_and_time(nb12, sel, "step", k)
+        click_and_time(nb12, sel, "step", k)
     h1 = nb12.evaluate("(s) => document.querySelector(s).getBoundingClientRect().height", sel)
     assert abs(h1 - h0) < 1, (h0, h1)
     shot(nb12, "inspector-follows-step", nb12.locator(sel))
@@ -389,9 +374,9 @@ def test_inspector_follows_the_step_and_pins(nb12):
 def test_step_out_leaves_the_module(nb12):
     i, _ = view_of(nb12, "stepper")
     sel = root_sel(nb12, i)
-    _click_and_time(nb12, sel, "reset", 0)
+    click_and_time(nb12, sel, "reset", 0)
     for k in (1, 2, 3):
-        _click_and_time(nb12, sel, "step", k)
+        click_and_time(nb12, sel, "step", k)
     before = json_output(nb12, R_PROBE)
     nb12.click(f'{sel} button[data-cmd="step_out"]')
     nb12.wait_for_function("(s) => document.querySelector(s + ' .dt-status-text').dataset.step !== '3'", arg=sel)
@@ -404,7 +389,7 @@ def test_step_out_leaves_the_module(nb12):
 def test_breakpoint_without_a_selection_says_so(nb12):
     i, _ = view_of(nb12, "stepper")
     sel = root_sel(nb12, i)
-    _click_and_time(nb12, sel, "reset", 0)
+    click_and_time(nb12, sel, "reset", 0)
     assert "press Step" in nb12.inner_text(f"{sel} .dt-status")
     nb12.click(f'{sel} button[data-cmd="break"]')
     assert "select a node first" in nb12.inner_text(f"{sel} .dt-status")
@@ -416,7 +401,7 @@ def test_parameters_are_named_and_sources_name_the_cell(nb12):
     labels = nb12.evaluate("(s) => [...document.querySelectorAll(s + ' g.node')].map(g => g.textContent)", sel)
     assert any("0.weight" in t and "8\u00d74" in t for t in labels), labels
     assert not any(t.startswith("leaf") for t in labels)
-    _click_and_time(nb12, sel, "step", 1)
+    click_and_time(nb12, sel, "step", 1)
     src = nb12.inner_text(f'{sel} .dt-inspector [data-field="source"]')
     assert src.startswith("In [") and "line" in src and "ipykernel" not in src, src
 
@@ -425,7 +410,7 @@ def test_legends_and_label_contrast(nb12):
     i, _ = view_of(nb12, "stepper")
     sel = root_sel(nb12, i)
     for k in (2, 3):
-        _click_and_time(nb12, sel, "step", k)
+        click_and_time(nb12, sel, "step", k)
     nb12.select_option(f"{sel} .dt-overlay", "grad")
     assert nb12.locator(f"{sel} .dt-legend .dt-colorbar").count() == 1
     ticks = nb12.locator(f"{sel} .dt-legend .dt-tick")
