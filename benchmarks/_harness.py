@@ -69,16 +69,20 @@ def _unit(seconds: float) -> str:
 
 
 def case(name: str, ours: Callable, ref: Callable, floor: Callable | None, *, rounds: int,
-         inner: int, runs: int = 1, target: float | None = None) -> list:
+         inner: int, runs: int = 1, target: float | None = None,
+         extra: dict[str, Callable] | None = None) -> list:
     """Measure one case ``runs`` times and print one line per run plus a summary.
 
-    Returns the list of median ratios dyntorch / torch, one per run.
+    ``extra``: more references timed in the same interleaved rounds, each printed with its
+    median and its ratio to torch. Returns the list of median ratios dyntorch / torch, one
+    per run.
     """
     ratios = []
     for run in range(runs):
         sides = {"dyntorch": ours, "torch": ref}
         if floor is not None:
             sides["floor"] = floor
+        sides.update(extra or {})
         t = interleaved(sides, rounds, inner)
         md, mt = statistics.median(t["dyntorch"]), statistics.median(t["torch"])
         ratio = md / mt
@@ -90,6 +94,9 @@ def case(name: str, ours: Callable, ref: Callable, floor: Callable | None, *, ro
             mf = statistics.median(t["floor"])
             line += (f"  floor {_unit(mf)}  dyntorch/floor {md / mf:5.2f}x  "
                      f"floor/torch {mf / mt:5.2f}x")
+        for k in extra or {}:
+            mk = statistics.median(t[k])
+            line += f"  {k} {_unit(mk)}  {k}/torch {mk / mt:5.2f}x"
         if runs > 1:
             line = f"  run {run + 1}: " + line
         print(line, flush=True)

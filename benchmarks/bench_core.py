@@ -21,6 +21,7 @@ try:
 except ImportError:  # pragma: no cover
     sys.exit("benchmarks need torch==2.13.0 (pip install torch==2.13.0)")
 
+import _tape as tape  # noqa: E402
 from _harness import case, parse_args  # noqa: E402
 
 
@@ -82,15 +83,19 @@ def chain(args):
     ta, tb = torch.tensor(x[0], requires_grad=True), torch.tensor(x[1], requires_grad=True)
     na, nb = x[0].copy(), x[1].copy()
     ga, gb = np.zeros_like(na), np.zeros_like(nb)
+    va, vb = tape.Var(x[0].copy()), tape.Var(x[1].copy())
     chain_forward(a, b).backward()
     chain_forward(ta, tb).backward()
     chain_floor(na, nb, ga, gb)
+    chain_forward(va, vb).backward()
+    assert np.allclose(va.g, ta.grad.numpy(), atol=1e-5), "chain: the tape reference is wrong"
     assert np.allclose(a.grad.numpy(), ta.grad.numpy(), atol=1e-5), "chain: gradients differ"
     assert np.allclose(ga, ta.grad.numpy(), atol=1e-5), "chain: NumPy floor is wrong"
 
     case("10-op chain + sum + backward (4x4)", lambda: chain_forward(a, b).backward(),
          lambda: chain_forward(ta, tb).backward(), lambda: chain_floor(na, nb, ga, gb),
-         rounds=args.rounds, inner=300, runs=args.runs, target=0.6)
+         rounds=args.rounds, inner=300, runs=args.runs, target=0.6,
+         extra={"tape": lambda: chain_forward(va, vb).backward()})
     case("  of which forward", lambda: chain_forward(a, b), lambda: chain_forward(ta, tb), None,
          rounds=args.rounds, inner=300, runs=args.runs)
 
