@@ -22,6 +22,11 @@ __all__ = ["Function", "FunctionCtx", "BackwardCFunction", "once_differentiable"
 
 _NON_TENSOR_META = ((), B.np.dtype(object), None)
 
+#: ``fn(node, result)`` runs after a Function call recorded its node (``result`` as
+#: ``apply`` returns it): the door's forward observers (``_dispatch.add_hook``) never see
+#: these calls, so readers that summarise forward outputs (debug.Recorder) register here.
+output_observers: list = []
+
 _FREED_MSG = (
     "Trying to backward through the graph a second time (or directly access saved tensors "
     "after they have already been freed), at {name}. Saved intermediate values of the graph "
@@ -351,7 +356,11 @@ class Function(FunctionCtx, metaclass=FunctionMeta):
         ctx.next = edges
         ctx.seq = next_seq()  # after any AccumulateGrad just made: seq stays topological
         ctx._in_meta = in_meta
-        return _wrap_outputs(ctx, args, output)
+        res = _wrap_outputs(ctx, args, output)
+        if output_observers:
+            for fn in tuple(output_observers):
+                fn(ctx, res)
+        return res
 
 
 def _uses_setup_context(cls) -> bool:

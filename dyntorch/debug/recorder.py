@@ -32,6 +32,7 @@ themselves) costs about 3-4 points.
 from __future__ import annotations
 
 import math
+import weakref
 from collections import deque
 from collections.abc import Callable
 
@@ -45,8 +46,10 @@ from .._source import source_entry
 from .._source import where as source_where
 from .._tensor import Tensor
 from ..autograd import engine as E
+from ..autograd import function as FN
 from ..autograd import functional_api as F
-from ..autograd.node import AccumulateGrad
+from ..autograd.node import AccumulateGrad, OpNode
+from ..nn.module import SCOPE_MODULES
 
 __all__ = ["Recorder", "BreakpointHit", "NodeSummary"]
 
@@ -109,7 +112,15 @@ def _sample(x, sample):
     return x[::(x.size // sample) | 1].copy()  # contiguous: strided reductions lose SIMD
 
 
-def _out_raw(arr, opname: str, sample: int | None = None):
+def _as_float(a):
+    """A float array to summarise for host array ``a`` whose NumPy kind is not "f": a
+    float32 copy of bfloat16 (ml_dtypes' kind is "V"), None for anything else."""
+    if a.dtype.name == "bfloat16":
+        return a.astype(np.float32)
+    return None
+
+
+def _out_raw(arr, opname: str | None, sample: int | None = None):
     """Raw forward output statistics ``(n, k, sum, sum of squares, min, max, zero fraction,
     saturated fraction, nan, inf)``; ``sum`` and ``sum of squares`` are over ``k`` entries.
 
@@ -444,7 +455,7 @@ class BreakpointHit(RuntimeError):
 class _Run:
     """One backward in progress."""
 
-    __slots__ = ("outputs", "recording", "nodes", "touched", "snap", "broke")
+    __slots__ = ("outputs", "recording", "nodes", "touched", "snap", "broke", "taken")
 
     def __init__(self, outputs, recording):
         self.outputs, self.recording = outputs, recording
@@ -452,6 +463,13 @@ class _Run:
         self.touched = False
         self.broke = False
         self.snap = None
+        self.taken: set | None = None  # keys in use this step (see keys), made when first asked
+
+    def keys(self, pending: dict) -> set:
+        """The node keys this step uses so far: its forward's, and those given at backward."""
+        if self.taken is None:
+            self.taken = {r.key for r in pending.values()}
+        return self.taken
 
 
 class _Observer:
@@ -572,6 +590,10 @@ class Recorder:
         self._plan: list = []
         self._diverged = False  # this step left the plan: keys from _counts
         self._accs: dict = {}  # AccumulateGrad node of a parameter -> the parameter's name
+        self._module_names = {id(m): n for n, m in model.named_modules()}  # see _scope_of
+        # the nodes of the last recorded backward whose graph was retained (retain_graph=True):
+        # a backward through it again finds its keys and forward statistics here
+        self._retained: weakref.WeakKeyDictionary | None = None
         self._hooked = False  # the dispatch hook is on only for steps that are recorded
         self._before = None  # parameter arrays before optimizer.step()
         self._fb, self._gb = _Batch(), _Batch()  # this step's host outputs and gradients
@@ -648,9 +670,12 @@ class Recorder:
         hook the door keeps its fast lanes, so steps in between cost next to nothing."""
         if on and self._remove_hook is None:
             self._remove_hook = D.add_hook(self._forward)
+            FN.output_observers.append(self._function_output)
         elif not on and self._remove_hook is not None:
             self._remove_hook()
             self._remove_hook = None
+            if self._function_output in FN.output_observers:
+                FN.output_observers.remove(self._function_output)
 
     # ------------------------------------------------------------------ forward
     def _forward(self, op, args, attrs, res) -> None:
@@ -658,9 +683,23 @@ class Recorder:
             return
         r = res[0] if res.__class__ is tuple else res
         node = getattr(r, "grad_fn", None)
-        pending = self._pending
-        if node is None or node in pending:
+        if node is None or node in self._pending:
             return
+        self._take(node, op, r._data, op.name)
+
+    def _function_output(self, node, res) -> None:
+        """A custom ``autograd.Function`` call (the door does not see those)."""
+        if self._count % self.every or node in self._pending:
+            return
+        for r in res if res.__class__ is tuple else (res,):
+            if isinstance(r, Tensor) and r.grad_fn is node and r._out_nr == 0:
+                self._take(node, node.__class__, r._data, None)
+                return
+
+    def _take(self, node, op, arr, opname) -> None:
+        """Key ``node`` (the ``op`` of the forward, an OpDef or a Function's node class) and
+        summarise its output array ``arr``."""
+        pending = self._pending
         i = len(pending)
         plan = self._plan
         if not self._diverged and i < len(plan) and plan[i][0] is op and \
@@ -668,11 +707,13 @@ class Recorder:
             key, meta = plan[i][2], plan[i][4]
         else:
             key, meta = self._fresh_key(node, op, i)
-        arr = r._data
         rec = pending[node] = _Rec(key, node.seq, meta, arr.shape, arr.dtype, None, None)
         if arr.__class__ is not np.ndarray:  # device arrays: summarised on their device
-            rec.f = _out_raw(arr, op.name, self.sample)
-        elif arr.size and arr.dtype.kind == "f":
+            rec.f = _out_raw(arr, opname, self.sample)
+            return
+        if arr.dtype.kind != "f":
+            arr = _as_float(arr)
+        if arr is not None and arr.size:
             # host arrays join the step's batch (reduced in before_backward); a sampled one
             # gets its NaN/Inf check over every entry here, as one BLAS dot
             x = arr.ravel(order="K")
@@ -682,9 +723,9 @@ class Recorder:
                 if s2 - s2 == 0:
                     x = x[::(n // sample) | 1]
                 else:  # NaN/Inf, or every entry wanted: the exact way, on its own
-                    rec.f, x = _out_raw(arr, op.name, None), None
+                    rec.f, x = _out_raw(arr, opname, None), None
             if x is not None:
-                self._fb.add(x, (rec, n, op.name))
+                self._fb.add(x, (rec, n, opname))
                 if self._fb.used > 1 << 22:  # forward passes that never ran backward
                     self._flush_forward()
         if i >= 1_000_000:  # forward passes that never ran backward
@@ -710,10 +751,28 @@ class Recorder:
 
     def _new_key(self, node) -> tuple:
         name = node.name()
-        ck = (node.scope, name)
+        scope = self._scope_of(node.scope)
+        ck = (scope, name)
         k = self._counts.get(ck, 0)
         self._counts[ck] = k + 1
-        return f"{node.scope}/{name}#{k}", ck
+        return f"{scope}/{name}#{k}", ck
+
+    def _scope_of(self, scope: str) -> str:
+        """A node's module scope in the names of the recorder's model, which name its
+        parameters: a child of the model that ran as the outermost module (the Trainer calls
+        its ``net``) scopes its own children from itself ("0"), where the model names them
+        "net.0". Scopes of modules outside the model, and "" (no module), stay as they are."""
+        if not scope:
+            return scope
+        ref = SCOPE_MODULES.get(scope)
+        m = ref() if ref is not None else None
+        if m is None:
+            return scope
+        name = self._module_names.get(id(m))
+        if name is None:  # a module added since, or not the model's: look once more
+            self._module_names = {id(mod): n for n, mod in self.model.named_modules()}
+            name = self._module_names.get(id(m))
+        return scope if not name else name
 
     # ------------------------------------------------------------------ backward
     def before_backward(self, outputs) -> None:
@@ -750,13 +809,26 @@ class Recorder:
             if not run.recording:
                 return
             rec = self._pending.get(node)
+            old = None
+            if rec is None and self._retained is not None:
+                # a graph kept by retain_graph, run through again: the node keeps its key
+                # (unless this step's forward took it: a state carried across steps) and its
+                # forward statistics
+                old = self._retained.get(node)
+                if old is not None and old.key not in run.keys(self._pending):
+                    rec = _Rec(old.key, old.seq, old.meta, old.shape, old.dt, old.f, None)
+                    run.taken.add(old.key)
             if rec is None:  # made before this recorder looked: key it now
                 if not self._diverged:  # keys of the rest of this step come from counts
                     self._fresh_key_state(len(self._pending))
                 key = self._new_key(node)[0]
+                while key in run.keys(self._pending):  # one a retained node kept
+                    key = self._new_key(node)[0]
+                run.taken.add(key)
                 om = node.output_meta()
                 rec = _Rec(key, node.seq, self._meta_of(node, key, None),
-                           om[0][0] if om else (), om[0][1] if om else None, None, None)
+                           om[0][0] if om else (), om[0][1] if om else None,
+                           None if old is None else old.f, None)
         run.nodes[node] = rec
         g = grads[0] if grads else None
         if g.__class__ is Tensor:  # create_graph=True hands Tensors on
@@ -767,6 +839,8 @@ class Recorder:
             else:
                 om = node.output_meta()
                 rec.shape, rec.dt = (om[0][0], om[0][1]) if om else ((), None)
+        if g is not None and g.__class__ is np.ndarray and g.dtype.kind != "f":
+            g = _as_float(g)
         if g is not None:
             n, sample = g.size, self.sample
             if g.__class__ is np.ndarray and n and g.dtype.kind == "f" and \
@@ -816,7 +890,7 @@ class Recorder:
             if len(self._meta) > 100_000:  # keys of leaves outside the model are per step
                 self._meta.clear()
             meta = self._meta[key] = (
-                node.name(), node.scope, node.source, name,
+                node.name(), self._scope_of(node.scope), node.source, name,
                 getattr(getattr(node, "op", None), "name", None) or (name or node.name()))
         return meta
 
@@ -871,6 +945,7 @@ class Recorder:
             recs = sorted(nodes.values(), key=_by_seq)
         else:  # the engine runs nodes in decreasing seq: reversed, they are in forward order
             recs = reversed(nodes.values())
+            self._retained = _retained(nodes)
         keyed = {rec.key: rec for rec in recs}
         if self._break == "exploding":
             medians = self._medians
@@ -1127,6 +1202,19 @@ def _ratio_view(w):
     runs = _RATIO_SAMPLE // _RATIO_RUN
     gap = n // runs
     return flat[:runs * gap].reshape(runs, gap)[:, :_RATIO_RUN]
+
+
+def _retained(nodes: dict):
+    """The op nodes of a finished backward and their records, held weakly, when its graph
+    was kept (``retain_graph=True``: the first op node still holds what it saved); else
+    None. Read by the next backward through the same graph."""
+    for node in nodes:
+        if node.__class__ is OpNode:
+            if node.freed:
+                return None
+            return weakref.WeakKeyDictionary(
+                {n: r for n, r in nodes.items() if n.__class__ is not AccumulateGrad})
+    return None
 
 
 def _by_seq(rec) -> int:
