@@ -113,20 +113,25 @@ class OpDef:
     of those names) and nothing version-checks them: they never reach the user, so a
     derivative that reads them instead of ``out`` lets the user change the result in place,
     as torch does. The door still returns every output (readers see a multi-output op).
+
+    ``scalar_uses`` replaces ``uses`` when an operand is a Python number: ``t * 0.5`` needs
+    neither input for its derivative (``t`` may then change in place before backward, as in
+    torch), where ``a * b`` needs both. Read through :meth:`used`.
     """
 
     __slots__ = ("name", "forward", "derivative", "backward_name", "uses", "uses_out", "promote",
                  "view", "multi", "wants_needs", "doc", "special", "lane_off", "aux",
-                 "aux_take")
+                 "aux_take", "scalar_uses")
 
     def __init__(self, name, forward, *, promote=False, view=False, multi=False,
-                 backward_name=None, aux=()):
+                 backward_name=None, aux=(), scalar_uses=None):
         self.name = name
         self.forward = forward
         self.derivative = None
         self.backward_name = backward_name or (
             "".join(p.capitalize() for p in name.split("_")) + "Backward0")
         self.uses = ()
+        self.scalar_uses = scalar_uses
         self.uses_out = False
         self.promote = promote
         self.view = view
@@ -154,6 +159,16 @@ class OpDef:
         self.wants_needs = "needs" in inspect.signature(fn).parameters
         self.derivative = fn
         return fn
+
+    def used(self, inputs) -> tuple:
+        """Which of ``inputs`` (a node's, in order) the derivative reads: ``uses``, or
+        ``scalar_uses`` when one of them is a Python number."""
+        if self.scalar_uses is not None:
+            for a in inputs:
+                c = a.__class__
+                if c is float or c is int or c is bool:
+                    return self.scalar_uses
+        return self.uses
 
     def __call__(self, *args, **attrs):
         return apply(self, *args, **attrs)
@@ -532,7 +547,7 @@ def _record(op, args, arrays, out, attrs, changed, outs):
     node.arrays = arrays
     node.epoch = MUTATIONS[0]
     if changed:
-        node.vers = _versions(args, op.uses)
+        node.vers = _versions(args, op.used(args))
     res = _new_tensor(Tensor)  # _make(out, node), inlined
     res._data = out
     res._requires_grad = True
@@ -610,7 +625,7 @@ def _check_saved(node: OpNode):
             "graph a second time or if you need to access saved tensors after calling "
             "backward.")
     vers = node.vers
-    uses = op.uses
+    uses = op.used(node.inputs)
     for i, a in enumerate(node.inputs):
         if uses[i] and isinstance(a, Tensor):
             cur = a._version_box[0] if a._version_box is not None else 0

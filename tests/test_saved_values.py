@@ -158,3 +158,45 @@ def test_max_pool_tiling_windows_with_ties(k):
         return (y * y).sum()
 
     _close(_both(f, x))
+
+
+@pytest.mark.parametrize("expr", ["y * 1.5", "1.5 * y", "y / 2.0", "y * 2", "y - 1.0",
+                                  "y * 1.5 + 1.0"])
+def test_input_beside_a_number_may_change_in_place(expr):
+    # torch's derivative of `y * 1.5` or `y / 2` reads only the number: changing y in place
+    # afterwards is allowed, and the gradient is the one of the values used
+    x = RNG.standard_normal((3, 4))
+
+    def f(lib, x):
+        y = x * 1.0  # a non-leaf, so that it may change in place
+        z = eval(expr, {"y": y})
+        y.add_(10.0)
+        y.mul_(3.0)
+        return (z * z).sum()
+
+    _close(_both(f, x))
+
+
+@pytest.mark.parametrize("expr", ["y * w", "w * y", "y / w", "y ** 2"])
+def test_input_beside_a_tensor_changed_in_place_still_raises(expr):
+    # the same change where the derivative reads y: torch and dyntorch both refuse
+    x, w = RNG.standard_normal((3, 4)), RNG.standard_normal((3, 4)) + 3.0
+    for lib in (T, D):
+        xs, ws = lib.tensor(x, requires_grad=True), lib.tensor(w, requires_grad=True)
+        y = xs * 1.0
+        z = eval(expr, {"y": y, "w": ws})
+        y.add_(1.0)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            z.sum().backward()
+
+
+def test_mul_by_a_number_in_place_saves_no_copy_and_keeps_the_gradient():
+    x = RNG.standard_normal((3, 4))
+
+    def f(lib, x):
+        y = x * 1.0
+        z = y * 4.0
+        y.mul_(2.0)  # the node of this in-place op saves nothing: its input is y beside 2.0
+        return (z * y).sum()
+
+    _close(_both(f, x))

@@ -40,7 +40,7 @@ def _(ns, g, _a, _b):
     return g, -g
 
 
-@op(promote=True)
+@op(promote=True, scalar_uses=(False, False))  # `t * 0.5`: the number alone makes the grad
 def mul(xp, a, b):
     return a * b
 
@@ -56,7 +56,7 @@ def _(ns, g, a, b):
     return g * b, g * a
 
 
-@op(promote=True)
+@op(promote=True, scalar_uses=(False, True))  # `t / 2`: only the number is read
 def div(xp, a, b):
     return a / b
 
