@@ -391,3 +391,24 @@ def test_parameters_are_named_without_a_model():
     leaves = sorted(n["label"] for n in doc["nodes"] if n["kind"] == "leaf")
     assert leaves == ["0.bias", "0.weight", "2.0.bias", "2.0.weight"]
     assert {n["label"]: n["scope"] for n in doc["nodes"] if n["kind"] == "leaf"}["2.0.weight"] == "2.0"
+
+
+def test_scopes_in_the_models_names_when_its_child_ran_outermost():
+    # the Trainer's pattern: the model passed to name parameters wraps the network that
+    # ran as the outermost module; ops and their parameters must share one scope
+    class Wrap(dt.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = dt.nn.Sequential(dt.nn.Linear(3, 4), dt.nn.Tanh(), dt.nn.Linear(4, 1))
+
+    w = Wrap()
+    loss = w.net(dt.randn(2, 3)).sum()  # net called directly, as training_step does
+    doc = dt.viz.graph_json(loss, model=w)
+    by_label = {n["label"]: n["scope"] for n in doc["nodes"]}
+    assert by_label["net.0.weight"] == "net.0"
+    ops = {(n["label"], n["scope"]) for n in doc["nodes"] if n["kind"] != "leaf"}
+    assert ("linear", "net.0") in ops and ("tanh", "net.1") in ops and ("linear", "net.2") in ops
+    assert {s["name"] for s in doc["scopes"]} >= {"net", "net.0", "net.1", "net.2"}
+    # without a model, scopes stay as the modules ran them
+    plain = dt.viz.graph_json(loss)
+    assert ("linear", "0") in {(n["label"], n["scope"]) for n in plain["nodes"]}

@@ -49,7 +49,7 @@ from ..autograd import engine as E
 from ..autograd import function as FN
 from ..autograd import functional_api as F
 from ..autograd.node import AccumulateGrad, OpNode
-from ..nn.module import SCOPE_MODULES
+from ..nn.module import scope_in
 
 __all__ = ["Recorder", "BreakpointHit", "NodeSummary"]
 
@@ -590,7 +590,7 @@ class Recorder:
         self._plan: list = []
         self._diverged = False  # this step left the plan: keys from _counts
         self._accs: dict = {}  # AccumulateGrad node of a parameter -> the parameter's name
-        self._module_names = {id(m): n for n, m in model.named_modules()}  # see _scope_of
+        self._module_names: dict = {}  # id(module) -> its name in model (see _scope_of)
         # the nodes of the last recorded backward whose graph was retained (retain_graph=True):
         # a backward through it again finds its keys and forward statistics here
         self._retained: weakref.WeakKeyDictionary | None = None
@@ -759,20 +759,8 @@ class Recorder:
 
     def _scope_of(self, scope: str) -> str:
         """A node's module scope in the names of the recorder's model, which name its
-        parameters: a child of the model that ran as the outermost module (the Trainer calls
-        its ``net``) scopes its own children from itself ("0"), where the model names them
-        "net.0". Scopes of modules outside the model, and "" (no module), stay as they are."""
-        if not scope:
-            return scope
-        ref = SCOPE_MODULES.get(scope)
-        m = ref() if ref is not None else None
-        if m is None:
-            return scope
-        name = self._module_names.get(id(m))
-        if name is None:  # a module added since, or not the model's: look once more
-            self._module_names = {id(mod): n for n, mod in self.model.named_modules()}
-            name = self._module_names.get(id(m))
-        return scope if not name else name
+        parameters (``nn.module.scope_in``: the Trainer's "net.0", not "0")."""
+        return scope_in(self.model, scope, self._module_names)
 
     # ------------------------------------------------------------------ backward
     def before_backward(self, outputs) -> None:

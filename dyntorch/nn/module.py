@@ -21,7 +21,7 @@ from ..autograd.node import Node
 from .parameter import Buffer, Parameter
 
 __all__ = ["Module", "SCOPE_TYPES", "RemovableHandle", "register_module_forward_hook",
-           "register_module_forward_pre_hook"]
+           "register_module_forward_pre_hook", "scope_in"]
 
 #: scope (qualified module name) -> class name of the module that ran under it.
 SCOPE_TYPES: dict = {}
@@ -29,6 +29,33 @@ SCOPE_TYPES: dict = {}
 SCOPE_MODULES: dict = {}
 
 _running = None  # the module whose forward is running now (None outside any)
+
+
+def scope_in(model, scope: str, names: dict | None = None) -> str:
+    """A node's module ``scope`` in ``model``'s names (those of ``model.named_modules()``
+    and of its parameters).
+
+    Scopes name modules from the outermost module that ran: when a child of ``model`` ran
+    as the outermost one (the Trainer calls its ``net``), its children's scopes ("0") are
+    "net.0" in ``model``'s names. Scopes of modules outside ``model``, and "" (no module),
+    are returned as they are. ``names`` is the caller's cache of ``id(module) -> name``
+    (filled, and refreshed when a module is not in it).
+    """
+    if not scope:
+        return scope
+    ref = SCOPE_MODULES.get(scope)
+    m = ref() if ref is not None else None
+    if m is None:
+        return scope
+    if names is None or id(m) not in names:
+        fresh = {id(mod): n for n, mod in model.named_modules()}
+        if names is None:
+            names = fresh
+        else:
+            names.clear()
+            names.update(fresh)
+    name = names.get(id(m))
+    return scope if name is None else name
 _global_forward_hooks: dict = OrderedDict()
 _global_forward_hooks_with_kwargs: set = set()
 _global_forward_hooks_always_called: set = set()

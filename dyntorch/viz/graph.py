@@ -145,12 +145,13 @@ def _source(node):
     return source_entry(node.source)
 
 
-def _static(node, roots: set, params: dict) -> dict:
-    """The parts of a node's entry that do not change while stepping."""
+def _static(node, roots: set, params: dict, scope_of=None) -> dict:
+    """The parts of a node's entry that do not change while stepping (``scope_of``: a node
+    scope in the model's names, when a model names the parameters)."""
     is_leaf = node.__class__ is AccumulateGrad
     outs = [_meta(*m) for m in node.output_meta()]
     param = None
-    scope = node.scope
+    scope = node.scope if scope_of is None else scope_of(node.scope)
     if is_leaf:
         v = node.variable
         param = params.get(id(v)) if v is not None else None
@@ -237,6 +238,17 @@ def _params_of(model, nodes=()) -> dict:
                 break
             s = s.rsplit(".", 1)[0] if "." in s else ""
     return out
+
+
+def _scope_namer(model):
+    """Node scopes in ``model``'s names (as its parameters are named), or None without a
+    module to name them."""
+    if model is None or not hasattr(model, "named_modules"):
+        return None
+    from ..nn.module import scope_in
+
+    names: dict = {}
+    return lambda scope: scope_in(model, scope, names)
 
 
 def _types_of(model) -> dict:
@@ -344,7 +356,8 @@ def graph_json(source, *, model=None, grads: bool = True) -> dict:
         if st is None:
             if params is None:
                 params = _params_of(model, nodes)
-            entry = _static(node, rootset, params)
+                scope_of = _scope_namer(model)
+            entry = _static(node, rootset, params, scope_of)
             st = (entry, entry.pop("_edges"))
             if stepper is not None:
                 cache[(node, key)] = st
