@@ -503,16 +503,19 @@ def test_float16_outputs_and_a_big_output_with_nan_sampled():
 
 
 # ----------------------------------------------------------------------- 6. keys
+class _Twice(dt.nn.Module):
+    """One Linear called twice in a forward (keys "#0" and "#1")."""
+
+    def __init__(self):
+        super().__init__()
+        self.l = _lin(3, 3, 5)
+
+    def forward(self, x):
+        return self.l(self.l(x).tanh())
+
+
 def test_module_called_twice_keys_0_and_1():
-    class Twice(dt.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.l = _lin(3, 3, 5)
-
-        def forward(self, x):
-            return self.l(self.l(x).tanh())
-
-    m = Twice()
+    m = _Twice()
     x = _x()
     rec = _run(m, x)
     y0 = _affine(x, m.l)
@@ -583,15 +586,7 @@ def test_graph_carried_across_steps_keys_this_steps_forward_first():
 def test_second_backward_through_a_module_called_twice_keeps_its_keys():
     # retain_graph=True and two backwards on one graph whose module runs twice: both
     # steps key the first call "#0" and the second "#1"
-    class Twice(dt.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.l = _lin(3, 3, 5)
-
-        def forward(self, x):
-            return self.l(self.l(x).tanh())
-
-    m = Twice()
+    m = _Twice()
     x = _x()
     with Recorder(m) as rec:
         loss = (m(dt.tensor(x)) ** 2).sum()
