@@ -236,19 +236,13 @@ class _Cube(dt.autograd.Function):
         return 3 * x * x * g
 
 
-class _CubeCtxArrays(dt.autograd.Function):
+class _CubeCtxArrays(_Cube):
     """The same, keeping a NumPy array on ``ctx`` under a user's name that an OpNode uses."""
 
     @staticmethod
     def forward(ctx, x):
         ctx.arrays = [np.full(x.shape, 7.0)]  # a user's ctx attribute: any name is allowed
-        ctx.save_for_backward(x)
-        return x * x * x
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return 3 * x * x * g
+        return _Cube.forward(ctx, x)
 
 
 def _cube_model(fn):
