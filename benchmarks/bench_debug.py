@@ -324,11 +324,57 @@ def recorder_overhead(rounds: int = 15, number: int = 12, every: int = 1,
     return pct
 
 
+def recorder_on_models(rounds: int = 7) -> None:
+    """The same measure (rounds of plain and recorded steps alternated, a new recorder per
+    round) on two bigger steps of ``bench_train.py``: the char transformer with AdamW (81
+    graph nodes) and ResNet-18 with SGD (batch 16, 64x64, 131 nodes): the recorder costs
+    about the same per node and per array everywhere, so what it adds to a step depends on how
+    much compute the step does per node (little in the transformer, much in ResNet's convs)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _models import _char_gpt, _resnet18
+
+    from dyntorch.debug import Recorder
+
+    rng = np.random.default_rng(0)
+    dt.manual_seed(0)
+    gpt = _char_gpt(dt, 65, 32, 64, 4, 2)
+    res = _resnet18(dt)
+    cases = [("char transformer AdamW step", gpt, dt.optim.AdamW(gpt.parameters(), lr=3e-3),
+              dt.tensor(rng.integers(0, 65, (32, 32))), dt.tensor(rng.integers(0, 65, 1024)), 6),
+             ("ResNet-18 SGD step (16, 64x64)", res,
+              dt.optim.SGD(res.parameters(), lr=0.01, momentum=0.9),
+              dt.tensor(rng.standard_normal((16, 3, 64, 64)).astype(np.float32)),
+              dt.tensor(rng.integers(0, 10, 16)), 2)]
+    for name, model, opt, x, y, number in cases:
+        def step(model=model, opt=opt, x=x, y=y):
+            opt.zero_grad()
+            dt.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+
+        def timed(n, step=step):
+            t0 = CLOCK()
+            for _ in range(n):
+                step()
+            return (CLOCK() - t0) / n
+
+        timed(2)
+        plain, rec = [], []
+        for _ in range(rounds):
+            plain.append(timed(number))
+            r = Recorder(model, optimizer=opt)
+            rec.append(timed(number))
+            r.close()
+        p, q = statistics.median(plain), statistics.median(rec)
+        print(f"{name}: {p * 1e3:.1f} ms plain, {q * 1e3:.1f} ms with Recorder() (median of "
+              f"{rounds} interleaved rounds of {number} steps): overhead {(q - p) / p * 100:+.1f}%")
+
+
 if __name__ == "__main__":
     if "--recorder" in sys.argv:
         recorder_overhead(rounds=7 if QUICK else 15)
         recorder_overhead(rounds=7 if QUICK else 15, every=4)
         recorder_overhead(rounds=7 if QUICK else 15, sample=None)
+        recorder_on_models(rounds=3 if QUICK else 7)
         sys.exit(0)
     recorder_overhead(rounds=7 if QUICK else 15)
     pct = forward_overhead(repeat=3 if QUICK else 7)
