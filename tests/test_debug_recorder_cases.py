@@ -481,19 +481,25 @@ def test_float16_outputs_and_a_big_output_with_nan_sampled():
         y = m.l1(dt.tensor(x)).numpy()  # the same float16 arithmetic
     assert y.dtype == np.float16 and w.dtype == np.float16 and b.dtype == np.float16
     _check(rec, "l1/LinearBackward0#0", y, rtol=1e-12)
-    # a 120 x 100 output (above 2 * sample entries) with NaN: the counts are exact, the
-    # rest over the finite entries (exact too once a NaN was found)
+    # a 120 x 4 output (above 2 * sample entries) with NaN: the counts are exact, the rest
+    # over the finite entries of the strided sample
     big = _Seq(lambda m, x: (m.l1(x) * dt.tensor(mask)).sum())
     mask = np.ones((120, 4))
-    mask[::7, 1] = np.nan
+    mask[::7, 0] = np.nan  # flat 28 k: in the stride-7 sample
     xb = _x(n=120)
     rec = _run(big, xb, loss=lambda out: out, sample=64)
     yb = _affine(xb, big.l1)
     got = _got(rec, "l1/LinearBackward0#0")  # finite: a strided sample, inside the range
     assert yb.min() <= got["out_min"] <= got["out_max"] <= yb.max()
     assert got["out_nan"] == got["out_inf"] == 0 and abs(got["out_mean"] - yb.mean()) < 0.5
-    _check(rec, "/MulBackward0#0", yb * mask)
+    full = yb * mask
+    samp = full.ravel()[::(full.size // 64) | 1]
+    assert np.isnan(samp).any() and not np.isnan(samp).all()  # the sample meets NaNs too
+    got, want = _got(rec, "/MulBackward0#0"), _want(samp)
+    for k in ("out_mean", "out_std", "out_min", "out_max", "out_zeros"):
+        np.testing.assert_allclose(got[k], want[k], rtol=RTOL, atol=1e-12, err_msg=k)
     assert rec.history("/MulBackward0#0", "out_nan")[0] == len(range(0, 120, 7))
+    assert rec.history("/MulBackward0#0", "out_inf")[0] == 0
 
 
 # ----------------------------------------------------------------------- 6. keys

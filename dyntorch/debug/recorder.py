@@ -124,48 +124,51 @@ def _out_raw(arr, opname: str | None, sample: int | None = None):
     """Raw forward output statistics ``(n, k, sum, sum of squares, min, max, zero fraction,
     saturated fraction, nan, inf)``; ``sum`` and ``sum of squares`` are over ``k`` entries.
 
-    The NaN/Inf counts are exact (a sum of squares over every entry is finite exactly when
-    there is none; only then are they counted). The rest is over the finite entries, exact
-    for outputs of up to ``2 * sample`` entries (or ``sample=None``), else over an evenly
-    strided sample of about ``sample`` entries (:func:`_sample`): five passes over a small
-    copy instead of over the whole output (the recording budget is 15% of a training step).
-    The derived values (mean, std) are computed when read (:func:`_out_stats`)."""
+    The NaN/Inf counts are exact: over every entry (a sum of squares over every entry is
+    finite exactly when there is none; only then are they counted). The rest is over the
+    finite entries of the output, all of them for outputs of up to ``2 * sample`` entries
+    (or ``sample=None``), else of an evenly strided sample of about ``sample`` entries
+    (:func:`_sample`): a few passes over a small copy instead of over the whole output (the
+    recording budget is 15% of a training step). So an output with NaN/Inf costs two more
+    passes, not an exact summary: attention scores masked with -inf (every step of a
+    transformer) and a NaN spreading through a graph stay cheap to record. The derived
+    values (mean, std) are computed when read (:func:`_out_stats`)."""
     n = arr.size
     if n == 0 or arr.dtype.kind != "f":
         return None
     xp = B.xp_of(arr)
-    x = arr.ravel(order="K")  # a view for C- and F-ordered arrays alike (no copy)
-    y = _sample(x, sample)
-    nan = inf = 0
-    if y is not None:
-        s2 = float(xp.vdot(x, x))
-        if s2 - s2 != 0:  # NaN/Inf, or squares beyond the dtype's range: the exact way
-            y = None
-        else:
-            x = y
-    if y is None:
+    full = arr.ravel(order="K")  # a view for C- and F-ordered arrays alike (no copy)
+    x = _sample(full, sample)
+    if x is None:
+        x = full
         mn, mx = float(x.min()), float(x.max())  # NaN propagates: finite pair, no NaN/Inf
-        if not (mn - mn == 0 and mx - mx == 0):  # rare: count, then use the finite ones
-            fin = xp.isfinite(x)
-            nan = int(xp.count_nonzero(xp.isnan(x)))
-            inf = n - int(xp.count_nonzero(fin)) - nan
-            x = x[fin]
-            if x.size == 0:
-                return (n, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, nan, inf)
-            mn, mx = float(x.min()), float(x.max())
-        m = n
+        bad = not (mn - mn == 0 and mx - mx == 0)
     else:
-        mn, mx = float(x.min()), float(x.max())
-        m = x.size
+        s2 = float(xp.vdot(full, full))
+        bad = s2 - s2 != 0  # NaN/Inf, or squares beyond the dtype's range
+        mn = None
+    nan = inf = 0
+    if bad:  # rare, or -inf masks: count over every entry, then use the finite ones
+        nan = int(xp.count_nonzero(xp.isnan(full)))
+        inf = int(xp.count_nonzero(xp.isinf(full)))
+    m = x.size  # zeros and saturated entries are fractions of every entry summarised
+    zeros = int(xp.count_nonzero(x == 0))
     sat = 0
     if opname == "tanh":
         sat = int(xp.count_nonzero(xp.abs(x) > 0.99))
     elif opname == "sigmoid":
         sat = int(xp.count_nonzero((x < 0.01) | (x > 0.99)))
+    if nan or inf:
+        x = x[xp.isfinite(x)]
+        if x.size == 0:
+            return (n, 0, 0.0, 0.0, 0.0, 0.0, zeros / m, sat / m, nan, inf)
+        mn = None
+    if mn is None:
+        mn, mx = float(x.min()), float(x.max())
     if x.dtype.itemsize < 8 and max(mn * mn, mx * mx) * x.size > 1e37:
         x = x.astype(xp.float64)  # the sum of squares would overflow in the dtype
-    return (n, x.size, _total(xp, x), float(xp.vdot(x, x)), mn, mx,
-            int(xp.count_nonzero(x == 0)) / m, sat / m, nan, inf)
+    return (n, x.size, _total(xp, x), float(xp.vdot(x, x)), mn, mx, zeros / m, sat / m, nan,
+            inf)
 
 
 def _out_stats(raw) -> dict:
@@ -504,13 +507,14 @@ class Recorder:
     ``optimizer.step()``, exact up to 4,096 entries; for bigger parameters over 64 runs of
     64 consecutive entries spread evenly over it; ``weight_norm`` is over the same entries).
 
-    What is exact: gradient norms and every NaN/Inf count (one pass over every entry; when it
-    finds a NaN/Inf, that array's statistics are all taken exactly over its finite entries),
-    and every statistic of an array of up to ``2 * sample`` entries. For bigger arrays the
-    output mean, std, min, max, zero and saturated fractions and the gradient's max ``|g|``
-    are those of an evenly strided sample of about ``sample`` entries (odd stride, so that
-    every row and column of a 2-D array is met): estimates, and min/max/max ``|g|`` lie
-    inside the true range. ``sample=None`` makes every statistic exact, at a higher cost on
+    What is exact: gradient norms and every NaN/Inf count (one pass over every entry, and
+    two more when it finds a NaN/Inf; a gradient with NaN/Inf gets its norm and max ``|g|``
+    over all its finite entries), and every statistic of an array of up to ``2 * sample``
+    entries. For bigger arrays the output mean, std, min, max, zero and saturated fractions
+    and the gradient's max ``|g|`` are those of an evenly strided sample of about ``sample``
+    entries (odd stride, so that every row and column of a 2-D array is met; mean, std,
+    min and max over its finite entries): estimates, and min/max/max ``|g|`` lie inside the
+    true range. ``sample=None`` makes every statistic exact, at a higher cost on
     big layers (``bench_debug.py --recorder`` times both). Host arrays of a step are
     summarised together, in one float64 batch.
 
@@ -722,8 +726,8 @@ class Recorder:
                 s2 = float(x.dot(x)) if sample else math.nan  # (.dot: less dispatch than vdot)
                 if s2 - s2 == 0:
                     x = x[::(n // sample) | 1]
-                else:  # NaN/Inf, or every entry wanted: the exact way, on its own
-                    rec.f, x = _out_raw(arr, opname, None), None
+                else:  # NaN/Inf (counted), or every entry wanted: on its own
+                    rec.f, x = _out_raw(arr, opname, sample), None
             if x is not None:
                 self._fb.add(x, (rec, n, opname))
                 if self._fb.used > 1 << 22:  # forward passes that never ran backward
