@@ -176,8 +176,8 @@ def _out_stats(raw) -> dict:
     if raw is None:
         return {}
     n, k, s1, s2, mn, mx, zeros, sat, nan, inf = raw
-    if k == 0:
-        return {"out_nan": nan, "out_inf": inf}
+    if k == 0:  # nothing finite to summarise: the fractions are still known
+        return {"out_zeros": zeros, "out_saturated": sat, "out_nan": nan, "out_inf": inf}
     m = s1 / k
     # E[x^2] - mean^2 from the two dots (no centred copy): loses digits only when |mean| >>
     # std, which a diagnostic can afford (float32: ~1e-7 * mean^2 / std^2 relative)
@@ -458,7 +458,8 @@ class BreakpointHit(RuntimeError):
 class _Run:
     """One backward in progress."""
 
-    __slots__ = ("outputs", "recording", "nodes", "touched", "snap", "broke", "taken")
+    __slots__ = ("outputs", "recording", "nodes", "touched", "snap", "broke", "taken",
+                 "held")
 
     def __init__(self, outputs, recording):
         self.outputs, self.recording = outputs, recording
@@ -467,12 +468,19 @@ class _Run:
         self.broke = False
         self.snap = None
         self.taken: set | None = None  # keys in use this step (see keys), made when first asked
+        self.held: set | None = None  # keys of a retained graph's nodes (see held_keys)
 
     def keys(self, pending: dict) -> set:
         """The node keys this step uses so far: its forward's, and those given at backward."""
         if self.taken is None:
             self.taken = {r.key for r in pending.values()}
         return self.taken
+
+    def held_keys(self, retained) -> set:
+        """The keys the nodes of a retained graph keep (no new key may take one)."""
+        if self.held is None:
+            self.held = set() if retained is None else {r.key for r in retained.values()}
+        return self.held
 
 
 class _Observer:
@@ -814,7 +822,8 @@ class Recorder:
                 if not self._diverged:  # keys of the rest of this step come from counts
                     self._fresh_key_state(len(self._pending))
                 key = self._new_key(node)[0]
-                while key in run.keys(self._pending):  # one a retained node kept
+                held = run.held_keys(self._retained)
+                while key in run.keys(self._pending) or key in held:  # a retained node's
                     key = self._new_key(node)[0]
                 run.taken.add(key)
                 om = node.output_meta()
@@ -937,7 +946,7 @@ class Recorder:
             recs = sorted(nodes.values(), key=_by_seq)
         else:  # the engine runs nodes in decreasing seq: reversed, they are in forward order
             recs = reversed(nodes.values())
-            self._retained = _retained(nodes)
+            self._retained = _retained(nodes, pending)
         keyed = {rec.key: rec for rec in recs}
         if self._break == "exploding":
             medians = self._medians
@@ -1196,16 +1205,19 @@ def _ratio_view(w):
     return flat[:runs * gap].reshape(runs, gap)[:, :_RATIO_RUN]
 
 
-def _retained(nodes: dict):
+def _retained(nodes: dict, pending: dict):
     """The op nodes of a finished backward and their records, held weakly, when its graph
     was kept (``retain_graph=True``: the first op node still holds what it saved); else
-    None. Read by the next backward through the same graph."""
+    None. Read by the next backward through the same graph. Nodes its forward recorded that
+    this backward did not reach (a second loss's head) are kept too."""
     for node in nodes:
         if node.__class__ is OpNode:
             if node.freed:
                 return None
-            return weakref.WeakKeyDictionary(
-                {n: r for n, r in nodes.items() if n.__class__ is not AccumulateGrad})
+            kept = {n: r for n, r in nodes.items() if n.__class__ is not AccumulateGrad}
+            for n, r in pending.items():
+                kept.setdefault(n, r)
+            return weakref.WeakKeyDictionary(kept)
     return None
 
 

@@ -37,9 +37,11 @@ def scope_in(model, scope: str, names: dict | None = None) -> str:
 
     Scopes name modules from the outermost module that ran: when a child of ``model`` ran
     as the outermost one (the Trainer calls its ``net``), its children's scopes ("0") are
-    "net.0" in ``model``'s names. Scopes of modules outside ``model``, and "" (no module),
-    are returned as they are. ``names`` is the caller's cache of ``id(module) -> name``
-    (filled, and refreshed when a module is not in it).
+    "net.0" in ``model``'s names. The module is the one that ran under that scope last
+    (``SCOPE_MODULES``); where ``model`` holds two modules of its type that the scope could
+    name (a student's "0" and a teacher's "0", both called directly), that need not be the
+    node's, so the scope is returned as it is. So are scopes of modules outside ``model``
+    and "" (no module). ``names`` is the caller's cache (filled on first use).
     """
     if not scope:
         return scope
@@ -47,15 +49,24 @@ def scope_in(model, scope: str, names: dict | None = None) -> str:
     m = ref() if ref is not None else None
     if m is None:
         return scope
-    if names is None or id(m) not in names:
-        fresh = {id(mod): n for n, mod in model.named_modules()}
-        if names is None:
-            names = fresh
-        else:
-            names.clear()
-            names.update(fresh)
-    name = names.get(id(m))
-    return scope if name is None else name
+    if names is None:
+        names = {}
+    if id(m) not in names:  # a module added since: walk once more; outside model: None
+        for n, mod in model.named_modules():
+            names.setdefault(id(mod), n)
+        names.setdefault(id(m), None)
+    name = names[id(m)]
+    if name is None or name == scope:
+        return scope
+    ambiguous = names.get(("ambiguous", scope))
+    if ambiguous is None:
+        tail, kind = "." + scope, type(m)
+        ambiguous = names[("ambiguous", scope)] = sum(
+            1 for n, mod in model.named_modules()
+            if (n == scope or n.endswith(tail)) and type(mod) is kind) > 1
+    return scope if ambiguous else name
+
+
 _global_forward_hooks: dict = OrderedDict()
 _global_forward_hooks_with_kwargs: set = set()
 _global_forward_hooks_always_called: set = set()
@@ -308,6 +319,7 @@ class Module:
         if c is not None and c[1] is pscope and (
                 c[0] is None if parent is None else c[0] is not None and c[0]() is parent):
             name = c[2]
+            SCOPE_MODULES[name] = self.__dict__["_dt_weak"]  # the module run under it last
         else:
             name = self._dt_resolve_scope(parent, pscope)
         D.scope = name

@@ -615,6 +615,10 @@ def sub_scaled(input, other, *, alpha=1, out=None):
 def true_divide(input, other, *, rounding_mode=None, out=None):
     """input / other (``torch.div``); ``rounding_mode`` 'trunc' or 'floor' rounds it."""
     a, b = input, other
+    if isinstance(a, _NP_SCALAR):  # a Python number, as the operators (_other)
+        a = a.item()
+    if isinstance(b, _NP_SCALAR):
+        b = b.item()
     if rounding_mode is None:
         if not (isinstance(a, Tensor) and a._data.dtype.kind == "f") and not (
                 isinstance(b, Tensor) and b._data.dtype.kind == "f") and not isinstance(
@@ -967,6 +971,10 @@ def _torch_names(fn, name=None):
             return _write_out(out, apply(fn, input))
     else:
         def f(input, other, *, out=None):
+            if isinstance(other, _NP_SCALAR):  # a Python number, as the operators (_other)
+                other = other.item()
+            if isinstance(input, _NP_SCALAR):
+                input = input.item()
             return _write_out(out, apply(fn, input, other))
     f.__name__ = f.__qualname__ = name or fn.name
     f.__doc__ = f"Elementwise ``{fn.name}`` (see ``torch.{name or fn.name}``)."
