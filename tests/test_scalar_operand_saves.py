@@ -162,3 +162,23 @@ def test_numpy_scalar_through_torch_mul_keeps_dtype_and_is_a_number():
     got = _after_inplace(dt, lambda L, y: L.mul(y, np.float64(2)), _CHANGES["add_"])
     want = _after_inplace(torch, lambda L, y: L.mul(y, np.float64(2)), _CHANGES["add_"])
     assert got == want
+
+
+@pytest.mark.parametrize("other", [2.0, "tensor"])
+def test_div_floor_rounding_has_zero_gradients_as_torch(other):
+    # torch.div(..., rounding_mode="floor") is DivBackward2 with zero gradients; a // b has
+    # none (torch raises at backward); the values are floor division's (1.0 // 0.1 == 9)
+    res = []
+    for lib in (torch, dt):
+        x = lib.tensor([1.5, -2.5, 3.0, 1.0], dtype=lib.float64, requires_grad=True)
+        w = lib.tensor([2.0, 3.0, -4.0, 0.1], dtype=lib.float64, requires_grad=True)
+        y = lib.div(x, w if other == "tensor" else other, rounding_mode="floor")
+        y.sum().backward()
+        res.append((y.detach().numpy(), x.grad.numpy(),
+                    None if w.grad is None else w.grad.numpy()))
+        assert y.grad_fn.name() == "DivBackward2"
+    for a, b in zip(*res):
+        if a is None:
+            assert b is None
+        else:
+            np.testing.assert_array_equal(b, a)

@@ -148,7 +148,7 @@ def _pow(ctx, node):
     return [ctx.add1("Pow", [x, _c(ctx, e)])]
 
 
-@converter("floor_divide")
+@converter("floor_divide", "div_floor")
 def _floordiv(ctx, node):
     a, b = _bin(ctx, node.args[0], node.args[1], ctx.out_dtype())
     if np.dtype(ctx.out_dtype()).kind == "f":

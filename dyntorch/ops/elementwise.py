@@ -136,6 +136,19 @@ def floor_divide(xp, a, b):
     return xp.floor_divide(a, b)
 
 
+# ``div(rounding_mode="floor")``: the same values, and, as torch's DivBackward2, a gradient
+# (zero: the result is flat almost everywhere) where ``a // b`` (floor_divide) has none
+@op(name="div_floor", promote=True, backward_name="DivBackward2")
+def div_floor(xp, a, b):
+    _int_divisor_check("div", a, b)
+    return xp.floor_divide(a, b)
+
+
+@div_floor.def_derivative
+def _(ns, g, _a, _b):
+    return ns.zeros_like(g), ns.zeros_like(g)
+
+
 def _kind(x) -> str:
     dt = getattr(x, "dtype", None)
     if dt is not None:
@@ -626,7 +639,7 @@ def true_divide(input, other, *, rounding_mode=None, out=None):
             a = _int_to_float(a) if isinstance(a, Tensor) else float(a)
         return _write_out(out, div(a, b))
     if rounding_mode == "floor":
-        return _write_out(out, floor_divide(a, b))
+        return _write_out(out, div_floor(a, b))
     if rounding_mode == "trunc":
         _int_divisor_check("div", a._data if isinstance(a, Tensor) else a,
                            b._data if isinstance(b, Tensor) else b)
