@@ -114,24 +114,25 @@ class OpDef:
     derivative that reads them instead of ``out`` lets the user change the result in place,
     as torch does. The door still returns every output (readers see a multi-output op).
 
-    ``scalar_uses`` replaces ``uses`` when an operand is a Python number: ``t * 0.5`` needs
-    neither input for its derivative (``t`` may then change in place before backward, as in
-    torch), where ``a * b`` needs both. Read through :meth:`used`.
+    ``read_for[i] = j`` says input ``i`` is read only to make input ``j``'s gradient (None:
+    always): ``a * b`` reads ``a`` only for ``b``'s gradient, so in ``t * 0.5`` or ``t * mask``
+    (a number, or a tensor that needs no gradient) nothing reads ``t`` and it may change in
+    place before backward, as in torch. Read through :meth:`used`.
     """
 
     __slots__ = ("name", "forward", "derivative", "backward_name", "uses", "uses_out", "promote",
                  "view", "multi", "wants_needs", "doc", "special", "lane_off", "aux",
-                 "aux_take", "scalar_uses")
+                 "aux_take", "read_for")
 
     def __init__(self, name, forward, *, promote=False, view=False, multi=False,
-                 backward_name=None, aux=(), scalar_uses=None):
+                 backward_name=None, aux=(), read_for=None):
         self.name = name
         self.forward = forward
         self.derivative = None
         self.backward_name = backward_name or (
             "".join(p.capitalize() for p in name.split("_")) + "Backward0")
         self.uses = ()
-        self.scalar_uses = scalar_uses
+        self.read_for = read_for
         self.uses_out = False
         self.promote = promote
         self.view = view
@@ -160,15 +161,14 @@ class OpDef:
         self.derivative = fn
         return fn
 
-    def used(self, inputs) -> tuple:
-        """Which of ``inputs`` (a node's, in order) the derivative reads: ``uses``, or
-        ``scalar_uses`` when one of them is a Python number."""
-        if self.scalar_uses is not None:
-            for a in inputs:
-                c = a.__class__
-                if c is float or c is int or c is bool:
-                    return self.scalar_uses
-        return self.uses
+    def used(self, edges) -> tuple:
+        """Which inputs the derivative reads, given the node's ``edges`` (``next``, None where
+        an input gets no gradient): ``uses``, less those ``read_for`` an input without one."""
+        uses = self.uses
+        if self.read_for is None:
+            return uses
+        return tuple(u and (j is None or edges[j] is not None)
+                     for u, j in zip(uses, self.read_for))
 
     def __call__(self, *args, **attrs):
         return apply(self, *args, **attrs)
@@ -547,7 +547,7 @@ def _record(op, args, arrays, out, attrs, changed, outs):
     node.arrays = arrays
     node.epoch = MUTATIONS[0]
     if changed:
-        node.vers = _versions(args, op.used(args))
+        node.vers = _versions(args, op.used(nxt))
     res = _new_tensor(Tensor)  # _make(out, node), inlined
     res._data = out
     res._requires_grad = True
@@ -625,7 +625,7 @@ def _check_saved(node: OpNode):
             "graph a second time or if you need to access saved tensors after calling "
             "backward.")
     vers = node.vers
-    uses = op.used(node.inputs)
+    uses = op.used(node.next)
     for i, a in enumerate(node.inputs):
         if uses[i] and isinstance(a, Tensor):
             cur = a._version_box[0] if a._version_box is not None else 0

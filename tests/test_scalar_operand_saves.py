@@ -12,6 +12,7 @@ import dyntorch as dt
 from dyntorch.viz.graph import graph_json
 
 X = [1.0, -2.0, 3.0, 0.5]
+RNG = np.random.default_rng(0)
 
 
 # ----------------------------------------------------------------------- scalar_uses
@@ -142,12 +143,15 @@ def test_double_backward_through_scalar_mul_div_after_inplace_change():
 def test_graph_view_saved_list_of_scalar_and_tensor_products():
     x = dt.tensor(X, dtype=dt.float64, requires_grad=True)
     w = dt.tensor(X, dtype=dt.float64)
-    out = ((x * 2.5) / 4 + x * w + 1.0 / x).sum()
+    v = dt.tensor(X, dtype=dt.float64, requires_grad=True)
+    out = ((x * 2.5) / 4 + x * w + x * v + 1.0 / x).sum()
     saved = {n["op"] + ":" + str(n["seq"]): [s["name"] for s in n["saved"]]
              for n in graph_json(out)["nodes"] if n["kind"] != "leaf"}
     by_op = sorted((k.split(":")[0], v) for k, v in saved.items())
-    # t*2.5 and t/4 save nothing; x*w saves both tensors; 1/x saves x (the divisor)
+    # t*2.5 and t/4 save nothing; x*w (w needs no gradient) saves w only, as torch; x*v
+    # saves both; 1/x saves x (the divisor)
     assert by_op.count(("MulBackward0", [])) == 1
+    assert ("MulBackward0", ["b"]) in by_op
     assert ("MulBackward0", ["a", "b"]) in by_op
     assert by_op.count(("DivBackward0", [])) == 1
     assert ("DivBackward0", ["b"]) in by_op
@@ -182,3 +186,19 @@ def test_div_floor_rounding_has_zero_gradients_as_torch(other):
             assert b is None
         else:
             np.testing.assert_array_equal(b, a)
+
+
+@pytest.mark.parametrize("expr", ["y * m", "m * y", "y / m"])
+def test_input_beside_a_tensor_without_gradient_may_change_in_place(expr):
+    # torch saves y only to make m's gradient: with m a constant (a mask, a scale), changing
+    # y in place before backward is allowed, and the gradient is the one of the values used
+    x, m = RNG.standard_normal((3, 4)), RNG.standard_normal((3, 4)) + 3.0
+    res = []
+    for lib in (torch, dt):
+        xs = lib.tensor(x, requires_grad=True)
+        y = xs * 1.0
+        z = eval(expr, {"y": y, "m": lib.tensor(m)})
+        y.add_(10.0)
+        (z * z).sum().backward()
+        res.append(xs.grad.numpy())
+    np.testing.assert_allclose(res[1], res[0], rtol=1e-12)

@@ -40,7 +40,7 @@ def _(ns, g, _a, _b):
     return g, -g
 
 
-@op(promote=True, scalar_uses=(False, False))  # `t * 0.5`: the number alone makes the grad
+@op(promote=True, read_for=(1, 0))  # `t * 0.5`, `t * mask`: nothing reads t
 def mul(xp, a, b):
     return a * b
 
@@ -56,7 +56,7 @@ def _(ns, g, a, b):
     return g * b, g * a
 
 
-@op(promote=True, scalar_uses=(False, True))  # `t / 2`: only the number is read
+@op(promote=True, read_for=(1, None))  # `t / 2`: only the divisor is read
 def div(xp, a, b):
     return a / b
 

@@ -102,7 +102,7 @@ def _compute_on_alias(t: Tensor, compute) -> Tensor:
     node = res.grad_fn
     if node is not None and getattr(node, "inputs", None) is not None:
         for i, a in enumerate(node.inputs):
-            if a is alias and node.op.used(node.inputs)[i]:
+            if a is alias and node.op.used(node.next)[i]:
                 alias._data = node.arrays[i] = t._data.copy()
                 break
     return res

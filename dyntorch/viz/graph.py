@@ -169,7 +169,7 @@ def _static(node, roots: set, params: dict, scope_of=None) -> dict:
         ins, saved = [], []
         if inputs is not None:
             names = _derivative_params(opdef) if opdef is not None else []
-            uses = opdef.used(inputs) if opdef is not None else ()
+            uses = opdef.used(node.next) if opdef is not None else ()
             for i, a in enumerate(inputs):
                 if isinstance(a, Tensor):
                     d = a._data
