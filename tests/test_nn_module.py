@@ -386,6 +386,24 @@ def test_pickle_and_deepcopy_module():
     np.testing.assert_allclose(m3(x).detach().numpy(), m(x).detach().numpy())
 
 
+def test_pickle_a_model_that_trained():
+    # after a forward, backward and step each parameter has its graph's AccumulateGrad and a
+    # .grad: pickling (torch users pickle models too) keeps values and user attributes, and,
+    # as torch, neither the gradient nor the graph
+    m = Net()
+    x = dt.randn(2, 3)
+    m(x).sum().backward()
+    dt.optim.SGD(m.parameters(), lr=0.1).step()
+    next(m.parameters()).note = "mine"
+    m2 = pickle.loads(pickle.dumps(m))
+    np.testing.assert_array_equal(m2(x).detach().numpy(), m(x).detach().numpy())
+    p2 = next(m2.parameters())
+    assert p2.note == "mine" and p2.grad is None and p2.requires_grad
+    m2(x).sum().backward()  # the copy's gradients go to the copy
+    assert p2.grad is not None
+    assert all(a.grad is not b.grad for a, b in zip(m.parameters(), m2.parameters()))
+
+
 def test_lazy_linear():
     m = nn.LazyLinear(3)
     w = m.weight

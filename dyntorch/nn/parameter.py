@@ -48,8 +48,12 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
     def __reduce_ex__(self, protocol):
+        # a user's attributes travel; private slots (the AccumulateGrad of this parameter's
+        # graph, its gradient, hooks) do not, as torch's: they made a used model unpicklable
+        extra = {k: v for k, v in (getattr(self, "__dict__", None) or {}).items()
+                 if not k.startswith("_")}
         return (_rebuild_parameter, (B.to_numpy(self._data), str(self.device), self._requires_grad,
-                                     dict(getattr(self, "__dict__", {}) or {})))
+                                     extra))
 
     def __deepcopy__(self, memo):
         if id(self) in memo:
