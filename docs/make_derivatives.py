@@ -27,8 +27,10 @@ one formula serves first and higher derivatives. **Saved** lists what the node k
 backward: the inputs whose parameter name does not start with `_`, `out` when the
 derivative takes the output, and the auxiliary outputs it names (secondary values of the
 forward, declared with `@op(aux=...)`, which the user never sees and which are not
-version-checked, so the result may be changed in place). Broadcasting is undone by the
-door (`fit_grad`), not here.
+version-checked, so the result may be changed in place). "a (for b)" marks an input read
+only to make b's gradient (`@op(read_for=...)`): when b needs none (a number, a constant
+tensor), a is not version-checked and may change in place, as in torch. Broadcasting is
+undone by the door (`fit_grad`), not here.
 """
 
 
@@ -37,7 +39,11 @@ def _saved(d) -> str:
               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][2:]
     names = [p.name for p in params if p.name not in ("out", "needs") + d.aux
              and p.default is p.empty]
-    kept = [n for n, use in zip(names, d.uses) if use]
+    kept = []
+    for i, (n, use) in enumerate(zip(names, d.uses)):
+        if use:  # "(for b)": read only to make b's gradient (OpDef.read_for)
+            j = d.read_for[i] if d.read_for is not None else None
+            kept.append(n if j is None or j >= len(names) else f"{n} (for {names[j]})")
     if d.uses_out:
         kept.append("out")
     kept += [f"{n} (auxiliary)" for n, _ in d.aux_take]

@@ -42,5 +42,6 @@ def test_saved_follows_the_signature():
     from dyntorch._dispatch import REGISTRY
 
     assert mod._saved(REGISTRY["add"]) == "(nothing)"  # a + b keeps nothing for backward
-    assert mod._saved(REGISTRY["mul"]) == "a, b"
+    assert mod._saved(REGISTRY["mul"]) == "a (for b), b (for a)"  # OpDef.read_for
+    assert mod._saved(REGISTRY["div"]) == "a (for b), b"
     assert mod._saved(REGISTRY["softmax"]) == "out"
