@@ -58,7 +58,6 @@ NODE_STATS = ("grad_norm", "grad_max", "grad_nan", "grad_inf", "nonfinite", "out
               "out_inf")
 PARAM_STATS = ("grad_norm", "grad_max", "grad_nan", "grad_inf", "nonfinite", "weight_norm",
                "update_ratio")
-_SATURATING = {"tanh": 0.99, "sigmoid": None}  # |y| > 0.99 for tanh; y < .01 or > .99 sigmoid
 _EXPLODE = 1e3  # "exploding": grad norm above this times the node's running median
 _WARMUP = 5  # recorded values a running median needs before "exploding" can fire
 # Update ratios of bigger parameters are measured on _RATIO_SAMPLE entries, in runs of
@@ -120,6 +119,16 @@ def _as_float(a):
     return None
 
 
+def _saturated(xp, x, opname: str | None) -> int:
+    """How many entries of output ``x`` are saturated: ``|y| > 0.99`` for tanh, ``y < 0.01``
+    or ``y > 0.99`` for sigmoid (0 for other ops, and NaN never counts)."""
+    if opname == "tanh":
+        return int(xp.count_nonzero(xp.abs(x) > 0.99))
+    if opname == "sigmoid":
+        return int(xp.count_nonzero((x < 0.01) | (x > 0.99)))
+    return 0
+
+
 def _out_raw(arr, opname: str | None, sample: int | None = None):
     """Raw forward output statistics ``(n, k, sum, sum of squares, min, max, zero fraction,
     saturated fraction, nan, inf)``; ``sum`` and ``sum of squares`` are over ``k`` entries.
@@ -153,11 +162,7 @@ def _out_raw(arr, opname: str | None, sample: int | None = None):
         inf = int(xp.count_nonzero(xp.isinf(full)))
     m = x.size  # zeros and saturated entries are fractions of every entry summarised
     zeros = int(xp.count_nonzero(x == 0))
-    sat = 0
-    if opname == "tanh":
-        sat = int(xp.count_nonzero(xp.abs(x) > 0.99))
-    elif opname == "sigmoid":
-        sat = int(xp.count_nonzero((x < 0.01) | (x > 0.99)))
+    sat = _saturated(xp, x, opname)
     if nan or inf:
         x = x[xp.isfinite(x)]
         if x.size == 0:
@@ -303,10 +308,8 @@ def _out_batch(batch: _Batch) -> None:
             rec.f = _out_raw(buf[a:b], op, None)
             continue
         sat = 0.0
-        if op == "tanh" or op == "sigmoid":
-            seg = buf[a:b]
-            sat = int(np.count_nonzero(np.abs(seg) > 0.99 if op == "tanh" else
-                                       (seg < 0.01) | (seg > 0.99))) / m
+        if op == "tanh" or op == "sigmoid":  # (no slice for the other ops, every step)
+            sat = _saturated(np, buf[a:b], op) / m
         rec.f = (n, m, sums[i], sqs[i], mins[i], maxs[i], zeros[i] / m, sat, 0, 0)
 
 
