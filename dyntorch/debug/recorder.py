@@ -829,9 +829,8 @@ class Recorder:
                 while key in run.keys(self._pending) or key in held:  # a retained node's
                     key = self._new_key(node)[0]
                 run.taken.add(key)
-                om = node.output_meta()
-                rec = _Rec(key, node.seq, self._meta_of(node, key, None),
-                           om[0][0] if om else (), om[0][1] if om else None,
+                shape, dt = _out_meta(node)
+                rec = _Rec(key, node.seq, self._meta_of(node, key, None), shape, dt,
                            None if old is None else old.f, None)
         run.nodes[node] = rec
         g = grads[0] if grads else None
@@ -841,8 +840,7 @@ class Recorder:
             if g is not None:
                 rec.shape, rec.dt = g.shape, g.dtype
             else:
-                om = node.output_meta()
-                rec.shape, rec.dt = (om[0][0], om[0][1]) if om else ((), None)
+                rec.shape, rec.dt = _out_meta(node)
         if g is not None and g.__class__ is np.ndarray and g.dtype.kind != "f":
             g = _as_float(g)
         if g is not None:
@@ -1206,6 +1204,12 @@ def _ratio_view(w):
     runs = _RATIO_SAMPLE // _RATIO_RUN
     gap = n // runs
     return flat[:runs * gap].reshape(runs, gap)[:, :_RATIO_RUN]
+
+
+def _out_meta(node) -> tuple:
+    """(shape, NumPy dtype) of output 0 of any graph node; ((), None) when it has none."""
+    om = node.output_meta()
+    return (om[0][0], om[0][1]) if om else ((), None)
 
 
 def _retained(nodes: dict, pending: dict):
