@@ -442,7 +442,7 @@ def relu(xp, a):
 
 @relu.def_derivative
 def _(ns, g, _a, out):
-    return g * ns.above_zero(out)
+    return ns.threshold_grad(g, out)
 
 
 @op
