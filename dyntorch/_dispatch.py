@@ -161,6 +161,20 @@ class OpDef:
         self.derivative = fn
         return fn
 
+    def variant(self, backward_name: str) -> OpDef:
+        """The same op (name, forward, derivative) under another torch backward name.
+
+        torch names e.g. the all-elements and the over-dims sums apart (SumBackward0 / 1), or
+        ``1 - t`` (RsubBackward1) from ``t - 1`` (SubBackward0). The variant is not registered:
+        the registry keeps one entry per name, whose forward is the same, so readers that
+        replay a graph by op name (jit, onnx) see one op.
+        """
+        v = OpDef(self.name, self.forward, promote=self.promote, view=self.view,
+                  multi=self.multi, backward_name=backward_name, aux=self.aux,
+                  read_for=self.read_for)
+        v.def_derivative(self.derivative)
+        return v
+
     def used(self, edges) -> tuple:
         """Which inputs the derivative reads, given the node's ``edges`` (``next``, None where
         an input gets no gradient): ``uses``, less those ``read_for`` an input without one."""

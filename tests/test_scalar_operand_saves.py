@@ -44,6 +44,13 @@ _SCALAR_OPS = {
     "np.float64*t": lambda L, y: np.float64(2.5) * y,
     "t*np.float32": lambda L, y: y * np.float32(1.5),
     "t*np.int64": lambda L, y: y * np.int64(3),
+    # torch's reverse operators: 2.5 / t is reciprocal(t) * 2.5 (the reciprocal saves its
+    # result, so t may change), 1 - t is rsub (saves nothing), 2 ** t saves t and the result
+    "2.5/t": lambda L, y: 2.5 / y,
+    "1/t": lambda L, y: 1 / y,
+    "np.float32/t": lambda L, y: np.float32(3.0) / y,
+    "1-t": lambda L, y: 1 - y,
+    "2**t": lambda L, y: 2 ** y,
     # the tensor is read by these derivatives: the in-place change must be refused
     "t*t": lambda L, y: y * y,
     "t.div(2).mul(3)": lambda L, y: y.div(2.0).mul(3),
@@ -149,12 +156,13 @@ def test_graph_view_saved_list_of_scalar_and_tensor_products():
              for n in graph_json(out)["nodes"] if n["kind"] != "leaf"}
     by_op = sorted((k.split(":")[0], v) for k, v in saved.items())
     # t*2.5 and t/4 save nothing; x*w (w needs no gradient) saves w only, as torch; x*v
-    # saves both; 1/x saves x (the divisor)
-    assert by_op.count(("MulBackward0", [])) == 1
+    # saves both; 1/x is torch's reciprocal(x) * 1: the reciprocal saves its result, not x
+    assert by_op.count(("MulBackward0", [])) == 2
     assert ("MulBackward0", ["b"]) in by_op
     assert ("MulBackward0", ["a", "b"]) in by_op
     assert by_op.count(("DivBackward0", [])) == 1
-    assert ("DivBackward0", ["b"]) in by_op
+    assert ("ReciprocalBackward0", ["out"]) in by_op
+    assert not any(op == "DivBackward0" and names for op, names in by_op)
 
 
 def test_numpy_scalar_through_torch_mul_keeps_dtype_and_is_a_number():
@@ -202,3 +210,41 @@ def test_input_beside_a_tensor_without_gradient_may_change_in_place(expr):
         (z * z).sum().backward()
         res.append(xs.grad.numpy())
     np.testing.assert_allclose(res[1], res[0], rtol=1e-12)
+
+
+_REVERSE = {"2.5 / t": lambda L, y: 2.5 / y, "3 / t": lambda L, y: 3 / y,
+            "1 - t": lambda L, y: 1 - y, "2 ** t": lambda L, y: 2 ** y,
+            "pow(2, t)": lambda L, y: L.pow(2, y)}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16", "int64"])
+@pytest.mark.parametrize("name", list(_REVERSE))
+def test_reverse_operators_build_torchs_graph_and_bits(name, dtype):
+    # a number on the left: the same node names as torch (a viewer's graph reads like
+    # torchviz's), the same dtype and, for the float dtypes, the same bits
+    x = np.array([0.75, 1.5, 3.0, 7.0])
+    res = []
+    for L in (dt, torch):
+        t = L.tensor(x).to(getattr(L, dtype))
+        if t.dtype.is_floating_point:
+            t.requires_grad_(True)
+        y = t * 1  # a non-leaf, as in a model
+        z = _REVERSE[name](L, y)
+        names = []
+        fn = z.grad_fn
+        while fn is not None:
+            names.append(fn.name())
+            fn = next((e[0] for e in fn.next_functions if e[0] is not None and
+                       "AccumulateGrad" not in e[0].name()), None)
+        grad = None
+        if t.requires_grad:
+            z.float().sum().backward()
+            grad = t.grad.float().tolist()
+        res.append((str(z.dtype).split(".")[-1], z.float().tolist(), names, grad))
+    (dtype_d, val_d, names_d, grad_d), (dtype_t, val_t, names_t, grad_t) = res
+    assert (dtype_d, names_d) == (dtype_t, names_t)
+    if dtype in ("float32", "float64", "int64"):
+        assert (val_d, grad_d) == (val_t, grad_t)  # the same bits
+    else:  # half types: torch rounds after each op of a derivative, we once (_dispatch)
+        np.testing.assert_allclose(val_d, val_t, rtol=1e-2)
+        np.testing.assert_allclose(grad_d, grad_t, rtol=1e-2)

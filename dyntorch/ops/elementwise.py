@@ -40,6 +40,9 @@ def _(ns, g, _a, _b):
     return g, -g
 
 
+rsub = sub.variant("RsubBackward1")  # ``1 - t``: torch's name for a number minus a tensor
+
+
 @op(promote=True, read_for=(1, 0))  # `t * 0.5`, `t * mask`: nothing reads t
 def mul(xp, a, b):
     return a * b
@@ -105,6 +108,9 @@ def _(ns, g, a, b, out, needs):
     if needs[1]:
         gb = ns.where((a == 0) & (b >= 0), 0.0, g * out * ns.log(ns.where(a == 0, 1.0, a)))
     return ga, gb
+
+
+pow_number_base = pow_tensor.variant("PowBackward2")  # ``2 ** t``: torch's name for it
 
 
 @op(promote=True)
@@ -308,7 +314,7 @@ def reciprocal(xp, a):
 
 @reciprocal.def_derivative
 def _(ns, g, _a, out):
-    return -g * out * out
+    return -g * (out * out)  # torch's order of rounding: ``2.5 / t`` is reciprocal(t) * 2.5
 
 
 @op
@@ -660,7 +666,7 @@ def pow(input, exponent, *, out=None):
             raise RuntimeError("pow(): Integers to negative integer powers are not allowed.")
         return _write_out(out, pow_scalar(input, exponent=exponent))
     if _num(input):
-        input = as_tensor_like(input, exponent)
+        return _write_out(out, pow_number_base(as_tensor_like(input, exponent), exponent))
     return _write_out(out, pow_tensor(input, exponent))
 
 
@@ -807,11 +813,11 @@ def _rbinary(fn):
 method("__add__", _binary(add))
 method("__radd__", _rbinary(add))
 method("__sub__", _binary(sub))
-method("__rsub__", _rbinary(sub))
+method("__rsub__", _rbinary(rsub))
 method("__mul__", _binary(mul))
 method("__rmul__", _rbinary(mul))
 method("__truediv__", _binary(true_divide))
-method("__rtruediv__", _rbinary(true_divide))
+method("__rtruediv__", _rbinary(lambda number, t: FLOAT_UNARY["reciprocal"](t) * number))
 method("__floordiv__", _binary(floor_divide))
 method("__rfloordiv__", _rbinary(floor_divide))
 method("__mod__", _binary(remainder))

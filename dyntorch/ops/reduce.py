@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .. import _backend as B
-from .._dispatch import OpDef, apply, op
+from .._dispatch import apply, op
 from .._tensor import Tensor, _make
 from ._util import method, norm_dim
 from .index import _vi_derivative, return_type
@@ -93,25 +93,12 @@ def _mean_grad(ns, g, _a, *, axis=None, keepdims=False, in_shape=None):
     return _restore(ns, g / _count(in_shape, axis), in_shape, axis, keepdims)
 
 
-def variant(base: OpDef, backward_name: str) -> OpDef:
-    """The same op (name, forward, derivative) under another torch backward name.
-
-    torch names e.g. the all-elements and the over-dims sums apart (SumBackward0 / 1). The
-    variant is not registered: the registry keeps one entry per name, whose forward is the
-    same, so readers that replay a graph by op name (jit, onnx) see one op.
-    """
-    v = OpDef(base.name, base.forward, promote=base.promote, view=base.view, multi=base.multi,
-              backward_name=backward_name)
-    v.def_derivative(base.derivative)
-    return v
-
-
 _sum = op(name="sum")(_sum_fwd)
 _sum.def_derivative(_sum_grad)
-_sum_dim = variant(_sum, "SumBackward1")
+_sum_dim = _sum.variant("SumBackward1")
 _mean = op(name="mean")(_mean_fwd)
 _mean.def_derivative(_mean_grad)
-_mean_dim = variant(_mean, "MeanBackward1")
+_mean_dim = _mean.variant("MeanBackward1")
 
 
 def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None, axis=None,
@@ -319,7 +306,7 @@ def _prod_grad(ns, g, a, *, axis=None, keepdims=False, dtype=None):
 
 _prod = op(name="prod")(_prod_fwd)
 _prod.def_derivative(_prod_grad)
-_prod_dim = variant(_prod, "ProdBackward1")
+_prod_dim = _prod.variant("ProdBackward1")
 
 
 def prod(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -364,8 +351,8 @@ def _extreme_op(name, backward_name, fn):
 
 _amax = _extreme_op("amax", "AmaxBackward0", "amax")
 _amin = _extreme_op("amin", "AminBackward0", "amin")
-_max_all = variant(_amax, "MaxBackward1")  # torch.max(x): an amax over everything
-_min_all = variant(_amin, "MinBackward1")
+_max_all = _amax.variant("MaxBackward1")  # torch.max(x): an amax over everything
+_min_all = _amin.variant("MinBackward1")
 
 
 def _arg_op(name, fn):
