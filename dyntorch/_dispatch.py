@@ -114,6 +114,10 @@ class OpDef:
     derivative that reads them instead of ``out`` lets the user change the result in place,
     as torch does. The door still returns every output (readers see a multi-output op).
 
+    A derivative with a ``needs`` parameter gets a sequence, one entry per input, truthy
+    where that input gets a gradient: it may skip the others' (``x * mask``, ``x / s`` with a
+    constant ``s``).
+
     ``read_for[i] = j`` says input ``i`` is read only to make input ``j``'s gradient (None:
     always): ``a * b`` reads ``a`` only for ``b``'s gradient, so in ``t * 0.5`` or ``t * mask``
     (a number, or a tensor that needs no gradient) nothing reads ``t`` and it may change in
@@ -695,9 +699,8 @@ def derive(node: OpNode, g, create_graph: bool = False):
             elif a.__class__ is ndarray and a.dtype is _BF16 and _BF16 is not None:
                 a = a.astype(_F32)
             attrs[name] = a
-    if op.wants_needs:
-        res = op.derivative(ns, g, *args, needs=tuple(e is not None for e in node.next),
-                            **attrs)
+    if op.wants_needs:  # ``needs[i]`` is truthy where input i gets a gradient: the edges
+        res = op.derivative(ns, g, *args, needs=node.next, **attrs)  # (no tuple per call)
     elif attrs:
         res = op.derivative(ns, g, *args, **attrs)
     else:

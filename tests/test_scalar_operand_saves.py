@@ -248,3 +248,21 @@ def test_reverse_operators_build_torchs_graph_and_bits(name, dtype):
     else:  # half types: torch rounds after each op of a derivative, we once (_dispatch)
         np.testing.assert_allclose(val_d, val_t, rtol=1e-2)
         np.testing.assert_allclose(grad_d, grad_t, rtol=1e-2)
+
+
+@pytest.mark.parametrize("op", ["mul", "div"])
+@pytest.mark.parametrize("which", ["both", "first", "second"])
+def test_binary_gradients_when_only_one_tensor_needs_one(op, which):
+    # div skips the gradient of an input that needs none (``needs``): the other must not change
+    a = RNG.uniform(0.5, 2.0, (3, 4))
+    b = RNG.uniform(0.5, 2.0, (4,))
+    res = []
+    for L in (dt, torch):
+        x = L.tensor(a, requires_grad=which in ("both", "first"))
+        y = L.tensor(b, requires_grad=which in ("both", "second"))
+        (getattr(L, op)(x, y) * L.tensor(a)).sum().backward()
+        res.append([None if t.grad is None else t.grad.tolist() for t in (x, y)])
+    assert [g is None for g in res[0]] == [g is None for g in res[1]]
+    for d, t in zip(*res):
+        if t is not None:
+            np.testing.assert_allclose(d, t, rtol=1e-12)
