@@ -391,7 +391,7 @@ class Tensor:
     def mean(self, dim: Any = ..., keepdim: builtins.bool = ..., *, dtype: Any = ..., axis: Any = ..., keepdims: Any = ...) -> Tensor:
         """Mean over ``dim`` (``torch.mean``)."""
     def median(self, dim: Any = ..., keepdim: builtins.bool = ...) -> Any:
-        """The lower median; with ``dim``: ``(values, indices)`` (``torch.median``)."""
+        """The lower median; with ``dim``: ``(values, indices)`` (``torch.median``). A slice holding NaN has median NaN (its index: a NaN's), as in torch."""
     def min(self, dim: Any = ..., keepdim: Any = ...) -> Any: ...
     def minimum(self, other: Any) -> Tensor: ...
     def minimum_(self, *args: Any, **kwargs: Any) -> Tensor: ...
@@ -418,7 +418,8 @@ class Tensor:
     def nan_to_num_(self, *args: Any, **kwargs: Any) -> Tensor: ...
     def nanmean(self, dim: Any = ..., keepdim: builtins.bool = ..., *, dtype: Any = ...) -> Tensor:
         """Mean of the non-NaN elements (``torch.nanmean``)."""
-    def nanmedian(self, dim: Any = ..., keepdim: builtins.bool = ...) -> Any: ...
+    def nanmedian(self, dim: Any = ..., keepdim: builtins.bool = ...) -> Any:
+        """The lower median of the non-NaN values (NaN where a slice has none), with ``dim``: ``(values, indices)`` (``torch.nanmedian``)."""
     def nanquantile(self, q: Any, dim: Any = ..., keepdim: builtins.bool = ..., *, interpolation: str = ...) -> Tensor:
         """Like :func:`quantile`, ignoring NaN (a slice of only NaN gives NaN)."""
     def nansum(self, dim: Any = ..., keepdim: builtins.bool = ..., *, dtype: Any = ...) -> Tensor:

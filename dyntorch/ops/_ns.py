@@ -56,7 +56,7 @@ class ArrayNS:
 
     def __init__(self, xp):
         self.xp = xp
-        for name in ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", "sign",
+        for name in ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh",
                      "abs", "where", "maximum", "minimum", "matmul", "einsum", "log1p",
                      "expm1", "square", "reciprocal", "floor", "logical_not", "isnan",
                      "concatenate", "stack", "flip", "roll", "tril", "triu", "diagonal",
@@ -135,26 +135,50 @@ class ArrayNS:
     def masked_fill(self, x, mask, value):
         return self.xp.where(mask, value, x).astype(x.dtype, copy=False)
 
-    def threshold_grad(self, g, out):
-        """``g`` where ``out > 0`` or NaN, else 0: relu's backward as torch computes it
-        (``threshold_backward``). A NaN output passes its gradient on and an infinite gradient
-        at a zeroed entry gives 0, where ``g * (out > 0)`` gave 0 and NaN: a NaN hunt must see
-        the gradients torch sees.
+    def sign(self, x):
+        from .elementwise import sign_array  # (ops import this module)
 
-        On NumPy, ``where`` for small arrays and an integer mask ANDed into the bits of ``g``
-        above 2048 elements, where ``where`` with a 0-d zero costs ~4.6 ns per element against
-        ~0.5 (bench_core.py chain's relu at 4x4: 1.4 us against 1.1 for the old inexact mask;
-        bench_train.py's 128x256: 15 us, as the old mask)."""
+        return sign_array(self.xp, x)
+
+    # --- masked gradients: exact zeros, as torch's backward formulas ---------------------
+    # torch writes the backward of relu, clamp, hardtanh, where ... as ``where(mask, grad,
+    # 0)``: where the mask drops an entry the gradient is 0 even if it is NaN or inf there,
+    # and a NaN input passes or drops its gradient by the comparison's own rule. ``g * mask``
+    # would give NaN for ``inf * 0`` and ``nan * 0``: a NaN hunt must see torch's gradients.
+    # On NumPy, ``where`` for small arrays; from 2048 entries an integer mask ANDed into the
+    # bits of ``g``: ``where`` with a 0-d zero costs ~4.6 ns per entry against ~0.5
+    # (bench_core.py chain's relu at 4x4: 1.4 us, 1.1 for the old inexact mask; bench_train's
+    # 128x256: 15 us, as the old mask).
+    def keep(self, g, mask):
+        """``g`` where ``mask`` is true, else exact zeros (``where(mask, g, 0)``)."""
         xp = self.xp
         if xp is not np:
-            return xp.where(out <= 0, xp.zeros((), g.dtype), g)
-        if g.size < 2048:
-            return np.where(out <= np_zero(out.dtype), np_zero(g.dtype), g)
-        bits = _INT_OF_SIZE[g.dtype.itemsize]
-        m = (out <= np_zero(out.dtype)).astype(bits)  # 1 where zeroed
-        m -= 1  # 0 where zeroed, all ones elsewhere
-        m &= g.view(bits)
+            return xp.where(mask, g, xp.zeros((), g.dtype))
+        if g.size < 2048 or mask.shape != g.shape:
+            return np.where(mask, g, np_zero(g.dtype))
+        m = mask.astype(_INT_OF_SIZE[g.dtype.itemsize])  # 1 where kept
+        np.negative(m, out=m)  # all ones where kept, 0 elsewhere
+        m &= g.view(m.dtype)
         return m.view(g.dtype)
+
+    def zero_where(self, g, drop):
+        """``g`` with exact zeros where ``drop`` is true (``where(drop, 0, g)``)."""
+        xp = self.xp
+        if xp is not np:
+            return xp.where(drop, xp.zeros((), g.dtype), g)
+        if g.size < 2048 or drop.shape != g.shape:
+            return np.where(drop, np_zero(g.dtype), g)
+        m = drop.astype(_INT_OF_SIZE[g.dtype.itemsize])  # 1 where dropped
+        m -= 1  # 0 where dropped, all ones elsewhere
+        m &= g.view(m.dtype)
+        return m.view(g.dtype)
+
+    def threshold_grad(self, g, x, threshold=0.0):
+        """``g`` with zeros where ``x <= threshold`` (torch's ``threshold_backward``, relu's
+        with 0): NaN in ``x`` passes its gradient on."""
+        if self.xp is np and not threshold:
+            return self.zero_where(g, x <= np_zero(x.dtype))  # a 0-d zero: no weak scalar
+        return self.zero_where(g, x <= threshold)
 
     # --- special functions ---------------------------------------------------------------
     def erf(self, x):
@@ -394,10 +418,18 @@ class TensorNS:
     def masked_fill(self, x, mask, value):
         return x.masked_fill(mask, value)
 
-    def threshold_grad(self, g, out):
+    def keep(self, g, mask):
         import dyntorch as dt
 
-        return dt.where(out <= 0, dt.zeros((), dtype=g.dtype, device=g.device), g)
+        return dt.where(mask, g, dt.zeros((), dtype=g.dtype, device=g.device))
+
+    def zero_where(self, g, drop):
+        import dyntorch as dt
+
+        return dt.where(drop, dt.zeros((), dtype=g.dtype, device=g.device), g)
+
+    def threshold_grad(self, g, x, threshold=0.0):
+        return self.zero_where(g, x <= threshold)
 
     def tensordot(self, a, b, axes):
         import dyntorch as dt

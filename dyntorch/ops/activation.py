@@ -170,8 +170,9 @@ def _elu(xp, a, alpha=1.0, scale=1.0, input_scale=1.0):
 
 @_elu.def_derivative
 def _(ns, g, a, alpha=1.0, scale=1.0, input_scale=1.0):
-    neg = ns.exp(ns.minimum(a, 0.0 * a) * input_scale) * (alpha * input_scale * scale)
-    return ns.where(a > 0, g * scale, g * neg)
+    # minimum(a, 0), not with 0 * a: -inf * 0 is NaN, and exp(-inf) gives torch's 0
+    neg = ns.exp(ns.minimum(a, 0.0) * input_scale) * (alpha * input_scale * scale)
+    return ns.where(a <= 0, g * neg, g * scale)  # torch's test: NaN takes the linear side
 
 
 @op(name="celu")
@@ -182,7 +183,7 @@ def _celu(xp, a, alpha=1.0):
 
 @_celu.def_derivative
 def _(ns, g, a, alpha=1.0):
-    return ns.where(a > 0, g, g * ns.exp(ns.minimum(a, 0.0 * a) / alpha))
+    return ns.where(a <= 0, g * ns.exp(ns.minimum(a, 0.0) / alpha), g)
 
 
 @op(name="hardtanh")
@@ -192,7 +193,8 @@ def _hardtanh(xp, a, min_val=-1.0, max_val=1.0):
 
 @_hardtanh.def_derivative
 def _(ns, g, a, min_val=-1.0, max_val=1.0):
-    return g * ((a > min_val) & (a < max_val))
+    # torch's (vectorised) mask: a NaN input gets 0, a dropped inf/NaN gradient too
+    return ns.keep(g, (a > min_val) & (a < max_val))
 
 
 @op(name="hardsigmoid")
@@ -202,7 +204,7 @@ def _hardsigmoid(xp, a):
 
 @_hardsigmoid.def_derivative
 def _(ns, g, a):
-    return g * ((a > -3.0) & (a < 3.0)) / 6.0
+    return ns.keep(g / 6.0, (a > -3.0) & (a < 3.0))
 
 
 @op(name="hardswish")
@@ -213,7 +215,7 @@ def _hardswish(xp, a):
 @_hardswish.def_derivative
 def _(ns, g, a):
     mid = g * (a / 3.0 + 0.5)
-    return ns.where(a < -3.0, 0.0 * g, ns.where(a <= 3.0, mid, g))
+    return ns.zero_where(ns.where(a < 3.0, mid, g), a <= -3.0)  # torch's bounds
 
 
 @op(name="softsign")
@@ -229,12 +231,12 @@ def _(ns, g, a):
 
 @op(name="threshold")
 def _threshold(xp, a, threshold=0.0, value=0.0):
-    return xp.where(a > threshold, a, value).astype(a.dtype, copy=False)
+    return xp.where(a <= threshold, value, a).astype(a.dtype, copy=False)  # NaN stays
 
 
 @_threshold.def_derivative
 def _(ns, g, a, threshold=0.0, value=0.0):
-    return g * (a > threshold)
+    return ns.threshold_grad(g, a, threshold)
 
 
 @op(name="prelu")
@@ -246,7 +248,7 @@ def _prelu(xp, a, w):
 def _(ns, g, a, w, needs):
     pos = a > 0
     return (ns.where(pos, g, g * w) if needs[0] else None,
-            ns.where(pos, 0.0 * g, g * a) if needs[1] else None)
+            ns.zero_where(g * a, pos) if needs[1] else None)
 
 
 # ----------------------------------------------------------------------------- softmax
@@ -271,6 +273,8 @@ def _dot_keep(xp, a, b, axis):
 def softmax_array(xp, a, axis):
     if not a.ndim:  # scalars cannot be updated in place
         return xp.exp(a - a) / xp.exp(a - a)
+    if not a.size:  # an empty batch or row: nothing to normalise (max() would refuse)
+        return a.copy()
     e = a - a.max(axis=axis, keepdims=True)  # a new array: exp and normalise it in place
     xp.exp(e, out=e)
     e /= _sum_keep(xp, e, axis)
@@ -280,6 +284,8 @@ def softmax_array(xp, a, axis):
 def log_softmax_array(xp, a, axis):
     if not a.ndim:
         return (a - a) - xp.log(xp.exp(a - a))
+    if not a.size:
+        return a.copy()
     z = a - a.max(axis=axis, keepdims=True)
     z -= xp.log(_sum_keep(xp, xp.exp(z), axis))
     return z

@@ -91,7 +91,7 @@ def pow_scalar(xp, a, exponent):
 @pow_scalar.def_derivative
 def _(ns, g, a, exponent):
     if exponent == 0:
-        return g * 0
+        return ns.zeros_like(g)  # exact zeros, as torch (not NaN * 0)
     if exponent == 2:
         return g * 2 * a
     return g * exponent * a ** (exponent - 1)
@@ -181,8 +181,10 @@ def maximum(xp, a, b):
 
 @maximum.def_derivative
 def _(ns, g, a, b):
-    m = (a > b) + (a == b) * 0.5
-    return g * m, g * (1 - m)
+    # torch's rule: ties share, the smaller side gets exact zeros, and where a NaN is
+    # compared (no order) both sides get the gradient
+    h = ns.where(a == b, g * 0.5, g)
+    return ns.zero_where(h, a < b), ns.zero_where(h, a > b)
 
 
 @op(promote=True)
@@ -192,8 +194,8 @@ def minimum(xp, a, b):
 
 @minimum.def_derivative
 def _(ns, g, a, b):
-    m = (a < b) + (a == b) * 0.5
-    return g * m, g * (1 - m)
+    h = ns.where(a == b, g * 0.5, g)  # as maximum's, mirrored
+    return ns.zero_where(h, a > b), ns.zero_where(h, a < b)
 
 
 @op(promote=True)
@@ -330,12 +332,20 @@ def _(ns, g, a):
 
 @op
 def sign(xp, a):
-    return xp.sign(a)
+    return sign_array(xp, a)
+
+
+def sign_array(xp, a):
+    """-1, 0 or 1, and 0 for NaN as in torch (NumPy gives NaN)."""
+    s = xp.sign(a)
+    if s.dtype.kind == "f" and xp.isnan(s).any():
+        s = xp.where(xp.isnan(s), xp.zeros((), s.dtype), s)
+    return s
 
 
 @sign.def_derivative
 def _(ns, g, _a):
-    return g * 0
+    return ns.zeros_like(g)
 
 
 @op
@@ -425,7 +435,8 @@ def tanh(xp, a):
 
 @tanh.def_derivative
 def _(ns, g, _a, out):
-    return g - g * out * out  # g * (1 - out**2) with one array op fewer
+    # torch's form and order: g - g * out * out gave inf - NaN = NaN for an inf gradient
+    return g * (ns.number(1.0, out) - out * out)
 
 
 @op
@@ -437,7 +448,7 @@ def sigmoid(xp, a):
 
 @sigmoid.def_derivative
 def _(ns, g, _a, out):
-    return g * out * (1 - out)
+    return g * (ns.number(1.0, out) - out) * out  # torch's order of rounding
 
 
 @op
@@ -467,7 +478,7 @@ def _zero_grad_unary(name):
 
     @f.def_derivative
     def _(ns, g, _a):
-        return g * 0
+        return ns.zeros_like(g)  # exact zeros, as torch: a NaN gradient does not pass
 
     return f
 
@@ -484,7 +495,7 @@ def _round(xp, a, decimals=0):
 
 @_round.def_derivative
 def _(ns, g, _a, decimals=0):
-    return g * 0
+    return ns.zeros_like(g)
 
 
 @op(name="clamp", backward_name="ClampBackward1")
@@ -494,9 +505,10 @@ def _clamp(xp, a, min=None, max=None):
 
 @_clamp.def_derivative
 def _(ns, g, a, min=None, max=None):
+    # torch's mask: a NaN input gets no gradient; a dropped entry is 0 even for inf/NaN g
     if min is not None and max is not None:
-        return g * ((a >= min) & (a <= max))
-    return g * (a >= min) if min is not None else g * (a <= max)
+        return ns.keep(g, (a >= min) & (a <= max))
+    return ns.keep(g, a >= min) if min is not None else ns.keep(g, a <= max)
 
 
 @op(name="where")
@@ -506,8 +518,7 @@ def _where(xp, cond, a, b):
 
 @_where.def_derivative
 def _(ns, g, cond, _a, _b):
-    zero = g * 0
-    return None, ns.where(cond, g, zero), ns.where(cond, zero, g)
+    return None, ns.keep(g, cond), ns.zero_where(g, cond)  # exact zeros, as torch
 
 
 @op(name="lerp", promote=True)

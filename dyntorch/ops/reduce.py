@@ -207,11 +207,18 @@ def _var(xp, a, axis=None, correction=1, keepdims=False):
     return xp.var(a, axis=axis, ddof=correction, keepdims=keepdims)
 
 
+def _per_dof(n, correction) -> float:
+    """1 / (n - correction), inf where no degree of freedom is left (one element, or a
+    correction as large as the count): the gradient is then NaN or inf, as in torch."""
+    d = n - correction
+    return 1.0 / d if d > 0 else math.inf
+
+
 @_var.def_derivative
 def _(ns, g, a, *, axis=None, correction=1, keepdims=False):
     n = _count(a.shape, axis)
     m = ns.mean(a, axis, True)
-    return _unreduce(ns, g, axis, keepdims) * (2.0 / (n - correction)) * (a - m)
+    return _unreduce(ns, g, axis, keepdims) * (2.0 * _per_dof(n, correction)) * (a - m)
 
 
 @op(name="std")
@@ -226,7 +233,7 @@ def _(ns, g, a, out, *, axis=None, correction=1, keepdims=False):
     o = _unreduce(ns, out, axis, keepdims)
     zero = o == 0
     gr = _unreduce(ns, g, axis, keepdims) / ns.where(zero, 1.0, o) * ns.logical_not(zero)
-    return gr * (1.0 / (n - correction)) * (a - m)
+    return gr * _per_dof(n, correction) * (a - m)
 
 
 def _var_args(input, dim, unbiased, keepdim, correction, name):
@@ -351,8 +358,17 @@ def _extreme_op(name, backward_name, fn):
 
 _amax = _extreme_op("amax", "AmaxBackward0", "amax")
 _amin = _extreme_op("amin", "AminBackward0", "amin")
+def _evenly_derivative(ns, g, a, out, *, axis=None, keepdims=False):
+    """Gradient of ``torch.max(x)`` / ``min(x)``: shared evenly among the elements equal to
+    the result, or among the NaN ones when it is NaN (amax's rule would give NaN to all)."""
+    mask = (a == out) | (ns.isnan(a) & ns.isnan(out))
+    return ns.keep(g / ns.astype(ns.sum(mask), g), mask)  # exact zeros elsewhere
+
+
 _max_all = _amax.variant("MaxBackward1")  # torch.max(x): an amax over everything
+_max_all.def_derivative(_evenly_derivative)
 _min_all = _amin.variant("MinBackward1")
+_min_all.def_derivative(_evenly_derivative)
 
 
 def _arg_op(name, fn):
@@ -495,19 +511,70 @@ def _kth(input, k, dim, keepdim, rt, name):
 
 
 def median(input: Tensor, dim=None, keepdim: bool = False):
-    """The lower median; with ``dim``: ``(values, indices)`` (``torch.median``)."""
-    if dim is None:
-        flat = input.reshape(-1)
-        _check_nonempty(input, None, "median")
-        return _kth(flat, (flat._data.shape[0] + 1) // 2, 0, False, _median_rt,
-                    "median").values
-    d = norm_dim(dim, input._data.ndim, "median", single=True)
-    n = input._data.shape[d] if input._data.ndim else 1
-    return _kth(input, (n + 1) // 2, d, keepdim, _median_rt, "median")
+    """The lower median; with ``dim``: ``(values, indices)`` (``torch.median``). A slice
+    holding NaN has median NaN (its index: a NaN's), as in torch."""
+    return _median(input, dim, keepdim, "median")
 
 
 def nanmedian(input: Tensor, dim=None, keepdim: bool = False):
-    return median(input, dim, keepdim)
+    """The lower median of the non-NaN values (NaN where a slice has none), with ``dim``:
+    ``(values, indices)`` (``torch.nanmedian``)."""
+    return _median(input, dim, keepdim, "nanmedian")
+
+
+@op(name="median", backward_name="MedianBackward0")
+def _median_all(xp, a, ignore_nan=False):
+    """The lower median of every element: NaN when one is NaN (or, ignoring NaN, when all
+    are), NaN for no element (a float tensor)."""
+    flat = a.reshape(-1)
+    if a.dtype.kind == "f":
+        bad = xp.isnan(flat)
+        if ignore_nan:
+            flat = flat[~bad]
+        elif bad.any():
+            return xp.full((), math.nan, a.dtype)
+        if not flat.size:
+            return xp.full((), math.nan, a.dtype)
+    k = (flat.size - 1) // 2
+    return xp.partition(flat, k)[k:k + 1].reshape(())
+
+
+@_median_all.def_derivative
+def _(ns, g, a, out, ignore_nan=False):
+    return _evenly_derivative(ns, g, a, out)  # torch: shared by the elements equal to it
+
+
+_nanmedian_all = _median_all.variant("NanmedianBackward0")
+
+
+def _median(input, dim, keepdim, name):
+    if dim is None:
+        if input._data.dtype.kind != "f":
+            _check_nonempty(input, None, name)
+        if name == "median":
+            return _median_all(input)
+        return _nanmedian_all(input, ignore_nan=True)
+    d = norm_dim(dim, input._data.ndim, name, single=True)
+    n = input._data.shape[d] if input._data.ndim else 1
+    data = input._data
+    xp = B.xp_of(data)
+    if data.ndim == 0 or data.dtype.kind != "f" or not bool(xp.isnan(data).any()):
+        return _kth(input, (n + 1) // 2, d, keepdim, _median_rt, name)
+    # sort puts NaN last: pick per slice the first NaN (median) or the lower median of the
+    # values before it (nanmedian)
+    from .index import gather, sort
+
+    counted = xp.sum(~xp.isnan(data), axis=d, keepdims=True)
+    if name == "median":
+        k = xp.where(counted < n, counted, (n + 1) // 2 - 1)
+    else:
+        k = xp.maximum((counted + 1) // 2 - 1, 0)
+    k = _make(k.astype(np.int64))
+    v, i = sort(input, d)
+    v, i = gather(v, d, k), gather(i, d, k)
+    if not keepdim:
+        v, i = v.squeeze(d), i.squeeze(d)
+    return _median_rt(v, i.detach())
 
 
 def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False):
@@ -547,6 +614,9 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
 # ----------------------------------------------------------------------------- logsumexp
 @op(name="logsumexp")
 def _logsumexp(xp, a, axis=None, keepdims=False):
+    if not a.size:  # an empty sum is 0, its log -inf (an empty batch: an empty result)
+        with np.errstate(divide="ignore"):
+            return xp.log(xp.sum(xp.exp(a), axis=axis, keepdims=keepdims)).astype(a.dtype)
     m = xp.amax(a, axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows give -inf, not nan
     with np.errstate(divide="ignore"):  # rows of -inf give log(0) = -inf, as they should
