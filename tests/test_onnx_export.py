@@ -77,12 +77,16 @@ ACTS = {
     "hardtanh": lambda a: F.hardtanh(a, -0.5, 0.5), "relu6": F.relu6,
     "hardsigmoid": F.hardsigmoid, "hardswish": F.hardswish, "sigmoid": F.sigmoid,
     "threshold": lambda a: F.threshold(a, 0.1, -2.0),
+    "shrink": lambda a: F.hardshrink(a, 0.4) + F.softshrink(a, 0.6),
     "log_softmax": lambda a: F.log_softmax(a, dim=-1), "softmax0": lambda a: F.softmax(a, 0),
     "math": lambda a: (a.abs() + 1.0).log().sqrt().exp() - a.square().clamp(0.1, 2.0),
     "trig": lambda a: a.sin() * a.cos() + a.atan() - dyntorch.sinh(a * 0.5),
     "pow": lambda a: a.abs() ** 1.5 + a ** 2 + 1.0 / (a.abs() + 1.0),
     "where": lambda a: dyntorch.where(a > 0, a, a * 0.1) + (a >= 0.5).float(),
     "minmax": lambda a: dyntorch.maximum(a, a * 0.5) - dyntorch.minimum(a, -a),
+    "clamp_tensor": lambda a: a.clamp(a.flip(1) * 0.5, a.flip(0) + 1.0) + a.clamp(max=a * a),
+    "xlogy": lambda a: dyntorch.xlogy(dyntorch.where(a > 0.5, 0.0, a), a.abs() + 0.1),
+    "hypot_logaddexp": lambda a: dyntorch.hypot(a, a.flip(1)) + dyntorch.logaddexp(a, a * 2),
     "reduce": lambda a: a.sum() + a.mean(0, keepdim=True),
 }
 

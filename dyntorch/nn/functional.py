@@ -116,12 +116,11 @@ def tanhshrink(input: Tensor) -> Tensor:
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
-    return _E.where(input.abs() > lambd, input, 0.0 * input)
+    return _A.hardshrink(input, lambd)
 
 
 def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
-    return _E.where(input > lambd, input - lambd, _E.where(input < -lambd, input + lambd,
-                                                           0.0 * input))
+    return _A.softshrink(input, lambd)
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:

@@ -164,6 +164,41 @@ def _clamp(ctx, node):
                               _c(ctx, hi) if hi is not None else ""])]
 
 
+@converter("clamp_tensor")
+def _clamp_tensor(ctx, node):
+    x, lo, hi = node.args[:3]
+    r = ctx.name(x)
+    if lo is not None:
+        r = ctx.add1("Max", [r, ctx.name(lo)])
+    if hi is not None:
+        r = ctx.add1("Min", [r, ctx.name(hi)])
+    return [r]
+
+
+@converter("xlogy")
+def _xlogy(ctx, node):
+    x, y = _bin(ctx, node.args[0], node.args[1], ctx.out_dtype())
+    pinned = ctx.add1("And", [ctx.add1("Equal", [x, _c(ctx, 0.0)]),
+                              ctx.add1("Not", [ctx.add1("IsNaN", [y])])])
+    return [ctx.add1("Where", [pinned, _c(ctx, 0.0), ctx.add1("Mul", [x, ctx.add1("Log", [y])])])]
+
+
+@converter("hypot")
+def _hypot(ctx, node):
+    a, b = _bin(ctx, node.args[0], node.args[1], ctx.out_dtype())
+    return [ctx.add1("Sqrt", [ctx.add1("Add", [ctx.add1("Mul", [a, a]),
+                                               ctx.add1("Mul", [b, b])])])]
+
+
+@converter("logaddexp")
+def _logaddexp(ctx, node):
+    a, b = _bin(ctx, node.args[0], node.args[1], ctx.out_dtype())
+    m = ctx.add1("Max", [a, b])
+    s = ctx.add1("Add", [ctx.add1("Exp", [ctx.add1("Sub", [a, m])]),
+                         ctx.add1("Exp", [ctx.add1("Sub", [b, m])])])
+    return [ctx.add1("Add", [m, ctx.add1("Log", [s])])]
+
+
 @converter("where")
 def _where(ctx, node):
     c, a, b = node.args[:3]
@@ -264,8 +299,15 @@ def _hardsig(ctx, node):
 def _threshold(ctx, node):
     x = ctx.name(node.args[0])
     a = node.attrs
-    cond = ctx.add1("Greater", [x, _c(ctx, a.get("threshold", 0.0))])
-    return [ctx.add1("Where", [cond, x, _c(ctx, a.get("value", 0.0))])]
+    cond = ctx.add1("LessOrEqual", [x, _c(ctx, a.get("threshold", 0.0))])  # NaN stays NaN
+    return [ctx.add1("Where", [cond, _c(ctx, a.get("value", 0.0)), x])]
+
+
+@converter("hardshrink", "softshrink")
+def _shrink(ctx, node):
+    lambd = float(node.attrs.get("lambd", 0.5))
+    bias = lambd if node.op == "softshrink" else 0.0
+    return [ctx.add1("Shrink", [ctx.name(node.args[0])], lambd=lambd, bias=bias)]
 
 
 @converter("prelu")

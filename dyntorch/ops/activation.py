@@ -239,6 +239,27 @@ def _(ns, g, a, threshold=0.0, value=0.0):
     return ns.threshold_grad(g, a, threshold)
 
 
+@op(name="hardshrink")
+def _hardshrink(xp, a, lambd=0.5):
+    return xp.where((a >= -lambd) & (a <= lambd), xp.zeros((), a.dtype), a)  # NaN stays
+
+
+@_hardshrink.def_derivative
+def _(ns, g, a, lambd=0.5):
+    return ns.keep(g, (a < -lambd) | (a > lambd))  # torch's: no gradient for NaN
+
+
+@op(name="softshrink")
+def _softshrink(xp, a, lambd=0.5):
+    z = xp.zeros((), a.dtype)
+    return xp.where(a > lambd, a - lambd, xp.where(a < -lambd, a + lambd, a * z))
+
+
+@_softshrink.def_derivative
+def _(ns, g, a, lambd=0.5):
+    return ns.keep(g, (a < -lambd) | (a > lambd))
+
+
 @op(name="prelu")
 def _prelu(xp, a, w):
     return xp.where(a > 0, a, a * w).astype(a.dtype, copy=False)
@@ -405,6 +426,17 @@ def softsign(input: Tensor) -> Tensor:
 
 def threshold(input: Tensor, threshold: float, value: float) -> Tensor:
     return _threshold(input, threshold=threshold, value=value)
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    return _hardshrink(_float(input), lambd=lambd)
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    if lambd < 0:
+        raise RuntimeError(f"softshrink(): lambda must be greater or equal to 0, but found "
+                           f"to be {lambd}.")
+    return _softshrink(_float(input), lambd=lambd)
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:

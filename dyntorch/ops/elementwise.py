@@ -206,7 +206,9 @@ def atan2(xp, a, b):
 @atan2.def_derivative
 def _(ns, g, a, b):
     r = a * a + b * b
-    return g * b / r, -g * a / r
+    with np.errstate(divide="ignore"):
+        inv = ns.zero_where(1.0 / r, r == 0)  # at the origin: 0, as torch (not 0 / 0)
+    return g * b * inv, -g * a * inv
 
 
 # ----------------------------------------------------------------------------- unary math
@@ -511,6 +513,25 @@ def _(ns, g, a, min=None, max=None):
     return ns.keep(g, a >= min) if min is not None else ns.keep(g, a <= max)
 
 
+@op(name="clamp_tensor", promote=True, backward_name="ClampBackward0")
+def _clamp_tensor(xp, a, lo, hi):
+    """``clamp`` with tensor bounds (either may be None); NaN in any operand gives NaN."""
+    r = a if lo is None else xp.maximum(a, lo)
+    return r if hi is None else xp.minimum(r, hi)
+
+
+@_clamp_tensor.def_derivative
+def _(ns, g, a, lo, hi):
+    # torch's masks: a tie goes to the input; crossed bounds (lo > hi) give max's result,
+    # so its gradient; a NaN anywhere gives no gradient
+    if lo is not None and hi is not None:
+        return (ns.keep(g, (a >= lo) & (a <= hi)), ns.keep(g, (a < lo) & (lo < hi)),
+                ns.keep(g, (a > hi) | (hi < lo)))
+    if lo is not None:
+        return ns.keep(g, a >= lo), ns.keep(g, a < lo), None
+    return ns.keep(g, a <= hi), None, ns.keep(g, a > hi)
+
+
 @op(name="where")
 def _where(xp, cond, a, b):
     return xp.where(cond, a, b)
@@ -687,12 +708,9 @@ def clamp(input, min=None, max=None, *, out=None):
     if min is None and max is None:
         raise RuntimeError("clamp(): At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        r = input
-        if min is not None:
-            r = maximum(r, min)
-        if max is not None:
-            r = minimum(r, max)
-        return _write_out(out, r)
+        lo = min if min is None or isinstance(min, Tensor) else as_tensor_like(min, input)
+        hi = max if max is None or isinstance(max, Tensor) else as_tensor_like(max, input)
+        return _write_out(out, _clamp_tensor(input, lo, hi))
     return _write_out(out, _clamp(input, min=min, max=max))
 
 

@@ -544,7 +544,9 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
         return _reduce(ad, reduction)
     from .elementwise import where
 
-    loss = where(ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta)
+    small = (ad >= beta).logical_not()  # NaN on the squared side: a NaN gradient, as torch
+    dq = where(small, d, 0.0)  # the squared side sees only its own entries: an inf d would
+    loss = where(small, dq * dq * (0.5 / beta), ad - 0.5 * beta)  # give it 0 * inf = NaN
     return _reduce(loss, reduction)
 
 
@@ -557,7 +559,9 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
 
     d = input - target
     ad = d.abs()
-    loss = where(ad < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
+    small = (ad >= delta).logical_not()
+    dq = where(small, d, 0.0)  # as smooth_l1_loss: no 0 * inf from the other side
+    loss = where(small, dq * dq * 0.5, (ad - 0.5 * delta) * delta)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)

@@ -1,11 +1,16 @@
 """Less common elementwise math (``logit``, ``logaddexp``, ``xlogy``, ``hypot`` ...) composed
 from the core ops, so each records its graph and supports ``create_graph`` with no new
-derivative to get wrong. Values where torch defines a limit (``xlogy(0, 0) = 0``,
-``sinc(0) = 1``) take a safe branch whose gradient is finite."""
+derivative to get wrong. Values where torch defines a limit (``sinc(0) = 1``) take a safe
+branch whose gradient is finite. ``xlogy``, ``logaddexp`` and ``hypot`` are ops of their own:
+at x = 0 xlogy's value is pinned to 0 but its slope in x is still log y, which no such branch
+keeps; an infinite operand of logaddexp takes all of the gradient; hypot must not overflow."""
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from .._dispatch import op
 from .._tensor import Tensor
 from . import elementwise as E
 from ._util import method
@@ -26,12 +31,21 @@ def logit(input: Tensor, eps: float | None = None) -> Tensor:
     return E.log(p / (1 - p))
 
 
+@op(name="logaddexp", promote=True)
+def _logaddexp(xp, a, b):
+    return xp.logaddexp(a, b)  # without overflow; (-inf, -inf) gives -inf
+
+
+@_logaddexp.def_derivative
+def _(ns, g, a, b):
+    # torch's form: an infinite operand takes all of the gradient, the other none
+    with np.errstate(over="ignore", invalid="ignore"):
+        return g / (1.0 + ns.exp(b - a)), g / (1.0 + ns.exp(a - b))
+
+
 def logaddexp(input: Tensor, other) -> Tensor:
     """log(exp(a) + exp(b)) without overflow."""
-    a, b = _t(input), _t(other, input)
-    m = E.maximum(a, b).detach()
-    m = E.where(E.isfinite(m), m, 0.0)  # both -inf (or an inf) must not give inf - inf
-    return m + E.log(E.exp(a - m) + E.exp(b - m))
+    return _logaddexp(_t(input), _t(other, input))
 
 
 def logaddexp2(input: Tensor, other) -> Tensor:
@@ -40,19 +54,40 @@ def logaddexp2(input: Tensor, other) -> Tensor:
     return logaddexp(_t(input) * ln2, _t(other, input) * ln2) / ln2
 
 
+@op(name="hypot", promote=True)
+def _hypot(xp, a, b):
+    return xp.hypot(a, b)  # no overflow of a**2 for |a| > 1.8e19 in float32
+
+
+@_hypot.def_derivative
+def _(ns, g, a, b, out):
+    return g * a / out, g * b / out  # NaN at the origin, as torch
+
+
 def hypot(input: Tensor, other) -> Tensor:
     """sqrt(a**2 + b**2)."""
-    b = _t(other, input)
-    return E.sqrt(input * input + b * b)
+    return _hypot(input, _t(other, input))
+
+
+@op(name="xlogy", promote=True)
+def _xlogy(xp, x, y):
+    with np.errstate(divide="ignore", invalid="ignore"):  # log(0), log(-1): as torch
+        r = x * xp.log(y)
+    return xp.where((x == 0) & (y == y), xp.zeros((), r.dtype), r)  # 0 log 0 = 0; NaN y stays
+
+
+@_xlogy.def_derivative
+def _(ns, g, x, y):
+    # d/dx x log y = log y, also at x = 0 (where the value is pinned to 0 but the slope is
+    # not), except where y <= 0 there; d/dy = x / y (0 / 0 = NaN at x = y = 0, as torch)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return ns.zero_where(g * ns.log(y), (x == 0) & (y <= 0)), g * x / y
 
 
 def xlogy(input, other) -> Tensor:
-    """x * log(y), and 0 where x == 0 (even for y == 0)."""
+    """x * log(y), and 0 where x == 0 (even for y == 0; NaN where y is NaN)."""
     like = input if isinstance(input, Tensor) else other
-    x, y = _t(input, like), _t(other, like)
-    zero = x == 0
-    safe_y = E.where(zero, 1.0, y)  # log(1) = 0 and a finite gradient on the masked side
-    return E.where(zero, 0.0, x * E.log(safe_y))
+    return _xlogy(_t(input, like), _t(other, like))
 
 
 def sinc(input: Tensor) -> Tensor:
