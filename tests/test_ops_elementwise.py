@@ -277,3 +277,19 @@ def test_in_place_method_family(torch, device):
         return tuple(outs)
 
     check(torch, fn, _any(3, 4), device=device, grad=False)
+
+
+@pytest.mark.parametrize("da", ["bool", "uint8", "int8", "int32", "int64"])
+@pytest.mark.parametrize("db", ["int8", "int64", "bfloat16", "float16"])
+def test_integer_operands_of_float_ops_give_torchs_dtype(torch, da, db):
+    # atan2 of integers is in the default float dtype (NumPy: float16 for int8, float64 for
+    # int32); an integer divided by bfloat16 stays bfloat16 (bfloat16's NumPy kind is "V")
+    res = []
+    for m in (dyntorch, torch):
+        a = m.tensor([1, 0, 3, 2]).to(getattr(m, da))
+        b = m.tensor([2, 1, 1, 4]).to(getattr(m, db))
+        res.append([(str(r.dtype).split(".")[-1], r.float().numpy())
+                    for r in (m.atan2(a, b), a / b, m.div(a, b))])
+    assert [d for d, _ in res[0]] == [d for d, _ in res[1]]
+    for (_, u), (_, v) in zip(*res):
+        np.testing.assert_allclose(u, v, rtol=1e-2 if db in ("bfloat16", "float16") else 1e-6)

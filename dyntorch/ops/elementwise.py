@@ -200,6 +200,12 @@ def _(ns, g, a, b):
 
 @op(promote=True)
 def atan2(xp, a, b):
+    # integers and bools (one dtype after promotion) give the default float dtype, as torch;
+    # NumPy would give float16 for int8 and float64 for int32
+    if getattr(a, "dtype", getattr(b, "dtype", None)).kind in "biu":
+        f = B.get_default_dtype().np
+        a = a.astype(f) if hasattr(a, "astype") else a
+        b = b.astype(f) if hasattr(b, "astype") else b
     return xp.arctan2(a, b)
 
 
@@ -672,9 +678,9 @@ def true_divide(input, other, *, rounding_mode=None, out=None):
     if isinstance(b, _NP_SCALAR):
         b = b.item()
     if rounding_mode is None:
-        if not (isinstance(a, Tensor) and a._data.dtype.kind == "f") and not (
-                isinstance(b, Tensor) and b._data.dtype.kind == "f") and not isinstance(
-                a, float) and not isinstance(b, float):
+        if not (isinstance(a, Tensor) and B.is_float_np(a._data.dtype)) and not (
+                isinstance(b, Tensor) and B.is_float_np(b._data.dtype)) and not isinstance(
+                a, float) and not isinstance(b, float):  # (bfloat16's NumPy kind is "V")
             a = _int_to_float(a) if isinstance(a, Tensor) else float(a)
         return _write_out(out, div(a, b))
     if rounding_mode == "floor":
