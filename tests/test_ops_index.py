@@ -162,6 +162,26 @@ def test_scatter_in_place_and_reduce(torch, device):
           R.standard_normal((2, 4)), R.standard_normal((2, 3)), grad=False)
 
 
+@pytest.mark.parametrize("reduce", ["amax", "amin", "prod"])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce_extremes_and_prod_have_torchs_gradients(torch, reduce, include_self):
+    # these ran without gradient before (silently); ties share, zeros are counted
+    rng = np.random.default_rng(3)
+    x = np.round(rng.standard_normal((3, 5)))
+    s = np.round(rng.standard_normal((3, 3)))
+    x[0, 1] = s[1, 0] = s[1, 2] = 0.0
+    idx = np.array([[0, 1, 1], [1, 1, 2], [4, 4, 0]])
+    res = []
+    for m in (dyntorch, torch):
+        a, b = m.tensor(x, requires_grad=True), m.tensor(s, requires_grad=True)
+        r = a.scatter_reduce(1, m.tensor(idx), b, reduce, include_self=include_self)
+        r.backward(m.tensor(np.arange(15.0).reshape(3, 5) - 7))
+        res.append((r.detach().numpy(), a.grad.numpy(), b.grad.numpy()))
+    for u, v in zip(*res):
+        np.testing.assert_allclose(u, v, rtol=1e-12)
+    assert res[0][0].dtype == np.float64
+
+
 def test_index_select_index_add_take(torch, device):
     i = np.array([3, 0, 3])
 

@@ -574,7 +574,9 @@ def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: 
                    include_self: bool = True) -> Tensor:
     """Reduce ``src`` into ``input`` at ``index`` ('sum', 'prod', 'mean', 'amax', 'amin').
 
-    Differentiable for 'sum' (and 'mean' through it); the others run without gradient.
+    Differentiable in ``input`` and ``src`` for every reduction, with torch's rules (ties of
+    amax/amin share the gradient; prod's zeros are counted). 'prod', 'amax' and 'amin' run
+    on the CPU only.
     """
     if reduce == "sum":
         if include_self:
@@ -589,20 +591,77 @@ def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: 
                                                        dtype=input._data.dtype)),
                              dim, index, ones, "sum", include_self=True)
         return tot / cnt.clamp(min=1)
-    xp = xp_like(input)
-    ufunc = {"prod": xp.multiply, "amax": xp.maximum, "amin": xp.minimum}.get(reduce)
-    if ufunc is None:
+    if reduce not in _EXTREME_UFUNC:
         raise RuntimeError(f"scatter_reduce(): reduce argument must be one of sum, prod, mean, "
                            f"amax, amin, got {reduce}")
-    if xp is not np:
+    if xp_like(input) is not np:
         raise NotImplementedError(f"scatter_reduce('{reduce}') is CPU-only in dyntorch")
     d = norm_dim(dim, input._data.ndim, "scatter_reduce", single=True)
-    where = _along_index(xp, index._data, d)
-    out = input._data.copy()
+    return _scatter_reduce(input, index, src, axis=d, reduce=reduce, include_self=include_self)
+
+
+_EXTREME_UFUNC = {"prod": "multiply", "amax": "maximum", "amin": "minimum"}
+
+
+def _identity(reduce, dtype):
+    if reduce == "prod":
+        return 1
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return info.min if reduce == "amax" else info.max
+    return -np.inf if reduce == "amax" else np.inf
+
+
+@op(name="scatter_reduce", backward_name="ScatterReduceBackward0")
+def _scatter_reduce(xp, a, index, src, axis, reduce, include_self=True):
+    out = a.copy()
+    where = _along_index(xp, index, axis)
     if not include_self:
-        out[where] = {"prod": 1, "amax": -np.inf, "amin": np.inf}[reduce]
-    ufunc.at(out, where, _crop(src._data, index._data.shape))
-    return _make(out)
+        out[where] = _identity(reduce, a.dtype)
+    getattr(xp, _EXTREME_UFUNC[reduce]).at(out, where, _crop(src, index.shape))
+    return out
+
+
+@_scatter_reduce.def_derivative
+def _(ns, g, a, index, src, out, axis, reduce, include_self=True):
+    # torch's rules: amax/amin share the gradient evenly among the input and source entries
+    # equal to the result; prod gives each entry the product of the others (zeros counted)
+    xp = ns.xp
+    if xp is None:
+        raise RuntimeError(f"scatter_reduce(reduce='{reduce}'): double backward "
+                           "(create_graph=True) is not supported")
+    where = _along_index(xp, index, axis)
+    s = _crop(src, index.shape)
+    joins = xp.ones(a.shape, bool)  # where the input takes part in its result
+    if not include_self:
+        joins[where] = False
+    if reduce == "prod":
+        zeros = (joins & (a == 0)).astype(np.int64)
+        xp.add.at(zeros, where, (s == 0).astype(np.int64))
+        rest = xp.where(joins & (a != 0), a, 1).astype(g.dtype)  # product of the nonzero ones
+        xp.multiply.at(rest, where, xp.where(s == 0, 1, s))
+
+        def others(e, z, p):
+            return xp.where(e == 0, xp.where(z == 1, p, 0),
+                            xp.where(z == 0, p / xp.where(e == 0, 1, e), 0))
+
+        ga = xp.where(joins, g * others(a, zeros, rest), 0)
+        gs = g[where] * others(s, zeros[where], rest[where])
+    else:
+        # torch counts an input entry equal to the result among the ties even when
+        # include_self=False (then its share goes nowhere); so do we, to give its numbers
+        self_in = a == out
+        src_in = s == out[where]
+        count = self_in.astype(g.dtype)
+        xp.add.at(count, where, src_in.astype(g.dtype))
+        share = g / xp.where(count > 0, count, 1)
+        ga = xp.where(self_in & joins, share, 0)
+        gs = xp.where(src_in, share[where], 0)
+    if gs.shape != src.shape:  # src larger than index: its other entries took no part
+        full = xp.zeros(src.shape, gs.dtype)
+        full[tuple(slice(0, n) for n in index.shape)] = gs
+        gs = full
+    return ga.astype(g.dtype, copy=False), None, gs.astype(g.dtype, copy=False)
 
 
 # ----------------------------------------------------------------------------- index_select
