@@ -147,6 +147,7 @@ IMG_FUNCS = {
     "avg_pool_pad": lambda a: F.avg_pool2d(a, 3, stride=2, padding=1, count_include_pad=False),
     "max_pool_ceil": lambda a: F.max_pool2d(a, 3, stride=2, ceil_mode=True),
     "adaptive_avg": lambda a: F.adaptive_avg_pool2d(a, (2, 3)),
+    "adaptive_max": lambda a: F.adaptive_max_pool2d(a, 1) + F.adaptive_max_pool2d(a, 1).mean(),
     "pad": lambda a: F.pad(a, (1, 2, 0, 1), value=0.5),
     "reflect_pad": lambda a: F.pad(a, (1, 1, 2, 1), mode="reflect"),
     "upsample_nearest": lambda a: F.interpolate(a, scale_factor=2, mode="nearest"),

@@ -23,6 +23,7 @@ from ..ops.conv import (
     pixel_unshuffle,
     unfold,
 )
+from ..ops.pool_adaptive import adaptive_max_pool1d, adaptive_max_pool2d
 from .functional_attention import multi_head_attention_forward, scaled_dot_product_attention
 
 
@@ -41,7 +42,7 @@ def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation
 __all__ = [
     "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d", "max_pool2d",
     "max_pool2d_with_indices", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
-    "adaptive_avg_pool2d", "unfold", "fold", "pad", "interpolate", "upsample", "pixel_shuffle",
-    "pixel_unshuffle",
+    "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d", "unfold", "fold",
+    "pad", "interpolate", "upsample", "pixel_shuffle", "pixel_unshuffle",
     "scaled_dot_product_attention", "multi_head_attention_forward",
 ]

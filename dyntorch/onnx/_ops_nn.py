@@ -66,6 +66,22 @@ def _max_pool2d(ctx, node):
             ""]
 
 
+@converter("adaptive_max_pool2d")
+def _adaptive_max_pool2d(ctx, node):
+    # bins of equal size tile the plane only when the sizes divide: a plain MaxPool then
+    _only_first_output(ctx, node, "indices")
+    h, w = ctx.shape(node.args[0])[-2:]
+    oh, ow = node.attrs["oh"], node.attrs["ow"]
+    x = ctx.name(node.args[0])
+    if (oh, ow) == (1, 1):
+        return [ctx.add1("GlobalMaxPool", [x]), ""]
+    if not (isinstance(h, int) and isinstance(w, int) and h % oh == 0 and w % ow == 0):
+        raise ctx.unsupported(f"adaptive_max_pool2d from {h}x{w} to {oh}x{ow} (bins of "
+                              "unequal size)")
+    k = [h // oh, w // ow]
+    return [ctx.add1("MaxPool", [x], kernel_shape=k, strides=k), ""]
+
+
 @converter("avg_pool2d")
 def _avg_pool2d(ctx, node):
     a = node.attrs

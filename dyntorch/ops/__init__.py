@@ -10,11 +10,12 @@ from . import (  # noqa: F401  (importing a family attaches its Tensor methods)
     loss,
     math_extra,
     norm,
+    pool_adaptive,
     reduce,
     shape,
     sparse,
     special,
 )
 
-FAMILIES = (elementwise, reduce, shape, index, linalg, conv, norm, loss, activation,
-            math_extra, special, sparse)
+FAMILIES = (elementwise, reduce, shape, index, linalg, conv, pool_adaptive, norm, loss,
+            activation, math_extra, special, sparse)
