@@ -10,6 +10,7 @@ from ..ops.conv import (
     adaptive_avg_pool2d,
     avg_pool1d,
     avg_pool2d,
+    channel_shuffle,
     conv1d,
     conv2d,
     conv_transpose1d,
@@ -43,6 +44,6 @@ __all__ = [
     "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d", "max_pool2d",
     "max_pool2d_with_indices", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
     "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d", "unfold", "fold",
-    "pad", "interpolate", "upsample", "pixel_shuffle", "pixel_unshuffle",
+    "pad", "interpolate", "upsample", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
     "scaled_dot_product_attention", "multi_head_attention_forward",
 ]

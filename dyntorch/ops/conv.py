@@ -1058,9 +1058,25 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     return x.reshape(*input.shape[:-3], c * r * r, h // r, w // r)
 
 
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    """(N, g*k, *) -> channels reordered as k groups of g (``F.channel_shuffle``: ShuffleNet's
+    mixing of grouped convolutions' outputs)."""
+    g = int(groups)
+    if input.ndim < 3:
+        raise RuntimeError(f"channel_shuffle(): expected an input of at least 3 dims "
+                           f"(N, C, *), got {list(input.shape)}")
+    c = input.shape[1]
+    if g <= 0 or c % g:
+        raise RuntimeError(f"channel_shuffle(): the number of channels ({c}) must be divisible "
+                           f"by groups ({g}), and groups positive")
+    n, rest = input.shape[0], tuple(input.shape[2:])
+    x = input.reshape(n, g, c // g, *rest).transpose(1, 2)
+    return x.reshape(n, c, *rest)
+
+
 PUBLIC = {"conv1d": conv1d, "conv2d": conv2d, "conv_transpose1d": conv_transpose1d,
           "conv_transpose2d": conv_transpose2d, "max_pool1d": max_pool1d,
           "max_pool2d": max_pool2d, "avg_pool1d": avg_pool1d, "avg_pool2d": avg_pool2d,
           "adaptive_avg_pool1d": adaptive_avg_pool1d,
           "adaptive_avg_pool2d": adaptive_avg_pool2d, "pixel_shuffle": pixel_shuffle,
-          "pixel_unshuffle": pixel_unshuffle}
+          "pixel_unshuffle": pixel_unshuffle, "channel_shuffle": channel_shuffle}

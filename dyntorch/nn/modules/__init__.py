@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..module import Module
 from .activation import *  # noqa: F401,F403
 from .activation import __all__ as _act_all
+from .channelshuffle import ChannelShuffle  # noqa: F401
 from .container import *  # noqa: F401,F403
 from .container import __all__ as _cont_all
 from .conv import *  # noqa: F401,F403
@@ -29,4 +30,5 @@ from .transformer import *  # noqa: F401,F403
 from .transformer import __all__ as _tr_all
 
 __all__ = ["Module", *_act_all, *_cont_all, *_conv_all, *_drop_all, *_flat_all, *_lin_all,
-           *_loss_all, *_norm_all, *_pool_all, "PixelUnshuffle", *_rnn_all, *_sparse_all, *_tr_all]
+           *_loss_all, *_norm_all, *_pool_all, "PixelUnshuffle", "ChannelShuffle", *_rnn_all,
+           *_sparse_all, *_tr_all]

@@ -10,7 +10,8 @@ __all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1
            "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Upsample",
            "UpsamplingNearest2d", "UpsamplingBilinear2d", "Unfold", "Fold", "PixelShuffle",
            "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d", "ReflectionPad2d",
-           "ReplicationPad1d", "ReplicationPad2d"]
+           "ReplicationPad1d", "ReplicationPad2d", "ZeroPad1d", "CircularPad1d",
+           "CircularPad2d"]
 
 
 class _MaxPoolNd(Module):
@@ -208,6 +209,7 @@ class PixelShuffle(Module):
 class _PadNd(Module):
     _mode = "constant"
     _n = 2
+    _zero = False  # ZeroPad*: torch's repr shows no value
 
     def __init__(self, padding, value: float = 0.0) -> None:
         super().__init__()
@@ -216,7 +218,8 @@ class _PadNd(Module):
         self.value = value
 
     def extra_repr(self) -> str:
-        return f"{self.padding}" + (f", value={self.value}" if self._mode == "constant" else "")
+        shown = self._mode == "constant" and not self._zero
+        return f"{self.padding}" + (f", value={self.value}" if shown else "")
 
     def forward(self, input: Tensor) -> Tensor:
         if self._mode == "constant":
@@ -242,6 +245,8 @@ class ConstantPad2d(_PadNd):
 
 class ZeroPad2d(_PadNd):
     """``torch.nn.ZeroPad2d``."""
+
+    _zero = True
 
     def __init__(self, padding) -> None:
         super().__init__(padding, 0.0)
@@ -269,3 +274,24 @@ class ReplicationPad2d(_PadNd):
     """``torch.nn.ReplicationPad2d``."""
 
     _mode = "replicate"
+
+
+class ZeroPad1d(_PadNd):
+    """``torch.nn.ZeroPad1d``."""
+
+    _n, _zero = 1, True
+
+    def __init__(self, padding) -> None:
+        super().__init__(padding, 0.0)
+
+
+class CircularPad1d(_PadNd):
+    """``torch.nn.CircularPad1d``."""
+
+    _mode, _n = "circular", 1
+
+
+class CircularPad2d(_PadNd):
+    """``torch.nn.CircularPad2d``."""
+
+    _mode = "circular"
