@@ -243,13 +243,15 @@ class ConstantPad2d(_PadNd):
         super().__init__(padding, value)
 
 
-class ZeroPad2d(_PadNd):
-    """``torch.nn.ZeroPad2d``."""
-
+class _ZeroPadNd(_PadNd):
     _zero = True
 
     def __init__(self, padding) -> None:
         super().__init__(padding, 0.0)
+
+
+class ZeroPad2d(_ZeroPadNd):
+    """``torch.nn.ZeroPad2d``."""
 
 
 class ReflectionPad1d(_PadNd):
@@ -276,13 +278,10 @@ class ReplicationPad2d(_PadNd):
     _mode = "replicate"
 
 
-class ZeroPad1d(_PadNd):
+class ZeroPad1d(_ZeroPadNd):
     """``torch.nn.ZeroPad1d``."""
 
-    _n, _zero = 1, True
-
-    def __init__(self, padding) -> None:
-        super().__init__(padding, 0.0)
+    _n = 1
 
 
 class CircularPad1d(_PadNd):
