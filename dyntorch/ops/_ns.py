@@ -37,6 +37,14 @@ def _number_np(v, like):
     return scalar_array(v, like.dtype) if v else v
 
 
+def sign_array(xp, a):
+    """-1, 0 or 1, and 0 for NaN as in torch (NumPy gives NaN)."""
+    s = xp.sign(a)
+    if s.dtype.kind == "f" and xp.isnan(s).any():
+        s = xp.where(xp.isnan(s), xp.zeros((), s.dtype), s)
+    return s
+
+
 def sum_to_shape(xp_sum, x, shape):
     """Undo broadcasting: sum ``x`` down to ``shape``. ``xp_sum(x, axis, keepdims)``."""
     lead = x.ndim - len(shape)
@@ -136,8 +144,6 @@ class ArrayNS:
         return self.xp.where(mask, value, x).astype(x.dtype, copy=False)
 
     def sign(self, x):
-        from .elementwise import sign_array  # (ops import this module)
-
         return sign_array(self.xp, x)
 
     # --- masked gradients: exact zeros, as torch's backward formulas ---------------------
@@ -151,25 +157,25 @@ class ArrayNS:
     # 128x256: 15 us, as the old mask).
     def keep(self, g, mask):
         """``g`` where ``mask`` is true, else exact zeros (``where(mask, g, 0)``)."""
-        xp = self.xp
-        if xp is not np:
-            return xp.where(mask, g, xp.zeros((), g.dtype))
-        if g.size < 2048 or mask.shape != g.shape:
-            return np.where(mask, g, np_zero(g.dtype))
-        m = mask.astype(_INT_OF_SIZE[g.dtype.itemsize])  # 1 where kept
-        np.negative(m, out=m)  # all ones where kept, 0 elsewhere
-        m &= g.view(m.dtype)
-        return m.view(g.dtype)
+        return self._masked(g, mask, True)
 
     def zero_where(self, g, drop):
         """``g`` with exact zeros where ``drop`` is true (``where(drop, 0, g)``)."""
+        return self._masked(g, drop, False)
+
+    def _masked(self, g, mask, kept):
         xp = self.xp
         if xp is not np:
-            return xp.where(drop, xp.zeros((), g.dtype), g)
-        if g.size < 2048 or drop.shape != g.shape:
-            return np.where(drop, np_zero(g.dtype), g)
-        m = drop.astype(_INT_OF_SIZE[g.dtype.itemsize])  # 1 where dropped
-        m -= 1  # 0 where dropped, all ones elsewhere
+            z = xp.zeros((), g.dtype)
+            return xp.where(mask, g, z) if kept else xp.where(mask, z, g)
+        if g.size < 2048 or mask.shape != g.shape:
+            z = np_zero(g.dtype)
+            return np.where(mask, g, z) if kept else np.where(mask, z, g)
+        m = mask.astype(_INT_OF_SIZE[g.dtype.itemsize])  # 1 where the mask holds
+        if kept:
+            np.negative(m, out=m)  # all ones where kept, 0 elsewhere
+        else:
+            m -= 1  # 0 where dropped, all ones elsewhere
         m &= g.view(m.dtype)
         return m.view(g.dtype)
 
@@ -177,8 +183,8 @@ class ArrayNS:
         """``g`` with zeros where ``x <= threshold`` (torch's ``threshold_backward``, relu's
         with 0): NaN in ``x`` passes its gradient on."""
         if self.xp is np and not threshold:
-            return self.zero_where(g, x <= np_zero(x.dtype))  # a 0-d zero: no weak scalar
-        return self.zero_where(g, x <= threshold)
+            return self._masked(g, x <= np_zero(x.dtype), False)  # a 0-d zero: no weak scalar
+        return self._masked(g, x <= threshold, False)
 
     # --- special functions ---------------------------------------------------------------
     def erf(self, x):

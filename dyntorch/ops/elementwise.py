@@ -11,7 +11,7 @@ import numpy as np
 from .. import _backend as B
 from .._dispatch import OpDef, apply, op
 from .._tensor import Tensor, _make
-from ._ns import erf_array, np_zero
+from ._ns import erf_array, np_zero, sign_array
 from ._util import as_tensor_like, method
 
 _SQRT_PI_2 = 2.0 / math.sqrt(math.pi)
@@ -341,14 +341,6 @@ def _(ns, g, a):
 @op
 def sign(xp, a):
     return sign_array(xp, a)
-
-
-def sign_array(xp, a):
-    """-1, 0 or 1, and 0 for NaN as in torch (NumPy gives NaN)."""
-    s = xp.sign(a)
-    if s.dtype.kind == "f" and xp.isnan(s).any():
-        s = xp.where(xp.isnan(s), xp.zeros((), s.dtype), s)
-    return s
 
 
 @sign.def_derivative

@@ -356,8 +356,6 @@ def _extreme_op(name, backward_name, fn):
     return f
 
 
-_amax = _extreme_op("amax", "AmaxBackward0", "amax")
-_amin = _extreme_op("amin", "AminBackward0", "amin")
 def _evenly_derivative(ns, g, a, out, *, axis=None, keepdims=False):
     """Gradient of ``torch.max(x)`` / ``min(x)``: shared evenly among the elements equal to
     the result, or among the NaN ones when it is NaN (amax's rule would give NaN to all)."""
@@ -365,6 +363,8 @@ def _evenly_derivative(ns, g, a, out, *, axis=None, keepdims=False):
     return ns.keep(g / ns.astype(ns.sum(mask), g), mask)  # exact zeros elsewhere
 
 
+_amax = _extreme_op("amax", "AmaxBackward0", "amax")
+_amin = _extreme_op("amin", "AminBackward0", "amin")
 _max_all = _amax.variant("MaxBackward1")  # torch.max(x): an amax over everything
 _max_all.def_derivative(_evenly_derivative)
 _min_all = _amin.variant("MinBackward1")
